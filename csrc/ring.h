@@ -1,0 +1,333 @@
+/*
+ * mycelium-shm: a named POSIX shared-memory channel carrying a lock-free
+ * ring of variable-length frames.  Many writers, one reader.
+ *
+ * This header is the single source of truth of the wire format.  Every
+ * offset below is also described in prose in docs/FORMAT.md; the
+ * _Static_asserts in ring.c tie the two together.  Nothing here depends on a
+ * compiler's struct layout: shared memory is only ever addressed through the
+ * named byte offsets, never through a C struct.
+ *
+ *   /dev/shm/mycelium.<name>
+ *   +--------------------------------------------+ 0
+ *   | header (MYC_HEADER_SIZE = 4096 bytes)      |
+ *   |   block 0  identity (immutable once ready) | 0x000
+ *   |   block 1  writer position (tail)          | 0x080
+ *   |   block 2  reader position (head), owner   | 0x100
+ *   |   block 3  wait / notify futex words       | 0x180
+ *   |   block 4  writer statistics               | 0x200
+ *   |   block 5  reader statistics               | 0x280
+ *   |   blocks 6-9  writer registry (32 slots)   | 0x300
+ *   |   blocks 10-31 reserved: reader cursors    | 0x500
+ *   +--------------------------------------------+ 4096
+ *   | ring: capacity bytes (a power of two)      |
+ *   |   frames, each 8-byte aligned:             |
+ *   |   +---------+---------+--------+---------+ |
+ *   |   | len i32 | type u16| flags16| payload | |
+ *   |   +---------+---------+--------+---------+ |
+ *   +--------------------------------------------+ 4096 + capacity
+ *
+ * All multi-byte integers are little-endian (the only byte order this
+ * implementation builds on; ring.c refuses big-endian targets).
+ */
+#ifndef MYCELIUM_RING_H
+#define MYCELIUM_RING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Format constants                                                          */
+/* ------------------------------------------------------------------------ */
+
+/* The 8 bytes "MYCELIUM" read as a little-endian u64. */
+#define MYC_MAGIC 0x4D55494C4543594DULL
+#define MYC_FORMAT_VERSION 1u
+/* Value of the init word once the creator has finished the header. "RDY!" */
+#define MYC_INIT_READY 0x21594452u
+#define MYC_HEADER_SIZE 4096u
+#define MYC_BLOCK_SIZE 128u
+#define MYC_DIGEST_SIZE 32u
+#define MYC_FRAME_HEADER_SIZE 8u
+#define MYC_FRAME_ALIGNMENT 8u
+/* Type id 0 is reserved: a frame of type 0 is padding, skipped by readers. */
+#define MYC_TYPE_PADDING 0u
+#define MYC_TYPE_ID_MAX 65535u
+#define MYC_MIN_CAPACITY 1024ull
+/* Frame lengths are i32, and a frame is at most half the ring. */
+#define MYC_MAX_CAPACITY (1ull << 32)
+#define MYC_WRITER_SLOTS 32u
+/* Object name is "/mycelium." + name; NAME_MAX (255) bounds the file name. */
+#define MYC_NAME_PREFIX "/mycelium."
+#define MYC_NAME_MAX 245u
+
+/* Block 0: identity.  Written by the creator before MYC_OFF_INIT. */
+#define MYC_OFF_MAGIC 0x000          /* u64 MYC_MAGIC                          */
+#define MYC_OFF_VERSION 0x008        /* u32 MYC_FORMAT_VERSION                 */
+#define MYC_OFF_HEADER_SIZE 0x00C    /* u32 MYC_HEADER_SIZE                    */
+#define MYC_OFF_CAPACITY 0x010       /* u64 ring bytes, power of two           */
+#define MYC_OFF_MAX_PAYLOAD 0x018    /* u32 largest payload a frame may carry  */
+#define MYC_OFF_FEATURES 0x01C       /* u32 feature bits, 0 in version 1       */
+#define MYC_OFF_SCHEMA_DIGEST 0x020  /* u8[32] SHA-256, all zero = no schema   */
+#define MYC_OFF_CREATOR_PID 0x040    /* i32 pid of the creating process        */
+#define MYC_OFF_CREATOR_START 0x048  /* u64 creator start time (clock ticks)   */
+#define MYC_OFF_CREATED_NS 0x050     /* u64 CLOCK_REALTIME at creation, ns     */
+#define MYC_OFF_READER_SLOTS 0x058   /* u32 reader cursor slots, 0 in v1       */
+#define MYC_OFF_INIT 0x078           /* u32 MYC_INIT_READY, release-stored last */
+
+/* Block 1: writer position.  Every writer CASes it; nothing else shares it. */
+#define MYC_OFF_TAIL 0x080           /* u64 bytes ever claimed by writers      */
+
+/* Block 2: reader position and ownership. */
+#define MYC_OFF_HEAD 0x100           /* u64 bytes ever consumed by the reader  */
+#define MYC_OFF_READER_PID 0x108     /* i32 pid of the live reader, 0 = none   */
+#define MYC_OFF_READER_START 0x110   /* u64 reader start time (clock ticks)    */
+
+/* Block 3: wait / notify. */
+#define MYC_OFF_READER_FUTEX 0x180   /* u32 bumped by writers to wake reader   */
+#define MYC_OFF_READER_SLEEPING 0x184 /* u32 1 while the reader may sleep      */
+#define MYC_OFF_SPACE_FUTEX 0x188    /* u32 bumped by reader to wake writers   */
+#define MYC_OFF_WRITERS_WAITING 0x18C /* u32 writers sleeping on a full ring   */
+
+/* Block 4: writer statistics (u64 each, relaxed counters). */
+#define MYC_OFF_FRAMES_WRITTEN 0x200
+#define MYC_OFF_BYTES_WRITTEN 0x208  /* payload bytes                          */
+#define MYC_OFF_FULL_EVENTS 0x210    /* writes that found the ring full        */
+#define MYC_OFF_WRITE_TIMEOUTS 0x218 /* blocking writes that gave up (Full)    */
+#define MYC_OFF_WRITER_WAKES 0x220   /* futex wakes issued by writers          */
+
+/* Block 5: reader statistics (u64 each, written by the reader only). */
+#define MYC_OFF_FRAMES_READ 0x280
+#define MYC_OFF_BYTES_READ 0x288     /* payload bytes                          */
+#define MYC_OFF_PADDING_FRAMES 0x290 /* padding frames skipped                 */
+#define MYC_OFF_UNBLOCKS 0x298       /* stuck claims turned into padding       */
+#define MYC_OFF_READER_WAKES 0x2A0   /* futex wakes issued by the reader       */
+#define MYC_OFF_READER_SLEEPS 0x2A8  /* times the reader slept on its futex    */
+#define MYC_OFF_TAKEOVERS 0x2B0      /* readers that replaced a dead reader    */
+
+/* Blocks 6-9: writer registry, MYC_WRITER_SLOTS slots of 16 bytes:
+ *   +0 i32 pid (0 = free)   +4 u32 reserved   +8 u64 start time (ticks) */
+#define MYC_OFF_WRITER_TABLE 0x300
+#define MYC_WRITER_SLOT_SIZE 16u
+
+/* Blocks 10-31: reserved for a table of reader cursors (see FORMAT.md). */
+#define MYC_OFF_READER_TABLE 0x500
+
+/* Frame header, at an 8-aligned ring offset. */
+#define MYC_FRAME_OFF_LEN 0   /* i32: >0 committed length (header+payload),
+                                 <0 claimed, not committed (-length),
+                                  0 free                                     */
+#define MYC_FRAME_OFF_TYPE 4  /* u16 type id, 0 = padding                    */
+#define MYC_FRAME_OFF_FLAGS 6 /* u16 flags, 0 in version 1                   */
+
+/* ------------------------------------------------------------------------ */
+/* Results                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef enum myc_result {
+    MYC_OK = 0,
+    MYC_ERR_FULL = -1,           /* no room before the timeout              */
+    MYC_ERR_EMPTY = -2,          /* no frame before the timeout             */
+    MYC_ERR_ARG = -3,            /* bad argument (see myc_last_error)       */
+    MYC_ERR_NAME = -4,           /* invalid channel name                    */
+    MYC_ERR_NOT_FOUND = -5,      /* no channel of that name                 */
+    MYC_ERR_EXISTS = -6,         /* channel already exists                  */
+    MYC_ERR_FORMAT = -7,         /* not a channel of this format/version    */
+    MYC_ERR_CORRUPT = -8,        /* shared state violates the format        */
+    MYC_ERR_READER_BUSY = -9,    /* a live reader is attached               */
+    MYC_ERR_SCHEMA = -10,        /* schema digest differs                   */
+    MYC_ERR_TOO_LARGE = -11,     /* payload larger than the channel maximum */
+    MYC_ERR_INTERRUPTED = -12,   /* a signal arrived while waiting          */
+    MYC_ERR_SYSTEM = -13,        /* OS error; myc_last_errno() has errno    */
+    MYC_ERR_HANDLE_BUSY = -14,   /* reader handle used by two threads       */
+    MYC_ERR_CLOSED = -15,        /* handle already closed                   */
+    MYC_ERR_ABANDONED = -16,     /* the reader reclaimed this claim after the
+                                    stuck timeout; the frame was dropped     */
+} myc_result;
+
+/* Flags for the open functions. */
+#define MYC_ATTACH 0         /* the channel must exist                       */
+#define MYC_CREATE 1         /* the channel must not exist                   */
+#define MYC_CREATE_OR_ATTACH 2
+
+/* Human-readable detail of the last error on this thread ("" if none). */
+const char *myc_last_error(void);
+/* errno of the last MYC_ERR_SYSTEM on this thread. */
+int myc_last_errno(void);
+/* Static name of a result code, e.g. "MYC_ERR_FULL". */
+const char *myc_result_name(int result);
+
+/* ------------------------------------------------------------------------ */
+/* Names                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* MYC_OK if name is a valid channel name, else MYC_ERR_NAME with detail. */
+int myc_name_check(const char *name);
+/* Remove the channel's shared-memory object.  Open handles stay valid. */
+int myc_unlink(const char *name);
+
+/* ------------------------------------------------------------------------ */
+/* Writers                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef struct myc_writer myc_writer;
+
+/*
+ * Open a writer.  With MYC_CREATE the channel is made with `capacity` ring
+ * bytes (power of two, MYC_MIN_CAPACITY..MYC_MAX_CAPACITY), `max_payload`
+ * (0 = capacity / 4 - 8; at most capacity / 2 - 8), file `mode` (0 = 0600)
+ * and `schema_digest` (32 bytes or NULL for none).  When attaching,
+ * capacity/max_payload/mode are ignored and a non-NULL digest must equal the
+ * channel's (MYC_ERR_SCHEMA otherwise).  A writer handle may be shared by
+ * threads.
+ */
+int myc_writer_open(const char *name, int flags, uint64_t capacity,
+                    uint32_t max_payload, uint32_t mode,
+                    const uint8_t *schema_digest, myc_writer **out);
+void myc_writer_close(myc_writer *writer);
+
+/*
+ * Copy one frame in.  timeout_ns: 0 = do not wait, < 0 = wait forever,
+ * > 0 = wait at most that long for room.  MYC_ERR_FULL on timeout.
+ */
+int myc_write(myc_writer *writer, uint32_t type_id, const void *payload,
+              uint32_t payload_len, int64_t timeout_ns);
+
+/*
+ * Write `count` frames with one claim: frame i has type_ids[i], length
+ * lens[i] and its payload follows the previous one in `payloads`.  Writes the
+ * longest prefix that fits (waiting up to timeout_ns for room for the first
+ * frame); returns how many were written (>= 1), or a negative myc_result.
+ */
+int64_t myc_write_batch(myc_writer *writer, uint32_t count,
+                        const uint16_t *type_ids, const uint32_t *lens,
+                        const void *payloads, int64_t timeout_ns);
+
+/* A claimed, not yet committed frame (zero-copy write). */
+typedef struct myc_reservation {
+    uint8_t *payload;     /* payload_len writable bytes in the ring     */
+    uint64_t position;    /* ring position of the frame header          */
+    uint32_t payload_len;
+    uint32_t type_id;
+} myc_reservation;
+
+/* Claim room for a frame; fill res->payload, then commit or abort. */
+int myc_reserve(myc_writer *writer, uint32_t type_id, uint32_t payload_len,
+                int64_t timeout_ns, myc_reservation *res);
+int myc_commit(myc_writer *writer, myc_reservation *res);
+/* Give the claim back: it becomes padding the reader skips. */
+int myc_abort(myc_writer *writer, myc_reservation *res);
+
+/* ------------------------------------------------------------------------ */
+/* Reader                                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef struct myc_reader myc_reader;
+
+/*
+ * Open the channel's single reader (same arguments as myc_writer_open).
+ * MYC_ERR_READER_BUSY if a live reader holds the channel; a dead reader's
+ * place is taken over, continuing from its position.  Not thread-safe: one
+ * thread at a time (concurrent use returns MYC_ERR_HANDLE_BUSY).
+ */
+int myc_reader_open(const char *name, int flags, uint64_t capacity,
+                    uint32_t max_payload, uint32_t mode,
+                    const uint8_t *schema_digest, myc_reader **out);
+void myc_reader_close(myc_reader *reader);
+
+/* How long a claimed-but-uncommitted frame may block the reader before it is
+ * turned into padding (a writer died mid-frame).  Default 2 s. */
+void myc_reader_set_stuck_timeout(myc_reader *reader, int64_t timeout_ns);
+/* How long a waiting reader or writer spins before sleeping.  Default 50 us. */
+void myc_reader_set_spin(myc_reader *reader, int64_t spin_ns);
+void myc_writer_set_spin(myc_writer *writer, int64_t spin_ns);
+
+/* A frame as seen by the reader (zero-copy view into the ring). */
+typedef struct myc_frame {
+    const uint8_t *payload;
+    uint32_t payload_len;
+    uint16_t type_id;
+    uint16_t flags;
+} myc_frame;
+
+/*
+ * Copy the next frame's payload into buf.  Returns (type_id << 32 |
+ * payload_len) >= 0, or a negative myc_result (MYC_ERR_EMPTY on timeout).
+ * A frame larger than buf_len is left unread: MYC_ERR_ARG.
+ */
+int64_t myc_read(myc_reader *reader, int64_t timeout_ns, uint8_t *buf,
+                 uint64_t buf_len);
+
+/*
+ * Zero-copy: point `frame` at the next frame in the ring.  The frame stays
+ * valid, and unconsumed, until myc_release() or the next myc_peek().
+ */
+int myc_peek(myc_reader *reader, int64_t timeout_ns, myc_frame *frame);
+void myc_release(myc_reader *reader);
+
+/*
+ * Copy up to max_frames frames (stopping early when buf is full), waiting up
+ * to timeout_ns for the first one.  Payloads are packed back to back in buf;
+ * type_ids[i] and lens[i] describe frame i.  Returns the count (>= 0 only
+ * when timeout_ns expired with nothing: then MYC_ERR_EMPTY) or an error.
+ */
+int64_t myc_read_batch(myc_reader *reader, uint32_t max_frames,
+                       int64_t timeout_ns, uint8_t *buf, uint64_t buf_len,
+                       uint16_t *type_ids, uint32_t *lens);
+
+/* ------------------------------------------------------------------------ */
+/* Statistics and inspection                                                 */
+/* ------------------------------------------------------------------------ */
+
+typedef struct myc_stats {
+    uint64_t capacity;
+    uint64_t max_payload;
+    uint64_t head;
+    uint64_t tail;
+    uint64_t frames_written;
+    uint64_t bytes_written;
+    uint64_t full_events;
+    uint64_t write_timeouts;
+    uint64_t writer_wakes;
+    uint64_t frames_read;
+    uint64_t bytes_read;
+    uint64_t padding_frames;
+    uint64_t unblocks;
+    uint64_t reader_wakes;
+    uint64_t reader_sleeps;
+    uint64_t takeovers;
+} myc_stats;
+
+int myc_writer_stats(const myc_writer *writer, myc_stats *out);
+int myc_reader_stats(const myc_reader *reader, myc_stats *out);
+
+/* A snapshot of a channel taken without attaching as reader or writer. */
+typedef struct myc_info {
+    myc_stats stats;
+    uint8_t schema_digest[MYC_DIGEST_SIZE];
+    uint64_t created_ns;
+    uint64_t file_size;
+    int32_t creator_pid;
+    int32_t creator_alive;
+    int32_t reader_pid;       /* 0 = no reader attached */
+    int32_t reader_alive;
+    uint32_t format_version;
+    uint32_t writer_count;    /* registered writer slots in use */
+    int32_t writer_pids[MYC_WRITER_SLOTS];
+    int32_t writer_alive[MYC_WRITER_SLOTS];
+} myc_info;
+
+/* Validate the channel's header and fill `out` (no side effects). */
+int myc_inspect(const char *name, myc_info *out);
+
+/* 1 if pid is a live process (and, if start_ticks != 0, the same one). */
+int myc_pid_alive(int32_t pid, uint64_t start_ticks);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MYCELIUM_RING_H */

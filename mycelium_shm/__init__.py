@@ -1,0 +1,58 @@
+"""mycelium-shm: shared-memory channels between Python, Rust and OCaml processes.
+
+>>> from mycelium_shm import ShmWriter, ShmReader, unlink
+>>> w = ShmWriter("doc-example", create=True, capacity=1 << 16)
+>>> r = ShmReader("doc-example")
+>>> w.write(7, b"hello")
+>>> r.read(timeout=1.0)
+Frame(type_id=7, payload=b'hello' [5 bytes])
+>>> w.close(); r.close(); unlink("doc-example")
+"""
+
+from __future__ import annotations
+
+from .channel import ChannelInfo, check_name, exists, inspect, list_channels, unlink
+from .errors import (
+    ChannelClosed,
+    ChannelExists,
+    ChannelNotFound,
+    CorruptChannel,
+    DecodeError,
+    FormatError,
+    FrameAbandoned,
+    Full,
+    InvalidName,
+    MyceliumError,
+    ReaderBusy,
+    SchemaMismatch,
+)
+from .frame import Frame, FrameView
+from .reader import ShmReader
+from .writer import ShmWriter
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ChannelClosed",
+    "ChannelExists",
+    "ChannelInfo",
+    "ChannelNotFound",
+    "CorruptChannel",
+    "DecodeError",
+    "FormatError",
+    "Frame",
+    "FrameAbandoned",
+    "FrameView",
+    "Full",
+    "InvalidName",
+    "MyceliumError",
+    "ReaderBusy",
+    "SchemaMismatch",
+    "ShmReader",
+    "ShmWriter",
+    "check_name",
+    "exists",
+    "inspect",
+    "list_channels",
+    "unlink",
+]

@@ -1,0 +1,294 @@
+"""The runtime hosting one node's services.
+
+:meth:`Runtime.start` gives each service a mailbox (a :class:`Subscriber` over
+the types it handles, ``Overflow.BLOCK``) and a thread, then starts the bus's
+inbound endpoints, so no frame arrives before its subscribers exist.
+
+A handler that raises is logged with its traceback and the service restarts
+after a pause that doubles with every consecutive failure, from
+``restart_initial`` up to ``restart_max`` seconds (a handled message resets
+the count).  With ``max_restarts`` the service gives up after that many
+consecutive failures and the node shuts down.
+
+:meth:`Runtime.run` blocks until SIGINT or SIGTERM (or a service calls
+``stop_node()``), then shuts down cleanly: inbound endpoints close first, each
+service drains its mailbox in topology order and runs ``on_stop``, and the
+bus flushes its links so nothing already published is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from .bus import MessageBus
+from .errors import BusClosed
+from .service import Service, ServiceContext
+from .subscriber import Overflow, Subscriber
+
+__all__ = ["Runtime"]
+
+log = logging.getLogger("mycelium_shm.runtime")
+
+ServiceFactory = Callable[[], Service]
+
+
+class _Host:
+    """One service: its factory, mailbox, thread and restart bookkeeping."""
+
+    def __init__(self, runtime: Runtime, name: str, factory: ServiceFactory) -> None:
+        self.runtime = runtime
+        self.name = name
+        self.factory = factory
+        self.instance = factory()
+        self.restarts = 0
+        self.failures = 0
+        self.mailbox: Subscriber | None = None
+        self.thread: threading.Thread | None = None
+        self.handlers: dict[type, str] = {}
+        self.failed = False
+
+    def open(self, bus: MessageBus, consumes: set[type] | None) -> None:
+        declared = {bus.resolve(t): m for t, m in type(self.instance).handlers().items()}
+        if consumes is not None:
+            missing = [t.__name__ for t in declared if t not in consumes]
+            if missing:
+                raise ValueError(
+                    f"service {self.name!r} handles {', '.join(missing)} but the topology "
+                    "does not list it under consumes"
+                )
+        self.handlers = declared
+        if declared:
+            self.mailbox = bus.subscriber(*declared, maxsize=self.runtime.mailbox_size,
+                                          overflow=Overflow.BLOCK)
+        self.thread = threading.Thread(target=self._main, name=f"service {self.name}",
+                                       daemon=True)
+
+    def _bind(self, instance: Service) -> None:
+        runtime = self.runtime
+        instance.bind(ServiceContext(self.name, runtime.bus.publish, runtime.request_stop,
+                                     runtime.stopping))
+
+    def _main(self) -> None:
+        instance = self.instance
+        self._bind(instance)
+        if not self._call(instance, instance.on_start, "on_start"):
+            instance = self._restart()
+            if instance is None:
+                return
+        while True:
+            if self.mailbox is None:
+                break
+            try:
+                msg = self.mailbox.get()
+            except BusClosed:
+                break
+            handler = getattr(instance, self.handlers[msg.__class__])
+            if self._call(instance, lambda h=handler, m=msg: h(m), f"handler for {type(msg).__name__}"):
+                self.failures = 0
+                continue
+            instance = self._restart()
+            if instance is None:
+                return
+        try:
+            instance.on_stop()
+        except Exception:
+            log.exception("service %s: on_stop failed", self.name)
+
+    def _call(self, instance: Service, fn: Callable[[], object], what: str) -> bool:
+        try:
+            fn()
+            return True
+        except Exception:
+            log.exception("service %s: %s raised", self.name, what)
+            return False
+
+    def _restart(self) -> Service | None:
+        """Back off, then build and start a fresh instance; None if giving up or stopping."""
+        runtime = self.runtime
+        while True:
+            self.failures += 1
+            if runtime.max_restarts is not None and self.failures > runtime.max_restarts:
+                log.error("service %s failed %d times in a row; giving up, stopping the node",
+                          self.name, self.failures)
+                self.failed = True
+                runtime.request_stop()
+                return None
+            delay = min(runtime.restart_initial * 2 ** (self.failures - 1), runtime.restart_max)
+            log.warning("service %s: restart %d in %.3f s", self.name, self.restarts + 1, delay)
+            if runtime.stopping.wait(delay):
+                return None
+            self.restarts += 1
+            try:
+                instance = self.factory()
+            except Exception:
+                log.exception("service %s: constructing a fresh instance failed", self.name)
+                continue
+            self.instance = instance
+            self._bind(instance)
+            if self._call(instance, instance.on_start, "on_start"):
+                return instance
+
+
+class Runtime:
+    """Hosts a node's services on one bus.
+
+    ``services`` maps service names to factories (a :class:`Service` subclass
+    or any zero-argument callable returning a service).  ``consumes`` (from a
+    topology) lists the type names each service may handle; a handler for an
+    undeclared type is an error, because no other node would send it.
+    """
+
+    def __init__(
+        self,
+        bus: MessageBus,
+        services: Mapping[str, ServiceFactory],
+        *,
+        consumes: Mapping[str, list[str] | tuple[str, ...]] | None = None,
+        mailbox_size: int = 8192,
+        restart_initial: float = 0.05,
+        restart_max: float = 5.0,
+        max_restarts: int | None = None,
+    ) -> None:
+        self.bus = bus
+        self.mailbox_size = mailbox_size
+        self.restart_initial = restart_initial
+        self.restart_max = restart_max
+        self.max_restarts = max_restarts
+        self.stopping = threading.Event()
+        self._consumes = consumes
+        self._hosts = [_Host(self, name, factory) for name, factory in services.items()]
+        self._started = False
+        self._stopped = False
+
+    @classmethod
+    def from_topology(
+        cls,
+        path: str | Path,
+        node: str,
+        *,
+        schema: Any = None,
+        factories: Mapping[str, ServiceFactory] | None = None,
+        **options: Any,
+    ) -> Runtime:
+        """The runtime of one node of a topology file.
+
+        Services are built from ``factories`` when given there, else from the
+        topology's ``class`` and ``config`` keys.
+        """
+        from .topology import Topology
+
+        topology = Topology.load(path, schema=schema)
+        if node not in topology.nodes:
+            raise KeyError(f"no node {node!r} in {path} (nodes: {', '.join(topology.nodes)})")
+        bus = topology.build_bus(node, schema=schema)
+        try:
+            built: dict[str, ServiceFactory] = {}
+            consumes: dict[str, tuple[str, ...]] = {}
+            for name in topology.nodes[node].services:
+                spec = topology.services[name]
+                consumes[name] = spec.consumes
+                if factories is not None and name in factories:
+                    built[name] = factories[name]
+                else:
+                    klass = spec.load_class()
+                    config = dict(spec.config)
+                    built[name] = lambda k=klass, c=config: k(**c)
+            return cls(bus, built, consumes=consumes, **options)
+        except BaseException:
+            bus.close(timeout=0)
+            raise
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def service(self, name: str) -> Service:
+        """The current instance of a hosted service (it changes on restart)."""
+        for host in self._hosts:
+            if host.name == name:
+                return host.instance
+        raise KeyError(name)
+
+    def restarts(self, name: str) -> int:
+        """How many times a service was restarted."""
+        for host in self._hosts:
+            if host.name == name:
+                return host.restarts
+        raise KeyError(name)
+
+    def start(self) -> None:
+        """Open mailboxes, start service threads, then start receiving."""
+        if self._started:
+            return
+        self._started = True
+        for host in self._hosts:
+            consumes = None
+            if self._consumes is not None:
+                consumes = {self.bus.resolve(t) for t in self._consumes.get(host.name, ())}
+            host.open(self.bus, consumes)
+        for host in self._hosts:
+            assert host.thread is not None
+            host.thread.start()
+        self.bus.start()
+        log.info("node %s: started %s", self.bus.name, ", ".join(h.name for h in self._hosts))
+
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to return (thread-safe; what SIGINT/SIGTERM do)."""
+        self.stopping.set()
+
+    def run(self, *, handle_signals: bool = True) -> int:
+        """Start, wait for a stop request or SIGINT/SIGTERM, shut down; the exit code.
+
+        Returns 0, or 1 if a service gave up after ``max_restarts``.
+        """
+        previous: dict[int, Any] = {}
+        if handle_signals and threading.current_thread() is threading.main_thread():
+            def on_signal(signum: int, frame: FrameType | None) -> None:
+                log.info("node %s: %s, shutting down", self.bus.name, signal.Signals(signum).name)
+                self.request_stop()
+
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, on_signal)
+        try:
+            self.start()
+            while not self.stopping.wait(0.1):
+                pass
+        finally:
+            self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return 1 if any(h.failed for h in self._hosts) else 0
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Shut down: stop receiving, drain and stop services in order, flush links."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.stopping.set()
+        self.bus.close_inbound()
+        for host in self._hosts:
+            if host.mailbox is not None:
+                host.mailbox.close()
+            if host.thread is not None and host.thread.is_alive():
+                if host.thread is not threading.current_thread():
+                    host.thread.join(timeout)
+                    if host.thread.is_alive():
+                        log.warning("service %s did not stop within %.1f s", host.name, timeout)
+        self.bus.close(timeout)
+        log.info("node %s: stopped", self.bus.name)
+
+    def __enter__(self) -> Runtime:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _monotonic() -> float:
+    return time.monotonic()

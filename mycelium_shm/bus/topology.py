@@ -1,0 +1,466 @@
+"""Topology files: which process hosts which service, and how to reach it.
+
+Format (TOML)::
+
+    # Schema file, relative to this file.  Optional if the program passes one.
+    schema = "../../schemas/trading.toml"
+
+    [nodes.feed]                       # a node is one process
+    services = ["market_data"]         # the services it hosts
+    endpoint = { kind = "shm", name = "pipeline.feed" }   # where it receives
+
+    [nodes.core]
+    services = ["strategy", "risk"]
+    endpoint = { kind = "tcp", address = "127.0.0.1:47100" }
+
+    [nodes.exec]
+    services = ["execution"]
+    endpoint = { kind = "unix", path = "/tmp/pipeline-exec.sock" }
+
+    [services.market_data]
+    class = "examples.pipeline.services:MarketData"   # "module:Class", optional
+    consumes = []                                     # message type names
+    config = { ticks = 1000 }                         # keyword arguments, optional
+
+Endpoints: ``kind = "shm"`` with ``name`` (and optional ``capacity``, a power
+of two), ``kind = "unix"`` with ``path`` (relative paths are relative to the
+topology file), ``kind = "tcp"`` with ``address = "host:port"``.  A node needs
+an endpoint when the topology has several nodes and one of its services
+consumes something.
+
+Routing (the choice documented here): every service declares the message
+types it ``consumes``.  A node subscribes locally to what its services
+consume, and a message published in node A is sent to node B if and only if
+a service hosted on B consumes its type; then it is written once to B's
+endpoint, whatever the number of consumers there.  Frames go straight from
+the publishing node to every consuming node (there is no forwarding), so no
+message crosses twice or comes back.
+
+Errors: :class:`TopologyError` names the file, the line and the problem
+(``topology.toml:12: node 'core': endpoint kind 'udp' is not one of shm, unix,
+tcp``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import TopologyError
+
+__all__ = ["Endpoint", "NodeSpec", "ServiceSpec", "Topology"]
+
+_KINDS = ("shm", "unix", "tcp")
+_ENDPOINT_KEYS = {"shm": {"name", "capacity"}, "unix": {"path"}, "tcp": {"address"}}
+_UNIX_PATH_MAX = 107
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A node's inbound endpoint."""
+
+    kind: str
+    #: Channel name (shm), socket path (unix) or ``"host:port"`` (tcp).
+    target: str
+    capacity: int = 1 << 20
+
+    @property
+    def tcp_address(self) -> tuple[str, int]:
+        """``(host, port)`` of a tcp endpoint."""
+        from .transports.socket import parse_tcp_address
+
+        return parse_tcp_address(self.target)
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.target}"
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """A service declared in ``[services.<name>]``."""
+
+    name: str
+    consumes: tuple[str, ...]
+    class_path: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def load_class(self) -> Callable[..., Any]:
+        """Import the ``class = "module:Class"`` of this service."""
+        if self.class_path is None:
+            raise LookupError(f"service {self.name!r} has no class in the topology")
+        module_name, _, attr = self.class_path.partition(":")
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+        return obj  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """A node (process) declared in ``[nodes.<name>]``."""
+
+    name: str
+    services: tuple[str, ...]
+    endpoint: Endpoint | None
+
+
+class _Lines:
+    """Maps TOML table/key paths to the line that defines them."""
+
+    _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+    _KEY = re.compile(r"^\s*((?:\"[^\"]*\"|'[^']*'|[A-Za-z0-9_.\- ]+?))\s*=")
+
+    def __init__(self, text: str) -> None:
+        self._lines: dict[tuple[str, ...], int] = {}
+        table: tuple[str, ...] = ()
+        depth = 0
+        for number, raw in enumerate(text.splitlines(), start=1):
+            if depth > 0:
+                depth += raw.count("[") - raw.count("]")
+                continue
+            header = self._HEADER.match(raw)
+            if header:
+                table = self._split(header.group(1))
+                self._lines.setdefault(table, number)
+                continue
+            key = self._KEY.match(raw)
+            if key:
+                path = table + self._split(key.group(1))
+                self._lines.setdefault(path, number)
+                rest = raw[key.end():]
+                depth = max(0, rest.count("[") - rest.count("]"))
+
+    @staticmethod
+    def _split(dotted: str) -> tuple[str, ...]:
+        parts = re.findall(r"\"([^\"]*)\"|'([^']*)'|([^.\s]+)", dotted)
+        return tuple(a or b or c for a, b, c in parts)
+
+    def of(self, *path: str) -> int | None:
+        """The line of the longest prefix of ``path`` that has one."""
+        for n in range(len(path), 0, -1):
+            line = self._lines.get(tuple(path[:n]))
+            if line is not None:
+                return line
+        return None
+
+
+class Topology:
+    """A parsed, validated topology file.  Build with :meth:`load`."""
+
+    def __init__(
+        self,
+        path: Path,
+        nodes: dict[str, NodeSpec],
+        services: dict[str, ServiceSpec],
+        schema_path: Path | None,
+    ) -> None:
+        self.path = path
+        self.nodes = nodes
+        self.services = services
+        self.schema_path = schema_path
+
+    # -- loading and validation ---------------------------------------------
+
+    @classmethod
+    def load(cls, path: str | Path, *, schema: Any = None) -> Topology:
+        """Parse and check a topology file; raise :class:`TopologyError` if invalid.
+
+        With ``schema`` (or a ``schema`` key in the file) every consumed type
+        name is checked against the schema too.
+        """
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise TopologyError(path, None, f"cannot read the file: {exc.strerror or exc}") from exc
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+            line = int(match.group(1)) if match else None
+            problem = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+            if match:
+                problem += f" (column {match.group(2)})"
+            raise TopologyError(path, line, f"not valid TOML: {problem}") from exc
+        return cls._from_data(path, data, _Lines(text), schema)
+
+    @classmethod
+    def _from_data(cls, path: Path, data: dict[str, Any], lines: _Lines, schema: Any) -> Topology:
+        def fail(problem: str, *where: str) -> TopologyError:
+            return TopologyError(path, lines.of(*where) if where else None, problem)
+
+        for key in data:
+            if key not in ("schema", "nodes", "services"):
+                raise fail(f"unknown top-level key {key!r} (expected schema, nodes, services)", key)
+
+        schema_path: Path | None = None
+        if "schema" in data:
+            if not isinstance(data["schema"], str):
+                raise fail("schema must be a path string", "schema")
+            schema_path = (path.parent / data["schema"]).resolve()
+            if schema is None:
+                if not schema_path.is_file():
+                    raise fail(f"schema file {str(schema_path)!r} does not exist", "schema")
+                from mycelium_shm.schema import Schema
+
+                try:
+                    schema = Schema.load(schema_path)
+                except Exception as exc:
+                    raise fail(f"schema file {str(schema_path)!r} is invalid: {exc}",
+                               "schema") from exc
+
+        raw_services = data.get("services", {})
+        if not isinstance(raw_services, dict):
+            raise fail("services must be a table of [services.<name>] tables", "services")
+        services: dict[str, ServiceSpec] = {}
+        for sname, spec in raw_services.items():
+            where = ("services", sname)
+            if not _NAME_RE.match(sname):
+                raise fail(f"service name {sname!r} may only hold letters, digits, _ . -", *where)
+            if not isinstance(spec, dict):
+                raise fail(f"service {sname!r} must be a table", *where)
+            for key in spec:
+                if key not in ("consumes", "class", "config"):
+                    raise fail(f"service {sname!r}: unknown key {key!r} "
+                               "(expected consumes, class, config)", *where, key)
+            if "consumes" not in spec:
+                raise fail(f"service {sname!r}: missing 'consumes' (a list of message "
+                           "type names, [] for none)", *where)
+            consumes = spec["consumes"]
+            if not isinstance(consumes, list) or not all(isinstance(c, str) for c in consumes):
+                raise fail(f"service {sname!r}: consumes must be a list of type names",
+                           *where, "consumes")
+            if len(set(consumes)) != len(consumes):
+                raise fail(f"service {sname!r}: consumes lists a type twice", *where, "consumes")
+            if schema is not None:
+                for tname in consumes:
+                    try:
+                        schema.message_type(tname)
+                    except (KeyError, LookupError, ValueError):
+                        raise fail(f"service {sname!r}: consumes {tname!r}, which is not a "
+                                   "message type of the schema", *where, "consumes") from None
+            class_path = spec.get("class")
+            if class_path is not None and (
+                not isinstance(class_path, str) or not re.match(r"^[\w.]+:[\w.]+$", class_path)
+            ):
+                raise fail(f"service {sname!r}: class must be \"module:Class\"", *where, "class")
+            config = spec.get("config", {})
+            if not isinstance(config, dict):
+                raise fail(f"service {sname!r}: config must be a table", *where, "config")
+            services[sname] = ServiceSpec(sname, tuple(consumes), class_path, config)
+
+        raw_nodes = data.get("nodes")
+        if raw_nodes is None:
+            raise fail("no [nodes.<name>] table: a topology needs at least one node")
+        if not isinstance(raw_nodes, dict) or not raw_nodes:
+            raise fail("nodes must be a table of [nodes.<name>] tables", "nodes")
+        nodes: dict[str, NodeSpec] = {}
+        placed: dict[str, str] = {}
+        seen_endpoints: dict[tuple[str, str], str] = {}
+        for nname, spec in raw_nodes.items():
+            where = ("nodes", nname)
+            if not _NAME_RE.match(nname):
+                raise fail(f"node name {nname!r} may only hold letters, digits, _ . -", *where)
+            if not isinstance(spec, dict):
+                raise fail(f"node {nname!r} must be a table", *where)
+            for key in spec:
+                if key not in ("services", "endpoint"):
+                    raise fail(f"node {nname!r}: unknown key {key!r} (expected services, "
+                               "endpoint)", *where, key)
+            hosted = spec.get("services")
+            if not isinstance(hosted, list) or not hosted or not all(
+                isinstance(s, str) for s in hosted
+            ):
+                raise fail(f"node {nname!r}: services must be a non-empty list of service names",
+                           *where, "services")
+            for sname in hosted:
+                if sname not in services:
+                    raise fail(f"node {nname!r}: service {sname!r} is not declared in a "
+                               f"[services.{sname}] table", *where, "services")
+                if sname in placed:
+                    raise fail(f"node {nname!r}: service {sname!r} is already hosted by node "
+                               f"{placed[sname]!r}", *where, "services")
+                placed[sname] = nname
+            endpoint = None
+            if "endpoint" in spec:
+                endpoint = cls._endpoint(path, nname, spec["endpoint"], fail, where)
+                key = (endpoint.kind, endpoint.target)
+                if key in seen_endpoints:
+                    raise fail(f"node {nname!r}: endpoint {endpoint} is also node "
+                               f"{seen_endpoints[key]!r}'s", *where, "endpoint")
+                seen_endpoints[key] = nname
+            nodes[nname] = NodeSpec(nname, tuple(hosted), endpoint)
+
+        for sname in services:
+            if sname not in placed:
+                raise fail(f"service {sname!r} is declared but no node hosts it",
+                           "services", sname)
+        if len(nodes) > 1:
+            for node in nodes.values():
+                if node.endpoint is None and any(services[s].consumes for s in node.services):
+                    raise fail(f"node {node.name!r} hosts services that consume messages but "
+                               "has no endpoint to receive them on", "nodes", node.name)
+        return cls(path, nodes, services, schema_path)
+
+    @staticmethod
+    def _endpoint(
+        path: Path,
+        nname: str,
+        raw: Any,
+        fail: Callable[..., TopologyError],
+        where: tuple[str, str],
+    ) -> Endpoint:
+        at = (*where, "endpoint")
+        if not isinstance(raw, dict):
+            raise fail(f"node {nname!r}: endpoint must be a table like "
+                       "{ kind = \"shm\", name = \"...\" }", *at)
+        kind = raw.get("kind")
+        if kind not in _KINDS:
+            raise fail(f"node {nname!r}: endpoint kind {kind!r} is not one of "
+                       f"{', '.join(_KINDS)}", *at, "kind")
+        allowed = _ENDPOINT_KEYS[kind] | {"kind"}
+        for key in raw:
+            if key not in allowed:
+                raise fail(f"node {nname!r}: {kind} endpoint has unknown key {key!r} "
+                           f"(expected {', '.join(sorted(allowed))})", *at, key)
+        if kind == "shm":
+            name = raw.get("name")
+            if not isinstance(name, str) or not name:
+                raise fail(f"node {nname!r}: shm endpoint needs name = \"<channel>\"", *at)
+            if "/" in name or len(name) > 245:
+                raise fail(f"node {nname!r}: shm channel name {name!r} is invalid "
+                           "(no '/', at most 245 bytes)", *at, "name")
+            capacity = raw.get("capacity", 1 << 20)
+            if (not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1024
+                    or capacity & (capacity - 1)):
+                raise fail(f"node {nname!r}: shm capacity {capacity!r} must be a power of two "
+                           ">= 1024", *at, "capacity")
+            return Endpoint("shm", name, capacity)
+        if kind == "unix":
+            sock_path = raw.get("path")
+            if not isinstance(sock_path, str) or not sock_path:
+                raise fail(f"node {nname!r}: unix endpoint needs path = \"<socket file>\"", *at)
+            full = str(path.parent / sock_path)
+            if len(full.encode()) > _UNIX_PATH_MAX:
+                raise fail(f"node {nname!r}: unix socket path is {len(full.encode())} bytes, "
+                           f"more than the {_UNIX_PATH_MAX} the OS allows", *at, "path")
+            return Endpoint("unix", full)
+        address = raw.get("address")
+        if not isinstance(address, str):
+            raise fail(f"node {nname!r}: tcp endpoint needs address = \"host:port\"", *at)
+        from .transports.socket import parse_tcp_address
+
+        try:
+            parse_tcp_address(address)
+        except ValueError as exc:
+            raise fail(f"node {nname!r}: {exc}", *at, "address") from None
+        return Endpoint("tcp", address)
+
+    # -- queries ------------------------------------------------------------
+
+    def node_of(self, service_name: str) -> NodeSpec:
+        """The node hosting a service (KeyError naming the known services if none)."""
+        for node in self.nodes.values():
+            if service_name in node.services:
+                return node
+        raise KeyError(f"no node hosts service {service_name!r} in {self.path} "
+                       f"(services: {', '.join(sorted(self.services))})")
+
+    def consumed_by(self, node_name: str) -> list[str]:
+        """The message type names consumed by the services of one node, sorted."""
+        node = self.nodes[node_name]
+        return sorted({t for s in node.services for t in self.services[s].consumes})
+
+    def routes_from(self, node_name: str) -> dict[str, list[str]]:
+        """For each other node with an endpoint, the type names sent to it from ``node_name``."""
+        return {
+            other.name: self.consumed_by(other.name)
+            for other in self.nodes.values()
+            if other.name != node_name and other.endpoint is not None
+            and self.consumed_by(other.name)
+        }
+
+    def load_schema(self) -> Any:
+        """The schema named by the file's ``schema`` key (TopologyError if none)."""
+        if self.schema_path is None:
+            raise TopologyError(self.path, None, "no schema key: pass the schema explicitly")
+        from mycelium_shm.schema import Schema
+
+        return Schema.load(self.schema_path)
+
+    # -- building -------------------------------------------------------------
+
+    def build_bus(self, node_name: str, *, schema: Any = None, thread: bool = True) -> Any:
+        """The :class:`MessageBus` of one node: its inbound endpoint and its links.
+
+        The bus comes back *not started*: subscribe first, then call
+        ``bus.start()`` (or ``bus.poll()`` with ``thread=False``), so no frame
+        arrives before its subscribers exist.  Frames sent meanwhile wait in
+        the channel or the socket backlog.
+        """
+        from .bus import MessageBus
+
+        if node_name not in self.nodes:
+            raise KeyError(f"no node {node_name!r} in {self.path}")
+        if schema is None:
+            schema = self.load_schema()
+        node = self.nodes[node_name]
+        bus = MessageBus(schema, name=node_name, autostart=False)
+        try:
+            if len(self.nodes) > 1 and node.endpoint is not None and self.consumed_by(node_name):
+                bus.add_inbound(self._inbound(node.endpoint, schema), thread=thread)
+            for other, types in self.routes_from(node_name).items():
+                endpoint = self.nodes[other].endpoint
+                assert endpoint is not None
+                bus.add_link(self._link(endpoint, schema, other), types)
+        except BaseException:
+            bus.close(timeout=0)
+            raise
+        return bus
+
+    @staticmethod
+    def _inbound(endpoint: Endpoint, schema: Any) -> Any:
+        if endpoint.kind == "shm":
+            from .transports.shm import ShmInbound
+
+            return ShmInbound(endpoint.target, schema=schema, capacity=endpoint.capacity)
+        from .transports.socket import SocketInbound
+
+        address = endpoint.tcp_address if endpoint.kind == "tcp" else endpoint.target
+        return SocketInbound(address, schema=schema)
+
+    @staticmethod
+    def _link(endpoint: Endpoint, schema: Any, node_name: str) -> Any:
+        if endpoint.kind == "shm":
+            from .transports.shm import ShmLink
+
+            return ShmLink(endpoint.target, schema=schema, name=f"{node_name}@shm:{endpoint.target}")
+        from .transports.socket import SocketLink
+
+        address = endpoint.tcp_address if endpoint.kind == "tcp" else endpoint.target
+        return SocketLink(address, schema=schema, name=f"{node_name}@{endpoint}")
+
+    def shm_channels(self) -> list[str]:
+        """Every shared-memory channel name the topology uses (for cleanup)."""
+        return [n.endpoint.target for n in self.nodes.values()
+                if n.endpoint is not None and n.endpoint.kind == "shm"]
+
+    def unlink_channels(self) -> None:
+        """Remove every shared-memory channel of the topology that exists."""
+        from mycelium_shm import unlink
+        from mycelium_shm.errors import ChannelNotFound
+
+        for name in self.shm_channels():
+            try:
+                unlink(name)
+            except ChannelNotFound:
+                pass
+
+    def __repr__(self) -> str:
+        return f"<Topology {self.path} nodes={list(self.nodes)}>"

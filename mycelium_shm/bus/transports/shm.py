@@ -1,0 +1,288 @@
+"""Frames over shared-memory channels (:mod:`mycelium_shm.channel`).
+
+A node's inbound endpoint is one channel it reads (:class:`ShmInbound`, the
+channel's only reader, which creates the channel).  Every other node that
+sends to it writes into that channel (:class:`ShmLink`); the ring takes many
+writers, so the frames of all senders meet in one queue, each sender's in
+its own order.
+
+A link may be opened before its reader exists (processes start in any order):
+until the channel appears, frames wait in the link's bounded pending queue and
+a background thread retries the attach with exponential backoff; once it
+attaches it writes the pending frames first, then writes straight into the
+ring from the publishing thread.  The channel outlives a reader that dies, so
+a restarted reader picks up the frames written meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from mycelium_shm.errors import ChannelExists, ChannelNotFound, Full, MyceliumError
+
+from ..errors import BusClosed
+from .base import Deliver
+
+__all__ = ["ShmInbound", "ShmLink"]
+
+log = logging.getLogger("mycelium_shm.bus.shm")
+
+
+class ShmLink:
+    """Writes frames into another node's channel.
+
+    ``send`` writes directly into the ring, waiting up to ``send_timeout``
+    seconds for room (then :class:`Full`).  Before the channel exists, frames
+    queue (at most ``max_pending``, then :class:`Full`).  A schema mismatch
+    found when attaching is permanent: ``send``/``flush``/``wait_connected``
+    raise it.
+    """
+
+    def __init__(
+        self,
+        channel: str,
+        *,
+        schema: Any = None,
+        send_timeout: float | None = 5.0,
+        max_pending: int = 65536,
+        backoff_initial: float = 0.005,
+        backoff_max: float = 0.5,
+        name: str | None = None,
+    ) -> None:
+        self.channel = channel
+        self.name = name or f"shm:{channel}"
+        self._schema = schema
+        self._send_timeout = send_timeout
+        self._max_pending = max_pending
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._writer: Any = None
+        self._pending: deque[tuple[int, bytes]] = deque()
+        self._cond = threading.Condition()
+        self._fatal: MyceliumError | None = None
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        if not self._try_attach():
+            self._thread = threading.Thread(target=self._attach_loop,
+                                            name=f"attach {self.name}", daemon=True)
+            self._thread.start()
+
+    def _try_attach(self) -> bool:
+        from mycelium_shm import ShmWriter
+
+        try:
+            writer = ShmWriter(self.channel, create=False, schema=self._schema)
+        except ChannelNotFound:
+            return False
+        except MyceliumError as exc:
+            log.error("link %s: %s", self.name, exc)
+            with self._cond:
+                self._fatal = exc
+                self._cond.notify_all()
+            return True
+        with self._cond:
+            try:
+                while self._pending:
+                    type_id, payload = self._pending[0]
+                    writer.write(type_id, payload, timeout=self._send_timeout)
+                    self._pending.popleft()
+            except MyceliumError as exc:
+                log.error("link %s: writing queued frames failed: %s", self.name, exc)
+                writer.close()
+                self._fatal = exc
+                self._cond.notify_all()
+                return True
+            self._writer = writer
+            self._cond.notify_all()
+        log.debug("link %s: attached", self.name)
+        return True
+
+    def _attach_loop(self) -> None:
+        delay = self._backoff_initial
+        while True:
+            with self._cond:
+                if self._closing:
+                    return
+            if self._try_attach():
+                return
+            with self._cond:
+                self._cond.wait_for(lambda: self._closing, timeout=delay)
+            delay = min(delay * 2, self._backoff_max)
+
+    def send(self, type_id: int, payload: bytes) -> None:
+        """Write one frame (or queue it while the channel does not exist yet)."""
+        writer = self._writer
+        if writer is not None:
+            writer.write(type_id, payload, timeout=self._send_timeout)
+            return
+        with self._cond:
+            if self._fatal is not None:
+                raise self._fatal
+            if self._closing:
+                raise BusClosed(f"link {self.name} is closed")
+            if self._writer is not None:
+                self._writer.write(type_id, payload, timeout=self._send_timeout)
+                return
+            if len(self._pending) >= self._max_pending:
+                raise Full(f"link {self.name}: channel absent and {self._max_pending} frames queued")
+            self._pending.append((type_id, payload))
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until queued frames are in the ring; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._pending:
+                if self._fatal is not None:
+                    raise self._fatal
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+    def wait_connected(self, timeout: float | None = None) -> bool:
+        """Wait until the channel is attached; raises the link's permanent error."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._writer is None:
+                if self._fatal is not None:
+                    raise self._fatal
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+    @property
+    def connected(self) -> bool:
+        """True once the channel is attached."""
+        return self._writer is not None
+
+    @property
+    def pending(self) -> int:
+        """Frames waiting for the channel to appear."""
+        return len(self._pending)
+
+    def close(self, timeout: float | None = 5.0) -> None:
+        """Write what is queued (up to ``timeout`` s) and detach."""
+        try:
+            self.flush(timeout)
+        except MyceliumError:
+            pass
+        with self._cond:
+            self._closing = True
+            left = len(self._pending)
+            self._cond.notify_all()
+        if left:
+            log.warning("link %s closed with %d frames undelivered (no channel)", self.name, left)
+        if self._thread is not None:
+            self._thread.join(timeout)
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+
+    def __enter__(self) -> ShmLink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<ShmLink {self.name} {'attached' if self.connected else 'waiting'}>"
+
+
+class ShmInbound:
+    """Reads the node's own channel, creating it if it does not exist.
+
+    If the channel exists already (left by a reader that died), this reader
+    takes it over and reads what was written meanwhile.  ``unlink_on_close``
+    removes the channel when the endpoint closes; leave it False when a
+    restarted process should find the frames sent while it was down.
+    """
+
+    def __init__(
+        self,
+        channel: str,
+        *,
+        schema: Any = None,
+        capacity: int = 1 << 20,
+        unlink_on_close: bool = False,
+        name: str | None = None,
+    ) -> None:
+        from mycelium_shm import ShmReader
+
+        self.channel = channel
+        self.name = name or f"shm:{channel}"
+        self._unlink_on_close = unlink_on_close
+        try:
+            self._reader = ShmReader(channel, create=True, capacity=capacity, schema=schema)
+        except ChannelExists:
+            self._reader = ShmReader(channel, create=False, schema=schema)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def start(self, deliver: Deliver) -> None:
+        """Read in a thread, calling ``deliver`` for every frame."""
+        if self._thread is not None:
+            raise RuntimeError(f"{self.name}: reader thread already started")
+        self._thread = threading.Thread(target=self._read_loop, args=(deliver,),
+                                        name=f"read {self.name}", daemon=True)
+        self._thread.start()
+
+    def _read_loop(self, deliver: Deliver) -> None:
+        reader = self._reader
+        while not self._stop.is_set():
+            try:
+                frame = reader.read(timeout=0.05)
+            except MyceliumError as exc:
+                if self._stop.is_set():
+                    return
+                log.error("%s: reading failed: %s", self.name, exc)
+                return
+            if frame is not None:
+                deliver(frame.type_id, frame.payload)
+
+    def poll(self, deliver: Deliver, max_frames: int = 1024) -> int:
+        """Deliver up to ``max_frames`` frames already in the ring, in this thread."""
+        if self._thread is not None:
+            raise RuntimeError(f"{self.name}: poll() on an endpoint with a reader thread")
+        reader = self._reader
+        n = 0
+        while n < max_frames:
+            frame = reader.read(timeout=0)
+            if frame is None:
+                break
+            n += 1
+            deliver(frame.type_id, frame.payload)
+        return n
+
+    def close(self) -> None:
+        """Stop the reader thread and detach (and unlink, if asked)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(2.0)
+        self._reader.close()
+        if self._unlink_on_close:
+            from mycelium_shm import unlink
+
+            try:
+                unlink(self.channel)
+            except ChannelNotFound:
+                pass
+
+    def __enter__(self) -> ShmInbound:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<ShmInbound {self.name}>"

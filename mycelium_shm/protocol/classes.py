@@ -1,0 +1,72 @@
+"""Python classes for messages, generated from field names.
+
+Every message class derives from :class:`Message` and has ``__slots__``, an
+``__init__`` taking every field (positionally in declared order, or by
+keyword; all required), ``__eq__`` (same class and equal fields, so a NaN
+field makes a message unequal to itself, as NaN is), ``__repr__`` of the form
+``MarketTick(symbol='EURUSD', seq=1, ...)`` and ``__match_args__``.  Messages
+are mutable and so unhashable.  ``__init__`` does not check values: the
+encoder does, with messages that name the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+__all__ = ["Message", "make_message_class", "generated_methods"]
+
+
+class Message:
+    """Base class of every message class."""
+
+    __slots__ = ()
+    __message_fields__: ClassVar[tuple[str, ...]] = ()
+    """Field names in declared order."""
+
+
+def generated_methods(name: str, fields: tuple[str, ...]) -> dict[str, Callable[..., Any]]:
+    """Source-generated ``__init__``, ``__repr__`` and ``__eq__`` for a class."""
+    args = "".join(f", {f}" for f in fields)
+    body = "".join(f"\n    self.{f} = {f}" for f in fields) or "\n    pass"
+    reprs = ", ".join(f"{f}={{self.{f}!r}}" for f in fields)
+    mine = "".join(f"self.{f}, " for f in fields)
+    theirs = "".join(f"other.{f}, " for f in fields)
+    src = f"""
+def __init__(self{args}):{body}
+
+def __repr__(self):
+    return f"{name}({reprs})"
+
+def __eq__(self, other):
+    if other.__class__ is not self.__class__:
+        return NotImplemented
+    return ({mine}) == ({theirs})
+"""
+    ns: dict[str, Any] = {}
+    exec(compile(src, f"<message {name}>", "exec"), ns)  # noqa: S102 - generated from checked names
+    return {k: ns[k] for k in ("__init__", "__repr__", "__eq__")}
+
+
+def make_message_class(
+    name: str,
+    fields: tuple[str, ...],
+    doc: str = "",
+    module: str = "mycelium_shm.protocol.generated",
+    extra: Mapping[str, Any] | None = None,
+) -> type[Message]:
+    """A new :class:`Message` subclass with the given fields.
+
+    ``extra`` adds class attributes (a decorated class keeps its methods).
+    """
+    ns: dict[str, Any] = dict(extra or {})
+    ns.update(generated_methods(name, fields))
+    ns["__slots__"] = fields
+    ns["__match_args__"] = fields
+    ns["__message_fields__"] = fields
+    ns["__hash__"] = None
+    ns["__module__"] = module
+    ns["__doc__"] = doc or f"Message {name}."
+    for meth in ("__init__", "__repr__", "__eq__"):
+        ns[meth].__qualname__ = f"{name}.{meth}"
+    return type(name, (Message,), ns)

@@ -1,0 +1,391 @@
+"""Specialised encode/decode functions, generated per message at load time.
+
+For each message this module writes the Python source of one encoder and one
+decoder and compiles it (as dataclasses and attrs do).  Nested messages are
+flattened into their parent, and every run of consecutive fixed-width items
+(scalars, ``bytes[N]``, and the u32 length prefix of the variable-width item
+that ends the run) becomes one precompiled ``struct.Struct``, so a message
+costs one ``pack``/``unpack_from`` per run and no per-field dispatch.
+
+Encoders check only what ``struct`` would let through (bool is True/False,
+``bytes[N]`` has N bytes, a nested value has the right class); on any
+failure they call :func:`~.validate.check_message` for an error naming the
+field.  Decoders check every length before reading and raise
+:class:`~mycelium_shm.errors.PayloadError`; the values they return are
+copies that never alias the input buffer.
+
+Set ``MYCELIUM_SHOW_CODEC=1`` to print the generated source.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+from array import array
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ..errors import PayloadError
+from .model import MessageDef, Model
+from .types import Scalar
+from .validate import check_message
+
+__all__ = ["Encoder", "Decoder", "compile_codecs", "generated_source"]
+
+Encoder = Callable[[Any], bytes]
+Decoder = Callable[[Any], Any]
+
+
+class _Bad(Exception):
+    """Internal: a fast-path check failed; check_message says which field."""
+
+
+def _as_bytes(v: Any) -> bytes:
+    if isinstance(v, (bytearray, memoryview)):
+        return bytes(v)
+    raise _Bad
+
+
+def _array_packer(s: Scalar) -> Callable[[Sequence[Any]], bytes]:
+    if s.kind == "bool":
+
+        def pack_bools(a: Sequence[Any]) -> bytes:
+            for x in a:
+                if x is not True and x is not False:
+                    raise _Bad
+            return bytes(a)
+
+        return pack_bools
+    code = s.code
+    pack = struct.pack
+
+    def pack_scalars(a: Sequence[Any]) -> bytes:
+        return pack(f"<{len(a)}{code}", *a)
+
+    return pack_scalars
+
+
+def _array_typecode(s: Scalar) -> str | None:
+    """An array-module typecode with the width of ``s`` (None if none)."""
+    if s.kind == "float":
+        return s.code
+    candidates = "bhilq" if s.min < 0 else "BHILQ"
+    for tc in candidates:
+        if array(tc).itemsize == s.size:
+            return tc
+    return None  # pragma: no cover - every CPython platform has them all
+
+
+def _array_unpacker(s: Scalar) -> Callable[[Any], list[Any]]:
+    """Decoder of a byte slice holding whole elements (bool excluded)."""
+    tc = _array_typecode(s)
+    if tc is not None:
+        swap = sys.byteorder != "little"
+
+        def unpack_array(view: Any) -> list[Any]:
+            a = array(tc)
+            a.frombytes(view)
+            if swap:  # pragma: no cover - big-endian hosts only
+                a.byteswap()
+            return a.tolist()
+
+        return unpack_array
+    code, size = s.code, s.size  # pragma: no cover
+
+    def unpack_struct(view: Any) -> list[Any]:  # pragma: no cover
+        return list(struct.unpack(f"<{len(view) // size}{code}", view))
+
+    return unpack_struct  # pragma: no cover
+
+
+class _Names:
+    """Global constants of the generated module, by generated name."""
+
+    def __init__(self) -> None:
+        self.glob: dict[str, Any] = {}
+        self._n = 0
+
+    def add(self, prefix: str, value: Any) -> str:
+        self._n += 1
+        name = f"_{prefix}{self._n}"
+        self.glob[name] = value
+        return name
+
+    def local(self, prefix: str) -> str:
+        self._n += 1
+        return f"{prefix}{self._n}"
+
+
+class _EncodeGen:
+    def __init__(self, model: Model, cls_names: Mapping[str, str], names: _Names) -> None:
+        self.model = model
+        self.cls_names = cls_names
+        self.names = names
+        self.lines: list[str] = []
+        self.pieces: list[str] = []
+        self.codes: list[str] = []
+        self.args: list[str] = []
+
+    def flush(self) -> None:
+        if self.codes:
+            s = struct.Struct("<" + "".join(self.codes))
+            pack = self.names.add("pack", s.pack)
+            self.pieces.append(f"{pack}({', '.join(self.args)})")
+        self.codes, self.args = [], []
+
+    def walk(self, m: MessageDef, obj: str) -> None:
+        emit = self.lines.append
+        for f in m.fields:
+            expr = f"{obj}.{f.name}"
+            t = f.type
+            if t.kind == "scalar":
+                assert t.scalar is not None
+                if t.scalar.kind == "bool":
+                    v = self.names.local("v")
+                    emit(f"{v} = {expr}")
+                    emit(f"if {v} is not True and {v} is not False: raise _Bad")
+                    expr = v
+                self.codes.append(t.scalar.code)
+                self.args.append(expr)
+            elif t.kind == "fixed_bytes":
+                v = self.names.local("v")
+                emit(f"{v} = {expr}")
+                emit(f"if {v}.__class__ is not bytes: {v} = _as_bytes({v})")
+                emit(f"if len({v}) != {t.length}: raise _Bad")
+                self.codes.append(f"{t.length}s")
+                self.args.append(v)
+            elif t.kind in ("str", "bytes", "array"):
+                v = self.names.local("v")
+                if t.kind == "str":
+                    emit(f"{v} = _str_encode({expr})")
+                    piece = v
+                elif t.kind == "bytes":
+                    emit(f"{v} = {expr}")
+                    emit(f"if {v}.__class__ is not bytes: {v} = _as_bytes({v})")
+                    piece = v
+                else:
+                    assert t.scalar is not None
+                    packer = self.names.add("packarr", _array_packer(t.scalar))
+                    emit(f"{v} = {expr}")
+                    piece = f"{packer}({v})"
+                self.codes.append("I")
+                self.args.append(f"len({v})")
+                self.flush()
+                self.pieces.append(piece)
+            else:
+                sub = self.model.nested(f)
+                v = self.names.local("n")
+                emit(f"{v} = {expr}")
+                emit(f"if {v}.__class__ is not {self.cls_names[sub.name]}: raise _Bad")
+                self.walk(sub, v)
+
+    def source(self, m: MessageDef, fname: str, diagnose: str) -> str:
+        self.walk(m, "m")
+        self.flush()
+        if not self.pieces:
+            ret = 'b""'
+        elif len(self.pieces) <= 3:
+            ret = " + ".join(self.pieces)
+        else:
+            ret = 'b"".join((' + ", ".join(self.pieces) + "))"
+        body = "".join(f"        {line}\n" for line in self.lines)
+        return (
+            f"def {fname}(m):\n"
+            f"    try:\n{body}"
+            f"        return {ret}\n"
+            f"    except _ENCODE_ERRORS as e:\n"
+            f"        {diagnose}(m, e)\n"
+            f"        raise\n"
+        )
+
+
+class _DecodeGen:
+    def __init__(
+        self, model: Model, cls_names: Mapping[str, str], names: _Names, fixed: bool
+    ) -> None:
+        self.model = model
+        self.cls_names = cls_names
+        self.names = names
+        self.fixed = fixed
+        self.lines: list[str] = []
+        self.pos_var: str | None = None
+        self.pos_const = 0
+        # pending run: (struct code, target, label, is_bool)
+        self.run: list[tuple[str, str, str, bool]] = []
+
+    def pos(self, extra: int = 0) -> str:
+        k = self.pos_const + extra
+        if self.pos_var is None:
+            return str(k)
+        return f"{self.pos_var} + {k}" if k else self.pos_var
+
+    def flush(self) -> None:
+        if not self.run:
+            return
+        emit = self.lines.append
+        s = struct.Struct("<" + "".join(code for code, _, _, _ in self.run))
+        unpack = self.names.add("unpack", s.unpack_from)
+        first, last = self.run[0][2], self.run[-1][2]
+        label = first if first == last else f"{first}..{last}"
+        if not self.fixed:
+            emit(
+                f"if {self.pos(s.size)} > n: raise _E('short', "
+                f"f'{label}: needs bytes {{{self.pos()}}}..{{{self.pos(s.size)}}}, "
+                f"the payload has {{n}}')"
+            )
+        targets = ", ".join(t for _, t, _, _ in self.run)
+        emit(f"{targets}, = {unpack}(buf, {self.pos()})")
+        off = 0
+        for code, _, lab, is_bool in self.run:
+            if is_bool:
+                emit(
+                    f"if buf[{self.pos(off)}] > 1: raise _E('bool', "
+                    f"f'{lab}: byte {{buf[{self.pos(off)}]}} is not a bool (0 or 1)')"
+                )
+            off += struct.calcsize("<" + code)
+        self.pos_const += s.size
+        self.run = []
+
+    def walk(self, m: MessageDef, path: str) -> list[str]:
+        """Emit the reads of ``m``'s fields; return their value expressions."""
+        emit = self.lines.append
+        values: list[str] = []
+        for f in m.fields:
+            t = f.type
+            label = f"{path}.{f.name}"
+            if t.kind == "scalar":
+                assert t.scalar is not None
+                v = self.names.local("f")
+                self.run.append((t.scalar.code, v, label, t.scalar.kind == "bool"))
+                values.append(v)
+            elif t.kind == "fixed_bytes":
+                v = self.names.local("f")
+                self.run.append((f"{t.length}s", v, label, False))
+                values.append(v)
+            elif t.kind in ("str", "bytes", "array"):
+                count = self.names.local("c")
+                self.run.append(("I", count, label, False))
+                self.flush()
+                start = self.names.local("o")
+                end = self.names.local("o")
+                v = self.names.local("f")
+                emit(f"{start} = {self.pos()}")
+                width = 1
+                if t.kind == "array":
+                    assert t.scalar is not None
+                    width = t.scalar.size
+                emit(f"{end} = {start} + {count}" + (f" * {width}" if width != 1 else ""))
+                emit(
+                    f"if {end} > n: raise _E('length', "
+                    f"f'{label}: length {{{count}}} runs to byte {{{end}}}, "
+                    f"past the end of the payload ({{n}} bytes)')"
+                )
+                if t.kind == "str":
+                    emit("try:")
+                    emit(f"    {v} = _str(buf[{start}:{end}], 'utf-8')")
+                    emit("except UnicodeDecodeError as e:")
+                    emit(f"    raise _E('utf8', f'{label}: invalid UTF-8: {{e.reason}}') from None")
+                elif t.kind == "bytes":
+                    emit(f"{v} = bytes(buf[{start}:{end}])")
+                else:
+                    assert t.scalar is not None
+                    if t.scalar.kind == "bool":
+                        emit(f"{v} = bytes(buf[{start}:{end}])")
+                        emit(
+                            f"if {v}.translate(None, b'\\x00\\x01'): raise _E('bool', "
+                            f"f'{label}: an element is not a bool (0 or 1)')"
+                        )
+                        emit(f"{v} = list(map(bool, {v}))")
+                    else:
+                        unp = self.names.add("unparr", _array_unpacker(t.scalar))
+                        emit(f"{v} = {unp}(buf[{start}:{end}])")
+                values.append(v)
+                self.pos_var, self.pos_const = end, 0
+            else:
+                sub = self.model.nested(f)
+                args = self.walk(sub, label)
+                values.append(f"{self.cls_names[sub.name]}({', '.join(args)})")
+        return values
+
+    def source(self, m: MessageDef, fname: str) -> str:
+        lines = self.lines
+        lines.append("n = len(buf)")
+        if self.fixed:
+            assert m.fixed_size is not None
+            size = m.fixed_size
+            lines.append(
+                f"if n != {size}: raise _E('short' if n < {size} else 'trailing', "
+                f"f'{m.name}: a payload of {size} bytes expected, got {{n}}')"
+            )
+        values = self.walk(m, m.name)
+        self.flush()
+        if not self.fixed:
+            lines.append(
+                f"if n != {self.pos()}: raise _E('trailing', "
+                f"f'{m.name}: {{n - ({self.pos()})}} bytes after the last field')"
+            )
+        lines.append(f"return {self.cls_names[m.name]}({', '.join(values)})")
+        body = "".join(f"    {line}\n" for line in lines)
+        return f"def {fname}(buf):\n{body}"
+
+
+def _module_source(
+    model: Model, classes: Mapping[str, type]
+) -> tuple[str, dict[str, Any], dict[str, tuple[str, str]]]:
+    names = _Names()
+    glob = names.glob
+    glob.update(
+        {
+            "_Bad": _Bad,
+            "_E": PayloadError,
+            "_as_bytes": _as_bytes,
+            "_str_encode": str.encode,
+            "_str": str,
+            "_ENCODE_ERRORS": (
+                _Bad,
+                struct.error,
+                OverflowError,
+                TypeError,
+                ValueError,
+                AttributeError,
+            ),
+        }
+    )
+    cls_names = {name: names.add(f"C_{name}_", cls) for name, cls in classes.items()}
+    chunks: list[str] = []
+    fn_names: dict[str, tuple[str, str]] = {}
+    for m in model.messages:
+
+        def diagnose(obj: Any, err: BaseException, m: MessageDef = m) -> None:
+            check_message(model, classes, m, obj)
+            raise ValueError(f"{m.name}: cannot encode: {err!r}") from err
+
+        diag = names.add(f"diagnose_{m.name}_", diagnose)
+        enc = f"encode_{m.name}"
+        dec = f"decode_{m.name}"
+        chunks.append(_EncodeGen(model, cls_names, names).source(m, enc, diag))
+        fixed = m.fixed_size is not None
+        chunks.append(_DecodeGen(model, cls_names, names, fixed).source(m, dec))
+        fn_names[m.name] = (enc, dec)
+    return "\n\n".join(chunks), glob, fn_names
+
+
+def generated_source(model: Model, classes: Mapping[str, type]) -> str:
+    """The Python source the codecs of ``model`` are compiled from."""
+    return _module_source(model, classes)[0]
+
+
+def compile_codecs(
+    model: Model, classes: Mapping[str, type]
+) -> dict[str, tuple[Encoder, Decoder]]:
+    """An (encoder, decoder) pair per message name.
+
+    ``classes`` maps each message name to its class (decoders build them,
+    encoders check nested values against them).
+    """
+    src, glob, fn_names = _module_source(model, classes)
+    if os.environ.get("MYCELIUM_SHOW_CODEC"):
+        print(src, file=sys.stderr)
+    exec(compile(src, "<mycelium codecs>", "exec"), glob)  # noqa: S102 - generated from a checked model
+    return {name: (glob[enc], glob[dec]) for name, (enc, dec) in fn_names.items()}

@@ -1,0 +1,180 @@
+"""The Schema: message classes, their codecs and the digest, in one object.
+
+    schema = Schema.load("schemas/trading.toml")
+    tick = schema.MarketTick(symbol="EURUSD", seq=1, ts_ns=0, bid=1.1,
+                             ask=1.2, bid_size=5, ask_size=7)
+    type_id, payload = schema.encode(tick)       # (1, b"...")
+    assert schema.decode(type_id, payload) == tick
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import PayloadError
+from .classes import Message, make_message_class
+from .codec import Decoder, Encoder, compile_codecs, generated_source
+from .decorators import message_def_of
+from .loader import model_from_toml
+from .model import MessageDef, Model
+
+__all__ = ["Schema"]
+
+
+class Schema:
+    """A checked set of messages with a generated class and codec for each.
+
+    Build one with :meth:`load`, :meth:`from_toml_str` or
+    :meth:`from_classes`.  ``schema.<MessageName>`` is the message class.
+    """
+
+    __slots__ = ("model", "_classes", "_by_name", "_by_id", "_encoders", "_decoders", "_ids")
+
+    def __init__(self, model: Model, classes: dict[str, type[Message]] | None = None) -> None:
+        """Wrap ``model``; generate classes for messages missing from ``classes``."""
+        self.model = model
+        given = classes or {}
+        built: dict[str, type[Message]] = {}
+        for m in model.messages:
+            cls = given.get(m.name)
+            if cls is None:
+                cls = make_message_class(m.name, m.field_names, m.doc)
+            built[m.name] = cls
+        codecs = compile_codecs(model, built)
+        self._classes = built
+        self._by_name: dict[str, type[Message]] = dict(built)
+        self._by_id: dict[int, type[Message]] = {m.type_id: built[m.name] for m in model.messages}
+        self._ids: dict[type, int] = {built[m.name]: m.type_id for m in model.messages}
+        self._encoders: dict[type, tuple[int, Encoder]] = {
+            built[m.name]: (m.type_id, codecs[m.name][0]) for m in model.messages
+        }
+        self._decoders: dict[int, Decoder] = {
+            m.type_id: codecs[m.name][1] for m in model.messages
+        }
+
+    # -- construction ----------------------------------------------------
+
+    @classmethod
+    def load(cls, path: str | Path) -> Schema:
+        """Load a TOML schema file."""
+        p = Path(path)
+        return cls(model_from_toml(p.read_text(encoding="utf-8"), str(p)))
+
+    @classmethod
+    def from_toml_str(cls, text: str) -> Schema:
+        """Load a schema from TOML text."""
+        return cls(model_from_toml(text))
+
+    @classmethod
+    def from_classes(cls, *classes: type) -> Schema:
+        """A schema of ``@message`` classes; decoded messages are instances of them.
+
+        Every nested message class must be passed too.
+        """
+        localns = {c.__name__: c for c in classes}
+        defs = [message_def_of(c, localns) for c in classes]
+        model = Model(defs)
+        return cls(model, {c.__name__: c for c in classes})
+
+    # -- introspection ---------------------------------------------------
+
+    @property
+    def messages(self) -> tuple[MessageDef, ...]:
+        """The message definitions, in declared order (file order, or argument order)."""
+        return self.model.messages
+
+    @property
+    def classes(self) -> tuple[type[Message], ...]:
+        """The message classes, in the order of :attr:`messages`."""
+        return tuple(self._classes[m.name] for m in self.model.messages)
+
+    @property
+    def digest(self) -> bytes:
+        """SHA-256 of the canonical form (docs/MESSAGES.md, "Digest"), 32 bytes."""
+        return self.model.digest
+
+    @property
+    def digest_hex(self) -> str:
+        """:attr:`digest` as 64 lowercase hex digits."""
+        return self.model.digest.hex()
+
+    def message_type(self, name_or_id: str | int) -> type[Message]:
+        """The class of a message given its name or type id; KeyError if none."""
+        try:
+            if isinstance(name_or_id, str):
+                return self._by_name[name_or_id]
+            return self._by_id[name_or_id]
+        except KeyError:
+            raise KeyError(f"no message {name_or_id!r} in this schema") from None
+
+    def message_def(self, name_or_id: str | int | type) -> MessageDef:
+        """The MessageDef of a message given its name, type id or class."""
+        if isinstance(name_or_id, type):
+            name_or_id = self.type_id_of(name_or_id)
+        try:
+            if isinstance(name_or_id, str):
+                return self.model.by_name[name_or_id]
+            return self.model.by_id[name_or_id]
+        except KeyError:
+            raise KeyError(f"no message {name_or_id!r} in this schema") from None
+
+    def type_id_of(self, cls: type) -> int:
+        """The type id of a message class of this schema; KeyError if none."""
+        try:
+            return self._ids[cls]
+        except KeyError:
+            raise KeyError(f"{cls!r} is not a message class of this schema") from None
+
+    def __getattr__(self, name: str) -> type[Message]:
+        # Only reached when normal lookup fails: message classes by name.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._by_name[name]
+        except (KeyError, AttributeError):
+            raise AttributeError(f"schema has no message or attribute {name!r}") from None
+
+    def __repr__(self) -> str:
+        names = ", ".join(m.name for m in self.model.messages)
+        return f"<Schema {self.digest_hex[:12]} [{names}]>"
+
+    def codec_source(self) -> str:
+        """The generated Python source of the codecs (for debugging)."""
+        return generated_source(self.model, self._classes)
+
+    # -- codec -------------------------------------------------------------
+
+    def encode(self, msg: Any) -> tuple[int, bytes]:
+        """``(type_id, payload)`` of a message.
+
+        TypeError if ``msg`` is not a message of this schema or a field has
+        the wrong type; ValueError if a value is out of range.
+        """
+        try:
+            type_id, enc = self._encoders[msg.__class__]
+        except KeyError:
+            raise TypeError(
+                f"{type(msg).__name__!r} is not a message class of this schema"
+            ) from None
+        return type_id, enc(msg)
+
+    def decode(self, type_id: int, payload: bytes | bytearray | memoryview) -> Any:
+        """The message a payload holds; PayloadError (a DecodeError) if it is malformed.
+
+        A memoryview must be of bytes (format "B", the default); the result
+        never references ``payload``, so a shared buffer may be reused at once.
+        """
+        try:
+            dec = self._decoders[type_id]
+        except (KeyError, TypeError):
+            raise PayloadError("unknown_type", f"type id {type_id!r} is not in the schema") from None
+        return dec(payload)
+
+    def encoder(self, cls: type) -> Encoder:
+        """The encoder function of one message class (skips the class lookup)."""
+        return self._encoders[cls][1]
+
+    def decoder(self, type_id: int) -> Decoder:
+        """The decoder function of one type id."""
+        return self._decoders[type_id]

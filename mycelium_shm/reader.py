@@ -1,0 +1,289 @@
+"""ShmReader: the single receiving end of a channel."""
+
+from __future__ import annotations
+
+from itertools import accumulate
+from types import TracebackType
+from typing import Any, Iterator, Literal, Optional
+
+from ._native import WAIT_SLICE_NS, encode_name, ffi, lib, raise_for, timeout_ns
+from .errors import ChannelClosed, DecodeError
+from .frame import Frame, FrameView
+from .writer import SchemaLike, _deadline_slices, _digest_arg, _open_flags, stats_dict
+
+__all__ = ["ShmReader"]
+
+_OK = lib.MYC_OK
+_EMPTY = lib.MYC_ERR_EMPTY
+_INTERRUPTED = lib.MYC_ERR_INTERRUPTED
+_read = lib.myc_read
+_unpack = ffi.unpack
+_tuple_new = tuple.__new__
+_LEN_MASK = 0xFFFFFFFF
+_SLICE_S = WAIT_SLICE_NS / 1e9
+# read_many copies into one buffer of at most this much (or one max payload).
+_BATCH_BYTES = 4 << 20
+
+
+class ShmReader:
+    """Reads the frames of channel ``name``, in the order writers committed them.
+
+    A channel has one reader: a second live one gets ``ReaderBusy``; a reader
+    whose process died is replaced, and its successor continues from where it
+    stopped.  Arguments as for :class:`~mycelium_shm.ShmWriter`, plus
+    ``stuck_timeout`` (s): how long a frame claimed by a writer that never
+    commits (it died) may block the channel before it is skipped.  A reader
+    is used by one thread at a time.
+    """
+
+    __slots__ = (
+        "_batch",
+        "_batch_cap",
+        "_batch_u8",
+        "_buf",
+        "_buf_u8",
+        "_cap",
+        "_h",
+        "_lens",
+        "_slots",
+        "_types",
+        "capacity",
+        "max_payload",
+        "name",
+        "schema",
+        "unknown_skipped",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        create: bool = False,
+        capacity: int = 1 << 20,
+        max_payload: int = 0,
+        mode: int = 0o600,
+        schema: Optional[SchemaLike] = None,
+        exist_ok: bool = False,
+        stuck_timeout: float = 2.0,
+    ) -> None:
+        self._h: Any = ffi.NULL
+        self.name = name
+        self.schema = schema
+        self.unknown_skipped = 0
+        out = ffi.new("myc_reader **")
+        rc = lib.myc_reader_open(
+            encode_name(name), _open_flags(create, exist_ok), capacity, max_payload, mode,
+            _digest_arg(schema), out,
+        )
+        if rc != _OK:
+            raise_for(rc)
+        self._h = ffi.gc(out[0], lib.myc_reader_close)
+        lib.myc_reader_set_stuck_timeout(self._h, timeout_ns(stuck_timeout))
+        stats = self.stats()
+        self.capacity = stats["capacity"]
+        self.max_payload = stats["max_payload"]
+        self._cap = max(self.max_payload, 1)
+        self._buf = ffi.new("char[]", self._cap)
+        self._buf_u8 = ffi.cast("uint8_t *", self._buf)
+        self._batch_cap = max(self._cap, min(self.capacity, _BATCH_BYTES))
+        self._batch: Any = None
+        self._batch_u8: Any = None
+        self._slots = 0
+        self._types: Any = None
+        self._lens: Any = None
+
+    # -- reading -------------------------------------------------------------
+
+    def read(self, timeout: Optional[float] = None) -> Optional[Frame]:
+        """The next frame, waiting up to ``timeout`` s (None: forever); None on timeout."""
+        if timeout is None or timeout > _SLICE_S:
+            rc = _read(self._h, WAIT_SLICE_NS, self._buf_u8, self._cap)
+            if rc >= 0:
+                return _tuple_new(Frame, (rc >> 32, _unpack(self._buf, rc & _LEN_MASK)))
+            if rc == _EMPTY or rc == _INTERRUPTED:
+                return self._read_slow(None if timeout is None else timeout - _SLICE_S)
+            raise_for(rc)
+        rc = _read(self._h, timeout_ns(timeout), self._buf_u8, self._cap)
+        if rc >= 0:
+            return _tuple_new(Frame, (rc >> 32, _unpack(self._buf, rc & _LEN_MASK)))
+        if rc == _EMPTY:
+            return None
+        if rc == _INTERRUPTED:
+            return self._read_slow(timeout)
+        raise_for(rc)
+
+    def _read_slow(self, timeout: Optional[float]) -> Optional[Frame]:
+        for slice_ns in _deadline_slices(timeout):
+            rc = _read(self._h, slice_ns, self._buf_u8, self._cap)
+            if rc >= 0:
+                return _tuple_new(Frame, (rc >> 32, _unpack(self._buf, rc & _LEN_MASK)))
+            if rc != _EMPTY and rc != _INTERRUPTED:
+                raise_for(rc)
+        return None
+
+    def try_read(self) -> Optional[Frame]:
+        """The next frame if one is committed now, else None."""
+        rc = _read(self._h, 0, self._buf_u8, self._cap)
+        if rc >= 0:
+            return _tuple_new(Frame, (rc >> 32, _unpack(self._buf, rc & _LEN_MASK)))
+        if rc == _EMPTY:
+            return None
+        raise_for(rc)
+
+    def read_many(self, max_frames: int, timeout: Optional[float] = 0) -> list[Frame]:
+        """Up to ``max_frames`` frames in one C call, waiting up to ``timeout``
+        s for the first; [] on timeout."""
+        if max_frames <= 0:
+            return []
+        if max_frames > self._slots:
+            self._types = ffi.new("uint16_t[]", max_frames)
+            self._lens = ffi.new("uint32_t[]", max_frames)
+            self._slots = max_frames
+        if self._batch is None:
+            self._batch = ffi.new("char[]", self._batch_cap)
+            self._batch_u8 = ffi.cast("uint8_t *", self._batch)
+        slices = None
+        if timeout is None:
+            wait_ns = WAIT_SLICE_NS
+        else:
+            wait_ns = min(timeout_ns(timeout), WAIT_SLICE_NS)
+        while True:
+            rc = lib.myc_read_batch(
+                self._h, max_frames, wait_ns, self._batch_u8, self._batch_cap, self._types,
+                self._lens,
+            )
+            if rc > 0:
+                break
+            if rc != _EMPTY and rc != _INTERRUPTED:
+                raise_for(rc)
+            if timeout == 0:
+                return []
+            if slices is None:
+                slices = iter(_deadline_slices(timeout))
+            next_wait = next(slices, None)
+            if next_wait is None:
+                return []
+            wait_ns = next_wait
+        types = _unpack(self._types, rc)
+        ends = list(accumulate(_unpack(self._lens, rc)))
+        blob = _unpack(self._batch, ends[-1])
+        starts = [0, *ends[:-1]]
+        return [
+            _tuple_new(Frame, (type_id, blob[start:end]))
+            for type_id, start, end in zip(types, starts, ends)
+        ]
+
+    def read_view(self, timeout: Optional[float] = None) -> _ViewContext:
+        """Zero-copy: ``with r.read_view() as frame:`` gives a :class:`FrameView`
+        (None on timeout) whose payload stays in the ring until the block ends."""
+        return _ViewContext(self, timeout)
+
+    def recv(
+        self,
+        timeout: Optional[float] = None,
+        on_unknown: Literal["raise", "skip"] = "raise",
+    ) -> Any:
+        """The next message decoded with the channel's schema (None on timeout).
+
+        A frame whose type id the schema does not know raises ``DecodeError``,
+        or with ``on_unknown="skip"`` is counted in ``unknown_skipped`` and
+        passed over."""
+        schema = self.schema
+        if schema is None:
+            raise ValueError("recv() needs a reader opened with schema=")
+        while True:
+            frame = self.read(timeout)
+            if frame is None:
+                return None
+            try:
+                return schema.decode(frame[0], frame[1])
+            except DecodeError:
+                if on_unknown == "skip" and not _schema_knows(schema, frame[0]):
+                    self.unknown_skipped += 1
+                    continue
+                raise
+
+    def __iter__(self) -> Iterator[Frame]:
+        """Blocking iteration over frames, forever (until an exception)."""
+        while True:
+            frame = self.read(None)
+            if frame is not None:
+                yield frame
+
+    # -- state ---------------------------------------------------------------
+
+    def stats(self) -> dict[str, int]:
+        """The channel's counters (frames and bytes written/read, full events...)."""
+        out = ffi.new("myc_stats *")
+        rc = lib.myc_reader_stats(self._h, out)
+        if rc != _OK:
+            raise_for(rc)
+        return stats_dict(out)
+
+    @property
+    def closed(self) -> bool:
+        return self._h == ffi.NULL
+
+    def close(self) -> None:
+        """Give the channel's reader place up (the channel stays).  Idempotent."""
+        if self._h != ffi.NULL:
+            handle, self._h = self._h, ffi.NULL
+            ffi.release(handle)
+
+    def __enter__(self) -> ShmReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"capacity={self.capacity}"
+        return f"ShmReader({self.name!r}, {state})"
+
+
+def _schema_knows(schema: SchemaLike, type_id: int) -> bool:
+    try:
+        schema.message_type(type_id)  # type: ignore[attr-defined]
+    except (KeyError, LookupError, DecodeError, ValueError):
+        return False
+    return True
+
+
+class _ViewContext:
+    __slots__ = ("_frame", "_reader", "_timeout", "_view")
+
+    def __init__(self, reader: ShmReader, timeout: Optional[float]) -> None:
+        self._reader = reader
+        self._timeout = timeout
+        self._frame = ffi.new("myc_frame *")
+        self._view: Optional[memoryview] = None
+
+    def __enter__(self) -> Optional[FrameView]:
+        reader = self._reader
+        if reader.closed:
+            raise ChannelClosed("the reader is closed")
+        frame = self._frame
+        rc = lib.myc_peek(reader._h, 0, frame)
+        if rc == _EMPTY and self._timeout != 0:
+            for slice_ns in _deadline_slices(self._timeout):
+                rc = lib.myc_peek(reader._h, slice_ns, frame)
+                if rc != _EMPTY and rc != _INTERRUPTED:
+                    break
+        if rc == _EMPTY:
+            return None
+        if rc != _OK:
+            raise_for(rc)
+        self._view = memoryview(ffi.buffer(frame.payload, frame.payload_len)).toreadonly()
+        return FrameView(frame.type_id, self._view)
+
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        if self._view is not None:
+            self._view.release()
+            self._view = None
+            if not self._reader.closed:
+                lib.myc_release(self._reader._h)

@@ -1,0 +1,267 @@
+"""ShmWriter: the sending end of a channel (many may write to one channel)."""
+
+from __future__ import annotations
+
+from array import array
+from time import monotonic
+from types import TracebackType
+from typing import Any, Iterable, Optional, Protocol
+
+from ._native import WAIT_SLICE_NS, encode_name, ffi, lib, raise_for, timeout_ns
+from .errors import ChannelClosed, Full
+
+__all__ = ["ShmWriter", "Reservation", "SchemaLike"]
+
+_OK = lib.MYC_OK
+_FULL = lib.MYC_ERR_FULL
+_INTERRUPTED = lib.MYC_ERR_INTERRUPTED
+_write = lib.myc_write
+_from_buffer = ffi.from_buffer
+
+
+class SchemaLike(Protocol):
+    """What a channel needs of a schema (see :mod:`mycelium_shm.protocol`)."""
+
+    @property
+    def digest(self) -> bytes: ...
+
+    def encode(self, message: Any) -> tuple[int, bytes]: ...
+
+    def decode(self, type_id: int, payload: Any) -> Any: ...
+
+
+def _open_flags(create: bool, exist_ok: bool) -> int:
+    if not create:
+        return int(lib.MYC_ATTACH)
+    return int(lib.MYC_CREATE_OR_ATTACH if exist_ok else lib.MYC_CREATE)
+
+
+def _digest_arg(schema: Optional[SchemaLike]) -> Any:
+    if schema is None:
+        return ffi.NULL
+    digest = bytes(schema.digest)
+    if len(digest) != lib.MYC_DIGEST_SIZE:
+        raise ValueError(f"schema digest must be {lib.MYC_DIGEST_SIZE} bytes, not {len(digest)}")
+    return ffi.new("uint8_t[]", digest)
+
+
+def stats_dict(stats: Any) -> dict[str, int]:
+    """A ``myc_stats`` struct as a plain dict."""
+    return {name: int(getattr(stats, name)) for name, _ in ffi.typeof("myc_stats").fields}
+
+
+def _deadline_slices(timeout: Optional[float]) -> Iterable[int]:
+    """Timeouts (ns) for successive C calls: each at most one wait slice, so
+    Python gets control back to run signal handlers."""
+    deadline = None if timeout is None else monotonic() + timeout
+    while True:
+        if deadline is None:
+            yield WAIT_SLICE_NS
+            continue
+        left = int((deadline - monotonic()) * 1e9)
+        if left <= 0:
+            return
+        yield min(left, WAIT_SLICE_NS)
+
+
+class ShmWriter:
+    """Writes frames into the channel ``name`` (the object /dev/shm/mycelium.<name>).
+
+    ``create=True`` makes the channel (``ChannelExists`` if it exists, unless
+    ``exist_ok``); otherwise it must exist (``ChannelNotFound``).  ``capacity``
+    is the ring size in bytes, a power of two; ``max_payload`` the largest
+    payload (0: capacity / 4 - 8).  With a ``schema``, its digest is stored on
+    create and checked on attach (``SchemaMismatch``), and :meth:`send`
+    encodes messages.  One writer may be shared by threads.
+    """
+
+    __slots__ = ("_h", "capacity", "max_payload", "name", "schema")
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        create: bool = False,
+        capacity: int = 1 << 20,
+        max_payload: int = 0,
+        mode: int = 0o600,
+        schema: Optional[SchemaLike] = None,
+        exist_ok: bool = False,
+    ) -> None:
+        self._h: Any = ffi.NULL
+        self.name = name
+        self.schema = schema
+        out = ffi.new("myc_writer **")
+        rc = lib.myc_writer_open(
+            encode_name(name), _open_flags(create, exist_ok), capacity, max_payload, mode,
+            _digest_arg(schema), out,
+        )
+        if rc != _OK:
+            raise_for(rc)
+        self._h = ffi.gc(out[0], lib.myc_writer_close)
+        stats = self.stats()
+        self.capacity = stats["capacity"]
+        self.max_payload = stats["max_payload"]
+
+    # -- writing -------------------------------------------------------------
+
+    def write(self, type_id: int, payload: Any, timeout: Optional[float] = None) -> None:
+        """Copy one frame in; wait while the ring is full (``Full`` after ``timeout`` s)."""
+        if type(payload) is not bytes:
+            payload = _from_buffer(payload)
+        rc = _write(self._h, type_id, payload, len(payload), 0)
+        if rc == _OK:
+            return
+        if rc != _FULL or timeout == 0:
+            raise_for(rc)
+        for slice_ns in _deadline_slices(timeout):
+            rc = _write(self._h, type_id, payload, len(payload), slice_ns)
+            if rc == _OK:
+                return
+            if rc != _FULL and rc != _INTERRUPTED:
+                raise_for(rc)
+        raise Full(f"channel '{self.name}' stayed full for {timeout} s")
+
+    def try_write(self, type_id: int, payload: Any) -> bool:
+        """Copy one frame in if there is room now; False if the ring is full."""
+        if type(payload) is not bytes:
+            payload = _from_buffer(payload)
+        rc = _write(self._h, type_id, payload, len(payload), 0)
+        if rc == _OK:
+            return True
+        if rc == _FULL:
+            return False
+        raise_for(rc)
+
+    def write_many(
+        self, frames: Iterable[tuple[int, Any]], timeout: Optional[float] = None
+    ) -> int:
+        """Write ``(type_id, payload)`` pairs, each C call claiming room for as
+        many as fit at once.  Waits for room like :meth:`write`; returns how many
+        were written (fewer than given only if ``timeout`` expired)."""
+        pairs = frames if isinstance(frames, list) else list(frames)
+        if not pairs:
+            return 0
+        type_list, payloads = zip(*pairs)
+        try:
+            types = array("H", type_list)
+        except OverflowError:
+            raise ValueError(f"type ids must be in 1..{lib.MYC_TYPE_ID_MAX}") from None
+        lens = array("I", map(len, payloads))
+        blob = b"".join(payloads)
+        types_p = _from_buffer("uint16_t[]", types)
+        lens_p = _from_buffer("uint32_t[]", lens)
+        blob_p = _from_buffer(blob)
+        count = len(types)
+        done = 0
+        offset = 0
+        slices = None
+        while done < count:
+            wait_ns = 0 if slices is None else next(slices, None)
+            if wait_ns is None:
+                break
+            rc = lib.myc_write_batch(
+                self._h, count - done, types_p + done, lens_p + done, blob_p + offset, wait_ns
+            )
+            if rc > 0:
+                offset += sum(lens[done : done + rc])
+                done += rc
+                slices = None
+                continue
+            if rc == _FULL or rc == _INTERRUPTED:
+                if timeout == 0:
+                    break
+                if slices is None:
+                    slices = iter(_deadline_slices(timeout))
+                continue
+            raise_for(rc)
+        return done
+
+    def reserve(
+        self, type_id: int, size: int, timeout: Optional[float] = None
+    ) -> Reservation:
+        """Zero-copy write: ``with w.reserve(t, n) as buf: buf[:] = ...`` fills
+        ``n`` bytes in the ring and commits on exit (aborts on an exception)."""
+        return Reservation(self, type_id, size, timeout)
+
+    def send(self, message: Any, timeout: Optional[float] = None) -> None:
+        """Encode ``message`` with the channel's schema and write it."""
+        if self.schema is None:
+            raise ValueError("send() needs a writer opened with schema=")
+        type_id, payload = self.schema.encode(message)
+        self.write(type_id, payload, timeout)
+
+    # -- state ---------------------------------------------------------------
+
+    def stats(self) -> dict[str, int]:
+        """The channel's counters (frames and bytes written/read, full events...)."""
+        out = ffi.new("myc_stats *")
+        rc = lib.myc_writer_stats(self._h, out)
+        if rc != _OK:
+            raise_for(rc)
+        return stats_dict(out)
+
+    @property
+    def closed(self) -> bool:
+        return self._h == ffi.NULL
+
+    def close(self) -> None:
+        """Detach (the channel stays until :func:`unlink`).  Idempotent."""
+        if self._h != ffi.NULL:
+            handle, self._h = self._h, ffi.NULL
+            ffi.release(handle)
+
+    def __enter__(self) -> ShmWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"capacity={self.capacity}"
+        return f"ShmWriter({self.name!r}, {state})"
+
+
+class Reservation:
+    """A claimed frame being filled in place; see :meth:`ShmWriter.reserve`."""
+
+    __slots__ = ("_res", "_size", "_timeout", "_type_id", "_view", "_writer")
+
+    def __init__(self, writer: ShmWriter, type_id: int, size: int, timeout: Optional[float]):
+        self._writer = writer
+        self._type_id = type_id
+        self._size = size
+        self._timeout = timeout
+        self._res = ffi.new("myc_reservation *")
+        self._view: Optional[memoryview] = None
+
+    def __enter__(self) -> memoryview:
+        writer = self._writer
+        if writer.closed:
+            raise ChannelClosed("the writer is closed")
+        rc = lib.myc_reserve(writer._h, self._type_id, self._size, 0, self._res)
+        if rc == _FULL and self._timeout != 0:
+            for slice_ns in _deadline_slices(self._timeout):
+                rc = lib.myc_reserve(writer._h, self._type_id, self._size, slice_ns, self._res)
+                if rc != _FULL and rc != _INTERRUPTED:
+                    break
+        if rc == _FULL:
+            raise Full(f"channel '{writer.name}' stayed full for {self._timeout} s")
+        if rc != _OK:
+            raise_for(rc)
+        self._view = memoryview(ffi.buffer(self._res.payload, self._size))
+        return self._view
+
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        if self._view is not None:
+            self._view.release()
+            self._view = None
+        finish = lib.myc_abort if exc_type is not None else lib.myc_commit
+        rc = finish(self._writer._h, self._res)
+        if rc != _OK and exc_type is None:
+            raise_for(rc)
