@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <linux/futex.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -135,6 +136,23 @@ const char *myc_result_name(int result) {
     case MYC_ERR_ABANDONED: return "MYC_ERR_ABANDONED";
     default: return "MYC_ERR_UNKNOWN";
     }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Wait slicing (for callers that must service signals)                     */
+/* ------------------------------------------------------------------------ */
+
+static int64_t g_wait_slice_ns;       /* relaxed atomic: a setting, orders nothing */
+static _Thread_local int tl_resuming; /* the last call returned for its slice */
+
+void myc_set_wait_slice(int64_t slice_ns) {
+    __atomic_store_n(&g_wait_slice_ns, slice_ns < 0 ? 0 : slice_ns, __ATOMIC_RELAXED);
+}
+
+/* Deadline for this call's own wait: the caller's, or the end of the slice. */
+static int64_t slice_deadline(int64_t start, int64_t deadline) {
+    int64_t slice = __atomic_load_n(&g_wait_slice_ns, __ATOMIC_RELAXED);
+    return slice > 0 && deadline - start > slice ? start + slice : deadline;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -263,6 +281,67 @@ typedef struct myc_map {
 
 static int is_pow2(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
+/*
+ * One mapping per channel object per process, shared by every handle on it
+ * (refcounted, keyed by device and inode).  Besides saving address space,
+ * this gives each shared word a single address in the process, which is
+ * what ThreadSanitizer needs to see the release/acquire pairs between a
+ * process's writers and its reader.
+ */
+typedef struct shared_mapping {
+    dev_t dev;
+    ino_t ino;
+    uint8_t *base;
+    size_t size;
+    int refs;
+    struct shared_mapping *next;
+} shared_mapping;
+
+static pthread_mutex_t g_mappings_lock = PTHREAD_MUTEX_INITIALIZER;
+static shared_mapping *g_mappings;
+
+/* Map `fd` read-write (MAP_FAILED on failure, errno set). */
+static void *map_shared(int fd, size_t size) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return MAP_FAILED;
+    pthread_mutex_lock(&g_mappings_lock);
+    for (shared_mapping *m = g_mappings; m; m = m->next) {
+        if (m->dev == st.st_dev && m->ino == st.st_ino && m->size == size) {
+            m->refs++;
+            pthread_mutex_unlock(&g_mappings_lock);
+            return m->base;
+        }
+    }
+    void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+    shared_mapping *entry = base == MAP_FAILED ? NULL : malloc(sizeof *entry);
+    if (base != MAP_FAILED && entry == NULL) {
+        munmap(base, size);
+        base = MAP_FAILED;
+        errno = ENOMEM;
+    }
+    if (entry) {
+        *entry = (shared_mapping){st.st_dev, st.st_ino, base, size, 1, g_mappings};
+        g_mappings = entry;
+    }
+    pthread_mutex_unlock(&g_mappings_lock);
+    return base;
+}
+
+static void unmap_shared(void *base) {
+    pthread_mutex_lock(&g_mappings_lock);
+    for (shared_mapping **link = &g_mappings; *link; link = &(*link)->next) {
+        shared_mapping *m = *link;
+        if (m->base != base) continue;
+        if (--m->refs == 0) {
+            *link = m->next;
+            munmap(m->base, m->size);
+            free(m);
+        }
+        break;
+    }
+    pthread_mutex_unlock(&g_mappings_lock);
+}
+
 static void hex_prefix(const uint8_t *digest, char out[17]) {
     for (int i = 0; i < 8; i++) snprintf(out + 2 * i, 3, "%02x", digest[i]);
 }
@@ -322,7 +401,7 @@ static int create_object(const char *name, const char *obj, uint64_t capacity,
         return fail_sys(frc, "cannot reserve %llu bytes for channel '%s' in /dev/shm",
                         (unsigned long long)size, name);
     }
-    void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+    void *base = map_shared(fd, size);
     if (base == MAP_FAILED) goto sys_fail;
     uint8_t *b = base;
     uint64_t magic = MYC_MAGIC, created = realtime_ns(), start = self_start_ticks();
@@ -361,7 +440,6 @@ static int attach_object(const char *name, const char *obj, int writable, myc_ma
         if (errno == ENOENT) return fail(MYC_ERR_NOT_FOUND, "no channel named '%s'", name);
         return fail_sys(errno, "cannot open channel '%s'", name);
     }
-    int prot = writable ? PROT_READ | PROT_WRITE : PROT_READ;
     int64_t deadline = now_ns() + MYC_ATTACH_WAIT_NS;
     struct stat st;
     /* A creator may be between shm_open and posix_fallocate, or still writing
@@ -403,8 +481,8 @@ static int attach_object(const char *name, const char *obj, int writable, myc_ma
         }
         usleep(1000);
     }
-    void *base = mmap(NULL, (size_t)st.st_size, prot, MAP_SHARED | (writable ? MAP_POPULATE : 0),
-                      fd, 0);
+    void *base = writable ? map_shared(fd, (size_t)st.st_size)
+                          : mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED) {
         int err = errno;
         close(fd);
@@ -467,7 +545,7 @@ static int open_map(const char *name, int flags, uint64_t capacity, uint32_t max
     close(fd); /* the mapping keeps the object alive */
     fill_map(map);
     rc = check_digest(map, digest, name);
-    if (rc != MYC_OK) munmap(map->base, map->map_size);
+    if (rc != MYC_OK) unmap_shared(map->base);
     return rc;
 }
 
@@ -475,9 +553,22 @@ static int open_map(const char *name, int flags, uint64_t capacity, uint32_t max
 /* Writers                                                                   */
 /* ------------------------------------------------------------------------ */
 
+/* head <= tail <= head + capacity, for positions loaded in that order. */
+static int check_positions(const myc_map *m, const char *name, uint64_t *head_out) {
+    /* acquire: what the reader zeroed before storing head is visible. */
+    uint64_t head = myc_load_acquire_u64(m->base, MYC_OFF_HEAD);
+    uint64_t tail = myc_load_acquire_u64(m->base, MYC_OFF_TAIL);
+    if (tail < head || tail - head > m->capacity)
+        return fail(MYC_ERR_CORRUPT, "channel '%s' positions are inconsistent (head %llu, tail %llu, capacity %llu)",
+                    name, (unsigned long long)head, (unsigned long long)tail,
+                    (unsigned long long)m->capacity);
+    *head_out = head;
+    return MYC_OK;
+}
+
 struct myc_writer {
     myc_map map;
-    uint64_t head_cache; /* last head seen; relaxed atomic, handle shared by threads */
+    uint64_t head_cache; /* last head seen; atomic: the handle is shared by threads */
     int64_t spin_ns;
     int slot;            /* writer registry slot, -1 if the table was full */
 };
@@ -521,6 +612,12 @@ int myc_writer_open(const char *name, int flags, uint64_t capacity, uint32_t max
         return rc;
     }
     w->spin_ns = MYC_DEFAULT_SPIN_NS;
+    rc = check_positions(&w->map, name, &w->head_cache);
+    if (rc != MYC_OK) {
+        unmap_shared(w->map.base);
+        free(w);
+        return rc;
+    }
     w->slot = registry_take(&w->map);
     *out = w;
     return MYC_OK;
@@ -529,7 +626,7 @@ int myc_writer_open(const char *name, int flags, uint64_t capacity, uint32_t max
 void myc_writer_close(myc_writer *w) {
     if (w == NULL) return;
     registry_drop(&w->map, w->slot);
-    munmap(w->map.base, w->map.map_size);
+    unmap_shared(w->map.base);
     free(w);
 }
 
@@ -581,18 +678,25 @@ static int try_claim(myc_writer *w, claim_plan *p, int fresh_head) {
     /* relaxed: the CAS below validates the value; no data hangs off it. */
     uint64_t tail = myc_load_relaxed_u64(m->base, MYC_OFF_TAIL);
     for (;;) {
-        uint64_t head = __atomic_load_n(&w->head_cache, __ATOMIC_RELAXED);
+        /* acquire: pairs with the release store below by whichever thread
+         * of this handle loaded head, extending its synchronisation with
+         * the reader to us. */
+        uint64_t head = __atomic_load_n(&w->head_cache, __ATOMIC_ACQUIRE);
         if (fresh_head || tail < head || tail - head > m->capacity) {
-            /* The cache may be stale or our tail older than the cache: load
-             * head, then tail (head <= tail holds for that order).
-             * seq_cst (acquire at least): pairs with the reader's store of
+            /* seq_cst (acquire at least): pairs with the reader's store of
              * head after it zeroed the consumed bytes, so the space we reuse
              * reads as zero.  seq_cst so a writer about to sleep cannot miss
              * the reader's head update (Dekker with WRITERS_WAITING). */
             head = __atomic_load_n(MYC_AT(m->base, MYC_OFF_HEAD, uint64_t), __ATOMIC_SEQ_CST);
-            __atomic_store_n(&w->head_cache, head, __ATOMIC_RELAXED);
-            tail = myc_load_relaxed_u64(m->base, MYC_OFF_TAIL);
+            __atomic_store_n(&w->head_cache, head, __ATOMIC_RELEASE);
             fresh_head = 0;
+            /* head and tail are only comparable if tail did not move while
+             * we loaded head; otherwise look again (no CAS could succeed). */
+            uint64_t tail_now = myc_load_relaxed_u64(m->base, MYC_OFF_TAIL);
+            if (tail_now != tail) {
+                tail = tail_now;
+                continue;
+            }
             if (tail < head || tail - head > m->capacity)
                 return fail(MYC_ERR_CORRUPT, "positions are inconsistent (head %llu, tail %llu, capacity %llu)",
                             (unsigned long long)head, (unsigned long long)tail,
@@ -601,9 +705,10 @@ static int try_claim(myc_writer *w, claim_plan *p, int fresh_head) {
         lay_out(m, p, tail, m->capacity - (tail - head));
         if (p->planned == 0) {
             /* Maybe only our cached head is stale. */
+            /* acquire: as above, pairs with the reader's head store. */
             uint64_t fresh = myc_load_acquire_u64(m->base, MYC_OFF_HEAD);
             if (fresh != head) {
-                __atomic_store_n(&w->head_cache, fresh, __ATOMIC_RELAXED);
+                __atomic_store_n(&w->head_cache, fresh, __ATOMIC_RELEASE);
                 continue;
             }
             return MYC_ERR_FULL;
@@ -618,13 +723,19 @@ static int try_claim(myc_writer *w, claim_plan *p, int fresh_head) {
 
 static int claim_wait(myc_writer *w, claim_plan *p, int64_t timeout_ns) {
     myc_map *m = &w->map;
+    int resumed = tl_resuming;
+    tl_resuming = 0;
     int rc = try_claim(w, p, 0);
     if (rc != MYC_ERR_FULL) return rc;
     /* relaxed: statistics only. */
-    myc_add_relaxed_u64(m->base, MYC_OFF_FULL_EVENTS, 1);
-    if (timeout_ns == 0) return MYC_ERR_FULL;
+    if (!resumed) myc_add_relaxed_u64(m->base, MYC_OFF_FULL_EVENTS, 1);
+    if (timeout_ns == 0) {
+        if (resumed) myc_add_relaxed_u64(m->base, MYC_OFF_WRITE_TIMEOUTS, 1);
+        return MYC_ERR_FULL;
+    }
     int64_t start = now_ns();
     int64_t deadline = timeout_ns < 0 ? INT64_MAX : start + timeout_ns;
+    int64_t until = slice_deadline(start, deadline);
     for (uint32_t spins = 1;; spins++) {
         myc_cpu_relax();
         rc = try_claim(w, p, 1);
@@ -639,15 +750,23 @@ static int claim_wait(myc_writer *w, claim_plan *p, int64_t timeout_ns) {
         uint32_t seq = myc_load_seq_cst_u32(m->base, MYC_OFF_SPACE_FUTEX);
         rc = try_claim(w, p, 1);
         int64_t now = now_ns();
-        if (rc != MYC_ERR_FULL || now >= deadline) {
+        if (rc != MYC_ERR_FULL || now >= until) {
             myc_sub_seq_cst_u32(m->base, MYC_OFF_WRITERS_WAITING, 1);
-            if (rc == MYC_ERR_FULL) myc_add_relaxed_u64(m->base, MYC_OFF_WRITE_TIMEOUTS, 1);
+            if (rc != MYC_ERR_FULL) return rc;
+            if (now < deadline) {
+                tl_resuming = 1;
+                return fail(MYC_ERR_INTERRUPTED, "wait slice over; call again");
+            }
+            myc_add_relaxed_u64(m->base, MYC_OFF_WRITE_TIMEOUTS, 1);
             return rc;
         }
         int err = futex_wait(m->base, MYC_OFF_SPACE_FUTEX, seq,
-                             deadline == INT64_MAX ? -1 : deadline - now);
+                             until == INT64_MAX ? -1 : until - now);
         myc_sub_seq_cst_u32(m->base, MYC_OFF_WRITERS_WAITING, 1);
-        if (err == EINTR) return fail(MYC_ERR_INTERRUPTED, "interrupted while waiting for room");
+        if (err == EINTR) {
+            tl_resuming = 1;
+            return fail(MYC_ERR_INTERRUPTED, "interrupted while waiting for room");
+        }
     }
 }
 
@@ -858,9 +977,11 @@ int myc_reader_open(const char *name, int flags, uint64_t capacity, uint32_t max
     }
     myc_map *m = &r->map;
     int took_over;
-    rc = reader_take_ownership(m, name, &took_over);
+    uint64_t head;
+    rc = check_positions(m, name, &head);
+    if (rc == MYC_OK) rc = reader_take_ownership(m, name, &took_over);
     if (rc != MYC_OK) {
-        munmap(m->base, m->map_size);
+        unmap_shared(m->base);
         free(r);
         return rc;
     }
@@ -1029,6 +1150,7 @@ static int wait_frame(myc_reader *r, int64_t timeout_ns, uint8_t **hdr, uint64_t
     if (rc < 0) return rc;
     int64_t start = now_ns();
     int64_t deadline = timeout_ns < 0 ? INT64_MAX : start + timeout_ns;
+    int64_t until = slice_deadline(start, deadline);
     if (rc == NEXT_PENDING) { /* start the stuck clock */
         rc = next_frame(r, start, hdr, bytes);
         if (rc == NEXT_FRAME) return MYC_OK;
@@ -1041,7 +1163,7 @@ static int wait_frame(myc_reader *r, int64_t timeout_ns, uint8_t **hdr, uint64_t
         rc = next_frame(r, now, hdr, bytes);
         if (rc == NEXT_FRAME) return MYC_OK;
         if (rc < 0) return rc;
-        if (now != 0 && (now - start >= r->spin_ns || now >= deadline)) break;
+        if (now != 0 && (now - start >= r->spin_ns || now >= until)) break;
     }
     for (;;) {
         /* seq_cst: announce the sleep before the last look; a writer commits
@@ -1051,11 +1173,14 @@ static int wait_frame(myc_reader *r, int64_t timeout_ns, uint8_t **hdr, uint64_t
         uint32_t seq = myc_load_seq_cst_u32(m->base, MYC_OFF_READER_FUTEX);
         int64_t now = now_ns();
         rc = next_frame(r, now, hdr, bytes);
-        if (rc == NEXT_FRAME || rc < 0 || now >= deadline) {
+        if (rc == NEXT_FRAME || rc < 0 || now >= until) {
             myc_store_seq_cst_u32(m->base, MYC_OFF_READER_SLEEPING, 0);
-            return rc == NEXT_FRAME ? MYC_OK : rc < 0 ? rc : MYC_ERR_EMPTY;
+            if (rc == NEXT_FRAME) return MYC_OK;
+            if (rc < 0) return rc;
+            if (now < deadline) return fail(MYC_ERR_INTERRUPTED, "wait slice over; call again");
+            return MYC_ERR_EMPTY;
         }
-        int64_t wait = deadline == INT64_MAX ? -1 : deadline - now;
+        int64_t wait = until == INT64_MAX ? -1 : until - now;
         if (rc == NEXT_PENDING) { /* wake up in time to unblock a dead writer */
             int64_t stuck_left = r->stuck_since + r->stuck_timeout_ns - now + 1000000;
             if (wait < 0 || stuck_left < wait) wait = stuck_left;
@@ -1192,7 +1317,7 @@ void myc_reader_close(myc_reader *r) {
     /* acq_rel: our head store above happens-before the next owner's
      * acquire of READER_PID. */
     myc_cas_acq_rel_i32(m->base, MYC_OFF_READER_PID, &me, 0);
-    munmap(m->base, m->map_size);
+    unmap_shared(m->base);
     free(r);
 }
 

@@ -161,6 +161,15 @@ int myc_last_errno(void);
 /* Static name of a result code, e.g. "MYC_ERR_FULL". */
 const char *myc_result_name(int result);
 
+/*
+ * Process-wide: blocking calls return MYC_ERR_INTERRUPTED at least every
+ * `slice_ns` (0 = never, the default) so that a caller can service signals
+ * (Python runs its Ctrl-C handler) and call again with the remaining
+ * timeout.  A call resumed that way on the same thread is not counted again
+ * in full_events.
+ */
+void myc_set_wait_slice(int64_t slice_ns);
+
 /* ------------------------------------------------------------------------ */
 /* Names                                                                     */
 /* ------------------------------------------------------------------------ */

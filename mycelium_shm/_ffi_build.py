@@ -36,6 +36,7 @@ typedef enum myc_result {
 
 const char *myc_last_error(void);
 int myc_last_errno(void);
+void myc_set_wait_slice(int64_t slice_ns);
 int myc_name_check(const char *name);
 int myc_unlink(const char *name);
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from typing import NoReturn, Optional
+from time import monotonic
+from typing import Callable, NoReturn, Optional
 
 from ._ring import ffi, lib
 from .errors import (
@@ -21,11 +22,15 @@ from .errors import (
     SchemaMismatch,
 )
 
-__all__ = ["ffi", "lib", "raise_for", "timeout_ns", "encode_name", "WAIT_SLICE_NS"]
+__all__ = ["ffi", "lib", "raise_for", "timeout_ns", "encode_name", "resume_wait", "WAIT_SLICE_NS"]
 
-# Blocking calls wait in C for at most this long before returning to Python,
-# which then runs pending signal handlers (Ctrl-C answers within 100 ms).
+# Blocking calls wait in C for at most this long before returning to Python
+# (MYC_ERR_INTERRUPTED), which runs pending signal handlers, so Ctrl-C is
+# answered within 100 ms, then resumes the wait.
 WAIT_SLICE_NS = 50_000_000
+_WAIT_SLICE_S = WAIT_SLICE_NS / 1e9
+lib.myc_set_wait_slice(WAIT_SLICE_NS)
+_INTERRUPTED = lib.MYC_ERR_INTERRUPTED
 
 _EXCEPTIONS: dict[int, type[Exception]] = {
     lib.MYC_ERR_FULL: Full,
@@ -84,3 +89,21 @@ def encode_name(name: str) -> bytes:
     if b"\0" in raw:
         raise InvalidName("channel name contains a NUL byte")
     return raw
+
+
+def resume_wait(call: Callable[[int], int], timeout: Optional[float]) -> int:
+    """Finish a blocking C call that returned MYC_ERR_INTERRUPTED.
+
+    ``call(timeout_ns)`` repeats the call; the first attempt already waited
+    about one slice.  Between attempts Python runs signal handlers, so a
+    KeyboardInterrupt surfaces here.
+    """
+    deadline = None if timeout is None else monotonic() + max(0.0, timeout - _WAIT_SLICE_S)
+    while True:
+        if deadline is None:
+            wait_ns = -1
+        else:
+            wait_ns = max(0, int((deadline - monotonic()) * 1e9))
+        rc = call(wait_ns)
+        if rc != _INTERRUPTED:
+            return rc

@@ -6,10 +6,10 @@ from itertools import accumulate
 from types import TracebackType
 from typing import Any, Iterator, Literal, Optional
 
-from ._native import WAIT_SLICE_NS, encode_name, ffi, lib, raise_for, timeout_ns
+from ._native import encode_name, ffi, lib, raise_for, resume_wait, timeout_ns
 from .errors import ChannelClosed, DecodeError
 from .frame import Frame, FrameView
-from .writer import SchemaLike, _deadline_slices, _digest_arg, _open_flags, stats_dict
+from .writer import SchemaLike, _digest_arg, _open_flags, stats_dict
 
 __all__ = ["ShmReader"]
 
@@ -20,7 +20,6 @@ _read = lib.myc_read
 _unpack = ffi.unpack
 _tuple_new = tuple.__new__
 _LEN_MASK = 0xFFFFFFFF
-_SLICE_S = WAIT_SLICE_NS / 1e9
 # read_many copies into one buffer of at most this much (or one max payload).
 _BATCH_BYTES = 4 << 20
 
@@ -96,30 +95,17 @@ class ShmReader:
 
     def read(self, timeout: Optional[float] = None) -> Optional[Frame]:
         """The next frame, waiting up to ``timeout`` s (None: forever); None on timeout."""
-        if timeout is None or timeout > _SLICE_S:
-            rc = _read(self._h, WAIT_SLICE_NS, self._buf_u8, self._cap)
-            if rc >= 0:
-                return _tuple_new(Frame, (rc >> 32, _unpack(self._buf, rc & _LEN_MASK)))
-            if rc == _EMPTY or rc == _INTERRUPTED:
-                return self._read_slow(None if timeout is None else timeout - _SLICE_S)
-            raise_for(rc)
-        rc = _read(self._h, timeout_ns(timeout), self._buf_u8, self._cap)
+        rc = _read(self._h, -1 if timeout is None else timeout_ns(timeout), self._buf_u8, self._cap)
         if rc >= 0:
             return _tuple_new(Frame, (rc >> 32, _unpack(self._buf, rc & _LEN_MASK)))
-        if rc == _EMPTY:
-            return None
         if rc == _INTERRUPTED:
-            return self._read_slow(timeout)
-        raise_for(rc)
-
-    def _read_slow(self, timeout: Optional[float]) -> Optional[Frame]:
-        for slice_ns in _deadline_slices(timeout):
-            rc = _read(self._h, slice_ns, self._buf_u8, self._cap)
+            h, buf, cap = self._h, self._buf_u8, self._cap
+            rc = resume_wait(lambda ns: _read(h, ns, buf, cap), timeout)
             if rc >= 0:
                 return _tuple_new(Frame, (rc >> 32, _unpack(self._buf, rc & _LEN_MASK)))
-            if rc != _EMPTY and rc != _INTERRUPTED:
-                raise_for(rc)
-        return None
+        if rc == _EMPTY:
+            return None
+        raise_for(rc)
 
     def try_read(self) -> Optional[Frame]:
         """The next frame if one is committed now, else None."""
@@ -142,28 +128,20 @@ class ShmReader:
         if self._batch is None:
             self._batch = ffi.new("char[]", self._batch_cap)
             self._batch_u8 = ffi.cast("uint8_t *", self._batch)
-        slices = None
-        if timeout is None:
-            wait_ns = WAIT_SLICE_NS
-        else:
-            wait_ns = min(timeout_ns(timeout), WAIT_SLICE_NS)
-        while True:
-            rc = lib.myc_read_batch(
-                self._h, max_frames, wait_ns, self._batch_u8, self._batch_cap, self._types,
-                self._lens,
-            )
-            if rc > 0:
-                break
-            if rc != _EMPTY and rc != _INTERRUPTED:
-                raise_for(rc)
-            if timeout == 0:
-                return []
-            if slices is None:
-                slices = iter(_deadline_slices(timeout))
-            next_wait = next(slices, None)
-            if next_wait is None:
-                return []
-            wait_ns = next_wait
+        h, types_p, lens_p, batch, batch_cap = (
+            self._h, self._types, self._lens, self._batch_u8, self._batch_cap
+        )
+
+        def call(ns: int) -> int:
+            return lib.myc_read_batch(h, max_frames, ns, batch, batch_cap, types_p, lens_p)
+
+        rc = call(-1 if timeout is None else timeout_ns(timeout))
+        if rc == _INTERRUPTED:
+            rc = resume_wait(call, timeout)
+        if rc == _EMPTY:
+            return []
+        if rc < 0:
+            raise_for(rc)
         types = _unpack(self._types, rc)
         ends = list(accumulate(_unpack(self._lens, rc)))
         blob = _unpack(self._batch, ends[-1])
@@ -262,13 +240,10 @@ class _ViewContext:
         reader = self._reader
         if reader.closed:
             raise ChannelClosed("the reader is closed")
-        frame = self._frame
-        rc = lib.myc_peek(reader._h, 0, frame)
-        if rc == _EMPTY and self._timeout != 0:
-            for slice_ns in _deadline_slices(self._timeout):
-                rc = lib.myc_peek(reader._h, slice_ns, frame)
-                if rc != _EMPTY and rc != _INTERRUPTED:
-                    break
+        frame, h, timeout = self._frame, reader._h, self._timeout
+        rc = lib.myc_peek(h, -1 if timeout is None else timeout_ns(timeout), frame)
+        if rc == _INTERRUPTED:
+            rc = resume_wait(lambda ns: lib.myc_peek(h, ns, frame), timeout)
         if rc == _EMPTY:
             return None
         if rc != _OK:

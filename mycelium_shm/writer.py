@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from array import array
-from time import monotonic
 from types import TracebackType
 from typing import Any, Iterable, Optional, Protocol
 
-from ._native import WAIT_SLICE_NS, encode_name, ffi, lib, raise_for, timeout_ns
-from .errors import ChannelClosed, Full
+from ._native import encode_name, ffi, lib, raise_for, resume_wait, timeout_ns
+from .errors import ChannelClosed
 
 __all__ = ["ShmWriter", "Reservation", "SchemaLike"]
 
@@ -48,20 +47,6 @@ def _digest_arg(schema: Optional[SchemaLike]) -> Any:
 def stats_dict(stats: Any) -> dict[str, int]:
     """A ``myc_stats`` struct as a plain dict."""
     return {name: int(getattr(stats, name)) for name, _ in ffi.typeof("myc_stats").fields}
-
-
-def _deadline_slices(timeout: Optional[float]) -> Iterable[int]:
-    """Timeouts (ns) for successive C calls: each at most one wait slice, so
-    Python gets control back to run signal handlers."""
-    deadline = None if timeout is None else monotonic() + timeout
-    while True:
-        if deadline is None:
-            yield WAIT_SLICE_NS
-            continue
-        left = int((deadline - monotonic()) * 1e9)
-        if left <= 0:
-            return
-        yield min(left, WAIT_SLICE_NS)
 
 
 class ShmWriter:
@@ -109,18 +94,15 @@ class ShmWriter:
         """Copy one frame in; wait while the ring is full (``Full`` after ``timeout`` s)."""
         if type(payload) is not bytes:
             payload = _from_buffer(payload)
-        rc = _write(self._h, type_id, payload, len(payload), 0)
+        rc = _write(self._h, type_id, payload, len(payload), -1 if timeout is None else timeout_ns(timeout))
         if rc == _OK:
             return
-        if rc != _FULL or timeout == 0:
-            raise_for(rc)
-        for slice_ns in _deadline_slices(timeout):
-            rc = _write(self._h, type_id, payload, len(payload), slice_ns)
+        if rc == _INTERRUPTED:
+            h = self._h
+            rc = resume_wait(lambda ns: _write(h, type_id, payload, len(payload), ns), timeout)
             if rc == _OK:
                 return
-            if rc != _FULL and rc != _INTERRUPTED:
-                raise_for(rc)
-        raise Full(f"channel '{self.name}' stayed full for {timeout} s")
+        raise_for(rc)
 
     def try_write(self, type_id: int, payload: Any) -> bool:
         """Copy one frame in if there is room now; False if the ring is full."""
@@ -155,26 +137,24 @@ class ShmWriter:
         count = len(types)
         done = 0
         offset = 0
-        slices = None
+        wait_ns = -1 if timeout is None else timeout_ns(timeout)
+        h = self._h
         while done < count:
-            wait_ns = 0 if slices is None else next(slices, None)
-            if wait_ns is None:
-                break
-            rc = lib.myc_write_batch(
-                self._h, count - done, types_p + done, lens_p + done, blob_p + offset, wait_ns
-            )
+            def call(ns: int, done: int = done, offset: int = offset) -> int:
+                return lib.myc_write_batch(
+                    h, count - done, types_p + done, lens_p + done, blob_p + offset, ns
+                )
+
+            rc = call(wait_ns)
+            if rc == _INTERRUPTED:
+                rc = resume_wait(call, timeout)
             if rc > 0:
                 offset += sum(lens[done : done + rc])
                 done += rc
-                slices = None
-                continue
-            if rc == _FULL or rc == _INTERRUPTED:
-                if timeout == 0:
-                    break
-                if slices is None:
-                    slices = iter(_deadline_slices(timeout))
-                continue
-            raise_for(rc)
+            elif rc == _FULL:
+                break
+            else:
+                raise_for(rc)
         return done
 
     def reserve(
@@ -239,14 +219,11 @@ class Reservation:
         writer = self._writer
         if writer.closed:
             raise ChannelClosed("the writer is closed")
-        rc = lib.myc_reserve(writer._h, self._type_id, self._size, 0, self._res)
-        if rc == _FULL and self._timeout != 0:
-            for slice_ns in _deadline_slices(self._timeout):
-                rc = lib.myc_reserve(writer._h, self._type_id, self._size, slice_ns, self._res)
-                if rc != _FULL and rc != _INTERRUPTED:
-                    break
-        if rc == _FULL:
-            raise Full(f"channel '{writer.name}' stayed full for {self._timeout} s")
+        h, type_id, size, res = writer._h, self._type_id, self._size, self._res
+        timeout = self._timeout
+        rc = lib.myc_reserve(h, type_id, size, -1 if timeout is None else timeout_ns(timeout), res)
+        if rc == _INTERRUPTED:
+            rc = resume_wait(lambda ns: lib.myc_reserve(h, type_id, size, ns, res), timeout)
         if rc != _OK:
             raise_for(rc)
         self._view = memoryview(ffi.buffer(self._res.payload, self._size))

@@ -1,0 +1,84 @@
+"""Shared fixtures: unique channel names that are always unlinked, and child
+processes that are always reaped, whatever the test's outcome."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from mycelium_shm import unlink
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKERS = Path(__file__).resolve().parent / "workers.py"
+
+
+@pytest.fixture
+def channel_names() -> Iterator[Callable[[], str]]:
+    """A factory of fresh channel names; every channel made is unlinked at teardown."""
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"test-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        unlink(name, missing_ok=True)
+
+
+@pytest.fixture
+def channel_name(channel_names: Callable[[], str]) -> str:
+    """One fresh channel name, unlinked at teardown."""
+    return channel_names()
+
+
+class Processes:
+    """Starts helper processes (tests/workers.py) and reaps them all."""
+
+    def __init__(self) -> None:
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def start(self, *args: str, stdout: int | None = subprocess.PIPE) -> subprocess.Popen[bytes]:
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        proc = subprocess.Popen(
+            [sys.executable, str(WORKERS), *args],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        self.started.append(proc)
+        return proc
+
+    def run(self, *args: str, timeout: float = 60) -> str:
+        """Run a worker to completion; its stdout (raises on failure)."""
+        proc = self.start(*args)
+        out, err = proc.communicate(timeout=timeout)
+        if proc.returncode != 0:
+            raise AssertionError(f"worker {args} exited {proc.returncode}: {err.decode()}")
+        return out.decode()
+
+    def reap(self) -> None:
+        for proc in self.started:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=10)
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+
+
+@pytest.fixture
+def procs() -> Iterator[Processes]:
+    """Start worker processes; all are killed (if needed) and reaped at teardown."""
+    manager = Processes()
+    try:
+        yield manager
+    finally:
+        manager.reap()

@@ -1,0 +1,128 @@
+"""Processes that tests start: writers, readers and misbehaving peers.
+
+Run as ``python tests/workers.py COMMAND ARGS...``; each command prints what
+the test needs on stdout.  Payloads written by ``writer`` carry the writer id,
+a sequence number and a CRC of the rest, so a reader can check per-writer
+completeness, order and integrity (see :func:`check_payload`).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import struct
+import sys
+import time
+import zlib
+
+from mycelium_shm import ShmReader, ShmWriter
+
+HEAD = struct.Struct("<IQI")  # writer id, sequence number, crc32 of the rest
+_POOL = random.Random(1234).randbytes(1 << 16)
+
+
+def make_payload(writer_id: int, seq: int, size: int, rng: random.Random) -> bytes:
+    """A payload of ``size`` bytes (at least HEAD.size) for frame ``seq``."""
+    body_len = max(size, HEAD.size) - HEAD.size
+    start = rng.randrange(0, len(_POOL) - body_len) if body_len else 0
+    body = _POOL[start : start + body_len]
+    return HEAD.pack(writer_id, seq, zlib.crc32(body)) + body
+
+
+def check_payload(payload: bytes) -> tuple[int, int]:
+    """(writer id, seq) of a payload made by make_payload; raises if corrupt."""
+    writer_id, seq, crc = HEAD.unpack_from(payload)
+    if zlib.crc32(payload[HEAD.size :]) != crc:
+        raise AssertionError(f"checksum mismatch in frame {seq} of writer {writer_id}")
+    return writer_id, seq
+
+
+def cmd_writer(name: str, writer_id: str, frames: str, low: str, high: str, mode: str) -> None:
+    """Write FRAMES frames of LOW..HIGH bytes with single calls, batches,
+    reservations or a mix of all three."""
+    wid, count, lo, hi = int(writer_id), int(frames), int(low), int(high)
+    rng = random.Random(wid)
+    with ShmWriter(name) as w:
+        seq = 0
+        while seq < count:
+            how = mode if mode != "mixed" else rng.choice(("single", "batch", "reserve"))
+            if how == "single":
+                w.write(1 + wid, make_payload(wid, seq, rng.randint(lo, hi), rng))
+                seq += 1
+            elif how == "batch":
+                n = min(rng.randint(1, 64), count - seq)
+                batch = [(1 + wid, make_payload(wid, seq + i, rng.randint(lo, hi), rng)) for i in range(n)]
+                written = w.write_many(batch)
+                assert written == n, (written, n)
+                seq += n
+            else:
+                payload = make_payload(wid, seq, rng.randint(lo, hi), rng)
+                with w.reserve(1 + wid, len(payload)) as buf:
+                    buf[:] = payload
+                seq += 1
+    print("done", flush=True)
+
+
+def cmd_hold_claim(name: str) -> None:
+    """Claim a frame, say so, then hang until killed (a writer that dies
+    between claim and commit)."""
+    w = ShmWriter(name)
+    reservation = w.reserve(1, 64)
+    buf = reservation.__enter__()
+    buf[:8] = b"partial!"
+    print("claimed", flush=True)
+    time.sleep(3600)
+
+
+def cmd_read_some(name: str, count: str) -> None:
+    """Read COUNT frames, print their sequence numbers, then hang until killed
+    (a reader that dies without closing)."""
+    r = ShmReader(name)
+    seqs = [check_payload(r.read(timeout=10).payload)[1] for _ in range(int(count))]
+    print(" ".join(map(str, seqs)), flush=True)
+    time.sleep(3600)
+
+
+def cmd_block_read(name: str, timeout: str) -> None:
+    """Block in read(); print the monotonic time at which Ctrl-C arrived."""
+    r = ShmReader(name)
+    print("waiting", flush=True)
+    try:
+        frame = r.read(timeout=None if timeout == "none" else float(timeout))
+        print("returned", frame, flush=True)
+    except KeyboardInterrupt:
+        print(f"interrupted {time.monotonic():.6f}", flush=True)
+
+
+def cmd_attach_as_nobody(name: str, role: str) -> None:
+    """Drop root, then try to attach; print the outcome's class name."""
+    os.setgid(65534)
+    os.setuid(65534)
+    try:
+        handle = ShmReader(name) if role == "reader" else ShmWriter(name)
+        handle.close()
+        print("attached", flush=True)
+    except Exception as exc:
+        print(type(exc).__name__, flush=True)
+
+
+def cmd_create(name: str, capacity: str) -> None:
+    """Try to create a channel; print the outcome (for a full /dev/shm)."""
+    try:
+        ShmWriter(name, create=True, capacity=int(capacity)).close()
+        print("created", flush=True)
+    except OSError as exc:
+        print(f"{type(exc).__name__} {exc.errno} {exc}", flush=True)
+
+
+COMMANDS = {
+    "writer": cmd_writer,
+    "hold-claim": cmd_hold_claim,
+    "read-some": cmd_read_some,
+    "block-read": cmd_block_read,
+    "attach-as-nobody": cmd_attach_as_nobody,
+    "create": cmd_create,
+}
+
+if __name__ == "__main__":
+    COMMANDS[sys.argv[1]](*sys.argv[2:])
