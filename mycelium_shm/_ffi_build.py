@@ -127,4 +127,3 @@ ffibuilder.set_source(
     # wrapper is not ours to keep warning-free across cffi versions.
     extra_compile_args=["-std=c11", "-O2"],
 )
-

@@ -22,7 +22,7 @@ from .errors import (
     SchemaMismatch,
 )
 
-__all__ = ["ffi", "lib", "raise_for", "timeout_ns", "encode_name", "resume_wait", "WAIT_SLICE_NS"]
+__all__ = ["WAIT_SLICE_NS", "encode_name", "ffi", "lib", "raise_for", "resume_wait", "timeout_ns"]
 
 # Blocking calls wait in C for at most this long before returning to Python
 # (MYC_ERR_INTERRUPTED), which runs pending signal handlers, so Ctrl-C is

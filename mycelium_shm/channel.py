@@ -111,4 +111,4 @@ def exists(name: str) -> bool:
     return os.path.exists(object_path(name))
 
 
-__all__ += ["exists", "ChannelNotFound"]
+__all__ += ["ChannelNotFound", "exists"]

@@ -10,18 +10,18 @@ working.
 from __future__ import annotations
 
 __all__ = [
-    "MyceliumError",
-    "ChannelNotFound",
+    "ChannelClosed",
     "ChannelExists",
-    "FormatError",
+    "ChannelNotFound",
     "CorruptChannel",
+    "DecodeError",
+    "FormatError",
+    "FrameAbandoned",
     "Full",
+    "InvalidName",
+    "MyceliumError",
     "ReaderBusy",
     "SchemaMismatch",
-    "DecodeError",
-    "InvalidName",
-    "ChannelClosed",
-    "FrameAbandoned",
 ]
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from itertools import accumulate
 from types import TracebackType
-from typing import Any, Iterator, Literal, Optional
+from typing import Any, Literal, Optional
 
 from ._native import encode_name, ffi, lib, raise_for, resume_wait, timeout_ns
 from .errors import ChannelClosed, DecodeError
@@ -71,8 +72,13 @@ class ShmReader:
         self.unknown_skipped = 0
         out = ffi.new("myc_reader **")
         rc = lib.myc_reader_open(
-            encode_name(name), _open_flags(create, exist_ok), capacity, max_payload, mode,
-            _digest_arg(schema), out,
+            encode_name(name),
+            _open_flags(create, exist_ok),
+            capacity,
+            max_payload,
+            mode,
+            _digest_arg(schema),
+            out,
         )
         if rc != _OK:
             raise_for(rc)
@@ -129,7 +135,11 @@ class ShmReader:
             self._batch = ffi.new("char[]", self._batch_cap)
             self._batch_u8 = ffi.cast("uint8_t *", self._batch)
         h, types_p, lens_p, batch, batch_cap = (
-            self._h, self._types, self._lens, self._batch_u8, self._batch_cap
+            self._h,
+            self._types,
+            self._lens,
+            self._batch_u8,
+            self._batch_cap,
         )
 
         def call(ns: int) -> int:

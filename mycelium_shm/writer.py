@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from array import array
+from collections.abc import Iterable
 from types import TracebackType
-from typing import Any, Iterable, Optional, Protocol
+from typing import Any, Optional, Protocol
 
 from ._native import encode_name, ffi, lib, raise_for, resume_wait, timeout_ns
 from .errors import ChannelClosed
 
-__all__ = ["ShmWriter", "Reservation", "SchemaLike"]
+__all__ = ["Reservation", "SchemaLike", "ShmWriter"]
 
 _OK = lib.MYC_OK
 _FULL = lib.MYC_ERR_FULL
@@ -78,8 +79,13 @@ class ShmWriter:
         self.schema = schema
         out = ffi.new("myc_writer **")
         rc = lib.myc_writer_open(
-            encode_name(name), _open_flags(create, exist_ok), capacity, max_payload, mode,
-            _digest_arg(schema), out,
+            encode_name(name),
+            _open_flags(create, exist_ok),
+            capacity,
+            max_payload,
+            mode,
+            _digest_arg(schema),
+            out,
         )
         if rc != _OK:
             raise_for(rc)
@@ -94,7 +100,9 @@ class ShmWriter:
         """Copy one frame in; wait while the ring is full (``Full`` after ``timeout`` s)."""
         if type(payload) is not bytes:
             payload = _from_buffer(payload)
-        rc = _write(self._h, type_id, payload, len(payload), -1 if timeout is None else timeout_ns(timeout))
+        rc = _write(
+            self._h, type_id, payload, len(payload), -1 if timeout is None else timeout_ns(timeout)
+        )
         if rc == _OK:
             return
         if rc == _INTERRUPTED:
@@ -115,9 +123,7 @@ class ShmWriter:
             return False
         raise_for(rc)
 
-    def write_many(
-        self, frames: Iterable[tuple[int, Any]], timeout: Optional[float] = None
-    ) -> int:
+    def write_many(self, frames: Iterable[tuple[int, Any]], timeout: Optional[float] = None) -> int:
         """Write ``(type_id, payload)`` pairs, each C call claiming room for as
         many as fit at once.  Waits for room like :meth:`write`; returns how many
         were written (fewer than given only if ``timeout`` expired)."""
@@ -140,6 +146,7 @@ class ShmWriter:
         wait_ns = -1 if timeout is None else timeout_ns(timeout)
         h = self._h
         while done < count:
+
             def call(ns: int, done: int = done, offset: int = offset) -> int:
                 return lib.myc_write_batch(
                     h, count - done, types_p + done, lens_p + done, blob_p + offset, ns
@@ -157,9 +164,7 @@ class ShmWriter:
                 raise_for(rc)
         return done
 
-    def reserve(
-        self, type_id: int, size: int, timeout: Optional[float] = None
-    ) -> Reservation:
+    def reserve(self, type_id: int, size: int, timeout: Optional[float] = None) -> Reservation:
         """Zero-copy write: ``with w.reserve(t, n) as buf: buf[:] = ...`` fills
         ``n`` bytes in the ring and commits on exit (aborts on an exception)."""
         return Reservation(self, type_id, size, timeout)

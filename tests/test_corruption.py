@@ -41,7 +41,9 @@ def poke(name: str, offset: int, fmt: str, value: int) -> None:
         (0x1C, "<I", 4, "unknown features"),
     ],
 )
-def test_corrupt_or_foreign_header(channel_name: str, offset: int, fmt: str, value: int, message: str) -> None:
+def test_corrupt_or_foreign_header(
+    channel_name: str, offset: int, fmt: str, value: int, message: str
+) -> None:
     """Each header field is validated on attach and inspect: FormatError naming the problem."""
     ShmWriter(channel_name, create=True, capacity=4096).close()
     poke(channel_name, offset, fmt, value)

@@ -8,7 +8,7 @@ from pathlib import Path
 from mycelium_shm import ShmReader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from workers import check_payload  # noqa: E402
+from workers import check_payload
 
 WRITERS = 4
 FRAMES = 100_000

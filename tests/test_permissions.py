@@ -8,10 +8,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT, WORKERS
 
 from mycelium_shm import ShmWriter
-
-from conftest import ROOT, WORKERS
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="dropping to another uid needs root")
 

@@ -17,7 +17,9 @@ def test_read_returns_frames_in_order(channel_name: str) -> None:
         for i in range(1, 50):
             w.write(i, bytes([i]) * i)
         frames = [r.read(timeout=1) for _ in range(49)]
-        assert [(f.type_id, f.payload) for f in frames] == [(i, bytes([i]) * i) for i in range(1, 50)]
+        assert [(f.type_id, f.payload) for f in frames] == [
+            (i, bytes([i]) * i) for i in range(1, 50)
+        ]
         assert frames[0] == Frame(1, b"\x01")
         type_id, payload = frames[1]
         assert (type_id, payload) == (2, b"\x02\x02")

@@ -67,7 +67,9 @@ operations = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(ops=operations)
 def test_ring_matches_model(channel_names: Callable[[], str], ops: list) -> None:
     """Every operation's outcome, every frame's bytes and the counters match the model."""

@@ -49,9 +49,7 @@ def test_create_twice_and_attach_missing(channel_name: str) -> None:
         assert isinstance(ChannelExists("x"), FileExistsError)
 
 
-@pytest.mark.parametrize(
-    "name", ["", "a/b", "..", "x..y", ".", "tab\there", "nul\x7f", "n" * 246]
-)
+@pytest.mark.parametrize("name", ["", "a/b", "..", "x..y", ".", "tab\there", "nul\x7f", "n" * 246])
 def test_invalid_names_are_refused(name: str) -> None:
     """Empty names, '/', '..', control characters and over-long names raise InvalidName."""
     with pytest.raises(InvalidName):

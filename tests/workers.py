@@ -51,7 +51,10 @@ def cmd_writer(name: str, writer_id: str, frames: str, low: str, high: str, mode
                 seq += 1
             elif how == "batch":
                 n = min(rng.randint(1, 64), count - seq)
-                batch = [(1 + wid, make_payload(wid, seq + i, rng.randint(lo, hi), rng)) for i in range(n)]
+                batch = [
+                    (1 + wid, make_payload(wid, seq + i, rng.randint(lo, hi), rng))
+                    for i in range(n)
+                ]
                 written = w.write_many(batch)
                 assert written == n, (written, n)
                 seq += n

@@ -1,0 +1,130 @@
+"""Tests of mycelium_shm.bus.launcher: a killed node is detected, restarted, and resumes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import textwrap
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from mycelium_shm import unlink
+from mycelium_shm.bus import Launcher
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA_PATH = REPO / "schemas" / "trading.toml"
+
+SERVICES = '''
+import os
+import time
+from mycelium_shm.bus import Service, handles
+
+
+class Pinger(Service):
+    """Publishes a MarketTick every 10 ms until the node stops."""
+
+    def on_start(self) -> None:
+        seq = 0
+        while not self.stopping:
+            self.publish(self.schema.MarketTick(symbol="P", seq=seq, ts_ns=os.getpid(),
+                                                bid=1.0, ask=1.0, bid_size=0, ask_size=0))
+            seq += 1
+            time.sleep(0.01)
+
+
+class Sink(Service):
+    """Appends "<pid> <seq>" to a file for every tick."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.file = open(path, "a", buffering=1)
+
+    @handles("MarketTick")
+    def on_tick(self, tick) -> None:
+        self.file.write(f"{os.getpid()} {tick.seq} {tick.ts_ns}\\n")
+'''
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def records(path: Path) -> list[tuple[int, int, int]]:
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 3:
+            rows.append((int(parts[0]), int(parts[1]), int(parts[2])))
+    return rows
+
+
+@pytest.fixture(params=["shm", "unix"])
+def topology(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
+    channel = f"test-launch-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    if request.param == "shm":
+        endpoint = f'{{ kind = "shm", name = "{channel}" }}'
+    else:
+        endpoint = f'{{ kind = "unix", path = "{tmp_path / "sink.sock"}" }}'
+    (tmp_path / "launch_services.py").write_text(SERVICES)
+    path = tmp_path / "topology.toml"
+    path.write_text(
+        textwrap.dedent(f"""\
+        schema = "{SCHEMA_PATH}"
+        [nodes.pinger]
+        services = ["pinger"]
+        [nodes.sink]
+        services = ["sink"]
+        endpoint = {endpoint}
+        [services.pinger]
+        class = "launch_services:Pinger"
+        consumes = []
+        [services.sink]
+        class = "launch_services:Sink"
+        consumes = ["MarketTick"]
+        config = {{ path = "{tmp_path / "sink.log"}" }}
+        """)
+    )
+    yield path
+    unlink(channel, missing_ok=True)
+
+
+def test_killed_node_is_detected_restarted_and_resumes(topology):
+    """kill -9 of a node: the launcher sees it, its peer keeps running, the new one receives."""
+    log_path = topology.parent / "sink.log"
+    launcher = Launcher(topology, log_dir=topology.parent / "logs", backoff_initial=0.05)
+    launcher.start()
+    try:
+        assert wait_for(lambda: len(records(log_path)) >= 5), "sink never received"
+        pinger_pid = launcher.pid("pinger")
+        victim = launcher.pid("sink")
+        assert victim is not None
+        os.kill(victim, signal.SIGKILL)
+        assert wait_for(lambda: any(e.node == "sink" for e in launcher.exits))
+        exit_ = next(e for e in launcher.exits if e.node == "sink")
+        assert exit_.pid == victim and exit_.returncode == -signal.SIGKILL
+        assert wait_for(lambda: launcher.starts("sink") == 2)
+        new_pid = launcher.pid("sink")
+        assert wait_for(lambda: sum(1 for r in records(log_path) if r[0] == new_pid) >= 5), (
+            "restarted sink never received"
+        )
+        # The peer kept running: same process, still alive, still publishing.
+        assert launcher.pid("pinger") == pinger_pid and launcher.alive("pinger")
+        assert launcher.starts("pinger") == 1
+        before = [r[1] for r in records(log_path) if r[0] == victim]
+        after = [r[1] for r in records(log_path) if r[0] == new_pid]
+        assert after[-1] > before[-1]
+        assert {r[2] for r in records(log_path)} == {pinger_pid}
+    finally:
+        statuses = launcher.stop(timeout=10)
+    assert statuses == {"pinger": 0, "sink": 0}

@@ -1,0 +1,206 @@
+"""Tests of mycelium_shm.bus.service and .runtime: actors, restarts, clean shutdown."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from mycelium_shm.bus import MessageBus, Runtime, Service, SocketInbound, handles
+from mycelium_shm.protocol import Schema
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA_PATH = REPO / "schemas" / "trading.toml"
+
+
+@pytest.fixture(scope="module")
+def schema() -> Schema:
+    return Schema.load(SCHEMA_PATH)
+
+
+def stop(schema: Schema, n: int, reason: str = ""):
+    return schema.Stop(last_seq=n, reason=reason)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.002)
+    return True
+
+
+class Counter(Service):
+    """Counts Stops in its own state; raises on reason == "boom"."""
+
+    instances: ClassVar[list[Counter]] = []
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[int] = []
+        self.threads: set[str] = set()
+        self.started = 0
+        Counter.instances.append(self)
+
+    def on_start(self) -> None:
+        self.started += 1
+
+    @handles("Stop")
+    def on_stop_msg(self, msg: Any) -> None:
+        self.threads.add(threading.current_thread().name)
+        if msg.reason == "boom":
+            raise RuntimeError("boom")
+        self.seen.append(msg.last_seq)
+
+
+@pytest.fixture
+def counter_runtime(schema: Schema):
+    Counter.instances = []
+    bus = MessageBus(schema, name="node")
+    runtime = Runtime(bus, {"counter": Counter}, restart_initial=0.01, restart_max=0.04)
+    runtime.start()
+    yield runtime
+    runtime.stop(timeout=2)
+
+
+def test_handlers_run_in_the_service_thread(schema, counter_runtime):
+    """A service's handlers run one at a time in its own thread, not the publisher's."""
+    bus = counter_runtime.bus
+    for i in range(50):
+        bus.publish(stop(schema, i))
+    service = counter_runtime.service("counter")
+    assert wait_for(lambda: len(service.seen) == 50)
+    assert service.seen == list(range(50))
+    assert service.threads == {"service counter"}
+
+
+def test_a_raising_handler_restarts_the_service(schema, counter_runtime, caplog):
+    """After a handler raises, a fresh instance starts and receives the next messages."""
+    bus = counter_runtime.bus
+    with caplog.at_level(logging.WARNING, logger="mycelium_shm.runtime"):
+        bus.publish(stop(schema, 1))
+        bus.publish(stop(schema, 2, "boom"))
+        bus.publish(stop(schema, 3))
+        assert wait_for(lambda: len(Counter.instances) == 2 and Counter.instances[1].seen == [3])
+    first, second = Counter.instances
+    assert first.seen == [1] and second.started == 1
+    assert counter_runtime.restarts("counter") == 1
+    assert "boom" in caplog.text and "restart 1 in 0.010 s" in caplog.text
+
+
+def test_restart_backoff_doubles_and_is_bounded(schema, counter_runtime, caplog):
+    """Consecutive failures wait 0.01, 0.02, 0.04, 0.04 s (the bound)."""
+    bus = counter_runtime.bus
+    with caplog.at_level(logging.WARNING, logger="mycelium_shm.runtime"):
+        for _ in range(4):
+            bus.publish(stop(schema, 0, "boom"))
+        bus.publish(stop(schema, 9))
+        assert wait_for(lambda: Counter.instances[-1].seen == [9])
+    delays = [
+        r.getMessage().rsplit(" in ", 1)[1] for r in caplog.records if "restart" in r.getMessage()
+    ]
+    assert delays == ["0.010 s", "0.020 s", "0.040 s", "0.040 s"]
+
+
+def test_max_restarts_gives_up_and_stops_the_node(schema):
+    """With max_restarts, repeated failures stop the node and run() returns 1."""
+    Counter.instances = []
+    bus = MessageBus(schema)
+    runtime = Runtime(bus, {"counter": Counter}, restart_initial=0.001, max_restarts=1)
+    threading.Timer(0.05, lambda: [bus.publish(stop(schema, 0, "boom")) for _ in range(2)]).start()
+    assert runtime.run(handle_signals=False) == 1
+
+
+def test_handler_for_an_undeclared_type_is_refused(schema):
+    """A service may only handle the types the topology says it consumes."""
+    runtime = Runtime(MessageBus(schema), {"counter": Counter}, consumes={"counter": ["Fill"]})
+    with pytest.raises(ValueError, match="does not list it under consumes"):
+        runtime.start()
+    runtime.stop(timeout=1)
+
+
+NODE_MODULE = """
+import sys
+from mycelium_shm.bus import Service, handles
+
+
+class Producer(Service):
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.count = count
+
+    def on_start(self) -> None:
+        for i in range(self.count):
+            self.publish(self.schema.Stop(last_seq=i, reason="p"))
+        print("READY", flush=True)
+
+    def on_stop(self) -> None:
+        print("STOPPED", flush=True)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_node_process_shuts_down_cleanly_on_signals(schema, tmp_path, signum):
+    """SIGTERM/SIGINT stop a node: on_stop runs, links flush, exit status 0."""
+    (tmp_path / "node_services.py").write_text(NODE_MODULE)
+    sock = str(tmp_path / "sink.sock")
+    (tmp_path / "topology.toml").write_text(
+        textwrap.dedent(f"""\
+        schema = "{SCHEMA_PATH}"
+        [nodes.producer]
+        services = ["producer"]
+        [nodes.sink]
+        services = ["sink"]
+        endpoint = {{ kind = "unix", path = "{sock}" }}
+        [services.producer]
+        class = "node_services:Producer"
+        consumes = []
+        config = {{ count = 5000 }}
+        [services.sink]
+        consumes = ["Stop"]
+        """)
+    )
+    received: list[int] = []
+    sink = SocketInbound(sock, schema=schema)
+    sink.start(lambda t, p: received.append(t))
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mycelium_shm.bus",
+            "run",
+            str(tmp_path / "topology.toml"),
+            "--node",
+            "producer",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"READY\n"
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err.decode()
+        assert out == b"STOPPED\n"
+        assert wait_for(lambda: len(received) == 5000)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        sink.close()

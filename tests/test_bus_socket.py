@@ -1,0 +1,244 @@
+"""Tests of mycelium_shm.bus.transports.socket: framing, handshake, reconnection, flush."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mycelium_shm.bus import MessageBus, SocketInbound, SocketLink, TransportError
+from mycelium_shm.bus.transports.socket import FRAME_HEADER, handshake
+from mycelium_shm.errors import Full, SchemaMismatch
+from mycelium_shm.protocol import Schema
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "trading.toml"
+OTHER_SCHEMA = '[[message]]\nname = "Other"\nid = 1\nfields = [{ name = "x", type = "u8" }]\n'
+
+
+@pytest.fixture(scope="module")
+def schema() -> Schema:
+    return Schema.load(SCHEMA_PATH)
+
+
+@pytest.fixture
+def closing() -> Iterator[Callable[[Any], Any]]:
+    """Registers objects to close at teardown, even when the test fails."""
+    objects: list[Any] = []
+
+    def register(obj: Any) -> Any:
+        objects.append(obj)
+        return obj
+
+    yield register
+    for obj in reversed(objects):
+        if isinstance(obj, SocketLink):
+            obj.close(timeout=1)
+        else:
+            obj.close()
+
+
+@pytest.fixture(params=["unix", "tcp"])
+def address(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    if request.param == "unix":
+        return str(tmp_path / "bus.sock")
+    with socket.socket() as probe:  # a free loopback port
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()
+
+
+def tick(schema: Schema, seq: int):
+    return schema.MarketTick(
+        symbol="EURUSD", seq=seq, ts_ns=seq, bid=1.0, ask=1.5, bid_size=1, ask_size=2
+    )
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.002)
+    return True
+
+
+def test_bus_over_socket_delivers_in_order(schema, address, closing):
+    """Messages published on one bus reach the other bus's subscriber in order."""
+    a = closing(MessageBus(schema, name="a"))
+    b = closing(MessageBus(schema, name="b"))
+    inbound = b.add_inbound(SocketInbound(address, schema=schema))
+    sub = b.subscriber(schema.MarketTick)
+    a.add_link(SocketLink(inbound.address, schema=schema), [schema.MarketTick])
+    for i in range(100):
+        a.publish(tick(schema, i))
+    assert [sub.get(timeout=5).seq for _ in range(100)] == list(range(100))
+
+
+def test_handshake_mismatch_raises_on_both_sides(schema):
+    """Different schema digests: both ends of the handshake raise SchemaMismatch."""
+    left, right = socket.socketpair()
+    other = Schema.from_toml_str(OTHER_SCHEMA)
+    results: dict[str, BaseException] = {}
+
+    def side(name: str, sock: socket.socket, s: Schema) -> None:
+        try:
+            handshake(sock, s, timeout=5)
+        except BaseException as exc:
+            results[name] = exc
+
+    t = threading.Thread(target=side, args=("right", right, other))
+    t.start()
+    side("left", left, schema)
+    t.join(5)
+    left.close()
+    right.close()
+    assert isinstance(results["left"], SchemaMismatch)
+    assert isinstance(results["right"], SchemaMismatch)
+
+
+def test_link_and_listener_both_refuse_a_mismatch(schema, address, closing):
+    """A link to a listener of another schema fails for good; the listener records it."""
+    inbound = closing(SocketInbound(address, schema=Schema.from_toml_str(OTHER_SCHEMA)))
+    inbound.start(lambda t, p: None)
+    link = closing(SocketLink(inbound.address, schema=schema))
+    with pytest.raises(SchemaMismatch):
+        link.wait_connected(5)
+    with pytest.raises(SchemaMismatch):
+        link.send(1, b"x")
+    assert wait_for(lambda: any(isinstance(e, SchemaMismatch) for e in inbound.errors))
+
+
+@pytest.mark.parametrize(
+    ("length", "type_id", "problem"),
+    [(4, 1, "frame length 4"), (FRAME_HEADER.size + 1025, 1, "frame length"), (8, 0, "type 0")],
+)
+def test_listener_checks_every_frame(schema, closing, tmp_path, length, type_id, problem):
+    """A frame with a bad length or type 0 ends the connection with a TransportError."""
+    inbound = closing(SocketInbound(str(tmp_path / "s.sock"), schema=schema, max_payload=1024))
+    got: list[int] = []
+    inbound.start(lambda t, p: got.append(t))
+    with socket.socket(socket.AF_UNIX) as raw:
+        raw.connect(str(tmp_path / "s.sock"))
+        handshake(raw, schema, timeout=5)
+        raw.sendall(FRAME_HEADER.pack(FRAME_HEADER.size + 1, 2, 0) + b"x")
+        raw.sendall(FRAME_HEADER.pack(length, type_id, 0) + bytes(16))
+        assert wait_for(lambda: len(inbound.errors) == 1)
+    error = inbound.errors[0]
+    assert isinstance(error, TransportError) and problem in str(error)
+    assert got == [2]
+
+
+def test_link_refuses_oversized_payloads(schema, closing, tmp_path):
+    """send() checks the payload length against the agreed maximum."""
+    link = closing(SocketLink(str(tmp_path / "none.sock"), schema=schema, max_payload=16))
+    with pytest.raises(ValueError):
+        link.send(1, bytes(17))
+    with pytest.raises(ValueError):
+        link.send(0, b"")
+
+
+def test_link_reconnects_after_the_listener_restarts(schema, address, closing):
+    """Frames queued while no listener exists, or after it restarted, all arrive."""
+    link = closing(SocketLink(address, schema=schema, backoff_max=0.05))
+    link.send(1, b"before")
+    received: list[bytes] = []
+    first = SocketInbound(address, schema=schema)
+    first.start(lambda t, p: received.append(p))
+    assert wait_for(lambda: received == [b"before"])
+    first.close()
+    assert wait_for(lambda: not link.connected)
+    second = closing(SocketInbound(address, schema=schema))
+    second.start(lambda t, p: received.append(p))
+    link.send(1, b"after")
+    assert wait_for(lambda: received == [b"before", b"after"])
+    assert link.stats["connects"] == 2
+
+
+def test_clean_close_flushes_everything(schema, address, closing):
+    """close() right after a burst still delivers every frame."""
+    inbound = closing(SocketInbound(address, schema=schema))
+    received: list[bytes] = []
+    inbound.start(lambda t, p: received.append(p))
+    link = SocketLink(inbound.address, schema=schema)
+    payloads = [i.to_bytes(4, "little") for i in range(20000)]
+    for p in payloads:
+        link.send(3, p)
+    link.close(timeout=10)
+    assert wait_for(lambda: len(received) == len(payloads))
+    assert received == payloads and link.stats["lost"] == 0
+
+
+def test_full_queue_raises_full_after_the_timeout(schema, closing, tmp_path):
+    """With no peer and max_pending frames queued, send() gives up with Full."""
+    link = closing(
+        SocketLink(str(tmp_path / "none.sock"), schema=schema, max_pending=2, send_timeout=0.05)
+    )
+    link.send(1, b"a")
+    link.send(1, b"b")
+    with pytest.raises(Full):
+        link.send(1, b"c")
+
+
+def test_listener_poll_mode(schema, closing, tmp_path):
+    """Without a reader thread, frames wait for poll()."""
+    inbound = closing(SocketInbound(str(tmp_path / "p.sock"), schema=schema))
+    link = closing(SocketLink(inbound.address, schema=schema))
+    got: list[bytes] = []
+    link.send(4, b"one")
+    link.send(4, b"two")
+    assert wait_for(lambda: inbound.poll(lambda t, p: got.append(p)) >= 0 and len(got) == 2)
+    assert got == [b"one", b"two"]
+
+
+def test_stale_unix_socket_file_is_replaced(schema, closing, tmp_path):
+    """A socket file left by a dead listener does not block a new one."""
+    path = str(tmp_path / "stale.sock")
+    dead = socket.socket(socket.AF_UNIX)
+    dead.bind(path)
+    dead.close()
+    inbound = closing(SocketInbound(path, schema=schema))
+    assert inbound.address == path
+
+
+def test_frame_sent_to_a_just_closed_listener_is_not_lost(schema, address, closing):
+    """A send racing the peer's close is queued again and delivered after reconnecting."""
+    received: list[bytes] = []
+    first = SocketInbound(address, schema=schema)
+    first.start(lambda t, p: received.append(p))
+    link = closing(SocketLink(address, schema=schema, backoff_max=0.05))
+    link.send(1, b"one")
+    assert wait_for(lambda: received == [b"one"])
+    first.close()
+    link.send(1, b"two")
+    second = closing(SocketInbound(address, schema=schema))
+    second.start(lambda t, p: received.append(p))
+    assert wait_for(lambda: received == [b"one", b"two"])
+    assert link.stats["lost"] == 0
+
+
+def test_concurrent_senders_keep_their_own_order(schema, address, closing):
+    """Frames from several threads all arrive, each thread's in the order it sent them."""
+    inbound = closing(SocketInbound(address, schema=schema))
+    received: list[bytes] = []
+    inbound.start(lambda t, p: received.append(p))
+    link = closing(SocketLink(inbound.address, schema=schema))
+    assert link.wait_connected(5)
+
+    def send(worker: int) -> None:
+        for i in range(3000):
+            link.send(1, bytes([worker]) + i.to_bytes(4, "little"))
+
+    threads = [threading.Thread(target=send, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert link.flush(10)
+    assert wait_for(lambda: len(received) == 12000)
+    for worker in range(4):
+        seqs = [int.from_bytes(p[1:], "little") for p in received if p[0] == worker]
+        assert seqs == list(range(3000))
