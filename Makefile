@@ -58,9 +58,25 @@ test-c: $(CBUILD)/test_ring $(CBUILD)/test_ring_asan $(CBUILD)/stress_ring $(CBU
 	$(CBUILD)/stress_ring 4 100000
 	TSAN_OPTIONS="halt_on_error=1 exitcode=66" $(CBUILD)/stress_ring_tsan 4 20000
 
+# -- bindings ---------------------------------------------------------------
+
+RUST := bindings/rust/Cargo.toml
+
+test-rust:
+	cargo test --locked --manifest-path $(RUST)
+	cargo clippy --locked --manifest-path $(RUST) --all-targets -- -D warnings
+	cargo fmt --manifest-path $(RUST) --check
+
+test-ocaml:
+	sh scripts/install-ocaml.sh
+	dune build --root bindings/ocaml
+	dune test --root bindings/ocaml
+
 # -- everything -----------------------------------------------------------
 
-test: test-c lint test-py
+# The Python tests include the cross-language ones, which start the Rust and
+# OCaml programs: they run after the bindings are built and tested.
+test: test-c lint test-rust test-ocaml test-py
 
 bench: $(STAMP)
 	$(PYTHON) -m bench

@@ -1,5 +1,23 @@
-"""Build the cffi extension; everything else lives in pyproject.toml."""
+"""Build the two compiled modules; everything else lives in pyproject.toml.
 
-from setuptools import setup
+* ``mycelium_shm._ring``: the cffi binding of csrc/ (mycelium_shm/_ffi_build.py).
+* ``mycelium_shm._fastpath``: the non-blocking hot calls of ShmWriter and
+  ShmReader, without cffi's per-call cost (see the comment in _fastpath.c).
+"""
 
-setup(cffi_modules=["mycelium_shm/_ffi_build.py:ffibuilder"])
+from setuptools import Extension, setup
+
+CORE = ["csrc/ring.c", "csrc/ring.h", "csrc/myc_atomic.h"]
+
+setup(
+    cffi_modules=["mycelium_shm/_ffi_build.py:ffibuilder"],
+    ext_modules=[
+        Extension(
+            "mycelium_shm._fastpath",
+            sources=["mycelium_shm/_fastpath.c"],
+            include_dirs=["csrc"],
+            depends=CORE,
+            extra_compile_args=["-std=c11", "-O2"],
+        )
+    ],
+)

@@ -9,7 +9,9 @@
  *     a frame never straddles the end of the ring (padding fills the gap)
  *     8 <= align8(frame length) <= capacity - index
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "ring.h"
 #include "myc_atomic.h"
 
@@ -703,15 +705,16 @@ static int try_claim(myc_writer *w, claim_plan *p, int fresh_head) {
                             (unsigned long long)m->capacity);
         }
         lay_out(m, p, tail, m->capacity - (tail - head));
-        if (p->planned == 0) {
-            /* Maybe only our cached head is stale. */
-            /* acquire: as above, pairs with the reader's head store. */
+        if (p->planned < p->count) {
+            /* Maybe only our cached head is stale: look before giving up
+             * (none fit) or claiming less than asked (some fit).
+             * acquire: as above, pairs with the reader's head store. */
             uint64_t fresh = myc_load_acquire_u64(m->base, MYC_OFF_HEAD);
             if (fresh != head) {
                 __atomic_store_n(&w->head_cache, fresh, __ATOMIC_RELEASE);
                 continue;
             }
-            return MYC_ERR_FULL;
+            if (p->planned == 0) return MYC_ERR_FULL;
         }
         /* acq_rel: one writer wins each byte range; on failure `tail` is
          * reloaded and we lay out again. */
@@ -831,6 +834,20 @@ static int check_frame_args(const myc_map *m, uint32_t type_id, uint32_t payload
     return MYC_OK;
 }
 
+/* Steps 2-6 of a write (FORMAT.md section 4), once the claim succeeded. */
+static int write_claimed(myc_map *m, const claim_plan *p, uint32_t type_id, const void *payload,
+                         uint32_t payload_len) {
+    uint64_t pos = place_padding(m, p->tail, frame_bytes(p, 0));
+    uint8_t *hdr = begin_frame(m, pos, type_id, payload_len);
+    memcpy(hdr + MYC_FRAME_HEADER_SIZE, payload, payload_len);
+    int rc = commit_frame(hdr, payload_len);
+    /* relaxed: statistics only. */
+    myc_add_relaxed_u64(m->base, MYC_OFF_FRAMES_WRITTEN, 1);
+    myc_add_relaxed_u64(m->base, MYC_OFF_BYTES_WRITTEN, payload_len);
+    wake_reader_if_sleeping(m);
+    return rc;
+}
+
 int myc_write(myc_writer *w, uint32_t type_id, const void *payload, uint32_t payload_len,
               int64_t timeout_ns) {
     if (w == NULL) return fail(MYC_ERR_CLOSED, "the writer is closed");
@@ -840,14 +857,7 @@ int myc_write(myc_writer *w, uint32_t type_id, const void *payload, uint32_t pay
     claim_plan p = {.count = 1, .len0 = payload_len};
     rc = claim_wait(w, &p, timeout_ns);
     if (rc != MYC_OK) return rc;
-    uint64_t pos = place_padding(m, p.tail, frame_bytes(&p, 0));
-    uint8_t *hdr = begin_frame(m, pos, type_id, payload_len);
-    memcpy(hdr + MYC_FRAME_HEADER_SIZE, payload, payload_len);
-    rc = commit_frame(hdr, payload_len);
-    myc_add_relaxed_u64(m->base, MYC_OFF_FRAMES_WRITTEN, 1);
-    myc_add_relaxed_u64(m->base, MYC_OFF_BYTES_WRITTEN, payload_len);
-    wake_reader_if_sleeping(m);
-    return rc;
+    return write_claimed(m, &p, type_id, payload, payload_len);
 }
 
 int64_t myc_write_batch(myc_writer *w, uint32_t count, const uint16_t *type_ids,
@@ -1193,15 +1203,24 @@ static int wait_frame(myc_reader *r, int64_t timeout_ns, uint8_t **hdr, uint64_t
     }
 }
 
+/* Consume the frame handed out by myc_peek. */
+static void release_held(myc_reader *r) {
+    uint8_t *hdr = r->map.ring + (r->head & r->map.mask);
+    int32_t len;
+    memcpy(&len, hdr + MYC_FRAME_OFF_LEN, 4);
+    consume(r, hdr, r->held_bytes);
+    r->held_bytes = 0;
+    r->frames_read++;
+    r->bytes_read += (uint64_t)len - MYC_FRAME_HEADER_SIZE;
+    publish_counters(r);
+    publish_head(r);
+}
+
 static int reader_enter(myc_reader *r) {
     if (r == NULL) return fail(MYC_ERR_CLOSED, "the reader is closed");
     if (!myc_flag_try_take(&r->busy))
         return fail(MYC_ERR_HANDLE_BUSY, "the reader is in use by another thread");
-    if (r->held_bytes != 0) { /* the frame of the last myc_peek is done */
-        consume(r, r->map.ring + ((r->head) & r->map.mask), r->held_bytes);
-        r->held_bytes = 0;
-        publish_head(r);
-    }
+    if (r->held_bytes != 0) release_held(r); /* the frame of the last myc_peek is done */
     return MYC_OK;
 }
 
@@ -1250,10 +1269,7 @@ int myc_peek(myc_reader *r, int64_t timeout_ns, myc_frame *frame) {
         memcpy(&frame->flags, hdr + MYC_FRAME_OFF_FLAGS, 2);
         frame->payload = hdr + MYC_FRAME_HEADER_SIZE;
         frame->payload_len = (uint32_t)len - MYC_FRAME_HEADER_SIZE;
-        r->held_bytes = bytes;
-        r->frames_read++;
-        r->bytes_read += frame->payload_len;
-        publish_counters(r);
+        r->held_bytes = bytes; /* counted as read when released */
     }
     reader_leave(r);
     return rc;
@@ -1309,10 +1325,7 @@ int64_t myc_read_batch(myc_reader *r, uint32_t max_frames, int64_t timeout_ns, u
 void myc_reader_close(myc_reader *r) {
     if (r == NULL) return;
     myc_map *m = &r->map;
-    if (r->held_bytes != 0) {
-        consume(r, m->ring + (r->head & m->mask), r->held_bytes);
-        publish_head(r);
-    }
+    if (r->held_bytes != 0) release_held(r);
     int32_t me = (int32_t)getpid();
     /* acq_rel: our head store above happens-before the next owner's
      * acquire of READER_PID. */

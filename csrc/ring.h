@@ -273,7 +273,8 @@ int64_t myc_read(myc_reader *reader, int64_t timeout_ns, uint8_t *buf,
 
 /*
  * Zero-copy: point `frame` at the next frame in the ring.  The frame stays
- * valid, and unconsumed, until myc_release() or the next myc_peek().
+ * valid, and unconsumed, until myc_release() or the reader's next call; it
+ * is counted in frames_read when released.
  */
 int myc_peek(myc_reader *reader, int64_t timeout_ns, myc_frame *frame);
 void myc_release(myc_reader *reader);
@@ -281,8 +282,9 @@ void myc_release(myc_reader *reader);
 /*
  * Copy up to max_frames frames (stopping early when buf is full), waiting up
  * to timeout_ns for the first one.  Payloads are packed back to back in buf;
- * type_ids[i] and lens[i] describe frame i.  Returns the count (>= 0 only
- * when timeout_ns expired with nothing: then MYC_ERR_EMPTY) or an error.
+ * type_ids[i] and lens[i] describe frame i.  Returns the count (>= 1; 0 only
+ * if max_frames is 0), MYC_ERR_EMPTY if nothing came before the timeout, or
+ * an error.  An error met after some frames is returned by the next call.
  */
 int64_t myc_read_batch(myc_reader *reader, uint32_t max_frames,
                        int64_t timeout_ns, uint8_t *buf, uint64_t buf_len,

@@ -23,10 +23,13 @@ from .errors import (
     Full,
     InvalidName,
     MyceliumError,
+    PayloadError,
     ReaderBusy,
+    SchemaError,
     SchemaMismatch,
 )
 from .frame import Frame, FrameView
+from .protocol import Schema, message
 from .reader import ShmReader
 from .writer import ShmWriter
 
@@ -46,7 +49,10 @@ __all__ = [
     "Full",
     "InvalidName",
     "MyceliumError",
+    "PayloadError",
     "ReaderBusy",
+    "Schema",
+    "SchemaError",
     "SchemaMismatch",
     "ShmReader",
     "ShmWriter",
@@ -54,5 +60,6 @@ __all__ = [
     "exists",
     "inspect",
     "list_channels",
+    "message",
     "unlink",
 ]

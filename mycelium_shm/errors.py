@@ -73,7 +73,7 @@ class PayloadError(DecodeError):
     """A payload breaks the message encoding; ``kind`` names the defect.
 
     ``kind`` is one of ``short``, ``length``, ``trailing``, ``utf8``, ``bool``
-    and ``unknown_type`` (docs/MESSAGES.md, "Decoding errors").
+    and ``unknown_type`` (docs/FORMAT.md (Part 2), "Decoding errors").
     """
 
     def __init__(self, kind: str, detail: str) -> None:

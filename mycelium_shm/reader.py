@@ -7,6 +7,7 @@ from itertools import accumulate
 from types import TracebackType
 from typing import Any, Literal, Optional
 
+from ._fastpath import FastReader, set_frame_type
 from ._native import encode_name, ffi, lib, raise_for, resume_wait, timeout_ns
 from .errors import ChannelClosed, DecodeError
 from .frame import Frame, FrameView
@@ -24,8 +25,10 @@ _LEN_MASK = 0xFFFFFFFF
 # read_many copies into one buffer of at most this much (or one max payload).
 _BATCH_BYTES = 4 << 20
 
+set_frame_type(Frame)
 
-class ShmReader:
+
+class ShmReader(FastReader):
     """Reads the frames of channel ``name``, in the order writers committed them.
 
     A channel has one reader: a second live one gets ``ReaderBusy``; a reader
@@ -34,6 +37,10 @@ class ShmReader:
     ``stuck_timeout`` (s): how long a frame claimed by a writer that never
     commits (it died) may block the channel before it is skipped.  A reader
     is used by one thread at a time.
+
+    ``read``, ``try_read`` and ``read_many`` are implemented by the C base
+    class for the common case (frames are there now); everything else
+    (waiting, errors) reaches the ``_*_slow`` methods below, through cffi.
     """
 
     __slots__ = (
@@ -83,6 +90,7 @@ class ShmReader:
         if rc != _OK:
             raise_for(rc)
         self._h = ffi.gc(out[0], lib.myc_reader_close)
+        self._attach(int(ffi.cast("uintptr_t", self._h)))
         lib.myc_reader_set_stuck_timeout(self._h, timeout_ns(stuck_timeout))
         stats = self.stats()
         self.capacity = stats["capacity"]
@@ -99,8 +107,8 @@ class ShmReader:
 
     # -- reading -------------------------------------------------------------
 
-    def read(self, timeout: Optional[float] = None) -> Optional[Frame]:
-        """The next frame, waiting up to ``timeout`` s (None: forever); None on timeout."""
+    def _read_slow(self, timeout: Optional[float] = None) -> Optional[Frame]:
+        """read() when no frame was ready: wait up to ``timeout`` s, or raise."""
         rc = _read(self._h, -1 if timeout is None else timeout_ns(timeout), self._buf_u8, self._cap)
         if rc >= 0:
             return _tuple_new(Frame, (rc >> 32, _unpack(self._buf, rc & _LEN_MASK)))
@@ -113,18 +121,9 @@ class ShmReader:
             return None
         raise_for(rc)
 
-    def try_read(self) -> Optional[Frame]:
-        """The next frame if one is committed now, else None."""
-        rc = _read(self._h, 0, self._buf_u8, self._cap)
-        if rc >= 0:
-            return _tuple_new(Frame, (rc >> 32, _unpack(self._buf, rc & _LEN_MASK)))
-        if rc == _EMPTY:
-            return None
-        raise_for(rc)
-
-    def read_many(self, max_frames: int, timeout: Optional[float] = 0) -> list[Frame]:
-        """Up to ``max_frames`` frames in one C call, waiting up to ``timeout``
-        s for the first; [] on timeout."""
+    def _read_many_slow(self, max_frames: int, timeout: Optional[float] = 0) -> list[Frame]:
+        """read_many() when no frame was ready: wait up to ``timeout`` s for
+        the first, then take what is there in one C call; [] on timeout."""
         if max_frames <= 0:
             return []
         if max_frames > self._slots:
@@ -215,6 +214,7 @@ class ShmReader:
     def close(self) -> None:
         """Give the channel's reader place up (the channel stays).  Idempotent."""
         if self._h != ffi.NULL:
+            self._detach()
             handle, self._h = self._h, ffi.NULL
             ffi.release(handle)
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, Optional, Protocol
 
+from ._fastpath import FastWriter
 from ._native import encode_name, ffi, lib, raise_for, resume_wait, timeout_ns
 from .errors import ChannelClosed
 
@@ -50,7 +51,7 @@ def stats_dict(stats: Any) -> dict[str, int]:
     return {name: int(getattr(stats, name)) for name, _ in ffi.typeof("myc_stats").fields}
 
 
-class ShmWriter:
+class ShmWriter(FastWriter):
     """Writes frames into the channel ``name`` (the object /dev/shm/mycelium.<name>).
 
     ``create=True`` makes the channel (``ChannelExists`` if it exists, unless
@@ -59,6 +60,10 @@ class ShmWriter:
     payload (0: capacity / 4 - 8).  With a ``schema``, its digest is stored on
     create and checked on attach (``SchemaMismatch``), and :meth:`send`
     encodes messages.  One writer may be shared by threads.
+
+    ``write``, ``try_write`` and ``write_many`` are implemented by the C base
+    class for the common case (the frames fit now); everything else reaches
+    the ``_*_slow`` methods below, which go through cffi.
     """
 
     __slots__ = ("_h", "capacity", "max_payload", "name", "schema")
@@ -90,14 +95,15 @@ class ShmWriter:
         if rc != _OK:
             raise_for(rc)
         self._h = ffi.gc(out[0], lib.myc_writer_close)
+        self._attach(int(ffi.cast("uintptr_t", self._h)))
         stats = self.stats()
         self.capacity = stats["capacity"]
         self.max_payload = stats["max_payload"]
 
     # -- writing -------------------------------------------------------------
 
-    def write(self, type_id: int, payload: Any, timeout: Optional[float] = None) -> None:
-        """Copy one frame in; wait while the ring is full (``Full`` after ``timeout`` s)."""
+    def _write_slow(self, type_id: int, payload: Any, timeout: Optional[float] = None) -> None:
+        """write() when the fast path could not: wait for room, or raise."""
         if type(payload) is not bytes:
             payload = _from_buffer(payload)
         rc = _write(
@@ -112,8 +118,8 @@ class ShmWriter:
                 return
         raise_for(rc)
 
-    def try_write(self, type_id: int, payload: Any) -> bool:
-        """Copy one frame in if there is room now; False if the ring is full."""
+    def _try_write_slow(self, type_id: int, payload: Any) -> bool:
+        """try_write() when the fast path could not: False if full, or raise."""
         if type(payload) is not bytes:
             payload = _from_buffer(payload)
         rc = _write(self._h, type_id, payload, len(payload), 0)
@@ -123,10 +129,12 @@ class ShmWriter:
             return False
         raise_for(rc)
 
-    def write_many(self, frames: Iterable[tuple[int, Any]], timeout: Optional[float] = None) -> int:
-        """Write ``(type_id, payload)`` pairs, each C call claiming room for as
-        many as fit at once.  Waits for room like :meth:`write`; returns how many
-        were written (fewer than given only if ``timeout`` expired)."""
+    def _write_many_slow(
+        self, frames: Iterable[tuple[int, Any]], timeout: Optional[float] = None
+    ) -> int:
+        """write_many() for what the fast path left: any iterable and buffer
+        type, waiting for room; returns how many were written (fewer than
+        given only if ``timeout`` expired)."""
         pairs = frames if isinstance(frames, list) else list(frames)
         if not pairs:
             return 0
@@ -193,6 +201,7 @@ class ShmWriter:
     def close(self) -> None:
         """Detach (the channel stays until :func:`unlink`).  Idempotent."""
         if self._h != ffi.NULL:
+            self._detach()
             handle, self._h = self._h, ffi.NULL
             ffi.release(handle)
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import textwrap
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -128,3 +131,39 @@ def test_killed_node_is_detected_restarted_and_resumes(topology):
     finally:
         statuses = launcher.stop(timeout=10)
     assert statuses == {"pinger": 0, "sink": 0}
+
+
+def test_nodes_do_not_outlive_a_killed_launcher(topology):
+    """SIGKILL of the launcher process takes its node processes down too."""
+    psutil = pytest.importorskip("psutil")
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    )
+    launcher = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mycelium_shm.bus",
+            "launch",
+            str(topology),
+            "--log-dir",
+            str(topology.parent / "logs"),
+        ],
+        env=env,
+    )
+    children: list[Any] = []
+    try:
+        parent = psutil.Process(launcher.pid)
+        assert wait_for(lambda: len(parent.children()) == 2)
+        children = parent.children()
+        launcher.kill()
+        launcher.wait(10)
+        _, alive = psutil.wait_procs(children, timeout=10)
+        assert alive == []
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait()
+        for child in children:
+            if child.is_running():
+                child.kill()

@@ -118,8 +118,13 @@ def test_max_restarts_gives_up_and_stops_the_node(schema):
     Counter.instances = []
     bus = MessageBus(schema)
     runtime = Runtime(bus, {"counter": Counter}, restart_initial=0.001, max_restarts=1)
-    threading.Timer(0.05, lambda: [bus.publish(stop(schema, 0, "boom")) for _ in range(2)]).start()
+    runtime.start()  # subscribed before anything is published
+    for _ in range(2):
+        bus.publish(stop(schema, 0, "boom"))
+    guard = threading.Timer(10, runtime.request_stop)  # fail, never hang
+    guard.start()
     assert runtime.run(handle_signals=False) == 1
+    guard.cancel()
 
 
 def test_handler_for_an_undeclared_type_is_refused(schema):

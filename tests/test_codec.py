@@ -95,7 +95,7 @@ def test_equal_without_nan() -> None:
 
 
 def test_known_bytes() -> None:
-    """The payload layout is the documented one (docs/MESSAGES.md example)."""
+    """The payload layout is the documented one (docs/FORMAT.md (Part 2) example)."""
     t = TRADING.MarketTick("AB", 1, -1, 0.5, 2.0, 7, 9)
     expected = struct.pack("<I", 2) + b"AB" + struct.pack("<QqddII", 1, -1, 0.5, 2.0, 7, 9)
     assert TRADING.encode(t) == (1, expected)
@@ -244,6 +244,8 @@ def arrays(**kw: Any) -> Any:
         ("f64s", ["x"], TypeError, r"Arrays.f64s\[0\]: expected float"),
         ("u16s", "ab", TypeError, "Arrays.u16s: expected a sequence of u16, got str"),
         ("u16s", 3, TypeError, "Arrays.u16s: expected a sequence of u16, got int"),
+        ("u16s", {1, 2}, TypeError, "Arrays.u16s: expected a sequence of u16, got set"),
+        ("bools", {True: 1}, TypeError, "Arrays.bools: expected a sequence of bool, got dict"),
     ],
 )
 def test_array_checks(field: str, value: Any, error: type[Exception], needle: str) -> None:

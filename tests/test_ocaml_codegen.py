@@ -64,9 +64,21 @@ def test_command_line(tmp_path: Path) -> None:
     """python -m mycelium_shm.codegen --lang ocaml writes and lists both files."""
     out = tmp_path / "gen"
     proc = subprocess.run(
-        [sys.executable, "-m", "mycelium_shm.codegen", "--lang", "ocaml",
-         "schemas/trading.toml", "-o", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        [
+            sys.executable,
+            "-m",
+            "mycelium_shm.codegen",
+            "--lang",
+            "ocaml",
+            "schemas/trading.toml",
+            "-o",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == [str(out / "trading.ml"), str(out / "trading.mli")]
@@ -137,8 +149,11 @@ def test_stdlib_message_name_refused() -> None:
 
 @pytest.mark.parametrize(
     ("path", "stem"),
-    [("schemas/trading.toml", "trading"), ("a/My-Schema.v2.toml", "my_schema_v2"),
-     ("x/2fast.toml", "m_2fast")],
+    [
+        ("schemas/trading.toml", "trading"),
+        ("a/My-Schema.v2.toml", "my_schema_v2"),
+        ("x/2fast.toml", "m_2fast"),
+    ],
 )
 def test_module_file_stem(path: str, stem: str) -> None:
     """The module file is named after the schema file, as a valid OCaml module name."""

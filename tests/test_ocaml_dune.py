@@ -28,7 +28,11 @@ def _dune(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         pytest.fail("dune is not installed: run scripts/install-ocaml.sh")
     return subprocess.run(
         ["dune", *args, "--root", str(OCAML)],
-        cwd=OCAML, capture_output=True, text=True, timeout=timeout, check=False,
+        cwd=OCAML,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
         env={**os.environ, "MYCELIUM_VECTORS": str(ROOT / "tests" / "vectors")},
     )
 
@@ -93,10 +97,26 @@ def test_awkward_names_compile(built: None, tmp_path: Path) -> None:
     (tmp_path / "awkward.mli").write_text(mli)
     objs = OCAML / "_build" / "default" / "codec" / ".mycelium_codec.objs"
     proc = subprocess.run(
-        ["ocamlfind", "ocamlopt", "-w", "+a-4-40-41-42-44-45-70", "-warn-error", "+a",
-         "-I", str(objs / "byte"), "-I", str(objs / "native"), "-c",
-         "awkward.mli", "awkward.ml"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+        [
+            "ocamlfind",
+            "ocamlopt",
+            "-w",
+            "+a-4-40-41-42-44-45-70",
+            "-warn-error",
+            "+a",
+            "-I",
+            str(objs / "byte"),
+            "-I",
+            str(objs / "native"),
+            "-c",
+            "awkward.mli",
+            "awkward.ml",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (tmp_path / "awkward.cmx").exists()

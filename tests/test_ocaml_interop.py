@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from mycelium_shm import SchemaMismatch, ShmReader, ShmWriter, unlink
+from mycelium_shm import SchemaMismatch, ShmReader, ShmWriter, inspect, unlink
 from mycelium_shm.protocol import Schema
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,9 +48,20 @@ def ocaml_bin() -> Path:
     if shutil.which("dune") is None:
         pytest.fail("dune is not installed: run scripts/install-ocaml.sh")
     proc = subprocess.run(
-        ["dune", "build", "--root", str(OCAML), "./examples/echo.exe", "./examples/writer.exe",
-         "./examples/reader.exe"],
-        cwd=OCAML, capture_output=True, text=True, timeout=600, check=False,
+        [
+            "dune",
+            "build",
+            "--root",
+            str(OCAML),
+            "./examples/echo.exe",
+            "./examples/writer.exe",
+            "./examples/reader.exe",
+        ],
+        cwd=OCAML,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return OCAML_BIN
@@ -57,15 +69,20 @@ def ocaml_bin() -> Path:
 
 @pytest.fixture(scope="module")
 def rust_bin() -> Path:
-    """The Rust examples built with cargo; the directory holding them."""
+    """The Rust examples, built as tests/test_rust_interop.py builds them (release, so
+    the two share one build); the directory holding them."""
     if shutil.which("cargo") is None:
         pytest.fail("cargo is not installed")
     proc = subprocess.run(
-        ["cargo", "build", "--quiet", "--examples", "--manifest-path", str(RUST / "Cargo.toml")],
-        cwd=RUST, capture_output=True, text=True, timeout=900, check=False,
+        ["cargo", "build", "--locked", "--release", "--examples", "--quiet"],
+        cwd=RUST,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return RUST / "target" / "debug" / "examples"
+    return RUST / os.environ.get("CARGO_TARGET_DIR", "target") / "release" / "examples"
 
 
 class Procs:
@@ -137,8 +154,12 @@ def echo_expected(schema: Schema, type_id: int, payload: bytes) -> tuple[int, by
     """What the echo examples answer (bindings/rust/examples/echo.rs, the table)."""
     m = schema.decode(type_id, payload)
     name = type(m).__name__
-    field = {"MarketTick": "seq", "Signal": "tick_seq", "OrderRequest": "order_id",
-             "Fill": "order_id"}.get(name)
+    field = {
+        "MarketTick": "seq",
+        "Signal": "tick_seq",
+        "OrderRequest": "order_id",
+        "Fill": "order_id",
+    }.get(name)
     if field is not None:
         setattr(m, field, (getattr(m, field) + 1) % U64)
     return schema.encode(m)
@@ -156,7 +177,12 @@ def check_ticks(frames: list[tuple[int, bytes]], writers: dict[str, int]) -> Non
             assert m.seq == nxt.get(w, 0), f"{w}: seq {m.seq} where {nxt.get(w, 0)} was due"
             wid = int(w[1:])
             assert (m.ts_ns, m.bid, m.ask, m.bid_size, m.ask_size) == (
-                wid, float(m.seq), m.seq + 0.5, wid, 0)
+                wid,
+                float(m.seq),
+                m.seq + 0.5,
+                wid,
+                0,
+            )
             nxt[w] = m.seq + 1
         else:
             assert type(m).__name__ == "Stop"
@@ -183,8 +209,17 @@ w.close()
 def python_writer(procs: Procs, channel: str, wid: int, count: int) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     return procs.start(
-        [sys.executable, "-c", PY_WRITER, channel, str(wid), str(count),
-         str(ROOT / "schemas" / "trading.toml")], env=env)
+        [
+            sys.executable,
+            "-c",
+            PY_WRITER,
+            channel,
+            str(wid),
+            str(count),
+            str(ROOT / "schemas" / "trading.toml"),
+        ],
+        env=env,
+    )
 
 
 def read_all(r: ShmReader, stops: int) -> list[tuple[int, bytes]]:
@@ -208,12 +243,16 @@ def test_python_to_ocaml_echo_every_vector(ocaml_bin: Path, procs: Procs, names:
     valid = json.loads((VECTORS / "valid.json").read_text())["cases"]
     invalid = json.loads((VECTORS / "invalid.json").read_text())["cases"]
     req, rep = names("req"), names("rep")
-    with ShmWriter(req, create=True, capacity=1 << 16, schema=VECTOR_SCHEMA) as w, \
-            ShmReader(rep, create=True, capacity=1 << 16, schema=VECTOR_SCHEMA) as r:
+    with (
+        ShmWriter(req, create=True, capacity=1 << 16, schema=VECTOR_SCHEMA) as w,
+        ShmReader(rep, create=True, capacity=1 << 16, schema=VECTOR_SCHEMA) as r,
+    ):
         echo = procs.start([ocaml_bin / "echo.exe", req, rep, "--schema", "vectors"])
         # Defective payloads first: each is reported on stderr and not answered.
-        bad = [next(c for c in invalid if c["error"] == kind and c["type_id"] != 0)
-               for kind in ("short", "utf8", "unknown_type", "length", "bool", "trailing")]
+        bad = [
+            next(c for c in invalid if c["error"] == kind and c["type_id"] != 0)
+            for kind in ("short", "utf8", "unknown_type", "length", "bool", "trailing")
+        ]
         for c in bad:
             w.write(c["type_id"], bytes.fromhex(c["hex"]))
         stop_cases = [c for c in valid if c["message"] == "Stop"]
@@ -223,7 +262,8 @@ def test_python_to_ocaml_echo_every_vector(ocaml_bin: Path, procs: Procs, names:
             f = r.read(timeout=TIMEOUT)
             assert f is not None, f"{c['name']}: no reply"
             assert (f.type_id, bytes(f.payload)) == echo_expected(
-                VECTOR_SCHEMA, c["type_id"], payload), c["name"]
+                VECTOR_SCHEMA, c["type_id"], payload
+            ), c["name"]
         status, _, err = procs.finish(echo)
         assert status == 0, err
         assert r.try_read() is None
@@ -237,12 +277,19 @@ def test_python_to_ocaml_echo_trading(ocaml_bin: Path, procs: Procs, names: Any)
     req, rep = names("req"), names("rep")
     s = TRADING
     msgs = [
-        s.MarketTick(symbol="EURUSD", seq=U64 - 1, ts_ns=-5, bid=1.5, ask=float("inf"),
-                     bid_size=1, ask_size=2),
-        s.Signal(strategy_id=7, symbol="X", tick_seq=41, side=-1, strength=0.5,
-                 features=[1.0, -2.0]),
-        s.OrderRequest(order_id=9, symbol="Y", side=1, qty=3, limit_price=2.25, ioc=True,
-                       ts_ns=0),
+        s.MarketTick(
+            symbol="EURUSD",
+            seq=U64 - 1,
+            ts_ns=-5,
+            bid=1.5,
+            ask=float("inf"),
+            bid_size=1,
+            ask_size=2,
+        ),
+        s.Signal(
+            strategy_id=7, symbol="X", tick_seq=41, side=-1, strength=0.5, features=[1.0, -2.0]
+        ),
+        s.OrderRequest(order_id=9, symbol="Y", side=1, qty=3, limit_price=2.25, ioc=True, ts_ns=0),
         s.Fill(order_id=10, venue=b"XNYS", qty=3, price=2.0, fee=0.01, ts_ns=1),
         s.Stop(last_seq=4, reason="done"),
     ]
@@ -278,7 +325,8 @@ def test_ocaml_created_channel_read_by_python(ocaml_bin: Path, procs: Procs, nam
     same schema, and holds its frames."""
     ch = names("ch")
     status, _, err = procs.finish(
-        procs.start([ocaml_bin / "writer.exe", ch, "3", "100", "--create", "65536"]))
+        procs.start([ocaml_bin / "writer.exe", ch, "3", "100", "--create", "65536"])
+    )
     assert status == 0, err
     assert err.strip() == "writer 3: wrote 100 ticks"
     with ShmReader(ch, schema=TRADING) as r:
@@ -296,8 +344,11 @@ def test_three_languages_write_one_channel(
     ch = names("multi")
     count = 5000
     writers = {"w0": count, "w1": count, "w2": count, "w3": count, "w4": count}
-    creator = (ShmReader(ch, create=True, capacity=1 << 15, schema=TRADING) if reader == "python"
-               else ShmWriter(ch, create=True, capacity=1 << 15, schema=TRADING))
+    creator = (
+        ShmReader(ch, create=True, capacity=1 << 15, schema=TRADING)
+        if reader == "python"
+        else ShmWriter(ch, create=True, capacity=1 << 15, schema=TRADING)
+    )
     with creator:
         rd = None
         if reader == "ocaml":
@@ -331,15 +382,18 @@ def test_schema_mismatch_refused_both_sides(ocaml_bin: Path, procs: Procs, names
     req, rep, ch = names("req"), names("rep"), names("ch")
     with ShmWriter(req, create=True, schema=TRADING), ShmReader(rep, create=True, schema=TRADING):
         status, _, err = procs.finish(
-            procs.start([ocaml_bin / "echo.exe", req, rep, "--schema", "vectors"]))
+            procs.start([ocaml_bin / "echo.exe", req, rep, "--schema", "vectors"])
+        )
         assert status == 2
         assert "error: attach request channel: SchemaMismatch" in err
         status, _, err = procs.finish(
-            procs.start([ocaml_bin / "writer.exe", rep, "1", "1", "--digest", "ab" * 32]))
+            procs.start([ocaml_bin / "writer.exe", rep, "1", "1", "--digest", "ab" * 32])
+        )
         assert status == 2
         assert "error: open: SchemaMismatch" in err
     status, _, err = procs.finish(
-        procs.start([ocaml_bin / "writer.exe", ch, "1", "1", "--create", "4096"]))
+        procs.start([ocaml_bin / "writer.exe", ch, "1", "1", "--create", "4096"])
+    )
     assert status == 0, err
     with pytest.raises(SchemaMismatch):
         ShmReader(ch, schema=VECTOR_SCHEMA)
@@ -347,3 +401,57 @@ def test_schema_mismatch_refused_both_sides(ocaml_bin: Path, procs: Procs, names
         ShmWriter(ch, schema=VECTOR_SCHEMA)
     with ShmReader(ch, schema=TRADING) as r:
         assert len(read_all(r, 1)) == 2
+
+
+def _wait_for_reader(channel: str, pid: int) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while inspect(channel).reader_pid != pid:
+        assert time.monotonic() < deadline, "the reader never attached"
+        time.sleep(0.01)
+
+
+def test_dead_reader_replaced_across_languages(ocaml_bin: Path, procs: Procs, names: Any) -> None:
+    """A killed OCaml reader is replaced by a Python one, and a killed Python reader by an
+    OCaml one; each successor reads on from where its predecessor stopped."""
+    ch = names("ch")
+    s = TRADING
+    with ShmWriter(ch, create=True, capacity=1 << 14, schema=s) as w:
+        ocaml_reader = procs.start([ocaml_bin / "reader.exe", ch, "1"])
+        _wait_for_reader(ch, ocaml_reader.pid)
+        ocaml_reader.kill()
+        ocaml_reader.wait(timeout=TIMEOUT)
+        w.write(
+            *s.encode(
+                s.MarketTick(symbol="w5", seq=0, ts_ns=5, bid=0.0, ask=0.5, bid_size=5, ask_size=0)
+            )
+        )
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        py_reader = procs.start(
+            [
+                sys.executable,
+                "-c",
+                "import sys, time; from mycelium_shm import ShmReader; "
+                "r = ShmReader(sys.argv[1]); f = r.read(timeout=60); "
+                "print(f.type_id, flush=True); time.sleep(600)",
+                ch,
+            ],
+            env=env,
+        )
+        assert py_reader.stdout is not None
+        assert py_reader.stdout.readline().strip() == "1"  # took over, read the tick
+        py_reader.kill()
+        py_reader.wait(timeout=TIMEOUT)
+        w.write(
+            *s.encode(
+                s.MarketTick(symbol="w5", seq=1, ts_ns=5, bid=1.0, ask=1.5, bid_size=5, ask_size=0)
+            )
+        )
+        w.write(*s.encode(s.Stop(last_seq=1, reason="w5")))
+        # The OCaml successor sees only what the dead Python reader left: seq 1 and
+        # the Stop, so it reports seq 1 where 0 was due (it never saw seq 0).
+        status, out, err = procs.finish(procs.start([ocaml_bin / "reader.exe", ch, "1"]))
+        assert status == 3, err
+        result = json.loads(out)
+        assert result["frames"] == 2
+        assert result["errors"] == ["w5: seq 1 where 0 was due"]
+        assert inspect(ch).stats["takeovers"] >= 2

@@ -14,13 +14,14 @@ import secrets
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mycelium_shm import SchemaMismatch, ShmReader, ShmWriter, unlink
+from mycelium_shm import ReaderBusy, SchemaMismatch, ShmReader, ShmWriter, inspect, unlink
 from mycelium_shm.protocol import Schema
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,12 +44,12 @@ def rust_bin() -> Path:
     if shutil.which("cargo") is None:
         pytest.skip("cargo is not installed")
     subprocess.run(
-        ["cargo", "build", "--release", "--examples", "--quiet"],
+        ["cargo", "build", "--locked", "--release", "--examples", "--quiet"],
         cwd=CRATE,
         check=True,
         timeout=900,
     )
-    target = Path(os.environ.get("CARGO_TARGET_DIR", CRATE / "target"))
+    target = CRATE / os.environ.get("CARGO_TARGET_DIR", "target")  # cargo runs in CRATE
     return target / "release" / "examples"
 
 
@@ -117,13 +118,17 @@ def tick_fields(writer: int, i: int) -> tuple[Any, ...]:
 
 
 PY_WRITER = r"""
-import sys
+import os, sys, time
 from mycelium_shm import ShmWriter
 from mycelium_shm.protocol import Schema
 name, wid, count, schema_path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+start_file = sys.argv[5]
 schema = Schema.load(schema_path)
 MarketTick, Stop = schema.message_type("MarketTick"), schema.message_type("Stop")
 w = ShmWriter(name, schema=schema)
+print("ready", flush=True)
+while not os.path.exists(start_file):
+    time.sleep(0.001)
 for i in range(count):
     w.send(MarketTick(f"w{wid}", i, wid, float(i), i + 0.5, wid, 0))
 w.send(Stop((count - 1) & ((1 << 64) - 1), f"w{wid}"))
@@ -131,10 +136,41 @@ w.close()
 """
 
 
-def python_writer(spawn: Callable[..., subprocess.Popen[str]], name: str, wid: int, count: int):
+def python_writer(
+    spawn: Callable[..., subprocess.Popen[str]], name: str, wid: int, count: int, start: Path
+) -> subprocess.Popen[str]:
+    """The Python twin of the writer example (same ticks, same Stop)."""
     return spawn(
-        sys.executable, "-c", PY_WRITER, name, wid, count, ROOT / "schemas" / "trading.toml"
+        sys.executable, "-c", PY_WRITER, name, wid, count, ROOT / "schemas/trading.toml", start
     )
+
+
+def rust_writer(
+    spawn: Callable[..., subprocess.Popen[str]],
+    rust_bin: Path,
+    name: str,
+    wid: int,
+    count: int,
+    start: Path,
+    *extra: Any,
+) -> subprocess.Popen[str]:
+    """The writer example, waiting for ``start`` to exist before writing."""
+    return spawn(rust_bin / "writer", name, wid, count, "--start-file", start, *extra)
+
+
+def start_together(procs: list[subprocess.Popen[str]], start: Path) -> None:
+    """Wait until every writer is attached and waiting, then let them all go."""
+    for p in procs:
+        assert p.stdout is not None
+        line = p.stdout.readline()
+        assert line == "ready\n", f"{p.args}: {line!r}"
+    start.touch()
+
+
+def cross_language_switches(messages: list[Any], rust: set[str]) -> int:
+    """How often consecutive messages come from a Rust and a Python writer."""
+    ids = [getattr(m, "symbol", None) or m.reason for m in messages]
+    return sum((a in rust) != (b in rust) for a, b in zip(ids, ids[1:]))
 
 
 def check_per_writer_order(messages: list[Any], writers: dict[str, int]) -> None:
@@ -245,18 +281,20 @@ def test_rust_writes_python_reads(rust_bin, channel, spawn) -> None:
     check_per_writer_order(got, {"w7": 3000})
 
 
-def test_python_and_rust_writers_into_python_reader(rust_bin, channel, spawn) -> None:
+def test_python_and_rust_writers_into_python_reader(rust_bin, channel, spawn, tmp_path) -> None:
     """Two Rust and two Python writers at once, one Python reader: per-writer
     order holds and nothing is lost (a small ring forces waits and wraps)."""
     name = channel("mix-py")
     count = 4000
+    start = tmp_path / "go"
     with ShmReader(name, create=True, capacity=1 << 14, schema=TRADING) as r:
         procs = [
-            spawn(rust_bin / "writer", name, 0, count),
-            spawn(rust_bin / "writer", name, 1, count, "--batch", 8),
-            python_writer(spawn, name, 2, count),
-            python_writer(spawn, name, 3, count),
+            rust_writer(spawn, rust_bin, name, 0, count, start),
+            rust_writer(spawn, rust_bin, name, 1, count, start, "--batch", 8),
+            python_writer(spawn, name, 2, count, start),
+            python_writer(spawn, name, 3, count, start),
         ]
+        start_together(procs, start)
         got = []
         stops = 0
         while stops < 4:
@@ -268,22 +306,26 @@ def test_python_and_rust_writers_into_python_reader(rust_bin, channel, spawn) ->
             finish(p)
         assert r.try_read() is None
     check_per_writer_order(got, {f"w{i}": count for i in range(4)})
+    # They really wrote at the same time: Rust and Python frames interleave.
+    assert cross_language_switches(got, {"w0", "w1"}) >= 2
 
 
-def test_python_and_rust_writers_into_rust_reader(rust_bin, channel, spawn) -> None:
+def test_python_and_rust_writers_into_rust_reader(rust_bin, channel, spawn, tmp_path) -> None:
     """The same mix of writers, read by the Rust reader example."""
     name = channel("mix-rs")
     count = 4000
+    start = tmp_path / "go"
     # The channel outlives this handle (closed at once): the writers and the
     # Rust reader attach to it.
     ShmWriter(name, create=True, capacity=1 << 14, schema=TRADING).close()
     reader = spawn(rust_bin / "reader", name, 4)
     procs = [
-        python_writer(spawn, name, 0, count),
-        spawn(rust_bin / "writer", name, 1, count),
-        python_writer(spawn, name, 2, count),
-        spawn(rust_bin / "writer", name, 3, count, "--batch", 32),
+        python_writer(spawn, name, 0, count, start),
+        rust_writer(spawn, rust_bin, name, 1, count, start),
+        python_writer(spawn, name, 2, count, start),
+        rust_writer(spawn, rust_bin, name, 3, count, start, "--batch", 32),
     ]
+    start_together(procs, start)
     out, _ = finish(reader)
     for p in procs:
         finish(p)
@@ -318,3 +360,29 @@ def test_schema_mismatch_is_refused_on_both_sides(rust_bin, channel, spawn) -> N
     with ShmReader(rs_made, schema=TRADING) as r:
         got = [r.recv(timeout=5) for _ in range(4)]
     check_per_writer_order(got, {"w0": 3})
+
+
+def test_python_reader_takes_over_from_a_killed_rust_reader(rust_bin, channel, spawn) -> None:
+    """While the Rust reader lives, Python is refused (ReaderBusy); once it is
+    killed, a Python reader takes its place and continues where it stopped."""
+    name = channel("takeover")
+    MarketTick, Stop = TRADING.message_type("MarketTick"), TRADING.message_type("Stop")
+    with ShmWriter(name, create=True, schema=TRADING) as w:
+        for i in range(10):
+            w.send(MarketTick(*tick_fields(0, i)))
+        w.send(Stop(9, "w0"))
+        # It waits for a second Stop that will not come before it is killed.
+        reader = spawn(rust_bin / "reader", name, 2)
+        deadline = time.monotonic() + PROC_TIMEOUT
+        while inspect(name).stats["head"] < inspect(name).stats["tail"]:
+            assert time.monotonic() < deadline, "the Rust reader never caught up"
+            time.sleep(0.01)
+        with pytest.raises(ReaderBusy):
+            ShmReader(name, schema=TRADING)
+        reader.kill()
+        reader.wait(timeout=10)
+        w.send(MarketTick(*tick_fields(1, 0)))
+        with ShmReader(name, schema=TRADING) as r:
+            assert r.recv(timeout=5) == MarketTick(*tick_fields(1, 0))
+            assert r.try_read() is None
+            assert r.stats()["takeovers"] == 1

@@ -6,6 +6,8 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mycelium_shm.errors import MyceliumError, SchemaError
 from mycelium_shm.protocol import Message, Schema, parse_type
@@ -246,3 +248,34 @@ def test_repr_shows_digest_prefix() -> None:
     """The schema repr names its messages and starts of its digest."""
     s = Schema.from_toml_str(TWO)
     assert repr(s) == f"<Schema {s.digest_hex[:12]} [A, B]>"
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=20))
+def test_parse_type_never_crashes(text: str) -> None:
+    """Any type string parses or raises ValueError, and canonical forms re-parse to themselves."""
+    try:
+        t = parse_type(text)
+    except ValueError:
+        return
+    assert parse_type(t.canonical) == t
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "message = 5\n",
+        "message = [1]\n",
+        "[[message]]\nname = 5\nid = 1\nfields = []\n",
+        '[[message]]\nname = "M"\nid = 1.5\nfields = []\n',
+        '[[message]]\nname = "M"\nid = 1\nfields = "x"\n',
+        '[[message]]\nname = "M"\nid = 1\nfields = [1]\n',
+        '[[message]]\nname = "M"\nid = 1\nfields = [{ name = 1, type = "u8" }]\n',
+        '[[message]]\nname = "M"\nid = 1\nfields = [{ name = "x", type = 8 }]\n',
+        '[[message]]\nname = "M"\nid = 1\nfields = [{ name = "x", type = "bytes[99999999999999]" }]\n',
+    ],
+)
+def test_malformed_shapes(text: str) -> None:
+    """Values of the wrong TOML type anywhere are a SchemaError, not a crash."""
+    with pytest.raises(SchemaError):
+        Schema.from_toml_str(text)

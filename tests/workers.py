@@ -127,5 +127,23 @@ COMMANDS = {
     "create": cmd_create,
 }
 
+
+def cmd_cli_hold(name: str, role: str, create: str) -> None:
+    """Open a writer or reader of NAME (creating the channel if CREATE is
+    "create"), print "ready", then hang until killed (a registered process
+    that dies without closing, for the CLI's ls and gc)."""
+    make = create == "create"
+    handle = (
+        ShmWriter(name, create=make, capacity=1 << 16)
+        if role == "writer"
+        else ShmReader(name, create=make, capacity=1 << 16)
+    )
+    print("ready", flush=True)
+    time.sleep(3600)
+    handle.close()
+
+
+COMMANDS["cli-hold"] = cmd_cli_hold
+
 if __name__ == "__main__":
     COMMANDS[sys.argv[1]](*sys.argv[2:])

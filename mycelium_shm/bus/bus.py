@@ -26,7 +26,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from mycelium_shm.errors import DecodeError
 
@@ -39,11 +39,13 @@ __all__ = ["Codec", "MessageBus", "Publisher", "Subscription"]
 log = logging.getLogger("mycelium_shm.bus")
 
 Handler = Callable[[Any], object]
+L = TypeVar("L", bound=Link)
+In = TypeVar("In", bound=Inbound)
 ErrorHook = Callable[[BaseException, str], object]
 
 
 class Codec(Protocol):
-    """The part of :class:`mycelium_shm.schema.Schema` the bus uses."""
+    """The part of :class:`mycelium_shm.protocol.Schema` the bus uses."""
 
     @property
     def digest(self) -> bytes: ...
@@ -60,7 +62,7 @@ class Codec(Protocol):
 class _Route:
     """Everything the bus knows about one message type."""
 
-    __slots__ = ("cls", "type_id", "handlers", "queues", "links")
+    __slots__ = ("cls", "handlers", "links", "queues", "type_id")
 
     def __init__(self, cls: type, type_id: int | None) -> None:
         self.cls = cls
@@ -89,9 +91,7 @@ class Publisher:
         """
         route = self._route
         if msg.__class__ is not route.cls:
-            raise TypeError(
-                f"this publisher sends {route.cls.__name__}, not {type(msg).__name__}"
-            )
+            raise TypeError(f"this publisher sends {route.cls.__name__}, not {type(msg).__name__}")
         bus = self._bus
         if bus._closed:
             raise BusClosed(f"bus {bus.name!r} is closed")
@@ -138,7 +138,7 @@ class Subscription:
 class MessageBus:
     """Typed publish/subscribe, local and across processes.
 
-    ``schema`` (a :class:`mycelium_shm.schema.Schema`) is needed to bridge to
+    ``schema`` (a :class:`mycelium_shm.protocol.Schema`) is needed to bridge to
     other processes and to name types by string; a purely local bus works
     without one, with any Python classes as message types.  ``on_error`` is
     called with ``(exception, context)`` for failures nobody else can see (a
@@ -162,13 +162,15 @@ class MessageBus:
         self._lock = threading.RLock()
         self._routes: dict[type, _Route] = {}
         self._by_id: dict[int, _Route] = {}
+        self._publishers: dict[type, Publisher] = {}
         self._links: list[Link] = []
         self._inbound: list[tuple[Inbound, bool]] = []
         self._closed = False
         self._started = autostart
         self._poll_lock = threading.Lock()
         #: Counters: ``received`` frames, ``unrouted`` frames nobody here
-        #: subscribes to, ``decode_errors``, ``handler_errors``.
+        #: subscribes to, ``decode_errors``, ``handler_errors``.  Updated
+        #: without a lock: exact for one reader thread, approximate for several.
         self.stats: dict[str, int] = {
             "received": 0,
             "unrouted": 0,
@@ -214,7 +216,10 @@ class MessageBus:
 
     def publish(self, msg: Any) -> None:
         """Publish ``msg`` (a convenience for ``publisher(type(msg)).publish``)."""
-        Publisher(self, self._route_for(type(msg))).publish(msg)
+        publisher = self._publishers.get(msg.__class__)
+        if publisher is None:
+            publisher = self._publishers[msg.__class__] = self.publisher(msg.__class__)
+        publisher.publish(msg)
 
     # -- subscribing ------------------------------------------------------
 
@@ -275,7 +280,7 @@ class MessageBus:
 
     # -- bridges ----------------------------------------------------------
 
-    def add_link(self, link: Link, message_types: Iterable[type | str | int]) -> Link:
+    def add_link(self, link: L, message_types: Iterable[type | str | int]) -> L:
         """Send every published message of ``message_types`` out on ``link`` too.
 
         The bus owns the link from now on: :meth:`close` flushes and closes it.
@@ -292,7 +297,11 @@ class MessageBus:
                     route.links = (*route.links, link)
         return link
 
-    def add_inbound(self, inbound: Inbound, *, thread: bool = True) -> Inbound:
+    def links_of(self, message_type: type | str | int) -> tuple[Link, ...]:
+        """The links a published message of that type is written to."""
+        return self._route_for(message_type).links
+
+    def add_inbound(self, inbound: In, *, thread: bool = True) -> In:
         """Deliver the frames arriving on ``inbound`` to local subscribers.
 
         With ``thread=True`` the endpoint runs its own reader thread; with
@@ -368,9 +377,7 @@ class MessageBus:
     # -- errors and lifetime ------------------------------------------------
 
     def _report(self, exc: BaseException, context: str) -> None:
-        if isinstance(exc, DecodeError):
-            pass
-        else:
+        if not isinstance(exc, DecodeError):
             self.stats["handler_errors"] += 1
         if self.on_error is not None:
             try:
@@ -389,6 +396,17 @@ class MessageBus:
         """True once :meth:`close` was called."""
         return self._closed
 
+    def close_inbound(self) -> None:
+        """Stop receiving from other processes; publishing and links keep working."""
+        with self._lock:
+            inbound = [i for i, _ in self._inbound]
+            self._inbound = []
+        for endpoint in inbound:
+            try:
+                endpoint.close()
+            except Exception as exc:
+                log.warning("bus %r: closing %s failed: %s", self.name, endpoint.name, exc)
+
     def close(self, timeout: float | None = 5.0) -> None:
         """Stop receiving, flush and close every link, close every subscriber.
 
@@ -398,14 +416,9 @@ class MessageBus:
             if self._closed:
                 return
             self._closed = True
-            inbound = [i for i, _ in self._inbound]
             links = list(self._links)
             queues = {q for r in self._routes.values() for q in r.queues}
-        for endpoint in inbound:
-            try:
-                endpoint.close()
-            except Exception as exc:
-                log.warning("bus %r: closing %s failed: %s", self.name, endpoint.name, exc)
+        self.close_inbound()
         for link in links:
             try:
                 link.close(timeout)

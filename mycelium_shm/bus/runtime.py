@@ -18,10 +18,10 @@ bus flushes its links so nothing already published is lost.
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import threading
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
@@ -65,45 +65,51 @@ class _Host:
                 )
         self.handlers = declared
         if declared:
-            self.mailbox = bus.subscriber(*declared, maxsize=self.runtime.mailbox_size,
-                                          overflow=Overflow.BLOCK)
-        self.thread = threading.Thread(target=self._main, name=f"service {self.name}",
-                                       daemon=True)
+            self.mailbox = bus.subscriber(
+                *declared, maxsize=self.runtime.mailbox_size, overflow=Overflow.BLOCK
+            )
+        self.thread = threading.Thread(target=self._main, name=f"service {self.name}", daemon=True)
 
     def _bind(self, instance: Service) -> None:
         runtime = self.runtime
-        instance.bind(ServiceContext(self.name, runtime.bus.publish, runtime.request_stop,
-                                     runtime.stopping))
+        instance.bind(
+            ServiceContext(
+                self.name,
+                runtime.bus.publish,
+                runtime.request_stop,
+                runtime.stopping,
+                runtime.bus.schema,
+            )
+        )
 
     def _main(self) -> None:
-        instance = self.instance
-        self._bind(instance)
-        if not self._call(instance, instance.on_start, "on_start"):
-            instance = self._restart()
-            if instance is None:
-                return
-        while True:
-            if self.mailbox is None:
-                break
+        current: Service | None = self.instance
+        assert current is not None
+        self._bind(current)
+        if not self._call("on_start", current.on_start):
+            current = self._restart()
+        if current is not None and self.mailbox is None:
+            self.runtime.stopping.wait()
+        while current is not None and self.mailbox is not None:
             try:
                 msg = self.mailbox.get()
             except BusClosed:
                 break
-            handler = getattr(instance, self.handlers[msg.__class__])
-            if self._call(instance, lambda h=handler, m=msg: h(m), f"handler for {type(msg).__name__}"):
+            handler = getattr(current, self.handlers[msg.__class__])
+            if self._call(f"handler for {type(msg).__name__}", handler, msg):
                 self.failures = 0
                 continue
-            instance = self._restart()
-            if instance is None:
-                return
+            current = self._restart()
+        if current is None:
+            return
         try:
-            instance.on_stop()
+            current.on_stop()
         except Exception:
             log.exception("service %s: on_stop failed", self.name)
 
-    def _call(self, instance: Service, fn: Callable[[], object], what: str) -> bool:
+    def _call(self, what: str, fn: Callable[..., object], *args: Any) -> bool:
         try:
-            fn()
+            fn(*args)
             return True
         except Exception:
             log.exception("service %s: %s raised", self.name, what)
@@ -115,8 +121,11 @@ class _Host:
         while True:
             self.failures += 1
             if runtime.max_restarts is not None and self.failures > runtime.max_restarts:
-                log.error("service %s failed %d times in a row; giving up, stopping the node",
-                          self.name, self.failures)
+                log.error(
+                    "service %s failed %d times in a row; giving up, stopping the node",
+                    self.name,
+                    self.failures,
+                )
                 self.failed = True
                 runtime.request_stop()
                 return None
@@ -132,7 +141,7 @@ class _Host:
                 continue
             self.instance = instance
             self._bind(instance)
-            if self._call(instance, instance.on_start, "on_start"):
+            if self._call("on_start", instance.on_start):
                 return instance
 
 
@@ -197,9 +206,7 @@ class Runtime:
                 if factories is not None and name in factories:
                     built[name] = factories[name]
                 else:
-                    klass = spec.load_class()
-                    config = dict(spec.config)
-                    built[name] = lambda k=klass, c=config: k(**c)
+                    built[name] = functools.partial(spec.load_class(), **spec.config)
             return cls(bus, built, consumes=consumes, **options)
         except BaseException:
             bus.close(timeout=0)
@@ -246,8 +253,9 @@ class Runtime:
 
         Returns 0, or 1 if a service gave up after ``max_restarts``.
         """
-        previous: dict[int, Any] = {}
+        previous: dict[signal.Signals, Any] = {}
         if handle_signals and threading.current_thread() is threading.main_thread():
+
             def on_signal(signum: int, frame: FrameType | None) -> None:
                 log.info("node %s: %s, shutting down", self.bus.name, signal.Signals(signum).name)
                 self.request_stop()
@@ -288,7 +296,3 @@ class Runtime:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _monotonic() -> float:
-    return time.monotonic()

@@ -12,7 +12,7 @@ with :func:`handles`::
         @handles("MarketTick")
         def on_tick(self, tick: MarketTick) -> None:
             self.mids.append((tick.bid + tick.ask) / 2)
-            self.publish(Signal(...))
+            self.publish(self.schema.Signal(...))
 
 The :class:`~mycelium_shm.bus.runtime.Runtime` gives every service its own
 mailbox and thread: handlers of one service never run concurrently, so a
@@ -56,8 +56,10 @@ class ServiceContext:
         publish: Callable[[Any], None],
         request_stop: Callable[[], None],
         stopping: threading.Event,
+        schema: Any = None,
     ) -> None:
         self.name = name
+        self.schema = schema
         self.publish = publish
         self.request_stop = request_stop
         self.stopping = stopping
@@ -99,6 +101,13 @@ class Service:
     def name(self) -> str:
         """The service's name in its topology (its class name before binding)."""
         return self._context.name if self._context is not None else type(self).__name__
+
+    @property
+    def schema(self) -> Any:
+        """The node's schema; message classes are its attributes (``self.schema.Fill``)."""
+        if self._context is None or self._context.schema is None:
+            raise RuntimeError(f"service {self.name} has no schema outside a runtime")
+        return self._context.schema
 
     def publish(self, msg: Any) -> None:
         """Publish a message on the node's bus."""

@@ -45,13 +45,21 @@ from __future__ import annotations
 
 import importlib
 import re
-import tomllib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import TopologyError
+
+if TYPE_CHECKING:
+    from .bus import MessageBus
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - the tomli backport has the same API
+    import tomli as tomllib
 
 __all__ = ["Endpoint", "NodeSpec", "ServiceSpec", "Topology"]
 
@@ -133,7 +141,7 @@ class _Lines:
             if key:
                 path = table + self._split(key.group(1))
                 self._lines.setdefault(path, number)
-                rest = raw[key.end():]
+                rest = raw[key.end() :]
                 depth = max(0, rest.count("[") - rest.count("]"))
 
     @staticmethod
@@ -159,11 +167,14 @@ class Topology:
         nodes: dict[str, NodeSpec],
         services: dict[str, ServiceSpec],
         schema_path: Path | None,
+        schema: Any = None,
     ) -> None:
         self.path = path
         self.nodes = nodes
         self.services = services
         self.schema_path = schema_path
+        #: The schema the file was checked against (loaded or passed in), if any.
+        self.schema = schema
 
     # -- loading and validation ---------------------------------------------
 
@@ -184,6 +195,8 @@ class Topology:
         except tomllib.TOMLDecodeError as exc:
             match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
             line = int(match.group(1)) if match else None
+            if match is None and "end of document" in str(exc):
+                line = max(1, len(text.rstrip().splitlines()))
             problem = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
             if match:
                 problem += f" (column {match.group(2)})"
@@ -207,13 +220,14 @@ class Topology:
             if schema is None:
                 if not schema_path.is_file():
                     raise fail(f"schema file {str(schema_path)!r} does not exist", "schema")
-                from mycelium_shm.schema import Schema
+                from mycelium_shm.protocol import Schema
 
                 try:
                     schema = Schema.load(schema_path)
                 except Exception as exc:
-                    raise fail(f"schema file {str(schema_path)!r} is invalid: {exc}",
-                               "schema") from exc
+                    raise fail(
+                        f"schema file {str(schema_path)!r} is invalid: {exc}", "schema"
+                    ) from exc
 
         raw_services = data.get("services", {})
         if not isinstance(raw_services, dict):
@@ -227,15 +241,23 @@ class Topology:
                 raise fail(f"service {sname!r} must be a table", *where)
             for key in spec:
                 if key not in ("consumes", "class", "config"):
-                    raise fail(f"service {sname!r}: unknown key {key!r} "
-                               "(expected consumes, class, config)", *where, key)
+                    raise fail(
+                        f"service {sname!r}: unknown key {key!r} "
+                        "(expected consumes, class, config)",
+                        *where,
+                        key,
+                    )
             if "consumes" not in spec:
-                raise fail(f"service {sname!r}: missing 'consumes' (a list of message "
-                           "type names, [] for none)", *where)
+                raise fail(
+                    f"service {sname!r}: missing 'consumes' (a list of message "
+                    "type names, [] for none)",
+                    *where,
+                )
             consumes = spec["consumes"]
             if not isinstance(consumes, list) or not all(isinstance(c, str) for c in consumes):
-                raise fail(f"service {sname!r}: consumes must be a list of type names",
-                           *where, "consumes")
+                raise fail(
+                    f"service {sname!r}: consumes must be a list of type names", *where, "consumes"
+                )
             if len(set(consumes)) != len(consumes):
                 raise fail(f"service {sname!r}: consumes lists a type twice", *where, "consumes")
             if schema is not None:
@@ -243,13 +265,17 @@ class Topology:
                     try:
                         schema.message_type(tname)
                     except (KeyError, LookupError, ValueError):
-                        raise fail(f"service {sname!r}: consumes {tname!r}, which is not a "
-                                   "message type of the schema", *where, "consumes") from None
+                        raise fail(
+                            f"service {sname!r}: consumes {tname!r}, which is not a "
+                            "message type of the schema",
+                            *where,
+                            "consumes",
+                        ) from None
             class_path = spec.get("class")
             if class_path is not None and (
                 not isinstance(class_path, str) or not re.match(r"^[\w.]+:[\w.]+$", class_path)
             ):
-                raise fail(f"service {sname!r}: class must be \"module:Class\"", *where, "class")
+                raise fail(f'service {sname!r}: class must be "module:Class"', *where, "class")
             config = spec.get("config", {})
             if not isinstance(config, dict):
                 raise fail(f"service {sname!r}: config must be a table", *where, "config")
@@ -271,42 +297,65 @@ class Topology:
                 raise fail(f"node {nname!r} must be a table", *where)
             for key in spec:
                 if key not in ("services", "endpoint"):
-                    raise fail(f"node {nname!r}: unknown key {key!r} (expected services, "
-                               "endpoint)", *where, key)
+                    raise fail(
+                        f"node {nname!r}: unknown key {key!r} (expected services, endpoint)",
+                        *where,
+                        key,
+                    )
             hosted = spec.get("services")
-            if not isinstance(hosted, list) or not hosted or not all(
-                isinstance(s, str) for s in hosted
+            if (
+                not isinstance(hosted, list)
+                or not hosted
+                or not all(isinstance(s, str) for s in hosted)
             ):
-                raise fail(f"node {nname!r}: services must be a non-empty list of service names",
-                           *where, "services")
+                raise fail(
+                    f"node {nname!r}: services must be a non-empty list of service names",
+                    *where,
+                    "services",
+                )
             for sname in hosted:
                 if sname not in services:
-                    raise fail(f"node {nname!r}: service {sname!r} is not declared in a "
-                               f"[services.{sname}] table", *where, "services")
+                    raise fail(
+                        f"node {nname!r}: service {sname!r} is not declared in a "
+                        f"[services.{sname}] table",
+                        *where,
+                        "services",
+                    )
                 if sname in placed:
-                    raise fail(f"node {nname!r}: service {sname!r} is already hosted by node "
-                               f"{placed[sname]!r}", *where, "services")
+                    raise fail(
+                        f"node {nname!r}: service {sname!r} is already hosted by node "
+                        f"{placed[sname]!r}",
+                        *where,
+                        "services",
+                    )
                 placed[sname] = nname
             endpoint = None
             if "endpoint" in spec:
                 endpoint = cls._endpoint(path, nname, spec["endpoint"], fail, where)
-                key = (endpoint.kind, endpoint.target)
-                if key in seen_endpoints:
-                    raise fail(f"node {nname!r}: endpoint {endpoint} is also node "
-                               f"{seen_endpoints[key]!r}'s", *where, "endpoint")
-                seen_endpoints[key] = nname
+                endpoint_key = (endpoint.kind, endpoint.target)
+                if endpoint_key in seen_endpoints:
+                    raise fail(
+                        f"node {nname!r}: endpoint {endpoint} is also node "
+                        f"{seen_endpoints[endpoint_key]!r}'s",
+                        *where,
+                        "endpoint",
+                    )
+                seen_endpoints[endpoint_key] = nname
             nodes[nname] = NodeSpec(nname, tuple(hosted), endpoint)
 
         for sname in services:
             if sname not in placed:
-                raise fail(f"service {sname!r} is declared but no node hosts it",
-                           "services", sname)
+                raise fail(f"service {sname!r} is declared but no node hosts it", "services", sname)
         if len(nodes) > 1:
             for node in nodes.values():
                 if node.endpoint is None and any(services[s].consumes for s in node.services):
-                    raise fail(f"node {node.name!r} hosts services that consume messages but "
-                               "has no endpoint to receive them on", "nodes", node.name)
-        return cls(path, nodes, services, schema_path)
+                    raise fail(
+                        f"node {node.name!r} hosts services that consume messages but "
+                        "has no endpoint to receive them on",
+                        "nodes",
+                        node.name,
+                    )
+        return cls(path, nodes, services, schema_path, schema)
 
     @staticmethod
     def _endpoint(
@@ -318,42 +367,66 @@ class Topology:
     ) -> Endpoint:
         at = (*where, "endpoint")
         if not isinstance(raw, dict):
-            raise fail(f"node {nname!r}: endpoint must be a table like "
-                       "{ kind = \"shm\", name = \"...\" }", *at)
+            raise fail(
+                f'node {nname!r}: endpoint must be a table like {{ kind = "shm", name = "..." }}',
+                *at,
+            )
         kind = raw.get("kind")
         if kind not in _KINDS:
-            raise fail(f"node {nname!r}: endpoint kind {kind!r} is not one of "
-                       f"{', '.join(_KINDS)}", *at, "kind")
+            raise fail(
+                f"node {nname!r}: endpoint kind {kind!r} is not one of {', '.join(_KINDS)}",
+                *at,
+                "kind",
+            )
         allowed = _ENDPOINT_KEYS[kind] | {"kind"}
         for key in raw:
             if key not in allowed:
-                raise fail(f"node {nname!r}: {kind} endpoint has unknown key {key!r} "
-                           f"(expected {', '.join(sorted(allowed))})", *at, key)
+                raise fail(
+                    f"node {nname!r}: {kind} endpoint has unknown key {key!r} "
+                    f"(expected {', '.join(sorted(allowed))})",
+                    *at,
+                    key,
+                )
         if kind == "shm":
             name = raw.get("name")
             if not isinstance(name, str) or not name:
-                raise fail(f"node {nname!r}: shm endpoint needs name = \"<channel>\"", *at)
+                raise fail(f'node {nname!r}: shm endpoint needs name = "<channel>"', *at)
             if "/" in name or len(name) > 245:
-                raise fail(f"node {nname!r}: shm channel name {name!r} is invalid "
-                           "(no '/', at most 245 bytes)", *at, "name")
+                raise fail(
+                    f"node {nname!r}: shm channel name {name!r} is invalid "
+                    "(no '/', at most 245 bytes)",
+                    *at,
+                    "name",
+                )
             capacity = raw.get("capacity", 1 << 20)
-            if (not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1024
-                    or capacity & (capacity - 1)):
-                raise fail(f"node {nname!r}: shm capacity {capacity!r} must be a power of two "
-                           ">= 1024", *at, "capacity")
+            if (
+                not isinstance(capacity, int)
+                or isinstance(capacity, bool)
+                or capacity < 1024
+                or capacity & (capacity - 1)
+            ):
+                raise fail(
+                    f"node {nname!r}: shm capacity {capacity!r} must be a power of two >= 1024",
+                    *at,
+                    "capacity",
+                )
             return Endpoint("shm", name, capacity)
         if kind == "unix":
             sock_path = raw.get("path")
             if not isinstance(sock_path, str) or not sock_path:
-                raise fail(f"node {nname!r}: unix endpoint needs path = \"<socket file>\"", *at)
+                raise fail(f'node {nname!r}: unix endpoint needs path = "<socket file>"', *at)
             full = str(path.parent / sock_path)
             if len(full.encode()) > _UNIX_PATH_MAX:
-                raise fail(f"node {nname!r}: unix socket path is {len(full.encode())} bytes, "
-                           f"more than the {_UNIX_PATH_MAX} the OS allows", *at, "path")
+                raise fail(
+                    f"node {nname!r}: unix socket path is {len(full.encode())} bytes, "
+                    f"more than the {_UNIX_PATH_MAX} the OS allows",
+                    *at,
+                    "path",
+                )
             return Endpoint("unix", full)
         address = raw.get("address")
         if not isinstance(address, str):
-            raise fail(f"node {nname!r}: tcp endpoint needs address = \"host:port\"", *at)
+            raise fail(f'node {nname!r}: tcp endpoint needs address = "host:port"', *at)
         from .transports.socket import parse_tcp_address
 
         try:
@@ -369,8 +442,10 @@ class Topology:
         for node in self.nodes.values():
             if service_name in node.services:
                 return node
-        raise KeyError(f"no node hosts service {service_name!r} in {self.path} "
-                       f"(services: {', '.join(sorted(self.services))})")
+        raise KeyError(
+            f"no node hosts service {service_name!r} in {self.path} "
+            f"(services: {', '.join(sorted(self.services))})"
+        )
 
     def consumed_by(self, node_name: str) -> list[str]:
         """The message type names consumed by the services of one node, sorted."""
@@ -382,21 +457,24 @@ class Topology:
         return {
             other.name: self.consumed_by(other.name)
             for other in self.nodes.values()
-            if other.name != node_name and other.endpoint is not None
+            if other.name != node_name
+            and other.endpoint is not None
             and self.consumed_by(other.name)
         }
 
     def load_schema(self) -> Any:
         """The schema named by the file's ``schema`` key (TopologyError if none)."""
+        if self.schema is not None:
+            return self.schema
         if self.schema_path is None:
             raise TopologyError(self.path, None, "no schema key: pass the schema explicitly")
-        from mycelium_shm.schema import Schema
+        from mycelium_shm.protocol import Schema
 
         return Schema.load(self.schema_path)
 
     # -- building -------------------------------------------------------------
 
-    def build_bus(self, node_name: str, *, schema: Any = None, thread: bool = True) -> Any:
+    def build_bus(self, node_name: str, *, schema: Any = None, thread: bool = True) -> MessageBus:
         """The :class:`MessageBus` of one node: its inbound endpoint and its links.
 
         The bus comes back *not started*: subscribe first, then call
@@ -440,7 +518,9 @@ class Topology:
         if endpoint.kind == "shm":
             from .transports.shm import ShmLink
 
-            return ShmLink(endpoint.target, schema=schema, name=f"{node_name}@shm:{endpoint.target}")
+            return ShmLink(
+                endpoint.target, schema=schema, name=f"{node_name}@shm:{endpoint.target}"
+            )
         from .transports.socket import SocketLink
 
         address = endpoint.tcp_address if endpoint.kind == "tcp" else endpoint.target
@@ -448,19 +528,18 @@ class Topology:
 
     def shm_channels(self) -> list[str]:
         """Every shared-memory channel name the topology uses (for cleanup)."""
-        return [n.endpoint.target for n in self.nodes.values()
-                if n.endpoint is not None and n.endpoint.kind == "shm"]
+        return [
+            n.endpoint.target
+            for n in self.nodes.values()
+            if n.endpoint is not None and n.endpoint.kind == "shm"
+        ]
 
     def unlink_channels(self) -> None:
         """Remove every shared-memory channel of the topology that exists."""
         from mycelium_shm import unlink
-        from mycelium_shm.errors import ChannelNotFound
 
         for name in self.shm_channels():
-            try:
-                unlink(name)
-            except ChannelNotFound:
-                pass
+            unlink(name, missing_ok=True)
 
     def __repr__(self) -> str:
         return f"<Topology {self.path} nodes={list(self.nodes)}>"

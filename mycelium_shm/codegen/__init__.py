@@ -41,7 +41,7 @@ from typing import Any
 from ..errors import MyceliumError
 from ..protocol import Schema
 
-__all__ = ["Generator", "LANGUAGES", "register", "get_generator", "model_dict", "main"]
+__all__ = ["LANGUAGES", "Generator", "get_generator", "main", "model_dict", "register"]
 
 Generator = Callable[[Schema, Path, Path], list[Path]]
 """generate(schema, out_dir, source) -> written paths."""
@@ -82,7 +82,7 @@ def get_generator(lang: str) -> Generator:
 
 
 def model_dict(schema: Schema) -> dict[str, Any]:
-    """The intermediate model as JSON-ready data (documented in docs/MESSAGES.md)."""
+    """The intermediate model as JSON-ready data (documented in docs/FORMAT.md (Part 2))."""
     messages = []
     for m in schema.messages:
         fields = []

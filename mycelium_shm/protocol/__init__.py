@@ -10,7 +10,7 @@ Public API::
     @message(id=...) with the type aliases Bool, U8..U64, I8..I64, F32, F64,
     Str, Bytes, FixedBytes(n), list[...] for arrays.
 
-The encoding and the digest are specified in docs/MESSAGES.md.
+The encoding and the digest are specified in docs/FORMAT.md (Part 2).
 """
 
 from __future__ import annotations
@@ -40,31 +40,31 @@ from .schema import Schema
 from .types import SCALARS, FieldType, Scalar, parse_type
 
 __all__ = [
-    "Schema",
-    "Message",
-    "MessageDef",
-    "Field",
-    "FieldType",
-    "Scalar",
-    "SCALARS",
-    "Model",
-    "parse_type",
-    "message",
-    "TypeSpec",
-    "FixedBytes",
-    "Bool",
-    "U8",
-    "U16",
-    "U32",
-    "U64",
+    "F32",
+    "F64",
     "I8",
     "I16",
     "I32",
     "I64",
-    "F32",
-    "F64",
-    "Str",
+    "SCALARS",
+    "U8",
+    "U16",
+    "U32",
+    "U64",
+    "Bool",
     "Bytes",
-    "SchemaError",
+    "Field",
+    "FieldType",
+    "FixedBytes",
+    "Message",
+    "MessageDef",
+    "Model",
     "PayloadError",
+    "Scalar",
+    "Schema",
+    "SchemaError",
+    "Str",
+    "TypeSpec",
+    "message",
+    "parse_type",
 ]

@@ -12,9 +12,9 @@ encoder does, with messages that name the field.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-__all__ = ["Message", "make_message_class", "generated_methods"]
+__all__ = ["Message", "generated_methods", "make_message_class"]
 
 
 class Message:
@@ -23,6 +23,14 @@ class Message:
     __slots__ = ()
     __message_fields__: ClassVar[tuple[str, ...]] = ()
     """Field names in declared order."""
+    __match_args__: ClassVar[tuple[str, ...]] = ()
+
+    if TYPE_CHECKING:
+        # Generated subclasses take their fields, positionally or by keyword,
+        # and have one attribute per field.
+        def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+
+        def __getattr__(self, name: str) -> Any: ...
 
 
 def generated_methods(name: str, fields: tuple[str, ...]) -> dict[str, Callable[..., Any]]:
@@ -44,7 +52,7 @@ def __eq__(self, other):
     return ({mine}) == ({theirs})
 """
     ns: dict[str, Any] = {}
-    exec(compile(src, f"<message {name}>", "exec"), ns)  # noqa: S102 - generated from checked names
+    exec(compile(src, f"<message {name}>", "exec"), ns)
     return {k: ns[k] for k in ("__init__", "__repr__", "__eq__")}
 
 

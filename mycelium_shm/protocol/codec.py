@@ -6,6 +6,9 @@ flattened into their parent, and every run of consecutive fixed-width items
 (scalars, ``bytes[N]``, and the u32 length prefix of the variable-width item
 that ends the run) becomes one precompiled ``struct.Struct``, so a message
 costs one ``pack``/``unpack_from`` per run and no per-field dispatch.
+Decoders build messages with ``object.__new__`` and store the fields into
+the slots (a run's tuple unpacked straight into them), skipping the Python
+``__init__``.
 
 Encoders check only what ``struct`` would let through (bool is True/False,
 ``bytes[N]`` has N bytes, a nested value has the right class); on any
@@ -31,9 +34,9 @@ from .model import MessageDef, Model
 from .types import Scalar
 from .validate import check_message
 
-__all__ = ["Encoder", "Decoder", "compile_codecs", "generated_source"]
+__all__ = ["Decoder", "Encoder", "compile_codecs", "generated_source"]
 
-Encoder = Callable[[Any], bytes]
+Encoder = Callable[[Any], tuple[int, bytes]]
 Decoder = Callable[[Any], Any]
 
 
@@ -47,10 +50,15 @@ def _as_bytes(v: Any) -> bytes:
     raise _Bad
 
 
+_NOT_ARRAYS = (str, dict, set, frozenset)
+
+
 def _array_packer(s: Scalar) -> Callable[[Sequence[Any]], bytes]:
     if s.kind == "bool":
 
         def pack_bools(a: Sequence[Any]) -> bytes:
+            if a.__class__ is not list and isinstance(a, _NOT_ARRAYS):
+                raise _Bad
             for x in a:
                 if x is not True and x is not False:
                     raise _Bad
@@ -61,6 +69,8 @@ def _array_packer(s: Scalar) -> Callable[[Sequence[Any]], bytes]:
     pack = struct.pack
 
     def pack_scalars(a: Sequence[Any]) -> bytes:
+        if a.__class__ is not list and isinstance(a, _NOT_ARRAYS):
+            raise _Bad  # unordered or text: check_message says which field
         return pack(f"<{len(a)}{code}", *a)
 
     return pack_scalars
@@ -181,6 +191,7 @@ class _EncodeGen:
                 self.walk(sub, v)
 
     def source(self, m: MessageDef, fname: str, diagnose: str) -> str:
+        """An encoder returning ``(type_id, payload)``."""
         self.walk(m, "m")
         self.flush()
         if not self.pieces:
@@ -193,11 +204,52 @@ class _EncodeGen:
         return (
             f"def {fname}(m):\n"
             f"    try:\n{body}"
-            f"        return {ret}\n"
+            f"        return {m.type_id}, {ret}\n"
             f"    except _ENCODE_ERRORS as e:\n"
             f"        {diagnose}(m, e)\n"
             f"        raise\n"
         )
+
+
+class _Ctor:
+    """A message a decoder builds, once every run is flushed.
+
+    ``args`` holds one entry per field: a local name, ``*rN`` for a run
+    tuple that fills this and the next fields (those hold ``_SKIP``), or a
+    nested ``_Ctor``.  :meth:`build` emits ``obj = _new(Cls)`` and stores
+    the fields straight into the slots: about half the cost of calling the
+    class, whose ``__init__`` is Python code.
+    """
+
+    def __init__(self, cls_name: str, fields: tuple[str, ...], args: list[Any]) -> None:
+        self.cls_name = cls_name
+        self.fields = fields
+        self.args = args
+
+    def build(self, emit: Callable[[str], None], names: _Names) -> str:
+        """Emit the statements building this message; return its local name."""
+        obj = names.local("m")
+        emit(f"{obj} = _new({self.cls_name})")
+        i = 0
+        while i < len(self.args):
+            a = self.args[i]
+            if isinstance(a, _Ctor):
+                emit(f"{obj}.{self.fields[i]} = {a.build(emit, names)}")
+                i += 1
+            elif a.startswith("*"):
+                j = i + 1
+                while j < len(self.args) and self.args[j] is _SKIP:
+                    j += 1
+                targets = ", ".join(f"{obj}.{f}" for f in self.fields[i:j])
+                emit(f"{targets}, = {a[1:]}")
+                i = j
+            else:
+                emit(f"{obj}.{self.fields[i]} = {a}")
+                i += 1
+        return obj
+
+
+_SKIP = object()
 
 
 class _DecodeGen:
@@ -211,8 +263,10 @@ class _DecodeGen:
         self.lines: list[str] = []
         self.pos_var: str | None = None
         self.pos_const = 0
-        # pending run: (struct code, target, label, is_bool)
-        self.run: list[tuple[str, str, str, bool]] = []
+        # pending run: (struct code, target, label, is_bool, owner args, index)
+        self.run: list[tuple[str, str, str, bool, list[Any] | None, int]] = []
+        self.short_labels: list[str] = []
+        self.has_str = False
 
     def pos(self, extra: int = 0) -> str:
         k = self.pos_const + extra
@@ -224,20 +278,31 @@ class _DecodeGen:
         if not self.run:
             return
         emit = self.lines.append
-        s = struct.Struct("<" + "".join(code for code, _, _, _ in self.run))
+        s = struct.Struct("<" + "".join(r[0] for r in self.run))
         unpack = self.names.add("unpack", s.unpack_from)
         first, last = self.run[0][2], self.run[-1][2]
         label = first if first == last else f"{first}..{last}"
-        if not self.fixed:
-            emit(
-                f"if {self.pos(s.size)} > n: raise _E('short', "
-                f"f'{label}: needs bytes {{{self.pos()}}}..{{{self.pos(s.size)}}}, "
-                f"the payload has {{n}}')"
-            )
-        targets = ", ".join(t for _, t, _, _ in self.run)
-        emit(f"{targets}, = {unpack}(buf, {self.pos()})")
+        # No length check here: unpack_from raises struct.error on a short
+        # buffer, which source() turns into PayloadError('short').
+        self.short_labels.append(label)
+        owner, start = self.run[0][4], self.run[0][5]
+        splat = owner is not None and all(
+            r[4] is owner and r[5] == start + i for i, r in enumerate(self.run)
+        )
+        if splat:
+            # The run is a contiguous slice of one constructor's arguments:
+            # pass the unpacked tuple with *, no locals.
+            assert owner is not None
+            tup = self.names.local("r")
+            emit(f"{tup} = {unpack}(buf, {self.pos()})")
+            owner[start] = f"*{tup}"
+            for i in range(1, len(self.run)):
+                owner[start + i] = _SKIP
+        else:
+            targets = ", ".join(r[1] for r in self.run)
+            emit(f"{targets}, = {unpack}(buf, {self.pos()})")
         off = 0
-        for code, _, lab, is_bool in self.run:
+        for code, _, lab, is_bool, _, _ in self.run:
             if is_bool:
                 emit(
                     f"if buf[{self.pos(off)}] > 1: raise _E('bool', "
@@ -247,30 +312,33 @@ class _DecodeGen:
         self.pos_const += s.size
         self.run = []
 
-    def walk(self, m: MessageDef, path: str) -> list[str]:
-        """Emit the reads of ``m``'s fields; return their value expressions."""
+    def walk(self, m: MessageDef, path: str) -> _Ctor:
+        """Emit the reads of ``m``'s fields; return the constructor call."""
         emit = self.lines.append
-        values: list[str] = []
+        values: list[Any] = []
         for f in m.fields:
             t = f.type
             label = f"{path}.{f.name}"
-            if t.kind == "scalar":
-                assert t.scalar is not None
+            if t.kind in ("scalar", "fixed_bytes"):
                 v = self.names.local("f")
-                self.run.append((t.scalar.code, v, label, t.scalar.kind == "bool"))
-                values.append(v)
-            elif t.kind == "fixed_bytes":
-                v = self.names.local("f")
-                self.run.append((f"{t.length}s", v, label, False))
+                if t.kind == "scalar":
+                    assert t.scalar is not None
+                    code, is_bool = t.scalar.code, t.scalar.kind == "bool"
+                else:
+                    code, is_bool = f"{t.length}s", False
+                self.run.append((code, v, label, is_bool, values, len(values)))
                 values.append(v)
             elif t.kind in ("str", "bytes", "array"):
                 count = self.names.local("c")
-                self.run.append(("I", count, label, False))
+                self.run.append(("I", count, label, False, None, 0))
                 self.flush()
-                start = self.names.local("o")
+                if self.pos_var is None:
+                    start = str(self.pos_const)
+                else:
+                    start = self.names.local("o")
+                    emit(f"{start} = {self.pos()}")
                 end = self.names.local("o")
                 v = self.names.local("f")
-                emit(f"{start} = {self.pos()}")
                 width = 1
                 if t.kind == "array":
                     assert t.scalar is not None
@@ -282,8 +350,9 @@ class _DecodeGen:
                     f"past the end of the payload ({{n}} bytes)')"
                 )
                 if t.kind == "str":
+                    self.has_str = True
                     emit("try:")
-                    emit(f"    {v} = _str(buf[{start}:{end}], 'utf-8')")
+                    emit(f"    {v} = buf[{start}:{end}].decode()")
                     emit("except UnicodeDecodeError as e:")
                     emit(f"    raise _E('utf8', f'{label}: invalid UTF-8: {{e.reason}}') from None")
                 elif t.kind == "bytes":
@@ -303,31 +372,55 @@ class _DecodeGen:
                 values.append(v)
                 self.pos_var, self.pos_const = end, 0
             else:
-                sub = self.model.nested(f)
-                args = self.walk(sub, label)
-                values.append(f"{self.cls_names[sub.name]}({', '.join(args)})")
-        return values
+                values.append(self.walk(self.model.nested(f), label))
+        return _Ctor(self.cls_names[m.name], m.field_names, values)
 
     def source(self, m: MessageDef, fname: str) -> str:
         lines = self.lines
-        lines.append("n = len(buf)")
         if self.fixed:
             assert m.fixed_size is not None
             size = m.fixed_size
+            lines.append("n = len(buf)")
             lines.append(
                 f"if n != {size}: raise _E('short' if n < {size} else 'trailing', "
                 f"f'{m.name}: a payload of {size} bytes expected, got {{n}}')"
             )
-        values = self.walk(m, m.name)
+        else:
+            lines.append("n = len(buf)")
+        ctor = self.walk(m, m.name)
         self.flush()
         if not self.fixed:
             lines.append(
                 f"if n != {self.pos()}: raise _E('trailing', "
                 f"f'{m.name}: {{n - ({self.pos()})}} bytes after the last field')"
             )
-        lines.append(f"return {self.cls_names[m.name]}({', '.join(values)})")
-        body = "".join(f"    {line}\n" for line in lines)
-        return f"def {fname}(buf):\n{body}"
+        lines.append(f"return {ctor.build(lines.append, self.names)}")
+        if self.fixed:
+            body = "".join(f"    {line}\n" for line in lines)
+            return f"def {fname}(buf):\n{body}"
+        head, rest = lines[:1], lines[1:]
+        labels = ", ".join(self.short_labels)
+        # str fields decode with the slice's .decode() (bytes and bytearray
+        # have it); a memoryview has none, so it is copied to bytes once and
+        # decoded again.  The try costs nothing when nothing is raised.
+        retry = (
+            "    except AttributeError:\n"
+            "        if buf.__class__ is memoryview:\n"
+            f"            return {fname}(bytes(buf))\n"
+            "        raise\n"
+            if self.has_str
+            else ""
+        )
+        return (
+            f"def {fname}(buf):\n"
+            + "".join(f"    {line}\n" for line in head)
+            + "    try:\n"
+            + "".join(f"        {line}\n" for line in rest)
+            + "    except _struct_error:\n"
+            + f"        raise _E('short', f'{m.name}: the payload ({{n}} bytes) ends inside "
+            + f"one of the fixed-width parts ({labels})') from None\n"
+            + retry
+        )
 
 
 def _module_source(
@@ -341,7 +434,8 @@ def _module_source(
             "_E": PayloadError,
             "_as_bytes": _as_bytes,
             "_str_encode": str.encode,
-            "_str": str,
+            "_struct_error": struct.error,
+            "_new": object.__new__,
             "_ENCODE_ERRORS": (
                 _Bad,
                 struct.error,
@@ -376,16 +470,15 @@ def generated_source(model: Model, classes: Mapping[str, type]) -> str:
     return _module_source(model, classes)[0]
 
 
-def compile_codecs(
-    model: Model, classes: Mapping[str, type]
-) -> dict[str, tuple[Encoder, Decoder]]:
+def compile_codecs(model: Model, classes: Mapping[str, type]) -> dict[str, tuple[Encoder, Decoder]]:
     """An (encoder, decoder) pair per message name.
 
+    ``encoder(msg) -> (type_id, payload)``; ``decoder(payload) -> msg``.
     ``classes`` maps each message name to its class (decoders build them,
     encoders check nested values against them).
     """
     src, glob, fn_names = _module_source(model, classes)
     if os.environ.get("MYCELIUM_SHOW_CODEC"):
         print(src, file=sys.stderr)
-    exec(compile(src, "<mycelium codecs>", "exec"), glob)  # noqa: S102 - generated from a checked model
+    exec(compile(src, "<mycelium codecs>", "exec"), glob)
     return {name: (glob[enc], glob[dec]) for name, (enc, dec) in fn_names.items()}

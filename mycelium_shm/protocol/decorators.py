@@ -25,6 +25,7 @@ class's own methods; fields have no defaults.  Field types are resolved by
 
 from __future__ import annotations
 
+import sys
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,23 +37,23 @@ from .model import Field, MessageDef
 from .types import FieldType, parse_type
 
 __all__ = [
-    "message",
-    "TypeSpec",
-    "FixedBytes",
-    "message_def_of",
-    "Bool",
-    "U8",
-    "U16",
-    "U32",
-    "U64",
+    "F32",
+    "F64",
     "I8",
     "I16",
     "I32",
     "I64",
-    "F32",
-    "F64",
-    "Str",
+    "U8",
+    "U16",
+    "U32",
+    "U64",
+    "Bool",
     "Bytes",
+    "FixedBytes",
+    "Str",
+    "TypeSpec",
+    "message",
+    "message_def_of",
 ]
 
 
@@ -64,7 +65,7 @@ class TypeSpec:
     """A type string, as in the TOML schema (``"u64"``, ``"[f32]"``...)."""
 
 
-def FixedBytes(n: int) -> TypeSpec:  # noqa: N802 - reads as a type
+def FixedBytes(n: int) -> TypeSpec:
     """The marker of ``bytes[n]``: ``Annotated[bytes, FixedBytes(16)]``."""
     return TypeSpec(f"bytes[{n}]")
 
@@ -84,13 +85,24 @@ Str = Annotated[str, TypeSpec("str")]
 Bytes = Annotated[bytes, TypeSpec("bytes")]
 
 _T = TypeVar("_T")
+_F = TypeVar("_F")
+
+if sys.version_info >= (3, 11):
+    from typing import dataclass_transform
+else:  # pragma: no cover - Python < 3.11
+
+    def dataclass_transform(**_: Any) -> Callable[[_F], _F]:
+        """No-op stand-in: only type checkers read the real one."""
+        return lambda f: f
+
 
 _ID_ATTR = "__message_id__"
 _DOC_ATTR = "__message_doc__"
 _SKIP = {"__dict__", "__weakref__", "__slots__", "__doc__", "__module__", "__qualname__"}
 
 
-def message(*, id: int, doc: str | None = None) -> Callable[[type[_T]], type[_T]]:  # noqa: A002
+@dataclass_transform()
+def message(*, id: int, doc: str | None = None) -> Callable[[type[_T]], type[_T]]:
     """Class decorator: declare a message with type id ``id``.
 
     ``doc`` defaults to the class docstring.
@@ -99,7 +111,9 @@ def message(*, id: int, doc: str | None = None) -> Callable[[type[_T]], type[_T]
     def decorate(cls: type[_T]) -> type[_T]:
         if cls.__bases__ != (object,):
             raise SchemaError(f"message {cls.__name__!r}: a message class cannot have bases")
-        names = tuple(cls.__dict__.get("__annotations__", {}))
+        # The class's own annotations, in source order (never resolved here,
+        # so they may name classes defined later).
+        names = tuple(vars(cls).get("__annotations__", {}))
         for n in names:
             if n in cls.__dict__:
                 raise SchemaError(
@@ -150,5 +164,7 @@ def message_def_of(cls: type, localns: dict[str, Any] | None = None) -> MessageD
         raise SchemaError(f"message {cls.__name__!r}: unresolved annotation: {e}") from None
     fields = []
     for name in cls.__message_fields__:  # type: ignore[attr-defined]
-        fields.append(Field(name, _type_of(hints[name], f"message {cls.__name__!r}, field {name!r}")))
+        fields.append(
+            Field(name, _type_of(hints[name], f"message {cls.__name__!r}, field {name!r}"))
+        )
     return MessageDef(cls.__name__, getattr(cls, _ID_ATTR), tuple(fields), getattr(cls, _DOC_ATTR))

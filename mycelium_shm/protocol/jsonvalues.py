@@ -14,14 +14,14 @@ from typing import Any
 from .schema import Schema
 from .types import FieldType, Scalar
 
-__all__ = ["to_json", "from_json", "float_to_hex", "float_from_hex"]
+__all__ = ["float_from_hex", "float_to_hex", "from_json", "to_json"]
 
 
 def float_to_hex(s: Scalar, v: float) -> str:
     """``"0x"`` + the bit pattern of ``v`` as f32 or f64."""
     if s.size == 4:
-        return "0x%08x" % struct.unpack("<I", struct.pack("<f", v))[0]
-    return "0x%016x" % struct.unpack("<Q", struct.pack("<d", v))[0]
+        return f"0x{struct.unpack('<I', struct.pack('<f', v))[0]:08x}"
+    return f"0x{struct.unpack('<Q', struct.pack('<d', v))[0]:016x}"
 
 
 def float_from_hex(s: Scalar, text: str) -> float:

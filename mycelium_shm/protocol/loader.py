@@ -1,4 +1,4 @@
-"""Reading a schema from TOML into the model (docs/MESSAGES.md, "Schema file").
+"""Reading a schema from TOML into the model (docs/FORMAT.md (Part 2), "Schema file").
 
 The file is a list of ``[[message]]`` tables::
 

@@ -17,13 +17,13 @@ from __future__ import annotations
 import hashlib
 import keyword
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ..errors import SchemaError
 from .types import MESSAGE_NAME_RE, FieldType
 
-__all__ = ["Field", "MessageDef", "Model", "RESERVED_FIELD_NAMES", "CANONICAL_HEADER"]
+__all__ = ["CANONICAL_HEADER", "RESERVED_FIELD_NAMES", "Field", "MessageDef", "Model"]
 
 #: First line of the canonical form hashed by the digest.
 CANONICAL_HEADER = "mycelium-schema 1"
@@ -106,7 +106,7 @@ class Model:
     Raises :class:`~mycelium_shm.errors.SchemaError` naming the culprit.
     """
 
-    __slots__ = ("messages", "by_name", "by_id", "_digest")
+    __slots__ = ("_digest", "by_id", "by_name", "messages")
 
     messages: tuple[MessageDef, ...]
     by_name: Mapping[str, MessageDef]
@@ -191,8 +191,3 @@ class Model:
         """The message a ``message``-kind field holds."""
         assert f.type.message is not None
         return self.by_name[f.type.message]
-
-
-def fields_from_pairs(pairs: Sequence[tuple[str, FieldType, str]]) -> tuple[Field, ...]:
-    """Fields from (name, type, doc) triples."""
-    return tuple(Field(n, t, d) for n, t, d in pairs)

@@ -1,16 +1,17 @@
 """The Schema: message classes, their codecs and the digest, in one object.
 
-    schema = Schema.load("schemas/trading.toml")
-    tick = schema.MarketTick(symbol="EURUSD", seq=1, ts_ns=0, bid=1.1,
-                             ask=1.2, bid_size=5, ask_size=7)
-    type_id, payload = schema.encode(tick)       # (1, b"...")
-    assert schema.decode(type_id, payload) == tick
+schema = Schema.load("schemas/trading.toml")
+tick = schema.MarketTick(symbol="EURUSD", seq=1, ts_ns=0, bid=1.1,
+                         ask=1.2, bid_size=5, ask_size=7)
+type_id, payload = schema.encode(tick)       # (1, b"...")
+assert schema.decode(type_id, payload) == tick
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import PayloadError
 from .classes import Message, make_message_class
@@ -29,8 +30,6 @@ class Schema:
     :meth:`from_classes`.  ``schema.<MessageName>`` is the message class.
     """
 
-    __slots__ = ("model", "_classes", "_by_name", "_by_id", "_encoders", "_decoders", "_ids")
-
     def __init__(self, model: Model, classes: dict[str, type[Message]] | None = None) -> None:
         """Wrap ``model``; generate classes for messages missing from ``classes``."""
         self.model = model
@@ -42,16 +41,19 @@ class Schema:
                 cls = make_message_class(m.name, m.field_names, m.doc)
             built[m.name] = cls
         codecs = compile_codecs(model, built)
+        self.__dict__.update(built)
         self._classes = built
         self._by_name: dict[str, type[Message]] = dict(built)
         self._by_id: dict[int, type[Message]] = {m.type_id: built[m.name] for m in model.messages}
         self._ids: dict[type, int] = {built[m.name]: m.type_id for m in model.messages}
-        self._encoders: dict[type, tuple[int, Encoder]] = {
-            built[m.name]: (m.type_id, codecs[m.name][0]) for m in model.messages
+        self._encoders: dict[type, Encoder] = {
+            built[m.name]: codecs[m.name][0] for m in model.messages
         }
-        self._decoders: dict[int, Decoder] = {
-            m.type_id: codecs[m.name][1] for m in model.messages
-        }
+        self._decoders: dict[int, Decoder] = {m.type_id: codecs[m.name][1] for m in model.messages}
+        # The hot paths are closures stored on the instance: a call skips the
+        # bound-method step and finds the codec with one dict lookup.
+        self.encode = _make_encode(self._encoders)  # type: ignore[method-assign,assignment]
+        self.decode = _make_decode(self._decoders)  # type: ignore[method-assign,assignment]
 
     # -- construction ----------------------------------------------------
 
@@ -91,7 +93,7 @@ class Schema:
 
     @property
     def digest(self) -> bytes:
-        """SHA-256 of the canonical form (docs/MESSAGES.md, "Digest"), 32 bytes."""
+        """SHA-256 of the canonical form (docs/FORMAT.md (Part 2), "Digest"), 32 bytes."""
         return self.model.digest
 
     @property
@@ -126,14 +128,10 @@ class Schema:
         except KeyError:
             raise KeyError(f"{cls!r} is not a message class of this schema") from None
 
-    def __getattr__(self, name: str) -> type[Message]:
-        # Only reached when normal lookup fails: message classes by name.
-        if name.startswith("_"):
-            raise AttributeError(name)
-        try:
-            return self._by_name[name]
-        except (KeyError, AttributeError):
-            raise AttributeError(f"schema has no message or attribute {name!r}") from None
+    if TYPE_CHECKING:
+        # At run time the message classes are plain instance attributes
+        # (set in __init__); a real __getattr__ would slow every method call.
+        def __getattr__(self, name: str) -> type[Message]: ...
 
     def __repr__(self) -> str:
         names = ", ".join(m.name for m in self.model.messages)
@@ -151,13 +149,11 @@ class Schema:
         TypeError if ``msg`` is not a message of this schema or a field has
         the wrong type; ValueError if a value is out of range.
         """
-        try:
-            type_id, enc = self._encoders[msg.__class__]
-        except KeyError:
-            raise TypeError(
-                f"{type(msg).__name__!r} is not a message class of this schema"
-            ) from None
-        return type_id, enc(msg)
+        # __init__ shadows this method with a faster closure of the same logic.
+        enc = self._encoders.get(msg.__class__)
+        if enc is None:
+            raise TypeError(f"{type(msg).__name__!r} is not a message class of this schema")
+        return enc(msg)
 
     def decode(self, type_id: int, payload: bytes | bytearray | memoryview) -> Any:
         """The message a payload holds; PayloadError (a DecodeError) if it is malformed.
@@ -165,16 +161,36 @@ class Schema:
         A memoryview must be of bytes (format "B", the default); the result
         never references ``payload``, so a shared buffer may be reused at once.
         """
-        try:
-            dec = self._decoders[type_id]
-        except (KeyError, TypeError):
-            raise PayloadError("unknown_type", f"type id {type_id!r} is not in the schema") from None
+        # __init__ shadows this method with a faster closure of the same logic.
+        dec = self._decoders.get(type_id) if isinstance(type_id, int) else None
+        if dec is None:
+            raise PayloadError("unknown_type", f"type id {type_id!r} is not in the schema")
         return dec(payload)
 
-    def encoder(self, cls: type) -> Encoder:
-        """The encoder function of one message class (skips the class lookup)."""
-        return self._encoders[cls][1]
 
-    def decoder(self, type_id: int) -> Decoder:
-        """The decoder function of one type id."""
-        return self._decoders[type_id]
+def _make_encode(encoders: dict[type, Encoder]) -> Callable[[Any], tuple[int, bytes]]:
+    def encode(msg: Any) -> tuple[int, bytes]:
+        try:
+            enc = encoders[msg.__class__]
+        except KeyError:
+            raise TypeError(
+                f"{type(msg).__name__!r} is not a message class of this schema"
+            ) from None
+        return enc(msg)
+
+    encode.__doc__ = Schema.encode.__doc__
+    return encode
+
+
+def _make_decode(decoders: dict[int, Decoder]) -> Callable[[int, Any], Any]:
+    def decode(type_id: int, payload: Any) -> Any:
+        try:
+            dec = decoders[type_id]
+        except (KeyError, TypeError):
+            raise PayloadError(
+                "unknown_type", f"type id {type_id!r} is not in the schema"
+            ) from None
+        return dec(payload)
+
+    decode.__doc__ = Schema.decode.__doc__
+    return decode

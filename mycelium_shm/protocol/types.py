@@ -1,6 +1,6 @@
 """Field types of the message schema: parsing and canonical spelling.
 
-A field type is written as one of these strings (docs/MESSAGES.md):
+A field type is written as one of these strings (docs/FORMAT.md (Part 2)):
 
     bool  u8 u16 u32 u64  i8 i16 i32 i64  f32 f64     fixed-width scalars
     str                                              UTF-8 text
@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 __all__ = [
-    "Scalar",
-    "SCALARS",
-    "FieldType",
-    "FieldKind",
-    "parse_type",
     "MAX_FIXED_BYTES",
+    "SCALARS",
+    "FieldKind",
+    "FieldType",
+    "Scalar",
+    "parse_type",
 ]
 
 #: Largest N accepted in ``bytes[N]``.

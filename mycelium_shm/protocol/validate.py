@@ -18,7 +18,7 @@ from typing import Any
 from .model import MessageDef, Model
 from .types import FieldType, Scalar
 
-__all__ = ["check_message", "check_scalar", "MAX_LENGTH"]
+__all__ = ["MAX_LENGTH", "check_message", "check_scalar"]
 
 #: Largest byte length of a str or bytes, and element count of an array.
 MAX_LENGTH = 0xFFFFFFFF
@@ -53,10 +53,14 @@ def _byte_length(v: Any, path: str, what: str) -> int:
         return len(v)
     if isinstance(v, memoryview):
         return v.nbytes
-    raise TypeError(f"{path}: expected {what} (bytes, bytearray or memoryview), got {type(v).__name__}")
+    raise TypeError(
+        f"{path}: expected {what} (bytes, bytearray or memoryview), got {type(v).__name__}"
+    )
 
 
-def _check_field(model: Model, classes: Mapping[str, type], t: FieldType, v: Any, path: str) -> None:
+def _check_field(
+    model: Model, classes: Mapping[str, type], t: FieldType, v: Any, path: str
+) -> None:
     if t.kind == "scalar":
         assert t.scalar is not None
         check_scalar(t.scalar, v, path)
@@ -80,7 +84,9 @@ def _check_field(model: Model, classes: Mapping[str, type], t: FieldType, v: Any
     elif t.kind == "array":
         assert t.scalar is not None
         if isinstance(v, (str, dict, set, frozenset)) or not hasattr(v, "__len__"):
-            raise TypeError(f"{path}: expected a sequence of {t.scalar.name}, got {type(v).__name__}")
+            raise TypeError(
+                f"{path}: expected a sequence of {t.scalar.name}, got {type(v).__name__}"
+            )
         if len(v) > MAX_LENGTH:
             raise ValueError(f"{path}: {len(v)} elements, more than {MAX_LENGTH}")
         for i, x in enumerate(v):

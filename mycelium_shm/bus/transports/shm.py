@@ -22,7 +22,7 @@ import time
 from collections import deque
 from typing import Any
 
-from mycelium_shm.errors import ChannelExists, ChannelNotFound, Full, MyceliumError
+from mycelium_shm.errors import ChannelNotFound, Full, MyceliumError
 
 from ..errors import BusClosed
 from .base import Deliver
@@ -67,8 +67,9 @@ class ShmLink:
         self._closing = False
         self._thread: threading.Thread | None = None
         if not self._try_attach():
-            self._thread = threading.Thread(target=self._attach_loop,
-                                            name=f"attach {self.name}", daemon=True)
+            self._thread = threading.Thread(
+                target=self._attach_loop, name=f"attach {self.name}", daemon=True
+            )
             self._thread.start()
 
     def _try_attach(self) -> bool:
@@ -128,7 +129,9 @@ class ShmLink:
                 self._writer.write(type_id, payload, timeout=self._send_timeout)
                 return
             if len(self._pending) >= self._max_pending:
-                raise Full(f"link {self.name}: channel absent and {self._max_pending} frames queued")
+                raise Full(
+                    f"link {self.name}: channel absent and {self._max_pending} frames queued"
+                )
             self._pending.append((type_id, payload))
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -218,10 +221,9 @@ class ShmInbound:
         self.channel = channel
         self.name = name or f"shm:{channel}"
         self._unlink_on_close = unlink_on_close
-        try:
-            self._reader = ShmReader(channel, create=True, capacity=capacity, schema=schema)
-        except ChannelExists:
-            self._reader = ShmReader(channel, create=False, schema=schema)
+        self._reader = ShmReader(
+            channel, create=True, exist_ok=True, capacity=capacity, schema=schema
+        )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -230,8 +232,9 @@ class ShmInbound:
         """Read in a thread, calling ``deliver`` for every frame."""
         if self._thread is not None:
             raise RuntimeError(f"{self.name}: reader thread already started")
-        self._thread = threading.Thread(target=self._read_loop, args=(deliver,),
-                                        name=f"read {self.name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._read_loop, args=(deliver,), name=f"read {self.name}", daemon=True
+        )
         self._thread.start()
 
     def _read_loop(self, deliver: Deliver) -> None:
@@ -273,10 +276,7 @@ class ShmInbound:
         if self._unlink_on_close:
             from mycelium_shm import unlink
 
-            try:
-                unlink(self.channel)
-            except ChannelNotFound:
-                pass
+            unlink(self.channel, missing_ok=True)
 
     def __enter__(self) -> ShmInbound:
         return self

@@ -50,7 +50,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 from mycelium_shm.errors import Full, MyceliumError, SchemaMismatch
 
@@ -71,7 +71,7 @@ __all__ = [
 log = logging.getLogger("mycelium_shm.bus.socket")
 
 #: A Unix socket path (``str`` or ``Path``) or a TCP ``(host, port)``.
-SocketAddress = str | Path | tuple[str, int]
+SocketAddress = Union[str, Path, tuple[str, int]]
 
 MAGIC = b"MYCELBUS"
 VERSION = 1
@@ -177,7 +177,7 @@ def handshake(
             f"peer schema digest {peer_digest.hex()[:16]}... differs from "
             f"this side's {digest.hex()[:16]}..."
         )
-    return min(max_payload, peer_max)
+    return min(max_payload, int(peer_max))
 
 
 class SocketLink:
@@ -220,6 +220,9 @@ class SocketLink:
         self._fatal: MyceliumError | None = None
         self._closing = False
         self._closed = False
+        # Set (under _cond) when a write or a liveness check found the
+        # connection dead; the sender thread then reconnects.
+        self._broken = False
         self._connected = threading.Event()
         #: ``sent`` frames written, ``lost`` frames written into a connection
         #: that broke, ``connects`` successful handshakes.
@@ -243,8 +246,8 @@ class SocketLink:
             if self._closing:
                 raise BusClosed(f"link {self.name} is closed")
             if len(self._pending) >= self._max_pending:
-                deadline = None if self._send_timeout is None else (
-                    time.monotonic() + self._send_timeout
+                deadline = (
+                    None if self._send_timeout is None else (time.monotonic() + self._send_timeout)
                 )
                 while len(self._pending) >= self._max_pending:
                     left = None if deadline is None else deadline - time.monotonic()
@@ -256,7 +259,33 @@ class SocketLink:
                     self._cond.wait(left)
                     if self._fatal is not None:
                         raise self._fatal
-            self._pending.append((type_id, payload))
+            sock = self._sock
+            if sock is None or self._pending or self._in_flight or self._broken:
+                self._pending.append((type_id, payload))
+                self._cond.notify_all()
+                return
+            # Fast path: connected and idle, so write from this thread and
+            # spare the hand-off to the sender thread.  _in_flight keeps the
+            # sender thread (and other direct writers) off the socket meanwhile.
+            self._in_flight = 1
+        sent = False
+        try:
+            if not self._peer_gone(sock):
+                sock.sendall(
+                    FRAME_HEADER.pack(FRAME_HEADER.size + len(payload), type_id, 0) + payload
+                )
+                sent = True
+        except OSError as exc:
+            log.info("link %s: connection broke (%s); reconnecting", self.name, exc)
+        with self._cond:
+            self._in_flight = 0
+            if sent:
+                self.stats["sent"] += 1
+            else:
+                # Not (completely) written: the peer never delivers a partial
+                # frame, so sending it again after reconnecting loses nothing.
+                self._pending.appendleft((type_id, payload))
+                self._broken = True
             self._cond.notify_all()
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -346,9 +375,10 @@ class SocketLink:
             with self._cond:
                 if self._closing and not self._pending:
                     break
-            if self._sock is None:
+            sock = self._sock
+            if sock is None:
                 try:
-                    self._sock = self._connect()
+                    sock = self._connect()
                 except SchemaMismatch as exc:
                     log.error("link %s: %s", self.name, exc)
                     with self._cond:
@@ -361,18 +391,26 @@ class SocketLink:
                         if self._closing:
                             break
                     level = logging.INFO if failures == 1 else logging.DEBUG
-                    log.log(level, "link %s: connect failed (%s); retry in %.3f s",
-                            self.name, exc, delay)
+                    log.log(
+                        level,
+                        "link %s: connect failed (%s); retry in %.3f s",
+                        self.name,
+                        exc,
+                        delay,
+                    )
                     with self._cond:
                         self._cond.wait_for(lambda: self._closing, timeout=delay)
                     delay = min(delay * 2, self._backoff_max)
                     continue
                 failures = 0
                 delay = self._backoff_initial
-                self.stats["connects"] += 1
-                self._connected.set()
+                with self._cond:
+                    self._sock = sock
+                    self.stats["connects"] += 1
+                    self._connected.set()
+                    self._cond.notify_all()
                 log.debug("link %s: connected", self.name)
-            if not self._pump(self._sock):
+            if not self._pump(sock):
                 self._drop_connection()
         self._finish()
 
@@ -380,12 +418,24 @@ class SocketLink:
         """Write queued frames until idle-and-closing; False if the connection broke."""
         while True:
             with self._cond:
-                while not self._pending and not self._closing:
-                    self._cond.wait(0.05)
-                    if not self._pending and self._peer_gone(sock):
+                while True:
+                    if self._broken:
                         return False
-                if not self._pending:
-                    return True
+                    if self._in_flight:  # a direct write from send() is running
+                        self._cond.wait(0.05)
+                        continue
+                    if self._pending:
+                        break
+                    if self._closing:
+                        return True
+                    self._cond.wait(0.05)
+                    if not self._pending and not self._in_flight and self._peer_gone(sock):
+                        self._broken = True
+                if self._peer_gone(sock):
+                    # Writing now would succeed into the kernel buffer of a dead
+                    # connection and the frames would vanish; reconnect instead.
+                    self._broken = True
+                    return False
                 batch: list[tuple[int, bytes]] = []
                 size = 0
                 while self._pending and size < 1 << 18:
@@ -401,11 +451,13 @@ class SocketLink:
             try:
                 sock.sendall(b"".join(parts))
             except OSError as exc:
-                log.warning("link %s: connection broke (%s); %d frames lost",
-                            self.name, exc, len(batch))
+                log.warning(
+                    "link %s: connection broke (%s); %d frames lost", self.name, exc, len(batch)
+                )
                 with self._cond:
                     self.stats["lost"] += len(batch)
                     self._in_flight = 0
+                    self._broken = True
                     self._cond.notify_all()
                 return False
             with self._cond:
@@ -425,15 +477,18 @@ class SocketLink:
             return True
 
     def _drop_connection(self) -> None:
-        self._connected.clear()
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        with self._cond:
+            sock, self._sock = self._sock, None
+            self._connected.clear()
+            self._broken = False
+        if sock is not None:
+            sock.close()
 
     def _finish(self) -> None:
         """Clean end: half-close, wait for the peer to read everything and close."""
-        sock, self._sock = self._sock, None
-        self._connected.clear()
+        with self._cond:
+            sock, self._sock = self._sock, None
+            self._connected.clear()
         if sock is None:
             return
         try:
@@ -534,8 +589,9 @@ class SocketInbound:
             if self._started:
                 return
             self._started = True
-            thread = threading.Thread(target=self._accept_loop, name=f"accept {self.name}",
-                                      daemon=True)
+            thread = threading.Thread(
+                target=self._accept_loop, name=f"accept {self.name}", daemon=True
+            )
             self._threads.append(thread)
         thread.start()
 
@@ -543,7 +599,7 @@ class SocketInbound:
         while not self._stop.is_set():
             try:
                 conn, _ = self._listener.accept()
-            except TimeoutError:
+            except socket.timeout:
                 continue
             except OSError:
                 if self._stop.is_set():
@@ -557,16 +613,18 @@ class SocketInbound:
                     conn.close()
                     return
                 self._conns.add(conn)
-                thread = threading.Thread(target=self._serve, args=(conn,),
-                                          name=f"conn {self.name}", daemon=True)
+                thread = threading.Thread(
+                    target=self._serve, args=(conn,), name=f"conn {self.name}", daemon=True
+                )
                 self._threads = [t for t in self._threads if t.is_alive()]
                 self._threads.append(thread)
             thread.start()
 
     def _serve(self, conn: socket.socket) -> None:
         try:
-            limit = handshake(conn, self._schema, max_payload=self._max_payload,
-                              timeout=self._handshake_timeout)
+            limit = handshake(
+                conn, self._schema, max_payload=self._max_payload, timeout=self._handshake_timeout
+            )
             self.stats["connections"] += 1
             header = FRAME_HEADER
             while True:

@@ -1,0 +1,1 @@
+"""mycelium-shm benchmark suite; run it with `python -m bench [--quick]`."""

@@ -1,0 +1,251 @@
+/*
+ * ring_bench: the C ceiling for the benchmark suite.  The same round-trip and
+ * throughput loops as the Python harness, calling csrc/ring.c directly, so
+ * the report shows how much of each Python number is the ring and how much
+ * is the interpreter.
+ *
+ *   ring_bench rtt ping|pong AB BA SIZE N WARM CORE block|poll OUT
+ *       ping writes to AB and reads BA, N + WARM round trips, and stores the
+ *       last N round-trip times (int64 ns, native order) in file OUT; pong
+ *       echoes N + WARM frames from AB back on BA.
+ *   ring_bench send CHAN SIZE N CORE single|batch|zc block|poll
+ *   ring_bench recv CHAN SIZE N WARM CORE single|batch|zc block|poll
+ *       recv prints "ELAPSED_NS TIMED_FRAMES" for the frames after WARM.
+ *
+ * Every process opens its channels with MYC_CREATE_OR_ATTACH, so start order
+ * does not matter; the harness unlinks the channels.  "block" waits inside
+ * the core (timeout -1: spin, then futex); "poll" calls with timeout 0 in a
+ * loop.  Exit status 2 on any ring error, with the reason on stderr.
+ */
+#define _GNU_SOURCE
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ring.h"
+
+#define CAPACITY (1ull << 20) /* same ring size as every Python row */
+#define TYPE_ID 1u
+#define BATCH 64u
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void fail(const char *what, int64_t rc) {
+    fprintf(stderr, "ring_bench: %s: %s: %s\n", what, myc_result_name((int)rc),
+            myc_last_error());
+    exit(2);
+}
+
+static void pin(long core) {
+    if (core < 0) return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET((int)core, &set);
+    if (sched_setaffinity(0, sizeof set, &set) != 0) perror("ring_bench: sched_setaffinity");
+}
+
+static myc_writer *open_writer(const char *name) {
+    myc_writer *w = NULL;
+    int rc = myc_writer_open(name, MYC_CREATE_OR_ATTACH, CAPACITY, 0, 0, NULL, &w);
+    if (rc != MYC_OK) fail("myc_writer_open", rc);
+    return w;
+}
+
+static myc_reader *open_reader(const char *name) {
+    myc_reader *r = NULL;
+    int rc = myc_reader_open(name, MYC_CREATE_OR_ATTACH, CAPACITY, 0, 0, NULL, &r);
+    if (rc != MYC_OK) fail("myc_reader_open", rc);
+    return r;
+}
+
+/* One frame out; in poll mode retry a full ring from here. */
+static void put(myc_writer *w, const uint8_t *payload, uint32_t size, int poll) {
+    int rc;
+    do {
+        rc = myc_write(w, TYPE_ID, payload, size, poll ? 0 : -1);
+    } while (poll && rc == MYC_ERR_FULL);
+    if (rc != MYC_OK) fail("myc_write", rc);
+}
+
+/* One frame in; returns its payload length. */
+static uint32_t get(myc_reader *r, uint8_t *buf, uint64_t buf_len, int poll) {
+    int64_t rc;
+    do {
+        rc = myc_read(r, poll ? 0 : -1, buf, buf_len);
+    } while (poll && rc == MYC_ERR_EMPTY);
+    if (rc < 0) fail("myc_read", rc);
+    return (uint32_t)(rc & 0xFFFFFFFF);
+}
+
+static int rtt(int argc, char **argv) {
+    if (argc != 11) return -1;
+    int is_ping = strcmp(argv[2], "ping") == 0;
+    const char *ab = argv[3], *ba = argv[4];
+    uint32_t size = (uint32_t)strtoul(argv[5], NULL, 10);
+    long n = strtol(argv[6], NULL, 10), warm = strtol(argv[7], NULL, 10);
+    pin(strtol(argv[8], NULL, 10));
+    int poll = strcmp(argv[9], "poll") == 0;
+    uint8_t *buf = calloc(1, size + 8);
+    for (uint32_t i = 0; i < size; i++) buf[i] = (uint8_t)i;
+    myc_writer *w = open_writer(is_ping ? ab : ba);
+    myc_reader *r = open_reader(is_ping ? ba : ab);
+    if (!is_ping) {
+        for (long i = 0; i < n + warm; i++) {
+            uint32_t len = get(r, buf, size + 8, poll);
+            put(w, buf, len, poll);
+        }
+    } else {
+        int64_t *lat = malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
+        for (long i = 0; i < n + warm; i++) {
+            int64_t t0 = now_ns();
+            put(w, buf, size, poll);
+            uint32_t len = get(r, buf, size + 8, poll);
+            int64_t t1 = now_ns();
+            if (len != size) {
+                fprintf(stderr, "ring_bench: echoed %u bytes, sent %u\n", len, size);
+                return 2;
+            }
+            if (i >= warm) lat[i - warm] = t1 - t0;
+        }
+        FILE *out = fopen(argv[10], "wb");
+        if (!out || fwrite(lat, sizeof *lat, (size_t)n, out) != (size_t)n || fclose(out)) {
+            perror("ring_bench: writing latencies");
+            return 2;
+        }
+        free(lat);
+    }
+    myc_reader_close(r);
+    myc_writer_close(w);
+    free(buf);
+    return 0;
+}
+
+static int send_frames(int argc, char **argv) {
+    if (argc != 8) return -1;
+    uint32_t size = (uint32_t)strtoul(argv[3], NULL, 10);
+    long n = strtol(argv[4], NULL, 10);
+    pin(strtol(argv[5], NULL, 10));
+    const char *mode = argv[6];
+    int poll = strcmp(argv[7], "poll") == 0;
+    int64_t timeout = poll ? 0 : -1;
+    myc_writer *w = open_writer(argv[2]);
+    uint8_t *payloads = malloc((size_t)size * BATCH + 1);
+    for (size_t i = 0; i < (size_t)size * BATCH; i++) payloads[i] = (uint8_t)i;
+    if (strcmp(mode, "single") == 0) {
+        for (long i = 0; i < n; i++) put(w, payloads, size, poll);
+    } else if (strcmp(mode, "batch") == 0) {
+        uint16_t types[BATCH];
+        uint32_t lens[BATCH];
+        for (uint32_t i = 0; i < BATCH; i++) {
+            types[i] = TYPE_ID;
+            lens[i] = size;
+        }
+        long left = n;
+        while (left > 0) {
+            uint32_t count = left < (long)BATCH ? (uint32_t)left : BATCH;
+            int64_t rc = myc_write_batch(w, count, types, lens, payloads, timeout);
+            if (rc == MYC_ERR_FULL && poll) continue;
+            if (rc < 0) fail("myc_write_batch", rc);
+            left -= rc;
+        }
+    } else if (strcmp(mode, "zc") == 0) {
+        for (long i = 0; i < n; i++) {
+            myc_reservation res;
+            int rc;
+            do {
+                rc = myc_reserve(w, TYPE_ID, size, timeout, &res);
+            } while (poll && rc == MYC_ERR_FULL);
+            if (rc != MYC_OK) fail("myc_reserve", rc);
+            memcpy(res.payload, payloads, size);
+            rc = myc_commit(w, &res);
+            if (rc != MYC_OK) fail("myc_commit", rc);
+        }
+    } else {
+        return -1;
+    }
+    myc_writer_close(w);
+    free(payloads);
+    return 0;
+}
+
+static int recv_frames(int argc, char **argv) {
+    if (argc != 9) return -1;
+    uint32_t size = (uint32_t)strtoul(argv[3], NULL, 10);
+    long n = strtol(argv[4], NULL, 10), warm = strtol(argv[5], NULL, 10);
+    pin(strtol(argv[6], NULL, 10));
+    const char *mode = argv[7];
+    int poll = strcmp(argv[8], "poll") == 0;
+    int64_t timeout = poll ? 0 : -1;
+    myc_reader *r = open_reader(argv[2]);
+    uint64_t buf_len = (uint64_t)(size + 8) * BATCH;
+    uint8_t *buf = malloc(buf_len);
+    long got = 0, timed_from = -1;
+    int64_t t0 = 0;
+    volatile uint8_t sink = 0; /* zero-copy reads touch the payload */
+    if (warm == 0) {
+        t0 = now_ns();
+        timed_from = 0;
+    }
+    while (got < n) {
+        long count;
+        if (strcmp(mode, "single") == 0) {
+            if (get(r, buf, buf_len, poll) != size) fail("frame length", MYC_ERR_CORRUPT);
+            count = 1;
+        } else if (strcmp(mode, "batch") == 0) {
+            uint16_t types[BATCH];
+            uint32_t lens[BATCH];
+            uint32_t want = n - got < (long)BATCH ? (uint32_t)(n - got) : BATCH;
+            int64_t rc = myc_read_batch(r, want, timeout, buf, buf_len, types, lens);
+            if (rc == MYC_ERR_EMPTY && poll) continue;
+            if (rc < 0) fail("myc_read_batch", rc);
+            if (rc > 0 && lens[rc - 1] != size) fail("frame length", MYC_ERR_CORRUPT);
+            count = rc;
+        } else if (strcmp(mode, "zc") == 0) {
+            myc_frame f;
+            int rc;
+            do {
+                rc = myc_peek(r, timeout, &f);
+            } while (poll && rc == MYC_ERR_EMPTY);
+            if (rc != MYC_OK) fail("myc_peek", rc);
+            if (f.payload_len != size) fail("frame length", MYC_ERR_CORRUPT);
+            sink ^= f.payload[size - 1];
+            myc_release(r);
+            count = 1;
+        } else {
+            return -1;
+        }
+        got += count;
+        if (timed_from < 0 && got >= warm) {
+            t0 = now_ns();
+            timed_from = got;
+        }
+    }
+    int64_t elapsed = now_ns() - t0;
+    printf("%lld %ld\n", (long long)elapsed, n - timed_from);
+    (void)sink;
+    myc_reader_close(r);
+    free(buf);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    int rc = -1;
+    if (argc >= 2 && strcmp(argv[1], "rtt") == 0) rc = rtt(argc, argv);
+    else if (argc >= 2 && strcmp(argv[1], "send") == 0) rc = send_frames(argc, argv);
+    else if (argc >= 2 && strcmp(argv[1], "recv") == 0) rc = recv_frames(argc, argv);
+    if (rc == -1) {
+        fprintf(stderr,
+                "usage: ring_bench rtt ping|pong AB BA SIZE N WARM CORE block|poll OUT\n"
+                "       ring_bench send CHAN SIZE N CORE single|batch|zc block|poll\n"
+                "       ring_bench recv CHAN SIZE N WARM CORE single|batch|zc block|poll\n");
+        return 64;
+    }
+    return rc;
+}

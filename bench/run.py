@@ -1,0 +1,328 @@
+"""The benchmark suite: `python -m bench [--quick]` (or `python bench/run.py`).
+
+Measures, in one run, round-trip latency and one-way throughput of
+mycelium-shm (Python: single calls, batches, zero-copy; C: the ceiling)
+against the transports a user would pick instead, with the pure-Python
+shared-memory ring (bench/baseline_pyring.py) as the baseline every ratio is
+taken against; multi-writer scaling; and rows from bench/bench_rust*.py and
+bench/bench_ocaml*.py when present.  Writes results.json, results.md and PNG
+plots to bench/results/ (or --out).
+"""
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+
+if __package__ in (None, ""):  # run as a script: make `bench` importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    __package__ = "bench"
+
+from bench import common, extensions, report, suite
+from bench.cring import CRingTransport
+from bench.transports import iceoryx_shm_objects, peer_transports, remove_iceoryx_leftovers
+from bench.transports_mycelium import MyceliumTransport, mycelium_transports
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_OUT = os.path.join(HERE, "results")
+SCHEMA_VERSION = 1
+
+METHOD = [
+    "Every run uses fresh processes forked for it (C rows: fresh ring_bench processes), "
+    "each pinned with sched_setaffinity: ping / sender on the first allowed core, "
+    "pong / receiver on the second.",
+    "No connection setup is timed: all roles attach, then meet at a barrier.",
+    "A calibration run (discarded; also a warm-up) sizes the timed runs to about "
+    "`target_s` each, within fixed count bounds; each timed run also skips its first "
+    "10% of messages (warm-up).",
+    "Round trips: every round trip timed with perf_counter_ns (C: CLOCK_MONOTONIC); "
+    "nearest-rank p50/p99/p99.9 per run; a row reports the median over repeats.",
+    "Throughput: the receiver times from the end of its warm-up to its last message; "
+    "a row reports the median msgs/s over repeats. MB/s = payload bytes / 10^6 / s.",
+    "Every shared-memory transport gets a 1 MiB ring (mycelium, pyring, faster-fifo "
+    "buffer); mp.Queue is bounded at 1024 messages.",
+    "busy-poll rows spin on a non-blocking call; blocking rows let the transport wait "
+    "(mycelium: spin about 50 us in C, then futex).",
+    "Ratios and targets compare rows measured in the same run only.",
+]
+
+
+def machine_info():
+    info = {
+        "cpu_model": _cpu_model(),
+        "cpus": os.cpu_count(),
+        "allowed_cores": common.allowed_cores(),
+        "kernel": platform.release(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "python_impl": platform.python_implementation(),
+        "gcc": _first_line(["gcc", "--version"]),
+        "loadavg_start": _loadavg(),
+        "packages": _versions(
+            ["pyzmq", "faster-fifo", "iceoryx2", "matplotlib", "cffi", "mycelium-shm"]
+        ),
+    }
+    return info
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _first_line(cmd):
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout
+        return out.splitlines()[0] if out else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unavailable"
+
+
+def _loadavg():
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def _versions(names):
+    from importlib import metadata
+
+    out = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def c_transports():
+    return [
+        CRingTransport("single", "blocking"),
+        CRingTransport("single", "busy-poll"),
+        CRingTransport("batch", "blocking"),
+        CRingTransport("zero-copy", "blocking"),
+    ]
+
+
+def _selected(transport, only, skip):
+    names = {
+        transport.name.lower(),
+        transport.label().lower(),
+        f"{transport.name}-{transport.lang}".lower(),
+    }
+    if only and not any(o in n for o in only for n in names):
+        return False
+    if skip and any(s in n for s in skip for n in names):
+        return False
+    return True
+
+
+def plan(args, cfg):
+    """The ordered list of (kind, transport, size, writers) to measure."""
+    only = [s.strip().lower() for s in args.only.split(",")] if args.only else []
+    skip = [s.strip().lower() for s in args.skip.split(",")] if args.skip else []
+    transports = peer_transports() + mycelium_transports()
+    if not args.no_c:
+        transports += c_transports()
+    transports = [t for t in transports if _selected(t, only, skip)]
+    steps = []
+    for t in transports:
+        if "rtt" in t.kinds:
+            steps.append(("rtt", t, 64, None))
+    for size in cfg.sizes:
+        for t in transports:
+            if "tput" in t.kinds:
+                steps.append(("tput", t, size, None))
+    if not args.no_mw:
+        mw = [MyceliumTransport("single", "blocking")]
+        if not args.no_c:
+            mw.append(CRingTransport("single", "blocking"))
+        for t in mw:
+            if _selected(t, only, skip) or not only:
+                for writers in cfg.mw_writers:
+                    steps.append(("mw", t, suite.MW_SIZE, writers))
+    return steps
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="about one minute: tiny counts, 2 repeats (a smoke run, not results)",
+    )
+    p.add_argument("--out", default=DEFAULT_OUT, help="output directory (default bench/results)")
+    p.add_argument(
+        "--only",
+        default="",
+        help="comma-separated transport names to keep (substring match), e.g. "
+        "pyring,mp.pipe,mycelium",
+    )
+    p.add_argument("--skip", default="", help="comma-separated transport names to drop")
+    p.add_argument("--sizes", default="", help="payload sizes for throughput, e.g. 64,65536")
+    p.add_argument("--writers", default="", help="multi-writer counts, e.g. 1,2,4,8")
+    p.add_argument("--repeats", type=int, help="timed runs per row")
+    p.add_argument("--target-s", type=float, help="wanted seconds per timed run")
+    p.add_argument("--budget-s", type=float, help="skip remaining rows after this many seconds")
+    p.add_argument("--no-c", action="store_true", help="skip the C ceiling rows")
+    p.add_argument("--no-mw", action="store_true", help="skip multi-writer scaling")
+    p.add_argument("--no-ext", action="store_true", help="skip Rust/OCaml extension rows")
+    p.add_argument("--no-plots", action="store_true", help="write no PNGs")
+    p.add_argument(
+        "--check-targets",
+        action="store_true",
+        help="exit 1 if a target is missed or cannot be judged",
+    )
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = suite.Config.quick_() if args.quick else suite.Config.full()
+    if args.sizes:
+        cfg.sizes = tuple(int(s) for s in args.sizes.split(","))
+    if args.writers:
+        cfg.mw_writers = tuple(int(s) for s in args.writers.split(","))
+    if args.repeats:
+        cfg.repeats = args.repeats
+    if args.target_s:
+        cfg.target_s = args.target_s
+    if args.budget_s:
+        cfg.budget_s = args.budget_s
+    common.install_cleanup_handlers()
+    iox2_before = iceoryx_shm_objects()
+    common.register_cleanup("iceoryx2", lambda: remove_iceoryx_leftovers(iox2_before))
+    os.makedirs(args.out, exist_ok=True)
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    machine = machine_info()
+    steps = plan(args, cfg)
+    clock = suite.Clock(len(steps) + (0 if args.no_ext else 1), cfg.budget_s, sys.stderr)
+    clock.log(
+        f"{'quick' if cfg.quick else 'full'} run: {len(steps)} measurements, "
+        f"load average {machine['loadavg_start']}, output {args.out}"
+    )
+
+    rows = []
+    for kind, transport, size, writers in steps:
+        if kind == "rtt":
+            row = suite.guarded(transport, kind, size, cfg, clock, suite.measure_rtt)
+        elif kind == "tput":
+            row = suite.guarded(transport, kind, size, cfg, clock, suite.measure_tput)
+        else:
+            row = suite.guarded(transport, kind, size, cfg, clock, suite.measure_tput, writers)
+            row["writers"] = writers
+        rows.append(row)
+        clock.step(_done_line(row))
+
+    ext_reports, incomplete = [], []
+    if args.no_ext:
+        incomplete.append("extension rows skipped (--no-ext)")
+    else:
+        clock.show("extension rows (Rust, OCaml)")
+        ext_rows, ext_reports, incomplete = extensions.collect(
+            cfg.quick, cfg.ext_timeout, clock.log, sizes=cfg.sizes, budget_s=cfg.ext_budget_s
+        )
+        rows += ext_rows
+        clock.step(f"extension rows: {len(ext_rows)}")
+
+    common.unregister_cleanup("iceoryx2")
+    for path in remove_iceoryx_leftovers(iox2_before):
+        clock.log(f"removed iceoryx2 leftover {path}")
+    report.add_ratios(rows)
+    machine["loadavg_end"] = _loadavg()
+    result = {
+        "schema_version": SCHEMA_VERSION,
+        "started_utc": started.isoformat(timespec="seconds"),
+        "elapsed_s": round(clock.elapsed(), 1),
+        "quick": cfg.quick,
+        "config": dataclasses.asdict(cfg),
+        "argv": sys.argv[1:] if argv is None else list(argv),
+        "machine": machine,
+        "method": METHOD,
+        "rows": rows,
+        "targets": report.evaluate_targets(rows),
+        "peer_matrix": {f"{k}/{s}": v for (k, s), v in report.peer_matrix(rows).items()},
+        "extensions": ext_reports,
+        "incomplete": incomplete,
+    }
+    md = report.markdown(dict(result, peer_matrix=report.peer_matrix(rows)))
+    outputs = {
+        "json": os.path.join(args.out, "results.json"),
+        "markdown": os.path.join(args.out, "results.md"),
+    }
+    if not args.no_plots:
+        from bench import plots
+
+        try:
+            outputs["plots"] = plots.make_all(result, args.out)
+        except Exception as exc:  # plots are a convenience; the data is in JSON
+            clock.log(f"plotting failed: {type(exc).__name__}: {exc}")
+            outputs["plots"] = []
+    result["outputs"] = outputs
+    _write(outputs["json"], json.dumps(result, indent=1, default=_json_default) + "\n")
+    _write(outputs["markdown"], md + "\n")
+
+    print(_summary(result))
+    if args.check_targets and not all(t["pass"] for t in result["targets"]):
+        return 1
+    return 0
+
+
+def _done_line(row):
+    what = f"{row['kind']} {row['size']} B {report.label(row)}"
+    if row["kind"] == "mw":
+        what += f" x{row['writers']}"
+    if row["status"] != "ok":
+        return f"{what}: {row['status']}"
+    if row["kind"] == "rtt":
+        return f"{what}: p50 {row['p50_ns'] / 1000:.2f} us"
+    return f"{what}: {row['msgs_per_s']:,.0f} msgs/s"
+
+
+def _write(path, text):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _json_default(obj):
+    if isinstance(obj, tuple):
+        return list(obj)
+    return str(obj)
+
+
+def _summary(result):
+    lines = [
+        f"bench: {len(result['rows'])} rows in {result['elapsed_s']} s"
+        + (" (quick smoke run: not results)" if result["quick"] else "")
+    ]
+    for t in result["targets"]:
+        verdict = {True: "PASS", False: "FAIL", None: "n/a "}[t["pass"]]
+        ratio = "" if t["ratio"] is None else f"{t['ratio']:.2f}x"
+        lines.append(f"  {verdict} {t['description']}: {ratio} {t['row'] or t.get('note', '')}")
+    for note in result["incomplete"]:
+        lines.append(f"  incomplete: {note}")
+    lines.append(
+        f"  wrote {result['outputs']['json']}, {result['outputs']['markdown']}"
+        + "".join(f", {p}" for p in result["outputs"].get("plots", []))
+    )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+(** The [reader] example program: usage and behaviour in the header of [reader.ml].  It exports nothing. *)

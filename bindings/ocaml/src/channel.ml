@@ -1,0 +1,15 @@
+let check_name = Ffi.name_check
+let unlink = Ffi.unlink
+let unlink_if_exists name = ignore (Ffi.unlink name : (unit, Error.t) result)
+let inspect = Ffi.inspect
+
+let exists name =
+  match Ffi.inspect name with
+  | Ok _ -> true
+  | Error _ -> false
+
+let digest_size = Ffi.digest_size
+let min_capacity = Ffi.min_capacity
+let max_type_id = Ffi.type_id_max
+let name_max = Ffi.name_max
+let pid_alive = Ffi.pid_alive

@@ -1,0 +1,278 @@
+open Ctypes
+module D = Mycelium_shm_function_description.Function_description
+module T = D.Types
+module F = D.Functions (Ffi_functions_generated)
+module B = D.Blocking (Ffi_blocking_generated)
+
+type writer = D.writer structure ptr
+type reader = D.reader structure ptr
+type how = Attach | Create | Create_or_attach
+
+let digest_size = T.digest_size
+let type_id_max = T.type_id_max
+let min_capacity = Int64.to_int T.min_capacity
+let name_max = T.name_max
+
+(* The layout of struct myc_info is described with literal array sizes; fail
+   at start-up rather than misread memory if the header ever changes them. *)
+let () =
+  if T.digest_size <> 32 || T.writer_slots <> 32 then
+    failwith "mycelium_shm: ring.h array sizes differ from ffi description"
+
+let error code message = Error { Error.code; message }
+
+(* The one place where C result codes become Error.t. Called right after the
+   failing call, on the same system thread, so myc_last_error is its text. *)
+let error_of_result rc =
+  let open Error in
+  let code =
+    if rc = T.err_full then Full
+    else if rc = T.err_empty then Empty
+    else if rc = T.err_arg then Bad_argument
+    else if rc = T.err_name then Invalid_name
+    else if rc = T.err_not_found then Not_found
+    else if rc = T.err_exists then Exists
+    else if rc = T.err_format then Bad_format
+    else if rc = T.err_corrupt then Corrupt
+    else if rc = T.err_reader_busy then Reader_busy
+    else if rc = T.err_schema then Schema_mismatch
+    else if rc = T.err_too_large then Too_large
+    else if rc = T.err_interrupted then Interrupted
+    else if rc = T.err_system then System (F.last_errno ())
+    else if rc = T.err_handle_busy then Handle_busy
+    else if rc = T.err_closed then Closed
+    else if rc = T.err_abandoned then Abandoned
+    else Unknown rc
+  in
+  { code; message = F.last_error () }
+
+let check rc = if rc >= 0 then Ok () else Error (error_of_result rc)
+
+(* ---- argument conversion: refuse what the C types cannot represent ---- *)
+
+let u32_max = 0xFFFF_FFFF
+
+let in_u32 what v k =
+  if v < 0 || v > u32_max then
+    error Error.Bad_argument (Printf.sprintf "%s %d out of range" what v)
+  else k (Unsigned.UInt32.of_int v)
+
+let c_string what s k =
+  if String.contains s '\000' then
+    error Error.Invalid_name (Printf.sprintf "%s contains a NUL byte" what)
+  else k s
+
+(* A digest is passed as a pointer into a C array, kept reachable until the
+   call has returned. *)
+let with_digest digest k =
+  match digest with
+  | None -> k None
+  | Some d when String.length d <> T.digest_size ->
+      error Error.Bad_argument
+        (Printf.sprintf "schema digest must be %d bytes, got %d" T.digest_size
+           (String.length d))
+  | Some d ->
+      let arr = CArray.of_string d in
+      let p = coerce (ptr char) (ptr uint8_t) (CArray.start arr) in
+      let r = k (Some p) in
+      ignore (Sys.opaque_identity arr);
+      r
+
+let name_check name =
+  c_string "channel name" name @@ fun name -> check (F.name_check name)
+
+let unlink name = c_string "channel name" name @@ fun name -> check (F.unlink name)
+
+let pid_alive pid = F.pid_alive (Int32.of_int pid) Unsigned.UInt64.zero = 1
+
+let u64 v = Unsigned.UInt64.to_int v
+
+let stats_of s =
+  let g f = u64 (getf s f) in
+  {
+    Stats.capacity = g T.st_capacity;
+    max_payload = g T.st_max_payload;
+    head = g T.st_head;
+    tail = g T.st_tail;
+    frames_written = g T.st_frames_written;
+    bytes_written = g T.st_bytes_written;
+    full_events = g T.st_full_events;
+    write_timeouts = g T.st_write_timeouts;
+    writer_wakes = g T.st_writer_wakes;
+    frames_read = g T.st_frames_read;
+    bytes_read = g T.st_bytes_read;
+    padding_frames = g T.st_padding_frames;
+    unblocks = g T.st_unblocks;
+    reader_wakes = g T.st_reader_wakes;
+    reader_sleeps = g T.st_reader_sleeps;
+    takeovers = g T.st_takeovers;
+  }
+
+let inspect name =
+  c_string "channel name" name @@ fun name ->
+  let i = make T.info in
+  match check (F.inspect name (addr i)) with
+  | Error _ as e -> e
+  | Ok () ->
+      let digest = getf i T.in_schema_digest in
+      let pids = getf i T.in_writer_pids and alive = getf i T.in_writer_alive in
+      let writers =
+        List.init (CArray.length pids) (fun k ->
+            (Int32.to_int (CArray.get pids k), CArray.get alive k <> 0l))
+        |> List.filter_map (fun (pid, alive) ->
+               if pid = 0 then None else Some { Info.pid; alive })
+      in
+      let reader_pid = Int32.to_int (getf i T.in_reader_pid) in
+      Ok
+        {
+          Info.stats = stats_of (getf i T.in_stats);
+          schema_digest =
+            String.init (CArray.length digest) (fun k ->
+                Char.chr (Unsigned.UInt8.to_int (CArray.get digest k)));
+          created_ns = u64 (getf i T.in_created_ns);
+          file_size = u64 (getf i T.in_file_size);
+          creator_pid = Int32.to_int (getf i T.in_creator_pid);
+          creator_alive = getf i T.in_creator_alive <> 0l;
+          reader_pid = (if reader_pid = 0 then None else Some reader_pid);
+          reader_alive = getf i T.in_reader_alive <> 0l;
+          format_version = Unsigned.UInt32.to_int (getf i T.in_format_version);
+          writers;
+        }
+
+let flags_of = function
+  | Attach -> T.attach
+  | Create -> T.create
+  | Create_or_attach -> T.create_or_attach
+
+let open_handle c_open typ ~how ~capacity ~max_payload ~mode ~digest name =
+  c_string "channel name" name @@ fun name ->
+  in_u32 "max_payload" max_payload @@ fun max_payload ->
+  in_u32 "mode" mode @@ fun mode ->
+  if capacity < 0 then
+    error Error.Bad_argument (Printf.sprintf "capacity %d out of range" capacity)
+  else
+    with_digest digest @@ fun digest ->
+    let out = allocate (ptr typ) (from_voidp typ null) in
+    let rc =
+      c_open name (flags_of how) (Unsigned.UInt64.of_int capacity) max_payload
+        mode digest out
+    in
+    if rc = T.ok then Ok !@out else Error (error_of_result rc)
+
+let writer_open = open_handle F.writer_open D.writer
+let reader_open = open_handle F.reader_open D.reader
+let writer_close = F.writer_close
+let reader_close = F.reader_close
+let writer_set_spin w ns = F.writer_set_spin w (Int64.of_int ns)
+let reader_set_spin r ns = F.reader_set_spin r (Int64.of_int ns)
+let reader_set_stuck_timeout r ns = F.reader_set_stuck_timeout r (Int64.of_int ns)
+
+let get_stats c_stats h =
+  let s = make T.stats in
+  match check (c_stats h (addr s)) with
+  | Ok () -> Ok (stats_of s)
+  | Error _ as e -> e
+
+let writer_stats = get_stats F.writer_stats
+let reader_stats = get_stats F.reader_stats
+
+let write_nowait w ~type_id s ~off ~len =
+  in_u32 "type id" type_id @@ fun type_id ->
+  in_u32 "payload length" len @@ fun len ->
+  let p = ocaml_string_start s +@ off in
+  check (F.write_nowait w type_id p len 0L)
+
+let write_wait w ~type_id s ~off ~len ~timeout_ns =
+  in_u32 "type id" type_id @@ fun type_id ->
+  in_u32 "payload length" len @@ fun len32 ->
+  (* The stub releases the runtime lock, so the payload may not stay in the
+     OCaml heap (the GC could move it): copy it into C memory first. *)
+  let arr =
+    CArray.of_string
+      (if off = 0 && len = String.length s then s else String.sub s off len)
+  in
+  let p = coerce (ptr char) (ptr uint8_t) (CArray.start arr) in
+  let rc = B.write_wait w type_id p len32 (Int64.of_int timeout_ns) in
+  ignore (Sys.opaque_identity arr);
+  check rc
+
+let write_batch w frames ~timeout_ns =
+  let n = Array.length frames in
+  let bad =
+    Array.find_opt (fun (id, _) -> id < 0 || id > 0xFFFF) frames
+  in
+  match bad with
+  | Some (id, _) -> error Error.Bad_argument (Printf.sprintf "type id %d out of range" id)
+  | None when n = 0 -> error Error.Bad_argument "write_batch needs at least one frame"
+  | None when n > u32_max -> error Error.Bad_argument "too many frames"
+  | None -> (
+      match Array.find_opt (fun (_, p) -> String.length p > u32_max) frames with
+      | Some (_, p) ->
+          error Error.Too_large (Printf.sprintf "payload of %d bytes" (String.length p))
+      | None ->
+          let ids = CArray.make uint16_t n and lens = CArray.make uint32_t n in
+          Array.iteri
+            (fun i (id, p) ->
+              CArray.set ids i (Unsigned.UInt16.of_int id);
+              CArray.set lens i (Unsigned.UInt32.of_int (String.length p)))
+            frames;
+          (* Outside the OCaml heap: the stub releases the runtime lock. *)
+          let data = CArray.of_string (String.concat "" (Array.to_list (Array.map snd frames))) in
+          let rc =
+            B.write_batch w (Unsigned.UInt32.of_int n) (CArray.start ids) (CArray.start lens)
+              (to_voidp (CArray.start data)) (Int64.of_int timeout_ns)
+          in
+          ignore (Sys.opaque_identity (ids, lens, data));
+          if Int64.compare rc 0L >= 0 then Ok (Int64.to_int rc)
+          else Error (error_of_result (Int64.to_int rc)))
+
+(* ---- buffers outside the OCaml heap ---- *)
+
+type buffer = { data : char CArray.t; start : Unsigned.UInt8.t ptr }
+
+let buffer n =
+  let data = CArray.make char (max n 1) in
+  { data; start = coerce (ptr char) (ptr uint8_t) (CArray.start data) }
+
+let buffer_length b = CArray.length b.data
+
+let buffer_sub b ~off ~len =
+  string_from_ptr (CArray.start b.data +@ off) ~length:len
+
+let read r ~timeout_ns b =
+  let len = Unsigned.UInt64.of_int (CArray.length b.data) in
+  (* A frame already there: no runtime-lock release.  Otherwise wait in the
+     stub that releases it (a timeout-0 read that finds nothing changes no
+     state, so the second call starts afresh). *)
+  let rc = F.read_nowait r 0L b.start len in
+  let rc =
+    if Int64.to_int rc = T.err_empty && timeout_ns <> 0 then
+      B.read r (Int64.of_int timeout_ns) b.start len
+    else rc
+  in
+  ignore (Sys.opaque_identity b);
+  if Int64.compare rc 0L >= 0 then
+    let v = Int64.to_int rc in
+    Ok (v lsr 32, v land 0xFFFF_FFFF)
+  else Error (error_of_result (Int64.to_int rc))
+
+type batch = { ids : Unsigned.UInt16.t CArray.t; lens : Unsigned.UInt32.t CArray.t }
+
+let batch n = { ids = CArray.make uint16_t n; lens = CArray.make uint32_t n }
+let batch_length t = CArray.length t.ids
+
+let read_batch r ~timeout_ns ~max_frames b t =
+  let n = min max_frames (CArray.length t.ids) in
+  let rc =
+    B.read_batch r (Unsigned.UInt32.of_int n) (Int64.of_int timeout_ns) b.start
+      (Unsigned.UInt64.of_int (CArray.length b.data))
+      (CArray.start t.ids) (CArray.start t.lens)
+  in
+  ignore (Sys.opaque_identity b);
+  ignore (Sys.opaque_identity t);
+  if Int64.compare rc 0L >= 0 then
+    Ok
+      (Array.init (Int64.to_int rc) (fun k ->
+           ( Unsigned.UInt16.to_int (CArray.get t.ids k),
+             Unsigned.UInt32.to_int (CArray.get t.lens k) )))
+  else Error (error_of_result (Int64.to_int rc))

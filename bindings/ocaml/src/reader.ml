@@ -1,0 +1,106 @@
+type t = {
+  mutable handle : Ffi.reader option;
+  name : string;
+  max_payload : int;
+  buf : Ffi.buffer;  (** max_payload bytes: any single frame fits. *)
+  mutable batch : (Ffi.buffer * Ffi.batch) option;  (** made on first use *)
+}
+
+type frame = { type_id : int; payload : string }
+
+let default_capacity = 1 lsl 20
+let closed_error () = Ffi.error Error.Closed "reader is closed"
+
+let close t =
+  match t.handle with
+  | None -> ()
+  | Some h ->
+      t.handle <- None;
+      Ffi.reader_close h
+
+let open_ how ?(capacity = default_capacity) ?(max_payload = 0) ?(mode = 0)
+    ?schema_digest name =
+  match
+    Ffi.reader_open ~how ~capacity ~max_payload ~mode ~digest:schema_digest name
+  with
+  | Error _ as e -> e
+  | Ok h -> (
+      match Ffi.reader_stats h with
+      | Error _ as e ->
+          Ffi.reader_close h;
+          e
+      | Ok s ->
+          let max_payload = s.Stats.max_payload in
+          let t =
+            {
+              handle = Some h;
+              name;
+              max_payload;
+              buf = Ffi.buffer max_payload;
+              batch = None;
+            }
+          in
+          Gc.finalise close t;
+          Ok t)
+
+let create = open_ Ffi.Create
+let create_or_attach = open_ Ffi.Create_or_attach
+let attach ?schema_digest name = open_ Ffi.Attach ?schema_digest name
+
+let read ?(timeout_ns = -1) t =
+  match t.handle with
+  | None -> closed_error ()
+  | Some h -> (
+      let r = Ffi.read h ~timeout_ns t.buf in
+      (* [t] (and with it the handle's finaliser) stays reachable until the
+         call, which ran without the runtime lock, has returned. *)
+      ignore (Sys.opaque_identity t);
+      match r with
+      | Ok (type_id, len) ->
+          Ok { type_id; payload = Ffi.buffer_sub t.buf ~off:0 ~len }
+      | Error _ as e -> e)
+
+let read_exn ?timeout_ns t = Error.get_exn (read ?timeout_ns t)
+let try_read t = read ~timeout_ns:0 t
+
+let batch_buffers t max_frames =
+  match t.batch with
+  | Some ((_, b) as bufs) when Ffi.batch_length b >= max_frames -> bufs
+  | _ ->
+      let bufs =
+        (Ffi.buffer (max t.max_payload 65536), Ffi.batch max_frames)
+      in
+      t.batch <- Some bufs;
+      bufs
+
+let read_batch ?(timeout_ns = -1) ?(max_frames = 64) t =
+  match t.handle with
+  | None -> closed_error ()
+  | Some _ when max_frames < 1 ->
+      Ffi.error Error.Bad_argument "max_frames must be at least 1"
+  | Some h -> (
+      let buf, ids = batch_buffers t max_frames in
+      let r = Ffi.read_batch h ~timeout_ns ~max_frames buf ids in
+      ignore (Sys.opaque_identity t);
+      match r with
+      | Error _ as e -> e
+      | Ok frames ->
+          let off = ref 0 in
+          Ok
+            (Array.to_list frames
+            |> List.map (fun (type_id, len) ->
+                   let payload = Ffi.buffer_sub buf ~off:!off ~len in
+                   off := !off + len;
+                   { type_id; payload })))
+
+let stats t =
+  match t.handle with None -> closed_error () | Some h -> Ffi.reader_stats h
+
+let max_payload t = t.max_payload
+let name t = t.name
+
+let set_spin t ns =
+  match t.handle with None -> () | Some h -> Ffi.reader_set_spin h ns
+
+let set_stuck_timeout t ns =
+  match t.handle with None -> () | Some h -> Ffi.reader_set_stuck_timeout h ns

@@ -1,0 +1,325 @@
+(* Unit tests of the channel API (Writer, Reader, Channel, Error) against the
+   real C core.  Every test uses its own channel name and unlinks it, even on
+   failure. *)
+
+open Mycelium_shm
+
+let counter = ref 0
+
+(* [with_channel f] runs [f name] with a fresh channel name, then unlinks it. *)
+let with_channel f =
+  incr counter;
+  let name = Printf.sprintf "ocaml-test.%d.%d" (Unix.getpid ()) !counter in
+  Channel.unlink_if_exists name;
+  Fun.protect ~finally:(fun () -> Channel.unlink_if_exists name) (fun () -> f name)
+
+let ok = Error.get_exn
+
+let code_of = function
+  | Ok _ -> "Ok"
+  | Error e -> Error.code_name e.Error.code
+
+let check_code what want r = Alcotest.(check string) what (Error.code_name want) (code_of r)
+
+let frame = Alcotest.testable
+    (fun ppf f -> Format.fprintf ppf "{type_id=%d; payload=%S}" f.Reader.type_id f.Reader.payload)
+    ( = )
+
+let test_roundtrip () =
+  with_channel @@ fun name ->
+  let r = ok (Reader.create ~capacity:4096 name) in
+  let w = ok (Writer.attach name) in
+  ok (Writer.write w ~type_id:7 "hello");
+  ok (Writer.try_write w ~type_id:65535 "");
+  ok (Writer.write w ~type_id:1 ~off:2 ~len:3 "abcdefg");
+  Alcotest.check frame "first" { Reader.type_id = 7; payload = "hello" } (ok (Reader.read r));
+  Alcotest.check frame "empty payload" { Reader.type_id = 65535; payload = "" } (ok (Reader.try_read r));
+  Alcotest.check frame "substring" { Reader.type_id = 1; payload = "cde" } (ok (Reader.read ~timeout_ns:0 r));
+  check_code "nothing left" Error.Empty (Reader.try_read r);
+  check_code "timeout" Error.Empty (Reader.read ~timeout_ns:1_000_000 r);
+  let s = ok (Reader.stats r) in
+  Alcotest.(check int) "frames written" 3 s.Stats.frames_written;
+  Alcotest.(check int) "frames read" 3 s.Stats.frames_read;
+  Alcotest.(check int) "bytes read" 8 s.Stats.bytes_read;
+  Alcotest.(check int) "capacity" 4096 s.Stats.capacity;
+  Writer.close w;
+  Reader.close r
+
+let test_binary_and_large () =
+  with_channel @@ fun name ->
+  let w = ok (Writer.create ~capacity:65536 ~max_payload:10000 name) in
+  let r = ok (Reader.attach name) in
+  Alcotest.(check int) "max payload" 10000 (Writer.max_payload w);
+  Alcotest.(check int) "reader max payload" 10000 (Reader.max_payload r);
+  let big = String.init 10000 (fun i -> Char.chr (i land 0xff)) in
+  ok (Writer.write w ~type_id:2 big);
+  Alcotest.check frame "10000 bytes" { Reader.type_id = 2; payload = big } (ok (Reader.read r));
+  check_code "too large" Error.Too_large (Writer.write w ~type_id:2 (big ^ "x"));
+  check_code "type id 0" Error.Bad_argument (Writer.write w ~type_id:0 "x");
+  check_code "type id too big" Error.Bad_argument (Writer.write w ~type_id:65536 "x");
+  check_code "negative type id" Error.Bad_argument (Writer.write w ~type_id:(-1) "x");
+  check_code "bad substring" Error.Bad_argument (Writer.write w ~type_id:1 ~off:3 ~len:5 "abcd");
+  Writer.close w;
+  Reader.close r
+
+let test_open_errors () =
+  with_channel @@ fun name ->
+  check_code "attach missing" Error.Not_found (Writer.attach name);
+  check_code "reader attach missing" Error.Not_found (Reader.attach name);
+  check_code "slash" Error.Invalid_name (Writer.create "a/b");
+  check_code "dotdot" Error.Invalid_name (Reader.create "a..b");
+  check_code "empty" Error.Invalid_name (Channel.check_name "");
+  check_code "NUL" Error.Invalid_name (Writer.create "a\000b");
+  check_code "too long" Error.Invalid_name (Writer.create (String.make (Channel.name_max + 1) 'a'));
+  check_code "capacity not a power of two" Error.Bad_argument (Writer.create ~capacity:5000 name);
+  check_code "capacity too small" Error.Bad_argument (Writer.create ~capacity:512 name);
+  check_code "negative capacity" Error.Bad_argument (Writer.create ~capacity:(-1) name);
+  check_code "max_payload above u32" Error.Bad_argument (Writer.create ~max_payload:(1 lsl 33) name);
+  Alcotest.(check bool) "nothing created" false (Channel.exists name);
+  let w = ok (Writer.create name) in
+  check_code "create twice" Error.Exists (Writer.create name);
+  check_code "reader create existing" Error.Exists (Reader.create name);
+  let w2 = ok (Writer.create_or_attach name) in
+  let r = ok (Reader.attach name) in
+  check_code "second reader" Error.Reader_busy (Reader.attach name);
+  Reader.close r;
+  let r2 = ok (Reader.attach name) in
+  Reader.close r2;
+  Writer.close w2;
+  Writer.close w;
+  ok (Channel.unlink name);
+  check_code "unlinked" Error.Not_found (Channel.unlink name);
+  check_code "attach unlinked" Error.Not_found (Writer.attach name)
+
+let test_schema () =
+  with_channel @@ fun name ->
+  let d = Trading.schema_digest in
+  let other = String.map (fun c -> Char.chr (Char.code c lxor 1)) d in
+  let w = ok (Writer.create ~schema_digest:d name) in
+  check_code "writer, other schema" Error.Schema_mismatch (Writer.attach ~schema_digest:other name);
+  check_code "reader, other schema" Error.Schema_mismatch (Reader.attach ~schema_digest:other name);
+  check_code "digest of 31 bytes" Error.Bad_argument (Writer.attach ~schema_digest:"short" name);
+  let r = ok (Reader.attach ~schema_digest:d name) in
+  let w2 = ok (Writer.attach name) in
+  let i = ok (Channel.inspect name) in
+  Alcotest.(check string) "inspected digest" d i.Info.schema_digest;
+  Alcotest.(check bool) "has schema" true (Info.has_schema i);
+  Alcotest.(check int) "creator" (Unix.getpid ()) i.Info.creator_pid;
+  Alcotest.(check (option int)) "reader" (Some (Unix.getpid ())) i.Info.reader_pid;
+  Alcotest.(check bool) "writers registered" true (List.length i.Info.writers >= 1);
+  List.iter (fun wr -> Alcotest.(check bool) "writer alive" true wr.Info.alive) i.Info.writers;
+  Reader.close r;
+  Writer.close w2;
+  Writer.close w
+
+let test_full () =
+  with_channel @@ fun name ->
+  let w = ok (Writer.create ~capacity:1024 name) in
+  let r = ok (Reader.attach name) in
+  let payload = String.make 100 'x' in
+  let rec fill n =
+    match Writer.try_write w ~type_id:1 payload with
+    | Ok () -> fill (n + 1)
+    | Error { Error.code = Error.Full; _ } -> n
+    | Error e -> Alcotest.failf "unexpected %s" (Error.to_string e)
+  in
+  let n = fill 0 in
+  Alcotest.(check bool) "some frames fit" true (n >= 5 && n <= 10);
+  check_code "timed write" Error.Full (Writer.write ~timeout_ns:2_000_000 w ~type_id:1 payload);
+  let s = ok (Writer.stats w) in
+  Alcotest.(check bool) "full events" true (s.Stats.full_events >= 2);
+  Alcotest.(check int) "write timeouts" 1 s.Stats.write_timeouts;
+  for _ = 1 to n do
+    Alcotest.(check int) "drained" 100 (String.length (ok (Reader.read ~timeout_ns:0 r)).Reader.payload)
+  done;
+  check_code "empty again" Error.Empty (Reader.try_read r);
+  Writer.close w;
+  Reader.close r
+
+let test_batch () =
+  with_channel @@ fun name ->
+  let r = ok (Reader.create name) in
+  let w = ok (Writer.attach name) in
+  for i = 1 to 10 do
+    ok (Writer.write w ~type_id:i (string_of_int i))
+  done;
+  let got = ok (Reader.read_batch ~max_frames:4 r) in
+  Alcotest.(check (list string)) "first four" [ "1"; "2"; "3"; "4" ]
+    (List.map (fun f -> f.Reader.payload) got);
+  let got = ok (Reader.read_batch r) in
+  Alcotest.(check (list int)) "the rest, in order" [ 5; 6; 7; 8; 9; 10 ]
+    (List.map (fun f -> f.Reader.type_id) got);
+  check_code "empty batch" Error.Empty (Reader.read_batch ~timeout_ns:0 r);
+  check_code "max_frames 0" Error.Bad_argument (Reader.read_batch ~max_frames:0 r);
+  Writer.close w;
+  Reader.close r
+
+let test_write_batch () =
+  with_channel @@ fun name ->
+  let r = ok (Reader.create ~capacity:1024 name) in
+  let w = ok (Writer.attach name) in
+  let n = ok (Writer.write_batch w [ (1, "a"); (2, ""); (3, "ccc") ]) in
+  Alcotest.(check int) "all three" 3 n;
+  Alcotest.(check (list (pair int string))) "in order"
+    [ (1, "a"); (2, ""); (3, "ccc") ]
+    (List.map (fun f -> (f.Reader.type_id, f.Reader.payload)) (ok (Reader.read_batch r)));
+  (* More than fits: the longest prefix goes in. *)
+  let big = List.init 20 (fun i -> (i + 1, String.make 100 'z')) in
+  let k = ok (Writer.write_batch ~timeout_ns:0 w big) in
+  Alcotest.(check bool) "a prefix" true (k >= 1 && k < 20);
+  check_code "full" Error.Full (Writer.write_batch ~timeout_ns:0 w big);
+  check_code "empty batch" Error.Bad_argument (Writer.write_batch w []);
+  check_code "type id out of range" Error.Bad_argument (Writer.write_batch w [ (70000, "") ]);
+  Writer.close w;
+  Reader.close r
+
+let test_closed () =
+  with_channel @@ fun name ->
+  let w = ok (Writer.create name) in
+  let r = ok (Reader.attach name) in
+  Writer.close w;
+  Writer.close w;
+  Reader.close r;
+  Reader.close r;
+  check_code "write after close" Error.Closed (Writer.write w ~type_id:1 "x");
+  check_code "stats after close" Error.Closed (Writer.stats w);
+  check_code "read after close" Error.Closed (Reader.read r);
+  check_code "batch after close" Error.Closed (Reader.read_batch r);
+  (match Writer.write_exn w ~type_id:1 "x" with
+  | () -> Alcotest.fail "no exception"
+  | exception Error.Mycelium_error { Error.code = Error.Closed; _ } -> ());
+  Alcotest.(check string) "message" "MYC_ERR_CLOSED: reader is closed"
+    (match Reader.read r with Error e -> Error.to_string e | Ok _ -> "")
+
+(* A read waiting in C must not hold the OCaml runtime lock: the main thread
+   has to run (and write the frame the reader waits for) meanwhile. *)
+let test_read_releases_lock () =
+  with_channel @@ fun name ->
+  let r = ok (Reader.create name) in
+  let w = ok (Writer.attach name) in
+  let result = ref None in
+  let t = Thread.create (fun () -> result := Some (Reader.read ~timeout_ns:5_000_000_000 r)) () in
+  Thread.delay 0.05;
+  (* OCaml work on this thread while the reader waits: needs the lock. *)
+  let t0 = Unix.gettimeofday () in
+  let x = ref 0 in
+  for i = 1 to 1_000_000 do x := !x + (i land 7) done;
+  ok (Writer.write w ~type_id:3 (string_of_int !x));
+  Thread.join t;
+  let waited = Unix.gettimeofday () -. t0 in
+  Alcotest.(check bool) "main thread ran while the reader waited" true (waited < 2.0);
+  (match !result with
+  | Some (Ok f) -> Alcotest.(check int) "frame" 3 f.Reader.type_id
+  | Some (Error e) -> Alcotest.failf "read failed: %s" (Error.to_string e)
+  | None -> Alcotest.fail "no result");
+  Writer.close w;
+  Reader.close r
+
+(* A signal ends a blocking read with Interrupted, after its OCaml handler
+   has run, instead of waiting out the timeout. *)
+let test_signal_interrupts_read () =
+  with_channel @@ fun name ->
+  let r = ok (Reader.create name) in
+  let fired = ref false in
+  let old = Sys.signal Sys.sigalrm (Sys.Signal_handle (fun _ -> fired := true)) in
+  Fun.protect
+    ~finally:(fun () ->
+      ignore (Unix.alarm 0);
+      Sys.set_signal Sys.sigalrm old;
+      Reader.close r)
+  @@ fun () ->
+  let t0 = Unix.gettimeofday () in
+  ignore (Unix.alarm 1);
+  let res = Reader.read ~timeout_ns:20_000_000_000 r in
+  let waited = Unix.gettimeofday () -. t0 in
+  check_code "interrupted" Error.Interrupted res;
+  Alcotest.(check bool) "handler ran" true !fired;
+  Alcotest.(check bool) "well before the timeout" true (waited < 10.0)
+
+(* Likewise a write waiting for room. *)
+let test_write_releases_lock () =
+  with_channel @@ fun name ->
+  let w = ok (Writer.create ~capacity:1024 name) in
+  let r = ok (Reader.attach name) in
+  let payload = String.make 200 'y' in
+  while Result.is_ok (Writer.try_write w ~type_id:1 payload) do () done;
+  let result = ref None in
+  let t =
+    Thread.create (fun () -> result := Some (Writer.write ~timeout_ns:5_000_000_000 w ~type_id:2 payload)) ()
+  in
+  Thread.delay 0.05;
+  let t0 = Unix.gettimeofday () in
+  ignore (ok (Reader.read r));
+  Thread.join t;
+  Alcotest.(check bool) "writer woke soon" true (Unix.gettimeofday () -. t0 < 2.0);
+  (match !result with
+  | Some (Ok ()) -> ()
+  | Some (Error e) -> Alcotest.failf "write failed: %s" (Error.to_string e)
+  | None -> Alcotest.fail "no result");
+  let rec last () = match Reader.try_read r with Ok f -> last_or f | Error _ -> None
+  and last_or f = match last () with None -> Some f | x -> x in
+  (match last () with
+  | Some f -> Alcotest.(check int) "the waiting frame arrived last" 2 f.Reader.type_id
+  | None -> Alcotest.fail "no frames");
+  Writer.close w;
+  Reader.close r
+
+let test_threads_share_writer () =
+  with_channel @@ fun name ->
+  let r = ok (Reader.create ~capacity:65536 name) in
+  let w = ok (Writer.attach name) in
+  let per = 500 in
+  let writer k () =
+    for i = 1 to per do
+      ok (Writer.write w ~type_id:(k + 1) (Printf.sprintf "%d" i))
+    done
+  in
+  let ts = List.init 3 (fun k -> Thread.create (writer k) ()) in
+  let next = Array.make 3 1 in
+  for _ = 1 to 3 * per do
+    let f = ok (Reader.read ~timeout_ns:5_000_000_000 r) in
+    let k = f.Reader.type_id - 1 in
+    Alcotest.(check int) "per-thread order" next.(k) (int_of_string f.Reader.payload);
+    next.(k) <- next.(k) + 1
+  done;
+  List.iter Thread.join ts;
+  check_code "no extra frame" Error.Empty (Reader.try_read r);
+  Writer.close w;
+  Reader.close r
+
+let test_messages_over_channel () =
+  with_channel @@ fun name ->
+  let r = ok (Reader.create ~schema_digest:Trading.schema_digest name) in
+  let w = ok (Writer.attach ~schema_digest:Trading.schema_digest name) in
+  let msg =
+    Trading.Stop { Trading.Stop.last_seq = Int64.minus_one; reason = "done \xe2\x9c\x93" }
+  in
+  let type_id, payload = Trading.encode msg in
+  ok (Writer.write w ~type_id payload);
+  let f = ok (Reader.read r) in
+  (match Trading.decode ~type_id:f.Reader.type_id f.Reader.payload with
+  | Ok m -> Alcotest.(check bool) "same message" true (m = msg)
+  | Error e -> Alcotest.failf "decode: %s" (Mycelium_codec.error_to_string e));
+  Writer.close w;
+  Reader.close r
+
+let () =
+  Alcotest.run "channel"
+    [
+      ( "channel",
+        [
+          Alcotest.test_case "write and read" `Quick test_roundtrip;
+          Alcotest.test_case "binary and large payloads" `Quick test_binary_and_large;
+          Alcotest.test_case "open errors" `Quick test_open_errors;
+          Alcotest.test_case "schema digest" `Quick test_schema;
+          Alcotest.test_case "full ring" `Quick test_full;
+          Alcotest.test_case "read_batch" `Quick test_batch;
+          Alcotest.test_case "write_batch" `Quick test_write_batch;
+          Alcotest.test_case "closed handles" `Quick test_closed;
+          Alcotest.test_case "blocking read releases the runtime lock" `Quick test_read_releases_lock;
+          Alcotest.test_case "blocking write releases the runtime lock" `Quick test_write_releases_lock;
+          Alcotest.test_case "a signal interrupts a blocking read" `Quick test_signal_interrupts_read;
+          Alcotest.test_case "threads share a writer" `Quick test_threads_share_writer;
+          Alcotest.test_case "messages over a channel" `Quick test_messages_over_channel;
+        ] );
+    ]

@@ -1,0 +1,1268 @@
+//! The safe channel API: [`ShmWriter`], [`ShmReader`] and their guards.
+
+use std::ffi::CString;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::os::raw::c_int;
+use std::ptr::{self, NonNull};
+use std::time::Duration;
+
+use crate::error::{check, Error, Result};
+use crate::sys;
+
+/// Counters of a channel (`myc_stats`), from [`ShmWriter::stats`],
+/// [`ShmReader::stats`] or [`inspect`].
+pub type Stats = sys::MycStats;
+
+/// How an open call treats an existing channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OpenMode {
+    /// The channel must exist (`MYC_ATTACH`).
+    #[default]
+    Attach,
+    /// The channel must not exist; it is created (`MYC_CREATE`).
+    Create,
+    /// Create the channel unless it exists, else attach (`MYC_CREATE_OR_ATTACH`).
+    CreateOrAttach,
+}
+
+impl OpenMode {
+    fn flags(self) -> c_int {
+        match self {
+            OpenMode::Attach => sys::MYC_ATTACH,
+            OpenMode::Create => sys::MYC_CREATE,
+            OpenMode::CreateOrAttach => sys::MYC_CREATE_OR_ATTACH,
+        }
+    }
+}
+
+/// Parameters of a channel, used by every open call.
+///
+/// `capacity`, `max_payload` and `mode` only matter when the call creates
+/// the channel; a `schema_digest` is checked on attach too (a channel made
+/// with another digest is refused with [`Error::SchemaMismatch`]).
+///
+/// ```
+/// use mycelium_shm::Options;
+///
+/// let opts = Options::new().capacity(1 << 16).max_payload(1024).mode(0o600);
+/// assert_eq!(opts.capacity, 65536);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Ring bytes: a power of two from 1 KiB to 4 GiB.
+    pub capacity: u64,
+    /// Largest payload of a frame; 0 means `capacity / 4 - 8`.
+    pub max_payload: u32,
+    /// File mode of the shared-memory object; 0 means 0600.
+    pub mode: u32,
+    /// SHA-256 digest of the message schema; `None` means no schema.
+    pub schema_digest: Option<[u8; 32]>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { capacity: Options::DEFAULT_CAPACITY, max_payload: 0, mode: 0, schema_digest: None }
+    }
+}
+
+impl Options {
+    /// Ring capacity used when none is given: 1 MiB.
+    pub const DEFAULT_CAPACITY: u64 = 1 << 20;
+
+    /// The defaults: 1 MiB ring, default max payload and mode, no schema.
+    ///
+    /// ```
+    /// assert_eq!(mycelium_shm::Options::new().schema_digest, None);
+    /// ```
+    pub fn new() -> Self {
+        Options::default()
+    }
+
+    /// Set the ring capacity in bytes.
+    ///
+    /// ```
+    /// assert_eq!(mycelium_shm::Options::new().capacity(4096).capacity, 4096);
+    /// ```
+    pub fn capacity(mut self, capacity: u64) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// Set the largest payload in bytes.
+    ///
+    /// ```
+    /// assert_eq!(mycelium_shm::Options::new().max_payload(100).max_payload, 100);
+    /// ```
+    pub fn max_payload(mut self, max_payload: u32) -> Self {
+        self.max_payload = max_payload;
+        self
+    }
+
+    /// Set the file mode of the shared-memory object.
+    ///
+    /// ```
+    /// assert_eq!(mycelium_shm::Options::new().mode(0o640).mode, 0o640);
+    /// ```
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Set the schema digest (see [`crate::generated::SCHEMA_DIGEST`]).
+    ///
+    /// ```
+    /// let opts = mycelium_shm::Options::new().schema_digest([7; 32]);
+    /// assert_eq!(opts.schema_digest, Some([7; 32]));
+    /// ```
+    pub fn schema_digest(mut self, digest: [u8; 32]) -> Self {
+        self.schema_digest = Some(digest);
+        self
+    }
+
+    fn digest_ptr(&self) -> *const u8 {
+        match &self.schema_digest {
+            Some(d) => d.as_ptr(),
+            None => ptr::null(),
+        }
+    }
+}
+
+/// Convert a timeout to the C convention: `None` waits forever (-1),
+/// `Some(d)` waits at most `d` (0 = do not wait), saturating at `i64::MAX` ns.
+fn timeout_ns(timeout: Option<Duration>) -> i64 {
+    match timeout {
+        None => -1,
+        Some(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+    }
+}
+
+fn c_name(name: &str) -> Result<CString> {
+    CString::new(name).map_err(|_| Error::InvalidName(format!("channel name {name:?} holds a NUL byte")))
+}
+
+fn payload_len(payload: usize) -> Result<u32> {
+    u32::try_from(payload).map_err(|_| Error::TooLarge(format!("payload of {payload} bytes exceeds u32")))
+}
+
+/// Check that `name` is a valid channel name.
+///
+/// ```
+/// use mycelium_shm::{check_name, Error};
+///
+/// assert!(check_name("orders-1").is_ok());
+/// assert!(matches!(check_name("a/b"), Err(Error::InvalidName(_))));
+/// ```
+pub fn check_name(name: &str) -> Result<()> {
+    let c = c_name(name)?;
+    // SAFETY: c is a valid NUL-terminated string for the duration of the call.
+    check(unsafe { sys::myc_name_check(c.as_ptr()) })
+}
+
+/// Remove a channel's shared-memory object.  Open handles stay valid; the
+/// memory is freed when the last one closes.
+///
+/// ```
+/// use mycelium_shm::{unlink, Error};
+///
+/// assert!(matches!(unlink("no-such-channel-doc-unlink"), Err(Error::NotFound(_))));
+/// ```
+pub fn unlink(name: &str) -> Result<()> {
+    let c = c_name(name)?;
+    // SAFETY: c is a valid NUL-terminated string for the duration of the call.
+    check(unsafe { sys::myc_unlink(c.as_ptr()) })
+}
+
+/// Unlinks a channel when dropped, even if the code in between panics: for
+/// tests, examples and channels that live as long as one scope.  A channel
+/// already gone is not an error.
+///
+/// ```
+/// use mycelium_shm::{inspect, Options, ShmWriter, UnlinkGuard};
+///
+/// let name = format!("doc-guard-{}", std::process::id());
+/// {
+///     let _guard = UnlinkGuard::new(&name);
+///     let _w = ShmWriter::create(&name, &Options::new()).unwrap();
+/// }
+/// assert!(inspect(&name).is_err());
+/// ```
+#[derive(Debug)]
+pub struct UnlinkGuard(String);
+
+impl UnlinkGuard {
+    /// Guard the channel `name`.
+    ///
+    /// ```
+    /// let _guard = mycelium_shm::UnlinkGuard::new("doc-guard-new");
+    /// ```
+    pub fn new(name: &str) -> UnlinkGuard {
+        UnlinkGuard(name.to_owned())
+    }
+}
+
+impl Drop for UnlinkGuard {
+    fn drop(&mut self) {
+        let _ = unlink(&self.0);
+    }
+}
+
+/// Process-wide: make every blocking call of this process return
+/// [`Error::Interrupted`] at least every `slice` (`None`, the default: never),
+/// so a caller can look at flags set by its signal handlers and call again
+/// with the time left.  Without a slice, only a signal delivered to the
+/// waiting thread interrupts a wait.
+///
+/// ```
+/// use std::time::Duration;
+/// use mycelium_shm::{set_wait_slice, unlink, Error, Options, ShmReader};
+///
+/// let name = format!("doc-slice-{}", std::process::id());
+/// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+/// let mut r = ShmReader::create(&name, &Options::new()).unwrap();
+/// set_wait_slice(Some(Duration::from_millis(5)));
+/// assert!(matches!(r.read(Some(Duration::from_secs(5))), Err(Error::Interrupted(_))));
+/// set_wait_slice(None);
+/// unlink(&name).unwrap();
+/// ```
+pub fn set_wait_slice(slice: Option<Duration>) {
+    let ns = match slice {
+        None => 0,
+        Some(d) => timeout_ns(Some(d)).max(1),
+    };
+    // SAFETY: a relaxed store of a process-wide setting; any value is valid.
+    unsafe { sys::myc_set_wait_slice(ns) }
+}
+
+/// A snapshot of a channel, taken by [`inspect`] without attaching.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Info {
+    /// Counters.
+    pub stats: Stats,
+    /// Schema digest, `None` when the channel has none (all zero).
+    pub schema_digest: Option<[u8; 32]>,
+    /// CLOCK_REALTIME at creation, in nanoseconds.
+    pub created_ns: u64,
+    /// Size of the shared-memory object in bytes.
+    pub file_size: u64,
+    /// Pid of the creating process.
+    pub creator_pid: i32,
+    /// Whether the creating process still lives.
+    pub creator_alive: bool,
+    /// Pid of the attached reader, `None` if no reader is attached.
+    pub reader_pid: Option<i32>,
+    /// Whether the attached reader still lives.
+    pub reader_alive: bool,
+    /// Format version of the channel.
+    pub format_version: u32,
+    /// `(pid, alive)` of every registered writer.
+    pub writers: Vec<(i32, bool)>,
+}
+
+/// Inspect a channel without attaching as reader or writer.
+///
+/// ```
+/// use mycelium_shm::{inspect, unlink, Options, ShmWriter};
+///
+/// let name = format!("doc-inspect-{}", std::process::id());
+/// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+/// let w = ShmWriter::create(&name, &Options::new().capacity(4096)).unwrap();
+/// let info = inspect(&name).unwrap();
+/// assert_eq!(info.stats.capacity, 4096);
+/// assert_eq!(info.creator_pid, std::process::id() as i32);
+/// assert_eq!(info.writers, [(std::process::id() as i32, true)]);
+/// drop(w);
+/// unlink(&name).unwrap();
+/// ```
+pub fn inspect(name: &str) -> Result<Info> {
+    let c = c_name(name)?;
+    let mut raw = std::mem::MaybeUninit::<sys::MycInfo>::zeroed();
+    // SAFETY: c is NUL-terminated; raw points to writable memory of the
+    // size and layout of myc_info (checked by the layout assertions), and
+    // all-zero bytes are a valid MycInfo.
+    check(unsafe { sys::myc_inspect(c.as_ptr(), raw.as_mut_ptr()) })?;
+    // SAFETY: zero-initialised and then filled by the C core; every bit
+    // pattern is valid for this plain-integer struct.
+    let raw = unsafe { raw.assume_init() };
+    let writers = raw
+        .writer_pids
+        .iter()
+        .zip(raw.writer_alive.iter())
+        .take((raw.writer_count as usize).min(sys::MYC_WRITER_SLOTS))
+        .map(|(pid, alive)| (*pid, *alive != 0))
+        .collect();
+    Ok(Info {
+        stats: raw.stats,
+        schema_digest: if raw.schema_digest == [0; 32] { None } else { Some(raw.schema_digest) },
+        created_ns: raw.created_ns,
+        file_size: raw.file_size,
+        creator_pid: raw.creator_pid,
+        creator_alive: raw.creator_alive != 0,
+        reader_pid: if raw.reader_pid == 0 { None } else { Some(raw.reader_pid) },
+        reader_alive: raw.reader_alive != 0,
+        format_version: raw.format_version,
+        writers,
+    })
+}
+
+// ------------------------------------------------------------------------
+// Writer
+// ------------------------------------------------------------------------
+
+/// A writer of a channel.  Many writers, in any processes, may write to one
+/// channel at once; one `ShmWriter` may also be shared by threads.
+///
+/// ```
+/// use mycelium_shm::{unlink, Options, ShmReader, ShmWriter};
+///
+/// let name = format!("doc-writer-{}", std::process::id());
+/// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+/// let writer = ShmWriter::create(&name, &Options::new().capacity(1 << 16)).unwrap();
+/// let mut reader = ShmReader::attach(&name, &Options::new()).unwrap();
+/// writer.write(7, b"hello", None).unwrap();
+/// let frame = reader.try_read().unwrap().unwrap();
+/// assert_eq!((frame.type_id, &frame.payload[..]), (7, &b"hello"[..]));
+/// unlink(&name).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct ShmWriter {
+    /// Handle owned by this value; valid until `Drop` closes it.
+    raw: NonNull<sys::MycWriter>,
+    name: String,
+}
+
+// SAFETY: ring.h states "A writer handle may be shared by threads": every
+// writer entry point is safe to call concurrently on one handle, and the
+// handle is not tied to the thread that opened it.  The only mutating setter
+// (`set_spin`) takes `&mut self`.
+unsafe impl Send for ShmWriter {}
+// SAFETY: see `Send` above; the C writer is thread-safe.
+unsafe impl Sync for ShmWriter {}
+
+impl ShmWriter {
+    /// Open a writer on `name` with an explicit [`OpenMode`].
+    ///
+    /// ```
+    /// use mycelium_shm::{unlink, OpenMode, Options, ShmWriter};
+    ///
+    /// let name = format!("doc-open-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// let w = ShmWriter::open(&name, OpenMode::CreateOrAttach, &Options::new()).unwrap();
+    /// assert_eq!(w.name(), name);
+    /// unlink(&name).unwrap();
+    /// ```
+    pub fn open(name: &str, mode: OpenMode, options: &Options) -> Result<ShmWriter> {
+        let c = c_name(name)?;
+        let max_payload = options.max_payload;
+        let mut out: *mut sys::MycWriter = ptr::null_mut();
+        // SAFETY: c is NUL-terminated; the digest pointer is NULL or points
+        // at 32 bytes living in `options` for the duration of the call; `out`
+        // is a valid place for the C core to store the new handle.
+        let rc = unsafe {
+            sys::myc_writer_open(
+                c.as_ptr(),
+                mode.flags(),
+                options.capacity,
+                max_payload,
+                options.mode,
+                options.digest_ptr(),
+                &mut out,
+            )
+        };
+        check(rc)?;
+        let raw = NonNull::new(out).ok_or_else(|| {
+            Error::System(std::io::Error::other("myc_writer_open returned MYC_OK and NULL"))
+        })?;
+        Ok(ShmWriter { raw, name: name.to_owned() })
+    }
+
+    /// Create the channel `name` (it must not exist) and open a writer.
+    ///
+    /// ```
+    /// use mycelium_shm::{unlink, Error, Options, ShmWriter};
+    ///
+    /// let name = format!("doc-create-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// let w = ShmWriter::create(&name, &Options::new()).unwrap();
+    /// assert!(matches!(ShmWriter::create(&name, &Options::new()), Err(Error::Exists(_))));
+    /// unlink(&name).unwrap();
+    /// ```
+    pub fn create(name: &str, options: &Options) -> Result<ShmWriter> {
+        ShmWriter::open(name, OpenMode::Create, options)
+    }
+
+    /// Attach a writer to the existing channel `name`.
+    ///
+    /// ```
+    /// use mycelium_shm::{Error, Options, ShmWriter};
+    ///
+    /// let err = ShmWriter::attach("doc-attach-missing", &Options::new()).unwrap_err();
+    /// assert!(matches!(err, Error::NotFound(_)));
+    /// ```
+    pub fn attach(name: &str, options: &Options) -> Result<ShmWriter> {
+        ShmWriter::open(name, OpenMode::Attach, options)
+    }
+
+    /// The channel name this writer was opened with.
+    ///
+    /// ```
+    /// # use mycelium_shm::{unlink, Options, ShmWriter};
+    /// # let name = format!("doc-name-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// let w = ShmWriter::create(&name, &Options::new()).unwrap();
+    /// assert_eq!(w.name(), name);
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Write one frame, waiting up to `timeout` for room (`None` waits
+    /// forever).  [`Error::Full`] if the ring stayed full; [`Error::TooLarge`]
+    /// if the payload exceeds the channel's maximum; [`Error::Interrupted`]
+    /// if a signal (or the [`set_wait_slice`] slice) cut the wait short.
+    ///
+    /// ```
+    /// # use mycelium_shm::{unlink, Options, ShmWriter};
+    /// # use std::time::Duration;
+    /// # let name = format!("doc-write-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// let w = ShmWriter::create(&name, &Options::new()).unwrap();
+    /// w.write(1, &[1, 2, 3], Some(Duration::from_millis(10))).unwrap();
+    /// ```
+    pub fn write(&self, type_id: u16, payload: &[u8], timeout: Option<Duration>) -> Result<()> {
+        let len = payload_len(payload.len())?;
+        // SAFETY: the handle is open (owned by self); payload points at len
+        // readable bytes that the C core only reads during the call.
+        check(unsafe {
+            sys::myc_write(self.raw.as_ptr(), type_id.into(), payload.as_ptr(), len, timeout_ns(timeout))
+        })
+    }
+
+    /// Write one frame without waiting: [`Error::Full`] if there is no room.
+    ///
+    /// ```
+    /// # use mycelium_shm::{unlink, Error, Options, ShmWriter};
+    /// # let name = format!("doc-try-write-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// let w = ShmWriter::create(&name, &Options::new().capacity(1024).max_payload(200)).unwrap();
+    /// let mut full = false;
+    /// for _ in 0..100 {
+    ///     if let Err(Error::Full(_)) = w.try_write(1, &[0; 200]) {
+    ///         full = true;
+    ///         break;
+    ///     }
+    /// }
+    /// assert!(full);
+    /// ```
+    pub fn try_write(&self, type_id: u16, payload: &[u8]) -> Result<()> {
+        self.write(type_id, payload, Some(Duration::ZERO))
+    }
+
+    /// Write several frames with one claim: the longest prefix of `frames`
+    /// that fits (waiting up to `timeout` for room for the first one).
+    /// Returns how many were written (at least 1 unless `frames` is empty).
+    ///
+    /// ```
+    /// # use mycelium_shm::{unlink, Options, ShmWriter};
+    /// # let name = format!("doc-batch-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// let w = ShmWriter::create(&name, &Options::new()).unwrap();
+    /// let n = w.write_batch(&[(1, &b"a"[..]), (2, &b"bc"[..])], None).unwrap();
+    /// assert_eq!(n, 2);
+    /// ```
+    pub fn write_batch(&self, frames: &[(u16, &[u8])], timeout: Option<Duration>) -> Result<usize> {
+        if frames.is_empty() {
+            return Ok(0);
+        }
+        let count = u32::try_from(frames.len())
+            .map_err(|_| Error::InvalidArgument(format!("batch of {} frames exceeds u32", frames.len())))?;
+        let total: usize = frames.iter().map(|(_, p)| p.len()).sum();
+        let mut type_ids = Vec::with_capacity(frames.len());
+        let mut lens = Vec::with_capacity(frames.len());
+        let mut payloads = Vec::with_capacity(total);
+        for (type_id, payload) in frames {
+            type_ids.push(*type_id);
+            lens.push(payload_len(payload.len())?);
+            payloads.extend_from_slice(payload);
+        }
+        // SAFETY: the handle is open; type_ids and lens hold `count` entries
+        // and payloads holds the sum of lens bytes, all alive for the call.
+        let n = unsafe {
+            sys::myc_write_batch(
+                self.raw.as_ptr(),
+                count,
+                type_ids.as_ptr(),
+                lens.as_ptr(),
+                payloads.as_ptr(),
+                timeout_ns(timeout),
+            )
+        };
+        if n < 0 {
+            return Err(Error::from_code(n));
+        }
+        usize::try_from(n).map_err(|_| Error::Corrupt(format!("myc_write_batch returned {n}")))
+    }
+
+    /// Claim room for a frame of `len` payload bytes and fill it in place
+    /// (zero-copy).  The frame is published by [`Reservation::commit`];
+    /// dropping the reservation without committing aborts it (the reader
+    /// skips it as padding).
+    ///
+    /// ```
+    /// # use mycelium_shm::{unlink, Options, ShmReader, ShmWriter};
+    /// # let name = format!("doc-reserve-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// let w = ShmWriter::create(&name, &Options::new()).unwrap();
+    /// let mut r = ShmReader::attach(&name, &Options::new()).unwrap();
+    /// let mut res = w.reserve(9, 4, None).unwrap();
+    /// res.copy_from_slice(b"abcd");
+    /// res.commit().unwrap();
+    /// assert_eq!(r.try_read().unwrap().unwrap().payload, b"abcd");
+    /// ```
+    pub fn reserve(&self, type_id: u16, len: usize, timeout: Option<Duration>) -> Result<Reservation<'_>> {
+        let len = payload_len(len)?;
+        let mut res =
+            sys::MycReservation { payload: ptr::null_mut(), position: 0, payload_len: 0, type_id: 0 };
+        // SAFETY: the handle is open; res is a valid place for the C core to
+        // describe the claim.
+        check(unsafe {
+            sys::myc_reserve(self.raw.as_ptr(), type_id.into(), len, timeout_ns(timeout), &mut res)
+        })?;
+        if res.payload.is_null() && res.payload_len != 0 {
+            return Err(Error::Corrupt("myc_reserve returned a NULL payload".into()));
+        }
+        Ok(Reservation { writer: self, res, finished: false })
+    }
+
+    /// Encode `message` and write it (see [`ShmWriter::write`]).
+    ///
+    /// ```
+    /// # use mycelium_shm::{unlink, Options, ShmReader, ShmWriter};
+    /// # use mycelium_shm::generated::{Message, Stop};
+    /// # let name = format!("doc-write-msg-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// # let w = ShmWriter::create(&name, &Options::new()).unwrap();
+    /// # let mut r = ShmReader::attach(&name, &Options::new()).unwrap();
+    /// let msg = Message::from(Stop { last_seq: 9, reason: "done".into() });
+    /// w.write_message(&msg, None).unwrap();
+    /// assert_eq!(r.read_message(None).unwrap(), Some(msg));
+    /// ```
+    pub fn write_message(
+        &self,
+        message: &crate::generated::Message,
+        timeout: Option<Duration>,
+    ) -> Result<()> {
+        let (type_id, payload) = message.encode();
+        self.write(type_id, &payload, timeout)
+    }
+
+    /// Counters of the channel.
+    ///
+    /// ```
+    /// # use mycelium_shm::{unlink, Options, ShmWriter};
+    /// # let name = format!("doc-wstats-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// let w = ShmWriter::create(&name, &Options::new()).unwrap();
+    /// w.write(1, b"xy", None).unwrap();
+    /// let s = w.stats().unwrap();
+    /// assert_eq!((s.frames_written, s.bytes_written), (1, 2));
+    /// ```
+    pub fn stats(&self) -> Result<Stats> {
+        let mut out = Stats::default();
+        // SAFETY: the handle is open; out is a valid myc_stats.
+        check(unsafe { sys::myc_writer_stats(self.raw.as_ptr(), &mut out) })?;
+        Ok(out)
+    }
+
+    /// Set how long a writer waiting for room spins before sleeping.
+    ///
+    /// ```
+    /// # use mycelium_shm::{unlink, Options, ShmWriter};
+    /// # use std::time::Duration;
+    /// # let name = format!("doc-wspin-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// let mut w = ShmWriter::create(&name, &Options::new()).unwrap();
+    /// w.set_spin(Duration::from_micros(10));
+    /// ```
+    pub fn set_spin(&mut self, spin: Duration) {
+        // SAFETY: the handle is open and exclusively borrowed.
+        unsafe { sys::myc_writer_set_spin(self.raw.as_ptr(), timeout_ns(Some(spin))) }
+    }
+}
+
+impl Drop for ShmWriter {
+    fn drop(&mut self) {
+        // SAFETY: the handle is open and owned by self; no Reservation can
+        // outlive it (they borrow self); it is never used again.
+        unsafe { sys::myc_writer_close(self.raw.as_ptr()) }
+    }
+}
+
+/// A claimed frame being filled in place (see [`ShmWriter::reserve`]).
+/// Dereferences to its writable payload bytes.  Committed by
+/// [`Reservation::commit`]; aborted when dropped uncommitted.
+#[derive(Debug)]
+pub struct Reservation<'w> {
+    writer: &'w ShmWriter,
+    /// The claim; its payload points at `payload_len` ring bytes that belong
+    /// to this reservation alone until commit or abort.
+    res: sys::MycReservation,
+    finished: bool,
+}
+
+impl Reservation<'_> {
+    /// The frame's type id.
+    ///
+    /// ```
+    /// # use mycelium_shm::{unlink, Options, ShmWriter};
+    /// # let name = format!("doc-res-type-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// # let w = ShmWriter::create(&name, &Options::new()).unwrap();
+    /// let res = w.reserve(5, 3, None).unwrap();
+    /// assert_eq!((res.type_id(), res.len()), (5, 3));
+    /// ```
+    pub fn type_id(&self) -> u16 {
+        // The type id was passed in as a u16 by `reserve`.
+        self.res.type_id as u16
+    }
+
+    /// Publish the frame to the reader.
+    ///
+    /// ```
+    /// # use mycelium_shm::{unlink, Options, ShmWriter};
+    /// # let name = format!("doc-res-commit-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// # let w = ShmWriter::create(&name, &Options::new()).unwrap();
+    /// let mut res = w.reserve(5, 2, None).unwrap();
+    /// res[0] = 1;
+    /// res[1] = 2;
+    /// res.commit().unwrap();
+    /// assert_eq!(w.stats().unwrap().frames_written, 1);
+    /// ```
+    pub fn commit(mut self) -> Result<()> {
+        self.finished = true;
+        // SAFETY: the writer handle is open (borrowed for 'w) and res is the
+        // live claim made by myc_reserve on it, committed at most once
+        // (finished is set so Drop will not abort it).
+        check(unsafe { sys::myc_commit(self.writer.raw.as_ptr(), &mut self.res) })
+    }
+
+    /// Give the claim back: the reader skips it as padding.  Dropping the
+    /// reservation does the same, ignoring errors.
+    ///
+    /// ```
+    /// # use mycelium_shm::{unlink, Options, ShmWriter};
+    /// # let name = format!("doc-res-abort-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// # let w = ShmWriter::create(&name, &Options::new()).unwrap();
+    /// let res = w.reserve(5, 2, None).unwrap();
+    /// res.abort().unwrap();
+    /// assert_eq!(w.stats().unwrap().frames_written, 0);
+    /// ```
+    pub fn abort(mut self) -> Result<()> {
+        self.finished = true;
+        // SAFETY: as in commit: a live claim on an open handle, finished once.
+        check(unsafe { sys::myc_abort(self.writer.raw.as_ptr(), &mut self.res) })
+    }
+}
+
+impl Deref for Reservation<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        if self.res.payload_len == 0 {
+            return &[];
+        }
+        // SAFETY: res.payload points at payload_len bytes of the mapped ring
+        // claimed by this reservation: no reader sees them and no other
+        // writer touches them until commit/abort, which consume self.  The
+        // mapping outlives the writer handle borrowed for 'w.
+        unsafe { std::slice::from_raw_parts(self.res.payload, self.res.payload_len as usize) }
+    }
+}
+
+impl DerefMut for Reservation<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        if self.res.payload_len == 0 {
+            return &mut [];
+        }
+        // SAFETY: as in deref; &mut self makes this the only live view.
+        unsafe { std::slice::from_raw_parts_mut(self.res.payload, self.res.payload_len as usize) }
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            // SAFETY: a live, unfinished claim on an open handle.  An error
+            // cannot be reported from drop; the reader would turn a claim
+            // that failed to abort into padding after its stuck timeout.
+            let _ = unsafe { sys::myc_abort(self.writer.raw.as_ptr(), &mut self.res) };
+        }
+    }
+}
+
+// ------------------------------------------------------------------------
+// Reader
+// ------------------------------------------------------------------------
+
+/// One frame copied out of the ring.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// Frame type id (never 0: padding is skipped).
+    pub type_id: u16,
+    /// Payload bytes.
+    pub payload: Vec<u8>,
+}
+
+/// Reusable buffers for [`ShmReader::read_batch`]: frames copied out of the
+/// ring back to back, with their type ids and lengths.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Payload bytes of the frames, back to back (all initialised).
+    buf: Vec<u8>,
+    /// `type_ids[i]` of frame i; its length is the most frames per call.
+    type_ids: Vec<u16>,
+    /// `lens[i]` of frame i; as long as `type_ids`.
+    lens: Vec<u32>,
+    /// Frames held by the last call (`<= type_ids.len()`).
+    count: usize,
+}
+
+impl Batch {
+    /// Buffers for up to `max_frames` frames (at least 1) of `max_bytes`
+    /// payload bytes in all; the reader grows the byte buffer to its
+    /// channel's largest payload if it is smaller.
+    ///
+    /// ```
+    /// let batch = mycelium_shm::Batch::new(128, 1 << 16);
+    /// assert_eq!((batch.max_frames(), batch.len()), (128, 0));
+    /// ```
+    pub fn new(max_frames: usize, max_bytes: usize) -> Batch {
+        let max_frames = max_frames.max(1);
+        Batch { buf: vec![0; max_bytes], type_ids: vec![0; max_frames], lens: vec![0; max_frames], count: 0 }
+    }
+
+    /// The most frames one call may return.
+    ///
+    /// ```
+    /// assert_eq!(mycelium_shm::Batch::new(0, 0).max_frames(), 1);
+    /// ```
+    pub fn max_frames(&self) -> usize {
+        self.type_ids.len()
+    }
+
+    /// How many frames the last [`ShmReader::read_batch`] returned.
+    ///
+    /// ```
+    /// assert_eq!(mycelium_shm::Batch::new(8, 64).len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether the last [`ShmReader::read_batch`] returned no frame.
+    ///
+    /// ```
+    /// assert!(mycelium_shm::Batch::new(8, 64).is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// `(type id, payload)` of each frame, in ring order.
+    ///
+    /// ```
+    /// assert_eq!(mycelium_shm::Batch::new(8, 64).iter().count(), 0);
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = (u16, &[u8])> + '_ {
+        let mut offset = 0;
+        self.type_ids.iter().zip(self.lens.iter()).take(self.count).map(move |(&t, &len)| {
+            let start = offset;
+            offset += len as usize;
+            (t, &self.buf[start..offset])
+        })
+    }
+}
+
+/// The single reader of a channel.  Only one live reader may be attached to
+/// a channel at a time ([`Error::ReaderBusy`] otherwise); a dead reader's
+/// place is taken over.  `Send` but not `Sync`: the C reader handle must be
+/// used by one thread at a time, which `&mut self` on every read enforces.
+///
+/// ```
+/// use mycelium_shm::{unlink, Error, Options, ShmReader, ShmWriter};
+///
+/// let name = format!("doc-reader-{}", std::process::id());
+/// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+/// let mut reader = ShmReader::create(&name, &Options::new()).unwrap();
+/// assert!(matches!(ShmReader::attach(&name, &Options::new()), Err(Error::ReaderBusy(_))));
+/// let w = ShmWriter::attach(&name, &Options::new()).unwrap();
+/// w.write(3, b"x", None).unwrap();
+/// assert_eq!(reader.try_read().unwrap().unwrap().type_id, 3);
+/// assert_eq!(reader.try_read().unwrap(), None);
+/// unlink(&name).unwrap();
+/// ```
+///
+/// A reader cannot be shared between threads by reference:
+///
+/// ```compile_fail
+/// fn needs_sync<T: Sync>() {}
+/// needs_sync::<mycelium_shm::ShmReader>();
+/// ```
+#[derive(Debug)]
+pub struct ShmReader {
+    /// Handle owned by this value; valid until `Drop` closes it.  `NonNull`
+    /// is `!Sync`, which keeps `ShmReader` `!Sync`.
+    raw: NonNull<sys::MycReader>,
+    name: String,
+    /// The channel's largest payload: a buffer this big holds any frame.
+    max_payload: usize,
+}
+
+// SAFETY: the C reader handle is not tied to the thread that opened it; it
+// only must not be used by two threads at once, which the missing Sync impl
+// and `&mut self` on every entry point that touches its state guarantee.
+unsafe impl Send for ShmReader {}
+
+impl ShmReader {
+    /// Open the reader of `name` with an explicit [`OpenMode`].
+    ///
+    /// ```
+    /// use mycelium_shm::{unlink, OpenMode, Options, ShmReader};
+    ///
+    /// let name = format!("doc-ropen-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// let r = ShmReader::open(&name, OpenMode::CreateOrAttach, &Options::new()).unwrap();
+    /// assert_eq!(r.name(), name);
+    /// unlink(&name).unwrap();
+    /// ```
+    pub fn open(name: &str, mode: OpenMode, options: &Options) -> Result<ShmReader> {
+        let c = c_name(name)?;
+        let mut out: *mut sys::MycReader = ptr::null_mut();
+        // SAFETY: as in ShmWriter::open.
+        let rc = unsafe {
+            sys::myc_reader_open(
+                c.as_ptr(),
+                mode.flags(),
+                options.capacity,
+                options.max_payload,
+                options.mode,
+                options.digest_ptr(),
+                &mut out,
+            )
+        };
+        check(rc)?;
+        let raw = NonNull::new(out).ok_or_else(|| {
+            Error::System(std::io::Error::other("myc_reader_open returned MYC_OK and NULL"))
+        })?;
+        let mut reader = ShmReader { raw, name: name.to_owned(), max_payload: 0 };
+        let max_payload = reader.stats()?.max_payload;
+        reader.max_payload = usize::try_from(max_payload)
+            .map_err(|_| Error::Corrupt(format!("max_payload {max_payload} does not fit in memory")))?;
+        Ok(reader)
+    }
+
+    /// Create the channel `name` (it must not exist) and open its reader.
+    ///
+    /// ```
+    /// # use mycelium_shm::{unlink, Options, ShmReader};
+    /// let name = format!("doc-rcreate-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// let r = ShmReader::create(&name, &Options::new().capacity(4096)).unwrap();
+    /// assert_eq!(r.stats().unwrap().capacity, 4096);
+    /// ```
+    pub fn create(name: &str, options: &Options) -> Result<ShmReader> {
+        ShmReader::open(name, OpenMode::Create, options)
+    }
+
+    /// Attach as the reader of the existing channel `name`.
+    ///
+    /// ```
+    /// # use mycelium_shm::{Error, Options, ShmReader};
+    /// assert!(matches!(ShmReader::attach("doc-rattach-missing", &Options::new()), Err(Error::NotFound(_))));
+    /// ```
+    pub fn attach(name: &str, options: &Options) -> Result<ShmReader> {
+        ShmReader::open(name, OpenMode::Attach, options)
+    }
+
+    /// The channel name this reader was opened with.
+    ///
+    /// ```
+    /// # use mycelium_shm::{unlink, Options, ShmReader};
+    /// # let name = format!("doc-rname-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// let r = ShmReader::create(&name, &Options::new()).unwrap();
+    /// assert_eq!(r.name(), name);
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The largest payload a frame of this channel may carry.
+    ///
+    /// ```
+    /// # use mycelium_shm::{unlink, Options, ShmReader};
+    /// # let name = format!("doc-rmax-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// let r = ShmReader::create(&name, &Options::new().capacity(4096).max_payload(100)).unwrap();
+    /// assert_eq!(r.max_payload(), 100);
+    /// ```
+    pub fn max_payload(&self) -> usize {
+        self.max_payload
+    }
+
+    /// Read the next frame into `buf` (replacing its contents), waiting up to
+    /// `timeout` (`None` waits forever).  Returns the type id, or `None` if
+    /// no frame came in time.  Reusing `buf` avoids an allocation per frame.
+    /// [`Error::Interrupted`] if a signal (or the [`set_wait_slice`] slice)
+    /// cut the wait short.
+    ///
+    /// ```
+    /// # use mycelium_shm::{unlink, Options, ShmReader, ShmWriter};
+    /// # use std::time::Duration;
+    /// # let name = format!("doc-read-into-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// # let mut r = ShmReader::create(&name, &Options::new()).unwrap();
+    /// # let w = ShmWriter::attach(&name, &Options::new()).unwrap();
+    /// w.write(2, b"abc", None).unwrap();
+    /// let mut buf = Vec::new();
+    /// assert_eq!(r.read_into(&mut buf, Some(Duration::from_millis(100))).unwrap(), Some(2));
+    /// assert_eq!(buf, b"abc");
+    /// ```
+    pub fn read_into(&mut self, buf: &mut Vec<u8>, timeout: Option<Duration>) -> Result<Option<u16>> {
+        buf.clear();
+        buf.reserve(self.max_payload);
+        let cap = buf.capacity();
+        // SAFETY: the handle is open and exclusively borrowed; buf's spare
+        // capacity is `cap` writable bytes (len is 0).  The C core writes
+        // only the payload length it returns, which is <= cap.
+        let r =
+            unsafe { sys::myc_read(self.raw.as_ptr(), timeout_ns(timeout), buf.as_mut_ptr(), cap as u64) };
+        if r == i64::from(sys::MYC_ERR_EMPTY) {
+            return Ok(None);
+        }
+        if r < 0 {
+            return Err(Error::from_code(r));
+        }
+        let len = (r & 0xFFFF_FFFF) as usize;
+        let type_id = ((r >> 32) & 0xFFFF) as u16;
+        if len > cap {
+            return Err(Error::Corrupt(format!("myc_read returned {len} bytes for a {cap}-byte buffer")));
+        }
+        // SAFETY: the C core initialised the first `len` bytes (len <= cap).
+        unsafe { buf.set_len(len) };
+        Ok(Some(type_id))
+    }
+
+    /// Read the next frame, waiting up to `timeout` (`None` waits forever);
+    /// `None` if no frame came in time.
+    ///
+    /// ```
+    /// # use mycelium_shm::{unlink, Options, ShmReader};
+    /// # use std::time::Duration;
+    /// # let name = format!("doc-read-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// let mut r = ShmReader::create(&name, &Options::new()).unwrap();
+    /// assert_eq!(r.read(Some(Duration::from_millis(5))).unwrap(), None);
+    /// ```
+    pub fn read(&mut self, timeout: Option<Duration>) -> Result<Option<Frame>> {
+        let mut payload = Vec::new();
+        Ok(self.read_into(&mut payload, timeout)?.map(|type_id| Frame { type_id, payload }))
+    }
+
+    /// Read the next frame if there is one, without waiting.
+    ///
+    /// ```
+    /// # use mycelium_shm::{unlink, Options, ShmReader};
+    /// # let name = format!("doc-try-read-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// let mut r = ShmReader::create(&name, &Options::new()).unwrap();
+    /// assert_eq!(r.try_read().unwrap(), None);
+    /// ```
+    pub fn try_read(&mut self) -> Result<Option<Frame>> {
+        self.read(Some(Duration::ZERO))
+    }
+
+    /// Copy up to `batch.max_frames()` frames in one call, waiting up to
+    /// `timeout` for the first (`None` waits forever); fewer if the batch's
+    /// byte buffer fills.  Returns how many frames `batch` now holds (0 if
+    /// none came in time).  The batch's buffers are reused from call to call.
+    ///
+    /// ```
+    /// # use mycelium_shm::{unlink, Batch, Options, ShmReader, ShmWriter};
+    /// # let name = format!("doc-read-batch-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// # let mut r = ShmReader::create(&name, &Options::new()).unwrap();
+    /// # let w = ShmWriter::attach(&name, &Options::new()).unwrap();
+    /// w.write(1, b"a", None).unwrap();
+    /// w.write(2, b"bc", None).unwrap();
+    /// let mut batch = Batch::new(64, 1 << 16);
+    /// assert_eq!(r.read_batch(&mut batch, None).unwrap(), 2);
+    /// let frames: Vec<(u16, &[u8])> = batch.iter().collect();
+    /// assert_eq!(frames, [(1, &b"a"[..]), (2, &b"bc"[..])]);
+    /// ```
+    pub fn read_batch(&mut self, batch: &mut Batch, timeout: Option<Duration>) -> Result<usize> {
+        batch.count = 0;
+        if batch.buf.len() < self.max_payload {
+            // Any single frame must fit, or the C core could not return it.
+            batch.buf.resize(self.max_payload, 0);
+        }
+        let max_frames = u32::try_from(batch.type_ids.len()).unwrap_or(u32::MAX);
+        // SAFETY: the handle is open and exclusively borrowed; buf holds
+        // buf.len() initialised writable bytes, type_ids and lens hold at
+        // least max_frames entries each; the C core writes within those.
+        let n = unsafe {
+            sys::myc_read_batch(
+                self.raw.as_ptr(),
+                max_frames,
+                timeout_ns(timeout),
+                batch.buf.as_mut_ptr(),
+                batch.buf.len() as u64,
+                batch.type_ids.as_mut_ptr(),
+                batch.lens.as_mut_ptr(),
+            )
+        };
+        if n == i64::from(sys::MYC_ERR_EMPTY) {
+            return Ok(0);
+        }
+        if n < 0 {
+            return Err(Error::from_code(n));
+        }
+        let count = usize::try_from(n).unwrap_or(usize::MAX);
+        let bytes: u64 = batch.lens.iter().take(count).map(|&l| u64::from(l)).sum();
+        if count > batch.type_ids.len() || bytes > batch.buf.len() as u64 {
+            return Err(Error::Corrupt(format!("myc_read_batch returned {n} frames of {bytes} bytes")));
+        }
+        batch.count = count;
+        Ok(count)
+    }
+
+    /// Read and decode the next message (see [`crate::generated::Message::decode`]).
+    ///
+    /// ```
+    /// # use mycelium_shm::{unlink, Error, Options, ShmReader, ShmWriter};
+    /// # let name = format!("doc-read-msg-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// # let mut r = ShmReader::create(&name, &Options::new()).unwrap();
+    /// # let w = ShmWriter::attach(&name, &Options::new()).unwrap();
+    /// w.write(65535, b"", None).unwrap(); // no message has this type id
+    /// assert!(matches!(r.read_message(None), Err(Error::Decode(_))));
+    /// ```
+    pub fn read_message(&mut self, timeout: Option<Duration>) -> Result<Option<crate::generated::Message>> {
+        match self.peek(timeout)? {
+            None => Ok(None),
+            Some(view) => crate::generated::Message::decode(view.type_id(), view.payload()).map(Some),
+        }
+    }
+
+    /// Zero-copy read: a view of the next frame in the ring, waiting up to
+    /// `timeout`.  The frame is consumed when the view is dropped; while it
+    /// lives the reader is borrowed and the writers cannot reuse its bytes.
+    ///
+    /// ```
+    /// # use mycelium_shm::{unlink, Options, ShmReader, ShmWriter};
+    /// # let name = format!("doc-peek-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// # let mut r = ShmReader::create(&name, &Options::new()).unwrap();
+    /// # let w = ShmWriter::attach(&name, &Options::new()).unwrap();
+    /// w.write(4, b"view", None).unwrap();
+    /// {
+    ///     let view = r.peek(None).unwrap().unwrap();
+    ///     assert_eq!((view.type_id(), view.payload()), (4, &b"view"[..]));
+    /// } // released here
+    /// assert_eq!(r.try_read().unwrap(), None);
+    /// ```
+    pub fn peek(&mut self, timeout: Option<Duration>) -> Result<Option<FrameView<'_>>> {
+        let mut frame = sys::MycFrame { payload: ptr::null(), payload_len: 0, type_id: 0, flags: 0 };
+        // SAFETY: the handle is open and exclusively borrowed; frame is a
+        // valid place for the C core to describe the frame.
+        let rc = unsafe { sys::myc_peek(self.raw.as_ptr(), timeout_ns(timeout), &mut frame) };
+        if rc == sys::MYC_ERR_EMPTY {
+            return Ok(None);
+        }
+        check(rc)?;
+        if frame.payload.is_null() && frame.payload_len != 0 {
+            // SAFETY: a frame was peeked on this open handle; give it back.
+            unsafe { sys::myc_release(self.raw.as_ptr()) };
+            return Err(Error::Corrupt("myc_peek returned a NULL payload".into()));
+        }
+        Ok(Some(FrameView { reader: self.raw, frame, _borrow: PhantomData }))
+    }
+
+    /// Zero-copy read without waiting (see [`ShmReader::peek`]).
+    ///
+    /// ```
+    /// # use mycelium_shm::{unlink, Options, ShmReader};
+    /// # let name = format!("doc-try-peek-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// let mut r = ShmReader::create(&name, &Options::new()).unwrap();
+    /// assert!(r.try_peek().unwrap().is_none());
+    /// ```
+    pub fn try_peek(&mut self) -> Result<Option<FrameView<'_>>> {
+        self.peek(Some(Duration::ZERO))
+    }
+
+    /// Counters of the channel.
+    ///
+    /// ```
+    /// # use mycelium_shm::{unlink, Options, ShmReader};
+    /// # let name = format!("doc-rstats-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// let r = ShmReader::create(&name, &Options::new()).unwrap();
+    /// assert_eq!(r.stats().unwrap().frames_read, 0);
+    /// ```
+    pub fn stats(&self) -> Result<Stats> {
+        let mut out = Stats::default();
+        // SAFETY: the handle is open; out is a valid myc_stats.  Stats only
+        // read shared counters, and &self excludes concurrent reads (the
+        // reader is not Sync, and reads take &mut self).
+        check(unsafe { sys::myc_reader_stats(self.raw.as_ptr(), &mut out) })?;
+        Ok(out)
+    }
+
+    /// Set how long a claimed-but-uncommitted frame may block the reader
+    /// before it is skipped as padding (default 2 s).
+    ///
+    /// ```
+    /// # use mycelium_shm::{unlink, Options, ShmReader};
+    /// # use std::time::Duration;
+    /// # let name = format!("doc-stuck-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// let mut r = ShmReader::create(&name, &Options::new()).unwrap();
+    /// r.set_stuck_timeout(Duration::from_millis(100));
+    /// ```
+    pub fn set_stuck_timeout(&mut self, timeout: Duration) {
+        // SAFETY: the handle is open and exclusively borrowed.
+        unsafe { sys::myc_reader_set_stuck_timeout(self.raw.as_ptr(), timeout_ns(Some(timeout))) }
+    }
+
+    /// Set how long a waiting reader spins before sleeping (default 50 us).
+    ///
+    /// ```
+    /// # use mycelium_shm::{unlink, Options, ShmReader};
+    /// # use std::time::Duration;
+    /// # let name = format!("doc-rspin-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// let mut r = ShmReader::create(&name, &Options::new()).unwrap();
+    /// r.set_spin(Duration::ZERO);
+    /// ```
+    pub fn set_spin(&mut self, spin: Duration) {
+        // SAFETY: the handle is open and exclusively borrowed.
+        unsafe { sys::myc_reader_set_spin(self.raw.as_ptr(), timeout_ns(Some(spin))) }
+    }
+}
+
+impl Drop for ShmReader {
+    fn drop(&mut self) {
+        // SAFETY: the handle is open and owned by self; no FrameView can
+        // outlive it (they borrow self mutably); it is never used again.
+        unsafe { sys::myc_reader_close(self.raw.as_ptr()) }
+    }
+}
+
+/// A zero-copy view of one frame in the ring (see [`ShmReader::peek`]).
+/// Dereferences to the payload bytes; the frame is consumed on drop.
+///
+/// The view borrows its reader mutably, so the reader cannot move on while
+/// the view's bytes are in use:
+///
+/// ```compile_fail
+/// # use mycelium_shm::{Options, ShmReader};
+/// let mut r = ShmReader::attach("some-channel", &Options::new()).unwrap();
+/// let view = r.peek(None).unwrap().unwrap();
+/// let next = r.try_read(); // error: `r` is still borrowed by `view`
+/// drop(view);
+/// ```
+#[derive(Debug)]
+pub struct FrameView<'r> {
+    /// The reader's handle, exclusively borrowed for 'r (see `_borrow`).
+    reader: NonNull<sys::MycReader>,
+    /// The peeked frame; its payload stays valid until myc_release.
+    frame: sys::MycFrame,
+    _borrow: PhantomData<&'r mut ShmReader>,
+}
+
+impl FrameView<'_> {
+    /// The frame's type id.
+    ///
+    /// ```
+    /// # use mycelium_shm::{unlink, Options, ShmReader, ShmWriter};
+    /// # let name = format!("doc-view-type-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// # let mut r = ShmReader::create(&name, &Options::new()).unwrap();
+    /// # let w = ShmWriter::attach(&name, &Options::new()).unwrap();
+    /// w.write(12, b"", None).unwrap();
+    /// assert_eq!(r.peek(None).unwrap().unwrap().type_id(), 12);
+    /// ```
+    pub fn type_id(&self) -> u16 {
+        self.frame.type_id
+    }
+
+    /// The frame's flags (0 in format version 1).
+    ///
+    /// ```
+    /// # use mycelium_shm::{unlink, Options, ShmReader, ShmWriter};
+    /// # let name = format!("doc-view-flags-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// # let mut r = ShmReader::create(&name, &Options::new()).unwrap();
+    /// # let w = ShmWriter::attach(&name, &Options::new()).unwrap();
+    /// w.write(12, b"", None).unwrap();
+    /// assert_eq!(r.peek(None).unwrap().unwrap().flags(), 0);
+    /// ```
+    pub fn flags(&self) -> u16 {
+        self.frame.flags
+    }
+
+    /// The payload bytes, in the ring.
+    ///
+    /// ```
+    /// # use mycelium_shm::{unlink, Options, ShmReader, ShmWriter};
+    /// # let name = format!("doc-view-payload-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// # let mut r = ShmReader::create(&name, &Options::new()).unwrap();
+    /// # let w = ShmWriter::attach(&name, &Options::new()).unwrap();
+    /// w.write(12, b"zz", None).unwrap();
+    /// assert_eq!(r.peek(None).unwrap().unwrap().payload(), b"zz");
+    /// ```
+    pub fn payload(&self) -> &[u8] {
+        if self.frame.payload_len == 0 {
+            return &[];
+        }
+        // SAFETY: myc_peek pointed frame.payload at payload_len committed
+        // bytes of the mapped ring.  They stay valid and unchanged until
+        // myc_release, which only Drop calls; the returned slice borrows
+        // self, so it cannot outlive the view.
+        unsafe { std::slice::from_raw_parts(self.frame.payload, self.frame.payload_len as usize) }
+    }
+
+    /// Copy the frame out.
+    ///
+    /// ```
+    /// # use mycelium_shm::{unlink, Frame, Options, ShmReader, ShmWriter};
+    /// # let name = format!("doc-view-copy-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// # let mut r = ShmReader::create(&name, &Options::new()).unwrap();
+    /// # let w = ShmWriter::attach(&name, &Options::new()).unwrap();
+    /// w.write(1, b"q", None).unwrap();
+    /// let frame = r.peek(None).unwrap().unwrap().to_frame();
+    /// assert_eq!(frame, Frame { type_id: 1, payload: b"q".to_vec() });
+    /// ```
+    pub fn to_frame(&self) -> Frame {
+        Frame { type_id: self.type_id(), payload: self.payload().to_vec() }
+    }
+}
+
+impl Deref for FrameView<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.payload()
+    }
+}
+
+impl Drop for FrameView<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the reader handle is open and exclusively borrowed for the
+        // view's lifetime; this releases the frame myc_peek returned, once.
+        unsafe { sys::myc_release(self.reader.as_ptr()) }
+    }
+}

@@ -1,0 +1,220 @@
+//! The one error type of the crate, built from a C result code in one place.
+
+use std::ffi::CStr;
+use std::fmt;
+use std::io;
+use std::os::raw::c_int;
+
+use crate::codec::DecodeError;
+use crate::sys;
+
+/// Every error this crate returns.
+///
+/// The variants mirror the Python exceptions of `mycelium_shm.errors`
+/// (`ChannelNotFound` is [`Error::NotFound`], `DecodeError` is
+/// [`Error::Decode`], ...).  The `String` of each variant is the C core's
+/// detail text (`myc_last_error()`), or the codec's description.
+///
+/// ```
+/// use mycelium_shm::{Error, Options, ShmWriter};
+///
+/// let err = ShmWriter::attach("no-such-channel-for-this-doc-test", &Options::default())
+///     .unwrap_err();
+/// assert!(matches!(err, Error::NotFound(_)));
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// No channel of that name exists (Python: `ChannelNotFound`).
+    NotFound(String),
+    /// A channel of that name already exists (Python: `ChannelExists`).
+    Exists(String),
+    /// The object is not a channel of a format this code reads (Python: `FormatError`).
+    Format(String),
+    /// The channel's shared state breaks the format (Python: `CorruptChannel`).
+    Corrupt(String),
+    /// A write found no room before its timeout (Python: `Full`).
+    Full(String),
+    /// A live reader is already attached (Python: `ReaderBusy`).
+    ReaderBusy(String),
+    /// The two sides use different schemas (Python: `SchemaMismatch`).
+    SchemaMismatch(String),
+    /// Bytes do not decode as a message of the schema (Python:
+    /// `PayloadError`, a `DecodeError`); says which [`DecodeKind`].
+    ///
+    /// [`DecodeKind`]: crate::codec::DecodeKind
+    Decode(DecodeError),
+    /// A channel name is empty, too long, or holds forbidden characters (Python: `InvalidName`).
+    InvalidName(String),
+    /// An argument is out of range (Python: `ValueError`).
+    InvalidArgument(String),
+    /// A payload is larger than the channel's maximum (Python: `ValueError`).
+    TooLarge(String),
+    /// A signal arrived while waiting (Python: `InterruptedError`).
+    Interrupted(String),
+    /// A reader handle was used by two threads at once (Python: `RuntimeError`).
+    HandleBusy(String),
+    /// The handle was already closed (Python: `ChannelClosed`).
+    Closed(String),
+    /// The reader dropped this writer's claimed frame because the writer
+    /// stalled past the reader's stuck timeout (Python: `FrameAbandoned`).
+    Abandoned(String),
+    /// An operating-system error (Python: `OSError`).
+    System(io::Error),
+}
+
+impl Error {
+    /// Build the error for a negative C result code, taking the detail text
+    /// (and, for `MYC_ERR_SYSTEM`, errno) from the calling thread's C error
+    /// state.  Must be called on the thread that made the failing call,
+    /// before any other call into the C core.
+    pub(crate) fn from_code(code: i64) -> Error {
+        let detail = last_error_text();
+        let code = match c_int::try_from(code) {
+            Ok(c) => c,
+            Err(_) => {
+                return Error::System(io::Error::other(format!("unknown result code {code}: {detail}")))
+            }
+        };
+        match code {
+            sys::MYC_ERR_FULL => Error::Full(detail),
+            sys::MYC_ERR_ARG => Error::InvalidArgument(detail),
+            sys::MYC_ERR_NAME => Error::InvalidName(detail),
+            sys::MYC_ERR_NOT_FOUND => Error::NotFound(detail),
+            sys::MYC_ERR_EXISTS => Error::Exists(detail),
+            sys::MYC_ERR_FORMAT => Error::Format(detail),
+            sys::MYC_ERR_CORRUPT => Error::Corrupt(detail),
+            sys::MYC_ERR_READER_BUSY => Error::ReaderBusy(detail),
+            sys::MYC_ERR_SCHEMA => Error::SchemaMismatch(detail),
+            sys::MYC_ERR_TOO_LARGE => Error::TooLarge(detail),
+            sys::MYC_ERR_INTERRUPTED => Error::Interrupted(detail),
+            sys::MYC_ERR_HANDLE_BUSY => Error::HandleBusy(detail),
+            sys::MYC_ERR_CLOSED => Error::Closed(detail),
+            sys::MYC_ERR_ABANDONED => Error::Abandoned(detail),
+            sys::MYC_ERR_SYSTEM => {
+                // SAFETY: myc_last_errno only reads a thread-local int.
+                let errno = unsafe { sys::myc_last_errno() };
+                let os = io::Error::from_raw_os_error(errno);
+                if detail.is_empty() {
+                    Error::System(os)
+                } else {
+                    Error::System(io::Error::new(os.kind(), format!("{detail}: {os}")))
+                }
+            }
+            // MYC_ERR_EMPTY is turned into `Ok(None)` by every read path and
+            // never reaches here; anything else is a code this crate does not
+            // know (a newer C core).
+            other => Error::System(io::Error::other(format!("{} ({other}): {detail}", result_name(other)))),
+        }
+    }
+
+    /// The C core's detail text, or the codec's description.
+    pub fn detail(&self) -> String {
+        match self {
+            Error::NotFound(s)
+            | Error::Exists(s)
+            | Error::Format(s)
+            | Error::Corrupt(s)
+            | Error::Full(s)
+            | Error::ReaderBusy(s)
+            | Error::SchemaMismatch(s)
+            | Error::InvalidName(s)
+            | Error::InvalidArgument(s)
+            | Error::TooLarge(s)
+            | Error::Interrupted(s)
+            | Error::HandleBusy(s)
+            | Error::Closed(s)
+            | Error::Abandoned(s) => s.clone(),
+            Error::Decode(e) => e.to_string(),
+            Error::System(e) => e.to_string(),
+        }
+    }
+
+    /// Short name of the error kind, the same as the Python exception class
+    /// where there is one (`"ChannelNotFound"`, `"Full"`, ...).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Error::NotFound(_) => "ChannelNotFound",
+            Error::Exists(_) => "ChannelExists",
+            Error::Format(_) => "FormatError",
+            Error::Corrupt(_) => "CorruptChannel",
+            Error::Full(_) => "Full",
+            Error::ReaderBusy(_) => "ReaderBusy",
+            Error::SchemaMismatch(_) => "SchemaMismatch",
+            Error::Decode(_) => "PayloadError",
+            Error::InvalidName(_) => "InvalidName",
+            Error::InvalidArgument(_) => "InvalidArgument",
+            Error::TooLarge(_) => "TooLarge",
+            Error::Interrupted(_) => "Interrupted",
+            Error::HandleBusy(_) => "HandleBusy",
+            Error::Closed(_) => "ChannelClosed",
+            Error::Abandoned(_) => "FrameAbandoned",
+            Error::System(_) => "OSError",
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let detail = self.detail();
+        if detail.is_empty() {
+            f.write_str(self.kind_name())
+        } else {
+            write!(f, "{}: {}", self.kind_name(), detail)
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::System(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::System(e)
+    }
+}
+
+/// A `Result` whose error is [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+fn last_error_text() -> String {
+    // SAFETY: myc_last_error returns a pointer to a NUL-terminated,
+    // thread-local buffer ("" if none) that stays valid until the next call
+    // into the C core on this thread; it is copied out before returning.
+    unsafe {
+        let p = sys::myc_last_error();
+        if p.is_null() {
+            String::new()
+        } else {
+            CStr::from_ptr(p).to_string_lossy().into_owned()
+        }
+    }
+}
+
+fn result_name(code: c_int) -> String {
+    // SAFETY: myc_result_name returns a static NUL-terminated string (or
+    // NULL, handled) for any int.
+    unsafe {
+        let p = sys::myc_result_name(code);
+        if p.is_null() {
+            format!("result {code}")
+        } else {
+            CStr::from_ptr(p).to_string_lossy().into_owned()
+        }
+    }
+}
+
+/// Turn a C result into `Ok(value)` or the matching [`Error`].
+pub(crate) fn check(code: c_int) -> Result<()> {
+    if code >= 0 {
+        Ok(())
+    } else {
+        Err(Error::from_code(code.into()))
+    }
+}

@@ -1,0 +1,458 @@
+/*
+ * mycelium_shm._fastpath: the non-blocking hot calls, without cffi's per-call
+ * cost.
+ *
+ * cffi (mycelium_shm._ring) is the binding: it opens, closes, waits, reports
+ * errors.  But every cffi call releases and retakes the GIL and unpacks an
+ * argument tuple, about 150-250 ns, against 20-40 ns for the ring operation
+ * itself, and building a Frame in Python costs as much again.  This module
+ * is the base class of ShmWriter and ShmReader and implements only the
+ * common case of write, try_write, write_many, read, try_read and
+ * read_many: the frame fits, or is there.  Anything else (the ring is full,
+ * nothing to read, a bad argument, a corrupt frame) is handed, unchanged, to
+ * the Python slow path (`_write_slow`, `_read_slow`, ...), which goes through
+ * cffi and raises the proper exception.  Nothing here waits, so the GIL is
+ * held throughout.
+ *
+ * The core is compiled into this module too (the same csrc/ring.c, as an
+ * amalgamation), so the fast path uses the same static helpers as the C API.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "ring.c"
+
+static PyTypeObject *g_frame_type; /* mycelium_shm.frame.Frame, a tuple subclass */
+static PyObject *g_abandoned;      /* mycelium_shm.errors.FrameAbandoned */
+
+/* A Frame(type_id, payload) built directly: the payload bytes are copied
+ * once, from the ring. */
+static PyObject *new_frame(uint16_t type_id, const uint8_t *payload, uint32_t len) {
+    PyObject *data = PyBytes_FromStringAndSize((const char *)payload, len);
+    if (data == NULL) return NULL;
+    PyObject *type = PyLong_FromLong(type_id);
+    if (type == NULL) {
+        Py_DECREF(data);
+        return NULL;
+    }
+    PyObject *frame = g_frame_type->tp_alloc(g_frame_type, 2);
+    if (frame == NULL) {
+        Py_DECREF(data);
+        Py_DECREF(type);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(frame, 0, type);
+    PyTuple_SET_ITEM(frame, 1, data);
+    return frame;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Writer                                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    myc_writer *writer; /* owned by the cffi handle; NULL once detached */
+} FastWriter;
+
+static PyObject *fw_attach(FastWriter *self, PyObject *address) {
+    void *ptr = PyLong_AsVoidPtr(address);
+    if (ptr == NULL && PyErr_Occurred()) return NULL;
+    self->writer = ptr;
+    Py_RETURN_NONE;
+}
+
+static PyObject *fw_detach(FastWriter *self, PyObject *unused) {
+    (void)unused;
+    self->writer = NULL;
+    Py_RETURN_NONE;
+}
+
+enum { FAST_WRITTEN = 1, FAST_NO = 0, FAST_ERROR = -1 };
+
+/* FAST_WRITTEN; FAST_NO when the slow path must answer (full: nothing
+ * counted yet; or an argument the slow path will reject); FAST_ERROR with
+ * an exception set when the frame was claimed but then dropped. */
+static int fast_write(myc_writer *w, PyObject *type_obj, PyObject *payload) {
+    if (w == NULL || !PyBytes_CheckExact(payload) || !PyLong_CheckExact(type_obj)) return FAST_NO;
+    long type_id = PyLong_AsLong(type_obj);
+    Py_ssize_t len = PyBytes_GET_SIZE(payload);
+    myc_map *m = &w->map;
+    if (type_id < 1 || type_id > (long)MYC_TYPE_ID_MAX || (uint64_t)len > m->max_payload) {
+        PyErr_Clear(); /* an overflowing int: the slow path says so */
+        return FAST_NO;
+    }
+    claim_plan p = {.count = 1, .len0 = (uint32_t)len};
+    if (try_claim(w, &p, 0) != MYC_OK) return FAST_NO;
+    if (write_claimed(m, &p, (uint32_t)type_id, PyBytes_AS_STRING(payload), (uint32_t)len) != MYC_OK) {
+        /* Claimed, so never retried: the reader dropped it (stuck timeout). */
+        PyErr_SetString(g_abandoned, myc_last_error());
+        return FAST_ERROR;
+    }
+    return FAST_WRITTEN;
+}
+
+static PyObject *fw_write(FastWriter *self, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames) {
+    /* write(type_id, payload, timeout=None): the timeout only matters when full. */
+    if (nargs >= 2) {
+        int rc = fast_write(self->writer, args[0], args[1]);
+        if (rc == FAST_WRITTEN) Py_RETURN_NONE;
+        if (rc == FAST_ERROR) return NULL;
+    }
+    PyObject *slow = PyObject_GetAttrString((PyObject *)self, "_write_slow");
+    if (slow == NULL) return NULL;
+    PyObject *result = PyObject_Vectorcall(slow, args, (size_t)nargs, kwnames);
+    Py_DECREF(slow);
+    return result;
+}
+
+static PyObject *fw_try_write(FastWriter *self, PyObject *const *args, Py_ssize_t nargs) {
+    /* try_write(type_id, payload) -> bool */
+    if (nargs == 2) {
+        int rc = fast_write(self->writer, args[0], args[1]);
+        if (rc == FAST_WRITTEN) Py_RETURN_TRUE;
+        if (rc == FAST_ERROR) return NULL;
+    }
+    PyObject *slow = PyObject_GetAttrString((PyObject *)self, "_try_write_slow");
+    if (slow == NULL) return NULL;
+    PyObject *result = PyObject_Vectorcall(slow, args, (size_t)nargs, NULL);
+    Py_DECREF(slow);
+    return result;
+}
+
+#define FAST_BATCH_MAX 1024
+
+/* Write the longest prefix of `items` (a list of (type_id, bytes) tuples)
+ * that fits now, with one claim.  Returns how many, 0 if none fit or the
+ * items need the slow path. */
+static Py_ssize_t fast_write_many(myc_writer *w, PyObject *items) {
+    Py_ssize_t n = PyList_GET_SIZE(items);
+    if (w == NULL || n == 0) return 0;
+    if (n > FAST_BATCH_MAX) n = FAST_BATCH_MAX;
+    myc_map *m = &w->map;
+    uint32_t lens[FAST_BATCH_MAX];
+    uint16_t types[FAST_BATCH_MAX];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(items, i);
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2) return 0;
+        PyObject *type_obj = PyTuple_GET_ITEM(item, 0), *payload = PyTuple_GET_ITEM(item, 1);
+        if (!PyLong_CheckExact(type_obj) || !PyBytes_CheckExact(payload)) return 0;
+        long type_id = PyLong_AsLong(type_obj);
+        Py_ssize_t len = PyBytes_GET_SIZE(payload);
+        if (type_id < 1 || type_id > (long)MYC_TYPE_ID_MAX || (uint64_t)len > m->max_payload) {
+            PyErr_Clear();
+            return 0;
+        }
+        types[i] = (uint16_t)type_id;
+        lens[i] = (uint32_t)len;
+    }
+    claim_plan p = {.count = (uint32_t)n, .lens = lens};
+    if (try_claim(w, &p, 0) != MYC_OK) return 0;
+    uint64_t pos = p.tail, payload_bytes = 0;
+    int abandoned = 0;
+    for (uint32_t i = 0; i < p.planned; i++) {
+        pos = place_padding(m, pos, frame_bytes(&p, i));
+        uint8_t *hdr = begin_frame(m, pos, types[i], lens[i]);
+        memcpy(hdr + MYC_FRAME_HEADER_SIZE,
+               PyBytes_AS_STRING(PyTuple_GET_ITEM(PyList_GET_ITEM(items, i), 1)), lens[i]);
+        if (commit_frame(hdr, lens[i]) != MYC_OK) abandoned = 1;
+        payload_bytes += lens[i];
+        pos += frame_bytes(&p, i);
+    }
+    /* relaxed: statistics only. */
+    myc_add_relaxed_u64(m->base, MYC_OFF_FRAMES_WRITTEN, p.planned);
+    myc_add_relaxed_u64(m->base, MYC_OFF_BYTES_WRITTEN, payload_bytes);
+    wake_reader_if_sleeping(m);
+    if (abandoned) {
+        PyErr_SetString(g_abandoned, myc_last_error());
+        return -1;
+    }
+    return (Py_ssize_t)p.planned;
+}
+
+static PyObject *fw_write_many(FastWriter *self, PyObject *const *args, Py_ssize_t nargs,
+                               PyObject *kwnames) {
+    /* write_many(frames, timeout=None) -> int */
+    Py_ssize_t done = 0;
+    if (nargs >= 1 && PyList_CheckExact(args[0])) {
+        done = fast_write_many(self->writer, args[0]);
+        if (done < 0) return NULL;
+        if (done == PyList_GET_SIZE(args[0])) return PyLong_FromSsize_t(done);
+    }
+    /* The rest (all, if nothing went fast) through the slow path. */
+    PyObject *slow = PyObject_GetAttrString((PyObject *)self, "_write_many_slow");
+    if (slow == NULL) return NULL;
+    PyObject *call_args[3];
+    Py_ssize_t kw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs < 1 || nargs + kw > 2) {
+        PyObject *result = PyObject_Vectorcall(slow, args, (size_t)nargs, kwnames);
+        Py_DECREF(slow);
+        return result;
+    }
+    PyObject *rest;
+    if (done) {
+        rest = PyList_GetSlice(args[0], done, PyList_GET_SIZE(args[0]));
+    } else {
+        rest = args[0];
+        Py_INCREF(rest);
+    }
+    if (rest == NULL) {
+        Py_DECREF(slow);
+        return NULL;
+    }
+    call_args[0] = rest;
+    for (Py_ssize_t i = 1; i < nargs + kw; i++) call_args[i] = args[i];
+    PyObject *result = PyObject_Vectorcall(slow, call_args, (size_t)nargs, kwnames);
+    Py_DECREF(rest);
+    Py_DECREF(slow);
+    if (result == NULL || done == 0) return result;
+    Py_ssize_t more = PyLong_AsSsize_t(result);
+    Py_DECREF(result);
+    if (more == -1 && PyErr_Occurred()) return NULL;
+    return PyLong_FromSsize_t(done + more);
+}
+
+static PyMethodDef fw_methods[] = {
+    {"_attach", (PyCFunction)fw_attach, METH_O, "Point the fast path at a myc_writer* (an int)."},
+    {"_detach", (PyCFunction)fw_detach, METH_NOARGS, "Forget the handle (before it is closed)."},
+    {"write", (PyCFunction)(void (*)(void))fw_write, METH_FASTCALL | METH_KEYWORDS,
+     "write(type_id, payload, timeout=None)\n--\n\n"
+     "Copy one frame in; wait while the ring is full (Full after timeout s)."},
+    {"try_write", (PyCFunction)(void (*)(void))fw_try_write, METH_FASTCALL,
+     "try_write(type_id, payload)\n--\n\n"
+     "Copy one frame in if there is room now; False if the ring is full."},
+    {"write_many", (PyCFunction)(void (*)(void))fw_write_many, METH_FASTCALL | METH_KEYWORDS,
+     "write_many(frames, timeout=None)\n--\n\n"
+     "Write (type_id, payload) pairs, claiming room for as many as fit at once;\n"
+     "waits for room like write(); returns how many were written."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject FastWriterType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mycelium_shm._fastpath.FastWriter",
+    .tp_basicsize = sizeof(FastWriter),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "Base of ShmWriter: the non-blocking hot calls in C.",
+    .tp_methods = fw_methods,
+    .tp_new = PyType_GenericNew,
+};
+
+/* ------------------------------------------------------------------------ */
+/* Reader                                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    myc_reader *reader; /* owned by the cffi handle; NULL once detached */
+} FastReader;
+
+static PyObject *fr_attach(FastReader *self, PyObject *address) {
+    void *ptr = PyLong_AsVoidPtr(address);
+    if (ptr == NULL && PyErr_Occurred()) return NULL;
+    self->reader = ptr;
+    Py_RETURN_NONE;
+}
+
+static PyObject *fr_detach(FastReader *self, PyObject *unused) {
+    (void)unused;
+    self->reader = NULL;
+    Py_RETURN_NONE;
+}
+
+/* Take the reader for the fast path: not closed, not in use by a blocked
+ * call of another thread, no zero-copy view outstanding. */
+static int fast_enter(myc_reader *r) {
+    if (r == NULL || g_frame_type == NULL || !myc_flag_try_take(&r->busy)) return 0;
+    if (r->held_bytes != 0) {
+        reader_leave(r);
+        return 0;
+    }
+    return 1;
+}
+
+/* Up to max_frames frames committed now, as a list; NULL with no error set
+ * when the slow path must answer (nothing there, or a problem). */
+static PyObject *fast_read_list(myc_reader *r, Py_ssize_t max_frames) {
+    if (!fast_enter(r)) return NULL;
+    uint8_t *hdr;
+    uint64_t bytes;
+    PyObject *list = NULL;
+    Py_ssize_t n = 0;
+    while (n < max_frames && next_frame(r, 0, &hdr, &bytes) == NEXT_FRAME) {
+        int32_t len;
+        uint16_t type_id;
+        memcpy(&len, hdr + MYC_FRAME_OFF_LEN, 4);
+        memcpy(&type_id, hdr + MYC_FRAME_OFF_TYPE, 2);
+        uint32_t payload_len = (uint32_t)len - MYC_FRAME_HEADER_SIZE;
+        PyObject *frame = new_frame(type_id, hdr + MYC_FRAME_HEADER_SIZE, payload_len);
+        if (frame == NULL) break; /* MemoryError: the frame stays unread */
+        if (list == NULL && (list = PyList_New(0)) == NULL) {
+            Py_DECREF(frame);
+            break;
+        }
+        if (PyList_Append(list, frame) != 0) {
+            Py_DECREF(frame);
+            break;
+        }
+        Py_DECREF(frame);
+        consume(r, hdr, bytes);
+        r->frames_read++;
+        r->bytes_read += payload_len;
+        n++;
+    }
+    if (n > 0) {
+        publish_counters(r);
+        publish_head(r);
+    }
+    reader_leave(r);
+    if (PyErr_Occurred()) {
+        Py_XDECREF(list);
+        return NULL;
+    }
+    return list;
+}
+
+static PyObject *fast_read_one(myc_reader *r) {
+    if (!fast_enter(r)) return NULL;
+    uint8_t *hdr;
+    uint64_t bytes;
+    PyObject *frame = NULL;
+    if (next_frame(r, 0, &hdr, &bytes) == NEXT_FRAME) {
+        int32_t len;
+        uint16_t type_id;
+        memcpy(&len, hdr + MYC_FRAME_OFF_LEN, 4);
+        memcpy(&type_id, hdr + MYC_FRAME_OFF_TYPE, 2);
+        uint32_t payload_len = (uint32_t)len - MYC_FRAME_HEADER_SIZE;
+        frame = new_frame(type_id, hdr + MYC_FRAME_HEADER_SIZE, payload_len);
+        if (frame != NULL) {
+            consume(r, hdr, bytes);
+            r->frames_read++;
+            r->bytes_read += payload_len;
+            publish_counters(r);
+            publish_head(r);
+        }
+    }
+    reader_leave(r);
+    return frame;
+}
+
+static PyObject *call_slow(PyObject *self, const char *name, PyObject *const *args,
+                           Py_ssize_t nargs, PyObject *kwnames) {
+    PyObject *slow = PyObject_GetAttrString(self, name);
+    if (slow == NULL) return NULL;
+    PyObject *result = PyObject_Vectorcall(slow, args, (size_t)nargs, kwnames);
+    Py_DECREF(slow);
+    return result;
+}
+
+static PyObject *fr_read(FastReader *self, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames) {
+    /* read(timeout=None) -> Frame | None */
+    if (nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0) <= 1) {
+        PyObject *frame = fast_read_one(self->reader);
+        if (frame != NULL || PyErr_Occurred()) return frame;
+    }
+    return call_slow((PyObject *)self, "_read_slow", args, nargs, kwnames);
+}
+
+static PyObject *fr_try_read(FastReader *self, PyObject *unused) {
+    (void)unused;
+    PyObject *frame = fast_read_one(self->reader);
+    if (frame != NULL || PyErr_Occurred()) return frame;
+    PyObject *zero = PyLong_FromLong(0);
+    if (zero == NULL) return NULL;
+    PyObject *result = call_slow((PyObject *)self, "_read_slow", &zero, 1, NULL);
+    Py_DECREF(zero);
+    return result;
+}
+
+static PyObject *fr_read_many(FastReader *self, PyObject *const *args, Py_ssize_t nargs,
+                              PyObject *kwnames) {
+    /* read_many(max_frames, timeout=0) -> list[Frame] */
+    if (nargs >= 1 && PyLong_CheckExact(args[0])) {
+        Py_ssize_t max_frames = PyLong_AsSsize_t(args[0]);
+        if (max_frames > 0) {
+            PyObject *list = fast_read_list(self->reader, max_frames);
+            if (list != NULL || PyErr_Occurred()) return list;
+        } else if (max_frames == -1) {
+            PyErr_Clear();
+        }
+    }
+    return call_slow((PyObject *)self, "_read_many_slow", args, nargs, kwnames);
+}
+
+static PyMethodDef fr_methods[] = {
+    {"_attach", (PyCFunction)fr_attach, METH_O, "Point the fast path at a myc_reader* (an int)."},
+    {"_detach", (PyCFunction)fr_detach, METH_NOARGS, "Forget the handle (before it is closed)."},
+    {"read", (PyCFunction)(void (*)(void))fr_read, METH_FASTCALL | METH_KEYWORDS,
+     "read(timeout=None)\n--\n\n"
+     "The next frame, waiting up to timeout s (None: forever); None on timeout."},
+    {"try_read", (PyCFunction)fr_try_read, METH_NOARGS,
+     "try_read()\n--\n\nThe next frame if one is committed now, else None."},
+    {"read_many", (PyCFunction)(void (*)(void))fr_read_many, METH_FASTCALL | METH_KEYWORDS,
+     "read_many(max_frames, timeout=0)\n--\n\n"
+     "Up to max_frames frames at once, waiting up to timeout s for the first; [] on timeout."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject FastReaderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mycelium_shm._fastpath.FastReader",
+    .tp_basicsize = sizeof(FastReader),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "Base of ShmReader: the non-blocking hot calls in C.",
+    .tp_methods = fr_methods,
+    .tp_new = PyType_GenericNew,
+};
+
+/* ------------------------------------------------------------------------ */
+/* Module                                                                    */
+/* ------------------------------------------------------------------------ */
+
+static PyObject *set_frame_type(PyObject *module, PyObject *type) {
+    (void)module;
+    if (!PyType_Check(type) || !PyType_IsSubtype((PyTypeObject *)type, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "the frame type must be a tuple subclass");
+        return NULL;
+    }
+    Py_INCREF(type);
+    Py_XSETREF(g_frame_type, (PyTypeObject *)type);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"set_frame_type", set_frame_type, METH_O, "Register the Frame class the readers build."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef fastpath_module = {
+    PyModuleDef_HEAD_INIT, "mycelium_shm._fastpath",
+    "Non-blocking hot paths of ShmWriter and ShmReader (see _fastpath.c).", -1, module_methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__fastpath(void) {
+    if (PyType_Ready(&FastWriterType) < 0 || PyType_Ready(&FastReaderType) < 0) return NULL;
+    PyObject *errors = PyImport_ImportModule("mycelium_shm.errors");
+    if (errors == NULL) return NULL;
+    g_abandoned = PyObject_GetAttrString(errors, "FrameAbandoned");
+    Py_DECREF(errors);
+    if (g_abandoned == NULL) return NULL;
+    PyObject *module = PyModule_Create(&fastpath_module);
+    if (module == NULL) return NULL;
+    Py_INCREF(&FastWriterType);
+    if (PyModule_AddObject(module, "FastWriter", (PyObject *)&FastWriterType) < 0) {
+        Py_DECREF(&FastWriterType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    Py_INCREF(&FastReaderType);
+    if (PyModule_AddObject(module, "FastReader", (PyObject *)&FastReaderType) < 0) {
+        Py_DECREF(&FastReaderType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}

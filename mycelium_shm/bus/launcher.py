@@ -1,0 +1,272 @@
+"""Run every node of a topology as its own process, and restart the ones that die.
+
+Each node runs ``python -m mycelium_shm.bus run <topology> --node <name>``.
+A monitor thread notices a node that exits: exit status 0 means the node
+finished (a service called ``stop_node()``) and it stays down; any other
+status (a crash, ``kill -9``) is logged and the node is started again after
+a pause that doubles with each consecutive crash, from ``backoff_initial`` to
+``backoff_max`` seconds (a node that ran for ``stable_after`` seconds counts
+as healthy again).  The other nodes keep running meanwhile: their links
+buffer or reconnect.
+
+:meth:`Launcher.stop` (and SIGINT/SIGTERM under :meth:`Launcher.run`) sends
+SIGTERM to every node, waits for their clean shutdown, and kills the ones
+still running after the timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any, Optional
+
+from .topology import Topology
+
+__all__ = ["Launcher", "NodeExit"]
+
+log = logging.getLogger("mycelium_shm.launcher")
+
+
+@dataclass(frozen=True)
+class NodeExit:
+    """A node process that ended: which, how (``returncode``, negative = signal), when."""
+
+    node: str
+    pid: int
+    returncode: int
+    at: float = field(default_factory=time.monotonic)
+
+
+class _Child:
+    def __init__(self, node: str) -> None:
+        self.node = node
+        self.proc: Optional[subprocess.Popen[bytes]] = None
+        self.started_at = 0.0
+        self.failures = 0
+        self.restart_at: Optional[float] = None
+        self.finished = False
+        self.starts = 0
+        self.files: list[IO[bytes]] = []
+
+
+class Launcher:
+    """Starts one process per node of a topology file and supervises them.
+
+    ``nodes`` limits it to some nodes.  With ``log_dir`` each node's stdout
+    and stderr go to ``<log_dir>/<node>.out`` and ``.err`` (appended across
+    restarts); otherwise they are inherited.  ``extra_paths`` are prepended to
+    the children's ``PYTHONPATH`` (the package itself and the topology's
+    directory always are).
+    """
+
+    def __init__(
+        self,
+        topology: str | Path,
+        *,
+        nodes: Optional[Sequence[str]] = None,
+        restart: bool = True,
+        backoff_initial: float = 0.1,
+        backoff_max: float = 5.0,
+        stable_after: float = 10.0,
+        log_dir: str | Path | None = None,
+        log_level: str = "WARNING",
+        extra_paths: Sequence[str | Path] = (),
+        python: str = sys.executable,
+    ) -> None:
+        self.topology_path = Path(topology).resolve()
+        self.topology = Topology.load(self.topology_path)
+        names = list(self.topology.nodes) if nodes is None else list(nodes)
+        for name in names:
+            if name not in self.topology.nodes:
+                raise KeyError(f"no node {name!r} in {self.topology_path}")
+        self.restart = restart
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.stable_after = stable_after
+        self.log_dir = None if log_dir is None else Path(log_dir)
+        self.log_level = log_level
+        self.python = python
+        package_root = Path(__file__).resolve().parents[2]
+        paths = [str(p) for p in extra_paths]
+        paths += [str(package_root), str(self.topology_path.parent)]
+        if os.environ.get("PYTHONPATH"):
+            paths.append(os.environ["PYTHONPATH"])
+        self._env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
+        self._children = {name: _Child(name) for name in names}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._monitor: Optional[threading.Thread] = None
+        #: Every node exit seen so far, in order.
+        self.exits: list[NodeExit] = []
+
+    # -- processes -----------------------------------------------------------
+
+    def _spawn(self, child: _Child) -> None:
+        cmd = [
+            self.python,
+            "-m",
+            "mycelium_shm.bus",
+            "run",
+            str(self.topology_path),
+            "--node",
+            child.node,
+            "--log-level",
+            self.log_level,
+            "--parent-pid",
+            str(os.getpid()),
+        ]
+        stdout: Any = None
+        stderr: Any = None
+        for f in child.files:
+            f.close()
+        child.files = []
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            stdout = open(self.log_dir / f"{child.node}.out", "ab")
+            stderr = open(self.log_dir / f"{child.node}.err", "ab")
+            child.files = [stdout, stderr]
+        child.proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, env=self._env)
+        child.started_at = time.monotonic()
+        child.starts += 1
+        child.restart_at = None
+        log.info("node %s: started (pid %d)", child.node, child.proc.pid)
+
+    def start(self) -> None:
+        """Start every node and the monitor thread."""
+        with self._lock:
+            for child in self._children.values():
+                self._spawn(child)
+        self._monitor = threading.Thread(target=self._watch, name="launcher", daemon=True)
+        self._monitor.start()
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(0.02):
+            with self._lock:
+                now = time.monotonic()
+                for child in self._children.values():
+                    self._check(child, now)
+
+    def _check(self, child: _Child, now: float) -> None:
+        if self._stopping.is_set():
+            return
+        proc = child.proc
+        if proc is not None and not child.finished and child.restart_at is None:
+            rc = proc.poll()
+            if rc is None:
+                return
+            self.exits.append(NodeExit(child.node, proc.pid, rc))
+            if rc == 0:
+                log.info("node %s finished", child.node)
+                child.finished = True
+                return
+            how = f"signal {signal.Signals(-rc).name}" if rc < 0 else f"status {rc}"
+            if not self.restart:
+                log.error("node %s (pid %d) died with %s", child.node, proc.pid, how)
+                child.finished = True
+                return
+            if now - child.started_at >= self.stable_after:
+                child.failures = 0
+            child.failures += 1
+            delay = min(self.backoff_initial * 2 ** (child.failures - 1), self.backoff_max)
+            log.warning(
+                "node %s (pid %d) died with %s; restarting in %.2f s",
+                child.node,
+                proc.pid,
+                how,
+                delay,
+            )
+            child.restart_at = now + delay
+        if child.restart_at is not None and now >= child.restart_at:
+            self._spawn(child)
+
+    # -- queries ---------------------------------------------------------------
+
+    def pid(self, node: str) -> Optional[int]:
+        """The current process id of a node (None before it started)."""
+        proc = self._children[node].proc
+        return None if proc is None else proc.pid
+
+    def starts(self, node: str) -> int:
+        """How many times a node's process was started (1 + restarts)."""
+        return self._children[node].starts
+
+    def alive(self, node: str) -> bool:
+        """Whether the node's current process is running."""
+        proc = self._children[node].proc
+        return proc is not None and proc.poll() is None
+
+    def wait(self, node: str, timeout: Optional[float] = None) -> Optional[int]:
+        """Wait until a node finished (exit 0, or died with restarts off); its status.
+
+        Returns None on timeout.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        child = self._children[node]
+        while not child.finished:
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            time.sleep(0.02)
+        assert child.proc is not None
+        return child.proc.returncode
+
+    # -- shutdown --------------------------------------------------------------
+
+    def stop(self, timeout: float = 5.0) -> dict[str, Optional[int]]:
+        """SIGTERM every node, wait up to ``timeout`` s, SIGKILL the rest; their statuses."""
+        self._stopping.set()
+        if self._monitor is not None and self._monitor is not threading.current_thread():
+            self._monitor.join()
+        with self._lock:
+            procs = {c.node: c.proc for c in self._children.values() if c.proc is not None}
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        statuses: dict[str, Optional[int]] = {}
+        for node, proc in procs.items():
+            try:
+                statuses[node] = proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("node %s ignored SIGTERM for %.1f s; killing it", node, timeout)
+                proc.kill()
+                statuses[node] = proc.wait()
+        for child in self._children.values():
+            for f in child.files:
+                f.close()
+            child.files = []
+        return statuses
+
+    def run(self) -> int:
+        """Start, supervise until SIGINT/SIGTERM or every node finished, stop; 0 if all clean."""
+        stop = threading.Event()
+
+        def on_signal(signum: int, frame: Optional[FrameType]) -> None:
+            stop.set()
+
+        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self.start()
+            while not stop.wait(0.1):
+                if all(c.finished for c in self._children.values()):
+                    break
+        finally:
+            statuses = self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return 0 if all(rc in (0, -signal.SIGTERM) for rc in statuses.values()) else 1
+
+    def __enter__(self) -> Launcher:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

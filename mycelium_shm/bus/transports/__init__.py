@@ -1,0 +1,20 @@
+"""Transports of the bus: shared-memory channels and stream sockets."""
+
+from __future__ import annotations
+
+from .base import Deliver, Inbound, Link
+from .shm import ShmInbound, ShmLink
+from .socket import SocketAddress, SocketInbound, SocketLink, handshake, parse_tcp_address
+
+__all__ = [
+    "Deliver",
+    "Inbound",
+    "Link",
+    "ShmInbound",
+    "ShmLink",
+    "SocketAddress",
+    "SocketInbound",
+    "SocketLink",
+    "handshake",
+    "parse_tcp_address",
+]

@@ -1,0 +1,129 @@
+"""What every subcommand shares: the one-line error, tables and numbers for people."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn, TextIO
+
+from ..channel import check_name
+from ..errors import InvalidName
+
+__all__ = [
+    "PROG",
+    "CliError",
+    "Parser",
+    "channel_name",
+    "emit_json",
+    "format_age",
+    "format_bytes",
+    "format_count",
+    "format_pid",
+    "format_rate",
+    "render_table",
+]
+
+PROG = "mycelium-shm"
+
+
+class CliError(Exception):
+    """A failure the user can act on: printed as ``mycelium-shm: error: <text>``.
+
+    ``status`` is the exit status: 2 for a malformed command line, 1 otherwise.
+    """
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line (a CliError), not usage + exit."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix(PROG).strip()
+        raise CliError(f"{command}: {message}" if command else message, status=2)
+
+
+def channel_name(text: str) -> str:
+    """argparse type of a channel name: InvalidName surfaces as a one-line usage error."""
+    try:
+        check_name(text)
+    except InvalidName as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def emit_json(obj: Any, out: TextIO | None = None) -> None:
+    """One JSON document on one line, flushed (scripts read it as it comes)."""
+    stream = sys.stdout if out is None else out
+    stream.write(json.dumps(obj, separators=(",", ":"), allow_nan=False) + "\n")
+    stream.flush()
+
+
+_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def format_bytes(n: float) -> str:
+    """``512 B``, ``1.5 KiB``, ``64.0 MiB``."""
+    value = float(n)
+    for unit in _UNITS:
+        if abs(value) < 1024 or unit == _UNITS[-1]:
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def format_count(n: float) -> str:
+    """``950``, ``12.3k``, ``4.56M``, ``1.20G`` (for rates and large counters)."""
+    value = float(n)
+    if abs(value) < 1000:
+        return f"{value:.0f}" if value == int(value) else f"{value:.1f}"
+    for unit, scale in (("k", 1e3), ("M", 1e6), ("G", 1e9)):
+        if abs(value) < scale * 1000 or unit == "G":
+            return f"{value / scale:.3g}{unit}"
+    raise AssertionError("unreachable")
+
+
+def format_rate(per_s: float, unit: str = "") -> str:
+    """A per-second rate for people: ``12.3k/s``, ``1.5 MiB/s``."""
+    if unit == "B":
+        return f"{format_bytes(per_s)}/s"
+    return f"{format_count(per_s)}/s"
+
+
+def format_age(seconds: float) -> str:
+    """``42s``, ``3m05s``, ``2h07m``, ``4d03h``."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def format_pid(pid: int, alive: bool) -> str:
+    """``-`` for no process, ``1234`` if it runs, ``1234(dead)`` if not."""
+    if pid == 0:
+        return "-"
+    return str(pid) if alive else f"{pid}(dead)"
+
+
+def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns padded to their widest cell; the last cell of a row is not padded,
+    so a short row (a name and an error, say) runs on past the columns."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row[: len(headers)]):
+            if i < len(row) - 1 or len(row) == len(headers):
+                widths[i] = max(widths[i], len(cell))
+    lines = []
+    for row in (headers, *rows):
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
+        cells.append(row[-1] if row else "")
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)

@@ -1,0 +1,152 @@
+"""``mycelium-shm rm NAME...`` and ``mycelium-shm gc``: remove channels.
+
+``gc`` removes a channel only when every process it knows of is dead: the
+creator, the reader and each writer in the registry (pid and start time, so
+a reused pid does not count as alive), and no process maps the object (a
+peer that found no registry slot, or a ``tail``).  A channel that cannot be
+inspected (corrupt, foreign, still being created) is kept: nothing says who
+uses it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any, Optional
+
+from ..channel import OBJECT_PREFIX, SHM_DIR, exists, inspect, list_channels, unlink
+from ..errors import ChannelNotFound, MyceliumError
+from ._common import channel_name, emit_json, format_pid, render_table
+
+__all__ = ["add_parsers", "mapping_pids", "run_gc", "run_rm"]
+
+_DELETED = " (deleted)"
+
+
+def add_parsers(sub: Any) -> None:
+    rm = sub.add_parser("rm", help="remove channels", description="Remove channels by name.")
+    rm.add_argument("names", nargs="+", metavar="NAME", type=channel_name)
+    rm.set_defaults(run=run_rm)
+
+    gc = sub.add_parser(
+        "gc",
+        help="remove channels whose processes are all dead",
+        description="Remove every channel (or the NAMEs given) whose creator, reader and "
+        "writers are all dead and that no process maps.  A channel in use is never removed.",
+    )
+    gc.add_argument(
+        "names", nargs="*", metavar="NAME", type=channel_name, help="only these channels"
+    )
+    gc.add_argument("--dry-run", action="store_true", help="say what would be removed")
+    gc.add_argument("--json", action="store_true", help="one JSON array of decisions")
+    gc.set_defaults(run=run_gc)
+
+
+def run_rm(args: argparse.Namespace) -> int:
+    status = 0
+    for name in args.names:
+        try:
+            unlink(name)
+        except ChannelNotFound:
+            print(f"mycelium-shm: error: no channel named {name!r}", file=sys.stderr)
+            status = 1
+            continue
+        except (MyceliumError, OSError) as exc:
+            print(f"mycelium-shm: error: cannot remove {name!r}: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        print(f"removed {name}")
+    return status
+
+
+def mapping_pids() -> dict[str, set[int]]:
+    """Channel name -> pids of the processes that map its object now (from /proc)."""
+    prefix = f"{SHM_DIR}/{OBJECT_PREFIX}"
+    found: dict[str, set[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/maps", encoding="utf-8", errors="surrogateescape") as f:
+                lines = f.readlines()
+        except OSError:  # gone, or not ours to read
+            continue
+        for line in lines:
+            parts = line.rstrip("\n").split(maxsplit=5)
+            if len(parts) < 6 or not parts[5].startswith(prefix):
+                continue
+            path = parts[5]
+            if path.endswith(_DELETED):
+                continue  # an unlinked object, not the one the name points to now
+            found.setdefault(path[len(prefix) :], set()).add(int(entry))
+    return found
+
+
+def _verdict(name: str, mapped: dict[str, set[int]]) -> tuple[bool, str]:
+    """(removable, reason) for one channel."""
+    try:
+        info = inspect(name)
+    except (MyceliumError, OSError) as exc:
+        return False, f"cannot inspect ({type(exc).__name__}: {exc})"
+    alive = []
+    if info.creator_alive:
+        alive.append(f"creator {info.creator_pid}")
+    if info.reader_pid and info.reader_alive:
+        alive.append(f"reader {info.reader_pid}")
+    alive += [f"writer {pid}" for pid, ok in info.writers if ok]
+    if alive:
+        return False, "in use: " + ", ".join(alive)
+    if name in mapped:
+        return False, "mapped by pid " + ", ".join(map(str, sorted(mapped[name])))
+    dead = [f"creator {format_pid(info.creator_pid, False)}"]
+    if info.reader_pid:
+        dead.append(f"reader {format_pid(info.reader_pid, False)}")
+    dead += [f"writer {format_pid(pid, False)}" for pid, _ in info.writers]
+    return True, "all processes dead: " + ", ".join(dead)
+
+
+def run_gc(args: argparse.Namespace) -> int:
+    names = args.names or list_channels()
+    mapped = mapping_pids()
+    decisions: list[dict[str, Any]] = []
+    status = 0
+    for name in names:
+        if args.names and not exists(name):
+            print(f"mycelium-shm: error: no channel named {name!r}", file=sys.stderr)
+            status = 1
+            continue
+        removable, reason = _verdict(name, mapped)
+        action = "kept"
+        error: Optional[str] = None
+        if removable and args.dry_run:
+            action = "would remove"
+        elif removable:
+            # Look again just before removing: a process may have attached since.
+            removable, reason = _verdict(name, mapping_pids())
+            if removable:
+                try:
+                    unlink(name)
+                    action = "removed"
+                except ChannelNotFound:
+                    action, reason = "gone", "removed by someone else"
+                except (MyceliumError, OSError) as exc:
+                    error = str(exc)
+                    status = 1
+        decision = {"name": name, "action": action, "reason": reason}
+        if error is not None:
+            decision["error"] = error
+        decisions.append(decision)
+    if args.json:
+        emit_json(decisions)
+        return status
+    if not decisions:
+        print("no channels")
+        return status
+    rows = [[d["action"], d["name"], d.get("error") or d["reason"]] for d in decisions]
+    print(render_table(("ACTION", "NAME", "WHY"), rows))
+    return status

@@ -1,0 +1,122 @@
+"""``mycelium-shm ls``: every channel, its fill, counters, processes and age."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from ..channel import ChannelInfo, inspect, list_channels
+from ..errors import MyceliumError
+from ._common import (
+    channel_name,
+    emit_json,
+    format_age,
+    format_bytes,
+    format_count,
+    format_pid,
+    render_table,
+)
+
+__all__ = ["add_parser", "describe", "info_dict", "run"]
+
+HEADERS = (
+    "NAME",
+    "CAPACITY",
+    "USED",
+    "FILL",
+    "WRITTEN",
+    "READ",
+    "CREATOR",
+    "READER",
+    "WRITERS",
+    "SCHEMA",
+    "AGE",
+)
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("ls", help="list channels", description="List channels in /dev/shm.")
+    p.add_argument(
+        "names", nargs="*", metavar="NAME", type=channel_name, help="only these channels"
+    )
+    p.add_argument("--json", action="store_true", help="one JSON array, for scripts")
+    p.set_defaults(run=run)
+
+
+def describe(name: str) -> tuple[ChannelInfo | None, str | None]:
+    """``(info, None)``, or ``(None, error text)`` if the channel cannot be inspected."""
+    try:
+        return inspect(name), None
+    except (MyceliumError, OSError) as exc:  # one bad channel must not stop a listing
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def info_dict(info: ChannelInfo, now_ns: int) -> dict[str, Any]:
+    """A channel snapshot as JSON-ready data."""
+    s = info.stats
+    return {
+        "name": info.name,
+        "format_version": info.format_version,
+        "capacity": info.capacity,
+        "max_payload": info.max_payload,
+        "used_bytes": info.used_bytes,
+        "fill": info.used_bytes / info.capacity if info.capacity else 0.0,
+        "head": s["head"],
+        "tail": s["tail"],
+        "frames_written": s["frames_written"],
+        "frames_read": s["frames_read"],
+        "bytes_written": s["bytes_written"],
+        "bytes_read": s["bytes_read"],
+        "creator": {"pid": info.creator_pid, "alive": info.creator_alive},
+        "reader": (
+            {"pid": info.reader_pid, "alive": info.reader_alive} if info.reader_pid else None
+        ),
+        "writers": [{"pid": pid, "alive": alive} for pid, alive in info.writers],
+        "schema_digest": info.schema_digest.hex() if info.has_schema else None,
+        "created_ns": info.created_ns,
+        "age_s": max(0.0, (now_ns - info.created_ns) / 1e9),
+        "in_use": info.any_process_alive,
+    }
+
+
+def _row(info: ChannelInfo, now_ns: int) -> list[str]:
+    s = info.stats
+    writers = " ".join(format_pid(pid, alive) for pid, alive in info.writers) or "-"
+    return [
+        info.name,
+        format_bytes(info.capacity),
+        format_bytes(info.used_bytes),
+        f"{100.0 * info.used_bytes / info.capacity:.1f}%",
+        format_count(s["frames_written"]),
+        format_count(s["frames_read"]),
+        format_pid(info.creator_pid, info.creator_alive),
+        format_pid(info.reader_pid, info.reader_alive),
+        writers,
+        info.schema_digest[:8].hex() if info.has_schema else "-",
+        format_age((now_ns - info.created_ns) / 1e9),
+    ]
+
+
+def run(args: argparse.Namespace) -> int:
+    names = args.names or list_channels()
+    now_ns = time.time_ns()
+    described = [(name, *describe(name)) for name in names]
+    failed = bool(args.names) and any(info is None for _, info, _ in described)
+    if args.json:
+        emit_json(
+            [
+                info_dict(info, now_ns) if info is not None else {"name": name, "error": error}
+                for name, info, error in described
+            ]
+        )
+        return 1 if failed else 0
+    if not described:
+        print("no channels")
+        return 0
+    rows = [
+        _row(info, now_ns) if info is not None else [name, f"error: {error}"]
+        for name, info, error in described
+    ]
+    print(render_table(HEADERS, rows))
+    return 1 if failed else 0
