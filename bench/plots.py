@@ -58,7 +58,10 @@ def plot_latency(result, path):
         us = [ns / 1000 for _, ns in r["curve"]]
         style = dict(styles[label(r)])
         style.pop("marker"), style.pop("markersize")
-        nines = [-math.log10(max(1e-9, 1 - q)) for q in qs]
+        # The last point (q = 1, the maximum) sits one rank past the
+        # second-to-last: at log10(n) nines.
+        top = math.log10(max(10, r.get("n") or len(qs)))
+        nines = [-math.log10(1 - q) if q < 1 else top for q in qs]
         name = f"{label(r)} ({r['size']} B)"
         ax_p.plot(nines, us, label=name, **style)
         ax_c.plot(us, qs, label=name, **style)

@@ -484,12 +484,15 @@ class IceoryxTransport(ForkedTransport):
 
     def prepare(self, kind, size):
         count = 2 if kind == "rtt" else 1
-        # As with pyzmq: a publisher that goes away takes the samples its
-        # subscriber has not received yet with it (about 2% of runs lost
-        # some), so the sender keeps its port until the receiver is done.
+        # The sender sends one "hello" sample and waits for the receiver to
+        # have it before streaming: without that, about 2% of runs lost the
+        # samples right after the subscriber's first full buffer in spite of
+        # RetryUntilDelivered (cf. iceoryx2 issue #305).  It also keeps its
+        # port until the receiver is done.
         return {
             "names": [unique_name("mycbench_") for _ in range(count)],
             "size": size,
+            "hello": common.CTX.Event(),
             "received": common.CTX.Event(),
         }
 
@@ -558,7 +561,20 @@ class IceoryxTransport(ForkedTransport):
             holder.clear()
             gc.collect()
 
-        return Endpoint(send, recv, [close])
+        ep = Endpoint(send, recv, [close])
+        ep.extra["hello"] = state["hello"]
+        return ep
+
+    def send(self, ep, payload, n):
+        ep.send(payload)
+        if not ep.extra["hello"].wait(60):
+            raise common.BenchError("iceoryx2 receiver never saw the hello sample")
+        return super().send(ep, payload, n)
+
+    def recv(self, ep, size, n, warm):
+        ep.recv()
+        ep.extra["hello"].set()
+        return super().recv(ep, size, n, warm)
 
 
 IOX2_SHM_GLOB = "/dev/shm/iox2_*"

@@ -213,7 +213,171 @@ static PyObject *fw_write_many(FastWriter *self, PyObject *const *args, Py_ssize
     return PyLong_FromSsize_t(done + more);
 }
 
+/* A claimed frame being filled in place: `view` is a writable memoryview of
+ * its payload; commit() or abort() exactly once.  Holds its writer, so the
+ * handle outlives it; if the writer is closed first, the claim is left to
+ * the reader's stuck timeout. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *owner;   /* the FastWriter */
+    uint64_t position; /* ring position of the frame header */
+    uint32_t payload_len;
+    int done;
+    PyObject *view;
+} FastReservation;
+
+static void fres_dealloc(FastReservation *self) {
+    Py_XDECREF(self->owner);
+    Py_XDECREF(self->view);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *fres_finish(FastReservation *self, int commit) {
+    myc_writer *w = ((FastWriter *)self->owner)->writer;
+    if (self->done) {
+        PyErr_SetString(PyExc_ValueError, "the reservation is already committed or aborted");
+        return NULL;
+    }
+    self->done = 1;
+    if (self->view != NULL) {
+        PyObject *released = PyObject_CallMethod(self->view, "release", NULL);
+        if (released == NULL) return NULL;
+        Py_DECREF(released);
+    }
+    if (w == NULL) {
+        PyErr_SetString(PyExc_ValueError, "the writer is closed; the claim will be skipped");
+        return NULL;
+    }
+    myc_map *m = &w->map;
+    uint8_t *hdr = m->ring + (self->position & m->mask);
+    if (!commit) {
+        uint16_t zero = 0;
+        memcpy(hdr + MYC_FRAME_OFF_TYPE, &zero, 2); /* padding; published by the CAS */
+    }
+    int rc = commit_frame(hdr, self->payload_len);
+    if (commit) {
+        /* relaxed: statistics only. */
+        myc_add_relaxed_u64(m->base, MYC_OFF_FRAMES_WRITTEN, 1);
+        myc_add_relaxed_u64(m->base, MYC_OFF_BYTES_WRITTEN, self->payload_len);
+    }
+    wake_reader_if_sleeping(m);
+    if (rc != MYC_OK) {
+        PyErr_SetString(g_abandoned, myc_last_error());
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *fres_commit(FastReservation *self, PyObject *unused) {
+    (void)unused;
+    return fres_finish(self, 1);
+}
+
+static PyObject *fres_abort(FastReservation *self, PyObject *unused) {
+    (void)unused;
+    return fres_finish(self, 0);
+}
+
+static PyObject *fres_get_view(FastReservation *self, void *closure) {
+    (void)closure;
+    Py_INCREF(self->view);
+    return self->view;
+}
+
+static PyMethodDef fres_methods[] = {
+    {"commit", (PyCFunction)fres_commit, METH_NOARGS, "Publish the frame to the reader."},
+    {"abort", (PyCFunction)fres_abort, METH_NOARGS, "Give the room back (the reader skips it)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef fres_getset[] = {
+    {"view", (getter)fres_get_view, NULL, "Writable memoryview of the payload.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject FastReservationType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mycelium_shm._fastpath.FastReservation",
+    .tp_basicsize = sizeof(FastReservation),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A claimed frame being filled in place.",
+    .tp_dealloc = (destructor)fres_dealloc,
+    .tp_methods = fres_methods,
+    .tp_getset = fres_getset,
+};
+
+static PyObject *new_reservation(FastWriter *owner, uint64_t position, uint32_t payload_len) {
+    myc_map *m = &owner->writer->map;
+    uint8_t *payload = m->ring + (position & m->mask) + MYC_FRAME_HEADER_SIZE;
+    FastReservation *res = PyObject_New(FastReservation, &FastReservationType);
+    if (res == NULL) return NULL;
+    res->owner = (PyObject *)owner;
+    Py_INCREF(owner);
+    res->position = position;
+    res->payload_len = payload_len;
+    res->done = 0;
+    res->view = PyMemoryView_FromMemory((char *)payload, payload_len, PyBUF_WRITE);
+    if (res->view == NULL) {
+        Py_DECREF(res);
+        return NULL;
+    }
+    return (PyObject *)res;
+}
+
+static PyObject *fw_reserve(FastWriter *self, PyObject *const *args, Py_ssize_t nargs) {
+    /* _reserve(type_id, size) -> FastReservation | None (no room now, or an
+     * argument for the slow path to reject) */
+    myc_writer *w = self->writer;
+    if (nargs != 2 || w == NULL || !PyLong_CheckExact(args[0]) || !PyLong_CheckExact(args[1]))
+        Py_RETURN_NONE;
+    long type_id = PyLong_AsLong(args[0]);
+    long size = PyLong_AsLong(args[1]);
+    if (type_id < 1 || type_id > (long)MYC_TYPE_ID_MAX || size < 0 ||
+        (uint64_t)size > w->map.max_payload) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    claim_plan p = {.count = 1, .len0 = (uint32_t)size};
+    if (try_claim(w, &p, 0) != MYC_OK) Py_RETURN_NONE;
+    uint64_t pos = place_padding(&w->map, p.tail, frame_bytes(&p, 0));
+    begin_frame(&w->map, pos, (uint32_t)type_id, (uint32_t)size);
+    PyObject *res = new_reservation(self, pos, (uint32_t)size);
+    if (res == NULL) { /* keep the ring flowing: the claim becomes padding */
+        uint8_t *hdr = w->map.ring + (pos & w->map.mask);
+        uint16_t zero = 0;
+        memcpy(hdr + MYC_FRAME_OFF_TYPE, &zero, 2);
+        commit_frame(hdr, (uint32_t)size);
+    }
+    return res;
+}
+
+static PyObject *fw_adopt(FastWriter *self, PyObject *const *args, Py_ssize_t nargs) {
+    /* _adopt(position, size) -> FastReservation for a frame the cffi path
+     * (myc_reserve) just claimed for this writer. */
+    if (nargs != 2 || self->writer == NULL) {
+        PyErr_SetString(PyExc_ValueError, "_adopt(position, size) on an open writer");
+        return NULL;
+    }
+    unsigned long long position = PyLong_AsUnsignedLongLong(args[0]);
+    unsigned long size = PyLong_AsUnsignedLong(args[1]);
+    if (PyErr_Occurred()) return NULL;
+    return new_reservation(self, position, (uint32_t)size);
+}
+
+static PyObject *fw_try_write_many(FastWriter *self, PyObject *items) {
+    /* _try_write_many(list) -> how many of its first frames went in now */
+    if (!PyList_CheckExact(items)) return PyLong_FromLong(0);
+    Py_ssize_t done = fast_write_many(self->writer, items);
+    return done < 0 ? NULL : PyLong_FromSsize_t(done);
+}
+
 static PyMethodDef fw_methods[] = {
+    {"_reserve", (PyCFunction)(void (*)(void))fw_reserve, METH_FASTCALL,
+     "Claim a frame now if there is room: a FastReservation, else None."},
+    {"_adopt", (PyCFunction)(void (*)(void))fw_adopt, METH_FASTCALL,
+     "Wrap a frame claimed by myc_reserve in a FastReservation."},
+    {"_try_write_many", (PyCFunction)fw_try_write_many, METH_O,
+     "Write the longest prefix of a list of (type_id, bytes) that fits now."},
     {"_attach", (PyCFunction)fw_attach, METH_O, "Point the fast path at a myc_writer* (an int)."},
     {"_detach", (PyCFunction)fw_detach, METH_NOARGS, "Forget the handle (before it is closed)."},
     {"write", (PyCFunction)(void (*)(void))fw_write, METH_FASTCALL | METH_KEYWORDS,
@@ -383,7 +547,88 @@ static PyObject *fr_read_many(FastReader *self, PyObject *const *args, Py_ssize_
     return call_slow((PyObject *)self, "_read_many_slow", args, nargs, kwnames);
 }
 
+/* (type_id, read-only memoryview) of the frame myc_peek holds. */
+static PyObject *held_view(myc_reader *r) {
+    uint8_t *hdr = r->map.ring + (r->head & r->map.mask);
+    int32_t len;
+    uint16_t type_id;
+    memcpy(&len, hdr + MYC_FRAME_OFF_LEN, 4);
+    memcpy(&type_id, hdr + MYC_FRAME_OFF_TYPE, 2);
+    PyObject *view = PyMemoryView_FromMemory((char *)hdr + MYC_FRAME_HEADER_SIZE,
+                                             (Py_ssize_t)len - MYC_FRAME_HEADER_SIZE, PyBUF_READ);
+    if (view == NULL) return NULL;
+    PyObject *type = PyLong_FromLong(type_id);
+    if (type == NULL) {
+        Py_DECREF(view);
+        return NULL;
+    }
+    PyObject *pair = PyTuple_New(2);
+    if (pair == NULL) {
+        Py_DECREF(view);
+        Py_DECREF(type);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(pair, 0, type);
+    PyTuple_SET_ITEM(pair, 1, view);
+    return pair;
+}
+
+static PyObject *fr_peek_now(FastReader *self, PyObject *unused) {
+    /* _peek_now() -> (type_id, view) holding the next frame, or None */
+    (void)unused;
+    myc_reader *r = self->reader;
+    if (r != NULL && r->held_bytes != 0) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "a frame is already held by read_view(); leave that block first");
+        return NULL;
+    }
+    if (!fast_enter(r)) Py_RETURN_NONE;
+    uint8_t *hdr;
+    uint64_t bytes;
+    PyObject *result = NULL;
+    if (next_frame(r, 0, &hdr, &bytes) == NEXT_FRAME) {
+        r->held_bytes = bytes;
+        result = held_view(r);
+        if (result == NULL) r->held_bytes = 0; /* MemoryError: leave it unread */
+    } else {
+        result = Py_None;
+        Py_INCREF(result);
+    }
+    reader_leave(r);
+    return result;
+}
+
+static PyObject *fr_held_view(FastReader *self, PyObject *unused) {
+    /* _held_view() -> (type_id, view) of the frame a cffi myc_peek holds */
+    (void)unused;
+    myc_reader *r = self->reader;
+    if (r == NULL || r->held_bytes == 0) {
+        PyErr_SetString(PyExc_ValueError, "no frame is held");
+        return NULL;
+    }
+    return held_view(r);
+}
+
+static PyObject *fr_release_held(FastReader *self, PyObject *unused) {
+    /* _release_held(): consume the held frame */
+    (void)unused;
+    myc_reader *r = self->reader;
+    if (r == NULL) Py_RETURN_NONE; /* closed: close() consumed it */
+    if (!myc_flag_try_take(&r->busy)) {
+        PyErr_SetString(PyExc_RuntimeError, "the reader is in use by another thread");
+        return NULL;
+    }
+    if (r->held_bytes != 0) release_held(r);
+    reader_leave(r);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef fr_methods[] = {
+    {"_peek_now", (PyCFunction)fr_peek_now, METH_NOARGS,
+     "Hold the next frame if one is there now: (type_id, view), else None."},
+    {"_held_view", (PyCFunction)fr_held_view, METH_NOARGS,
+     "(type_id, view) of the frame held by myc_peek."},
+    {"_release_held", (PyCFunction)fr_release_held, METH_NOARGS, "Consume the held frame."},
     {"_attach", (PyCFunction)fr_attach, METH_O, "Point the fast path at a myc_reader* (an int)."},
     {"_detach", (PyCFunction)fr_detach, METH_NOARGS, "Forget the handle (before it is closed)."},
     {"read", (PyCFunction)(void (*)(void))fr_read, METH_FASTCALL | METH_KEYWORDS,
@@ -434,7 +679,9 @@ static struct PyModuleDef fastpath_module = {
 };
 
 PyMODINIT_FUNC PyInit__fastpath(void) {
-    if (PyType_Ready(&FastWriterType) < 0 || PyType_Ready(&FastReaderType) < 0) return NULL;
+    if (PyType_Ready(&FastWriterType) < 0 || PyType_Ready(&FastReaderType) < 0 ||
+        PyType_Ready(&FastReservationType) < 0)
+        return NULL;
     PyObject *errors = PyImport_ImportModule("mycelium_shm.errors");
     if (errors == NULL) return NULL;
     g_abandoned = PyObject_GetAttrString(errors, "FrameAbandoned");

@@ -1,6 +1,7 @@
 """Types of the C fast path (see _fastpath.c): the bases of ShmWriter and ShmReader."""
 
-from typing import Any, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any, Optional
 
 from .frame import Frame
 

@@ -238,19 +238,30 @@ def _schema_knows(schema: SchemaLike, type_id: int) -> bool:
 
 
 class _ViewContext:
-    __slots__ = ("_frame", "_reader", "_timeout", "_view")
+    __slots__ = ("_reader", "_timeout", "_view")
 
     def __init__(self, reader: ShmReader, timeout: Optional[float]) -> None:
         self._reader = reader
         self._timeout = timeout
-        self._frame = ffi.new("myc_frame *")
         self._view: Optional[memoryview] = None
 
     def __enter__(self) -> Optional[FrameView]:
         reader = self._reader
+        held = reader._peek_now()  # a frame there now: no cffi call
+        if held is None:
+            held = self._peek_slow()
+            if held is None:
+                return None
+        type_id, view = held
+        self._view = view
+        return FrameView(type_id, view)
+
+    def _peek_slow(self) -> Optional[tuple[int, memoryview]]:
+        """Wait for a frame through cffi; None on timeout."""
+        reader = self._reader
         if reader.closed:
             raise ChannelClosed("the reader is closed")
-        frame, h, timeout = self._frame, reader._h, self._timeout
+        h, timeout, frame = reader._h, self._timeout, ffi.new("myc_frame *")
         rc = lib.myc_peek(h, -1 if timeout is None else timeout_ns(timeout), frame)
         if rc == _INTERRUPTED:
             rc = resume_wait(lambda ns: lib.myc_peek(h, ns, frame), timeout)
@@ -258,8 +269,7 @@ class _ViewContext:
             return None
         if rc != _OK:
             raise_for(rc)
-        self._view = memoryview(ffi.buffer(frame.payload, frame.payload_len)).toreadonly()
-        return FrameView(frame.type_id, self._view)
+        return reader._held_view()  # type: ignore[no-any-return]
 
     def __exit__(
         self,
@@ -270,5 +280,4 @@ class _ViewContext:
         if self._view is not None:
             self._view.release()
             self._view = None
-            if not self._reader.closed:
-                lib.myc_release(self._reader._h)
+            self._reader._release_held()

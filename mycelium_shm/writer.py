@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Iterable
+from time import monotonic
 from types import TracebackType
 from typing import Any, Optional, Protocol
 
 from ._fastpath import FastWriter
 from ._native import encode_name, ffi, lib, raise_for, resume_wait, timeout_ns
-from .errors import ChannelClosed
+from .errors import ChannelClosed, Full, MyceliumError
 
 __all__ = ["Reservation", "SchemaLike", "ShmWriter"]
 
@@ -132,44 +132,37 @@ class ShmWriter(FastWriter):
     def _write_many_slow(
         self, frames: Iterable[tuple[int, Any]], timeout: Optional[float] = None
     ) -> int:
-        """write_many() for what the fast path left: any iterable and buffer
-        type, waiting for room; returns how many were written (fewer than
+        """write_many() for what the fast path left: waits for room, writing
+        what fits at each moment; returns how many were written (fewer than
         given only if ``timeout`` expired)."""
-        pairs = frames if isinstance(frames, list) else list(frames)
-        if not pairs:
-            return 0
-        type_list, payloads = zip(*pairs)
-        try:
-            types = array("H", type_list)
-        except OverflowError:
-            raise ValueError(f"type ids must be in 1..{lib.MYC_TYPE_ID_MAX}") from None
-        lens = array("I", map(len, payloads))
-        blob = b"".join(payloads)
-        types_p = _from_buffer("uint16_t[]", types)
-        lens_p = _from_buffer("uint32_t[]", lens)
-        blob_p = _from_buffer(blob)
-        count = len(types)
-        done = 0
-        offset = 0
-        wait_ns = -1 if timeout is None else timeout_ns(timeout)
-        h = self._h
-        while done < count:
-
-            def call(ns: int, done: int = done, offset: int = offset) -> int:
-                return lib.myc_write_batch(
-                    h, count - done, types_p + done, lens_p + done, blob_p + offset, ns
+        pairs = [tuple(pair) for pair in frames]
+        for type_id, payload in pairs:  # all or nothing: check before writing any
+            if not 1 <= type_id <= lib.MYC_TYPE_ID_MAX:
+                raise ValueError(f"type id {type_id} is out of range 1..{lib.MYC_TYPE_ID_MAX}")
+            if len(payload) > self.max_payload:
+                raise ValueError(
+                    f"payload of {len(payload)} bytes exceeds the channel maximum of {self.max_payload}"
                 )
-
-            rc = call(wait_ns)
-            if rc == _INTERRUPTED:
-                rc = resume_wait(call, timeout)
-            if rc > 0:
-                offset += sum(lens[done : done + rc])
-                done += rc
-            elif rc == _FULL:
-                break
+        deadline = None if timeout is None else monotonic() + timeout
+        done = 0
+        while done < len(pairs):
+            rest = pairs[done:] if done else pairs
+            fast = self._try_write_many(rest)
+            if fast:
+                done += fast
+                continue
+            type_id, payload = rest[0]
+            if deadline is None:
+                wait = None
             else:
-                raise_for(rc)
+                wait = max(0.0, deadline - monotonic())
+            try:
+                # One frame through cffi: waits for room (or raises the
+                # argument error); then the fast path takes what fits again.
+                self._write_slow(type_id, payload, wait)
+            except Full:
+                break
+            done += 1
         return done
 
     def reserve(self, type_id: int, size: int, timeout: Optional[float] = None) -> Reservation:
@@ -217,31 +210,37 @@ class ShmWriter(FastWriter):
 
 
 class Reservation:
-    """A claimed frame being filled in place; see :meth:`ShmWriter.reserve`."""
+    """A frame being filled in place; see :meth:`ShmWriter.reserve`."""
 
-    __slots__ = ("_res", "_size", "_timeout", "_type_id", "_view", "_writer")
+    __slots__ = ("_claim", "_size", "_timeout", "_type_id", "_writer")
 
     def __init__(self, writer: ShmWriter, type_id: int, size: int, timeout: Optional[float]):
         self._writer = writer
         self._type_id = type_id
         self._size = size
         self._timeout = timeout
-        self._res = ffi.new("myc_reservation *")
-        self._view: Optional[memoryview] = None
+        self._claim: Any = None
 
     def __enter__(self) -> memoryview:
+        claim = self._writer._reserve(self._type_id, self._size)  # room now: no cffi call
+        if claim is None:
+            claim = self._reserve_slow()
+        self._claim = claim
+        return claim.view  # type: ignore[no-any-return]
+
+    def _reserve_slow(self) -> Any:
+        """Claim through cffi: wait for room, or raise the right error."""
         writer = self._writer
         if writer.closed:
             raise ChannelClosed("the writer is closed")
-        h, type_id, size, res = writer._h, self._type_id, self._size, self._res
-        timeout = self._timeout
+        h, type_id, size, timeout = writer._h, self._type_id, self._size, self._timeout
+        res = ffi.new("myc_reservation *")
         rc = lib.myc_reserve(h, type_id, size, -1 if timeout is None else timeout_ns(timeout), res)
         if rc == _INTERRUPTED:
             rc = resume_wait(lambda ns: lib.myc_reserve(h, type_id, size, ns, res), timeout)
         if rc != _OK:
             raise_for(rc)
-        self._view = memoryview(ffi.buffer(self._res.payload, self._size))
-        return self._view
+        return writer._adopt(res.position, res.payload_len)
 
     def __exit__(
         self,
@@ -249,10 +248,11 @@ class Reservation:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        if self._view is not None:
-            self._view.release()
-            self._view = None
-        finish = lib.myc_abort if exc_type is not None else lib.myc_commit
-        rc = finish(self._writer._h, self._res)
-        if rc != _OK and exc_type is None:
-            raise_for(rc)
+        claim, self._claim = self._claim, None
+        if exc_type is None:
+            claim.commit()  # FrameAbandoned if the reader gave up on it
+            return
+        try:
+            claim.abort()
+        except MyceliumError:
+            pass  # the block's own exception is the one to see

@@ -20,11 +20,12 @@ from typing import Any, Optional, TextIO
 from ..channel import unlink
 from ..reader import ShmReader
 from ._common import CliError, channel_name, emit_json, format_bytes, format_count
-from .payload import HEAD, PayloadError, check_payload, type_id_of
-from .stress_writer import MODES
+from .payload import HEAD, MODES, PayloadError, check_payload, type_id_of
 
 __all__ = ["Verifier", "add_parser", "parse_size", "parse_sizes", "run"]
 
+# The writers run `python -m mycelium_shm.cli.stress_writer`; this module must
+# not import that one, or runpy warns that it was imported before it ran.
 MAX_WRITERS = 64
 _PROGRESS_EVERY_S = 0.1
 _BAR_WIDTH = 30
@@ -218,6 +219,7 @@ def _spawn(name: str, wid: int, args: argparse.Namespace) -> subprocess.Popen[by
             str(low),
             str(high),
             args.mode,
+            str(args.stall_timeout),
         ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,

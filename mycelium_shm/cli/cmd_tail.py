@@ -24,6 +24,8 @@ __all__ = ["add_parser", "run"]
 
 _IDLE_MIN_S = 0.0005
 _IDLE_MAX_S = 0.02
+# How often an idle tail checks that the channel still exists.
+_LINK_CHECK_S = 0.25
 
 
 def add_parser(sub: Any) -> None:
@@ -123,8 +125,13 @@ def run(args: argparse.Namespace) -> int:
     schema = _load_schema(args.schema)
     with RawChannel(args.name) as channel:
         if schema is not None and channel.schema_digest != schema.digest:
+            theirs = (
+                f"schema digest {channel.schema_digest[:8].hex()}..."
+                if any(channel.schema_digest)
+                else "no schema digest"
+            )
             raise SchemaMismatch(
-                f"channel {args.name!r} has schema digest {channel.schema_digest[:8].hex()}..., "
+                f"channel {args.name!r} has {theirs}, "
                 f"{str(args.schema)!r} has {schema.digest[:8].hex()}..."
             )
         follower = Follower(channel, from_start=args.from_start)
@@ -136,13 +143,20 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
         shown = 0
-        interrupted = False
+        interrupted = removed = False
         idle = _IDLE_MIN_S
+        next_check = time.monotonic() + _LINK_CHECK_S
         try:
             while args.count is None or shown < args.count:
                 limit = 256 if args.count is None else min(256, args.count - shown)
                 frames = follower.poll(limit)
                 if not frames:
+                    if time.monotonic() >= next_check:
+                        # Nothing more can come once the channel is removed.
+                        if not channel.still_linked():
+                            removed = True
+                            break
+                        next_check = time.monotonic() + _LINK_CHECK_S
                     time.sleep(idle)
                     idle = min(idle * 2, _IDLE_MAX_S)
                     continue
@@ -164,9 +178,12 @@ def run(args: argparse.Namespace) -> int:
                         "start": follower.start,
                         "position": follower.position,
                         "interrupted": interrupted,
+                        "removed": removed,
                     }
                 }
             )
+        if removed:
+            print(f"tail: channel {args.name!r} was removed", file=sys.stderr)
         print(
             f"tail: {shown} frame{'s' if shown != 1 else ''} shown, {missed} missed "
             "(consumed by the reader before tail could copy them)",

@@ -11,9 +11,11 @@ import random
 import struct
 import zlib
 
-__all__ = ["HEAD", "PayloadError", "check_payload", "make_payload", "type_id_of"]
+__all__ = ["HEAD", "MODES", "PayloadError", "check_payload", "make_payload", "type_id_of"]
 
 HEAD = struct.Struct("<IQI")
+#: How stress writers write: single calls, batches, reservations, or a mix.
+MODES = ("single", "batch", "reserve", "mixed")
 _POOL = random.Random(0x5EED).randbytes(1 << 16)
 
 

@@ -8,11 +8,20 @@ nothing it reads: a frame is delivered only if, after its payload was
 copied, the reader's head has still not passed it (the reader zeroes a frame
 before it moves head past it, and writers reuse the bytes only after that).
 
+The reader zeroes a frame *before* it stores the new head (several frames
+may be zeroed before one head store), so a head check alone would accept a
+payload zeroed under our copy.  A copy is therefore kept only if, after it,
+the frame's length and type are unchanged and head has not passed it.  The
+reader's ``memset`` clears the header first except for frames of at most two
+vector widths, where it stores the end and then the start in consecutive
+instructions; a copy made in exactly that instant would pass.  ``tail`` is a
+debugging view, not a second reader: the real reader gets every frame.
+
 Memory ordering: the loads below are plain aligned loads made in program
 order by the interpreter.  On x86-64 (TSO) every load is an acquire load, as
-the format asks; on weakly ordered CPUs the head re-check still rejects
-frames that were consumed, but a payload copy might see older bytes, so
-``tail`` there is a best-effort view.
+the format asks, and stores are seen in the order they were made; on weakly
+ordered CPUs the checks still reject consumed frames, but a payload copy
+might see older bytes, so ``tail`` there is a best-effort view.
 """
 
 from __future__ import annotations
@@ -91,6 +100,8 @@ class RawChannel:
             raise ChannelNotFound(f"no channel named {name!r}") from None
         try:
             self._mem = self._map(fd, attach_wait)
+            st = os.fstat(fd)
+            self._identity = (st.st_dev, st.st_ino)
         finally:
             os.close(fd)
         self._bytes = memoryview(self._mem)
@@ -215,6 +226,14 @@ class RawChannel:
         start = HEADER_SIZE + index
         return bytes(self._bytes[start : start + size])
 
+    def still_linked(self) -> bool:
+        """Whether the channel's name still points to the object we mapped (not removed)."""
+        try:
+            st = os.stat(object_path(self.name))
+        except FileNotFoundError:
+            return False
+        return (st.st_dev, st.st_ino) == self._identity
+
     def close(self) -> None:
         """Unmap (idempotent)."""
         if self._mem.closed:
@@ -247,9 +266,11 @@ class Follower:
     Missed frames are those the channel's reader consumed before we could
     copy them.  They leave no trace in the ring (consumed bytes are zero), so
     they are counted from the reader's ``frames read`` counter: frames it
-    consumed in our window, less those we saw.  The count is exact when no
-    write is in flight at the start (a frame claimed before the start and
-    committed after it may count once too often).
+    consumed in our window, less those we saw.  The count is exact once the
+    channel is quiet; while it runs it may be ahead by the frames of one read
+    batch (the reader publishes its counters just before its head), and a
+    frame claimed before our start but committed after it may count once too
+    often.
     """
 
     def __init__(self, channel: RawChannel, from_start: bool = False) -> None:
@@ -260,7 +281,7 @@ class Follower:
             self.position, self._base = channel.counter_at_tail(OFF_FRAMES_WRITTEN)
         self.start = self.position
         self.seen = 0  # data frames delivered
-        self.discarded = 0  # data frames copied, then found overwritten
+        self.discarded = 0  # data frames copied, then found consumed meanwhile
         self.jumps = 0  # times the reader's head overtook us
         self._seen_unconsumed: deque[int] = deque()
         self._seen_consumed = 0
@@ -320,14 +341,21 @@ class Follower:
                     continue
                 raise CorruptChannel(f"channel {ch.name!r}: {problem}")
             payload = ch.copy(index + FRAME_HEADER, length - FRAME_HEADER) if type_id else b""
+            # The reader zeroes a frame (header included) and only then moves
+            # head past it, so a copy is good only if the header is intact
+            # after it and head has still not passed it.
+            intact = ch.frame_length(index) == length and ch.frame_type(index) == type_id
             now = ch.head()
-            if now > pos:
-                # The reader consumed it while we copied: the bytes may be zero
-                # or a newer frame's.  Drop the copy.
+            if now > pos or not intact:
+                # Consumed while we copied: the bytes may be zero or a newer
+                # frame's.  Drop the copy.
                 if type_id:
                     self.discarded += 1
-                self._jump(now)
-                continue
+                if now > pos:
+                    self._jump(now)
+                    continue
+                # Being zeroed: head will pass it shortly.
+                break
             if type_id:
                 out.append(TailFrame(pos, type_id, payload))
                 self.seen += 1
