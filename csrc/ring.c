@@ -1037,8 +1037,15 @@ static void publish_head(myc_reader *r) {
 
 static void consume(myc_reader *r, uint8_t *hdr, uint64_t frame_bytes) {
     /* Zero the whole frame: a later frame header may land anywhere in it,
-     * and "length 0" must mean "not yet written". */
-    memset(hdr, 0, frame_bytes);
+     * and "length 0" must mean "not yet written".  The length word goes
+     * first: an observer that copies a frame and then finds its length
+     * still intact (acquire) knows no byte of the copy was zeroed under it
+     * (a seqlock; tools' `tail` relies on it, docs/FORMAT.md section 5).
+     * acq_rel exchange: its acquire half keeps the zeroing stores below
+     * from moving before it (a release fence would too, but
+     * ThreadSanitizer does not model fences). */
+    __atomic_exchange_n(MYC_AT(hdr, MYC_FRAME_OFF_LEN, int32_t), 0, __ATOMIC_ACQ_REL);
+    memset(hdr + 4, 0, frame_bytes - 4);
     r->head += frame_bytes;
 }
 

@@ -61,7 +61,11 @@ def run_rm(args: argparse.Namespace) -> int:
 
 
 def mapping_pids() -> dict[str, set[int]]:
-    """Channel name -> pids of the processes that map its object now (from /proc)."""
+    """Channel name -> pids of the processes that map its object now.
+
+    Read from /proc/PID/maps; a process whose maps we may not read (another
+    user's, without privileges) is not seen, so the registry check still matters.
+    """
     prefix = f"{SHM_DIR}/{OBJECT_PREFIX}"
     found: dict[str, set[int]] = {}
     try:

@@ -10,12 +10,12 @@ before it moves head past it, and writers reuse the bytes only after that).
 
 The reader zeroes a frame *before* it stores the new head (several frames
 may be zeroed before one head store), so a head check alone would accept a
-payload zeroed under our copy.  A copy is therefore kept only if, after it,
-the frame's length and type are unchanged and head has not passed it.  The
-reader's ``memset`` clears the header first except for frames of at most two
-vector widths, where it stores the end and then the start in consecutive
-instructions; a copy made in exactly that instant would pass.  ``tail`` is a
-debugging view, not a second reader: the real reader gets every frame.
+payload zeroed under our copy.  But it zeroes the length word first, then
+the rest (FORMAT.md section 5), so a copy is kept
+only if, after it, the frame's length and type are unchanged and head has
+not passed it: then no byte of the copy was zeroed or reused (a seqlock).
+``tail`` is a debugging view, not a second reader: the real reader gets
+every frame.
 
 Memory ordering: the loads below are plain aligned loads made in program
 order by the interpreter.  On x86-64 (TSO) every load is an acquire load, as
