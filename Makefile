@@ -10,7 +10,7 @@ CORE_SRC := csrc/ring.c
 CORE_HDR := csrc/ring.h csrc/myc_atomic.h
 STAMP := build/.installed
 
-.PHONY: all deps build demo test test-c test-py test-rust test-ocaml lint bench bench-quick clean
+.PHONY: all deps build demo test test-c test-py test-rust test-ocaml lint bench bench-deps bench-quick clean
 
 all: build
 
@@ -18,7 +18,7 @@ all: build
 
 $(STAMP): pyproject.toml setup.py mycelium_shm/_ffi_build.py $(CORE_SRC) $(CORE_HDR)
 	$(PYTHON) -m pip install -q --disable-pip-version-check "setuptools>=68" wheel "cffi>=1.15" \
-		"pytest>=7" "hypothesis>=6" "psutil>=5" "ruff>=0.4" "msgpack>=1"
+		"pytest>=7" "hypothesis>=6" "psutil>=5" "ruff>=0.4" "msgpack>=1" "matplotlib>=3.5"
 	$(PYTHON) -m pip install -q --disable-pip-version-check --no-build-isolation -e .
 	@mkdir -p build && touch $@
 
@@ -78,10 +78,14 @@ test-ocaml:
 # OCaml programs: they run after the bindings are built and tested.
 test: test-c lint test-rust test-ocaml test-py
 
-bench: $(STAMP)
+# The peers the benchmark compares against (not needed by the tests).
+bench-deps: $(STAMP)
+	$(PYTHON) -m pip install -q --disable-pip-version-check "pyzmq>=25" "faster-fifo>=1.4" iceoryx2
+
+bench: bench-deps
 	$(PYTHON) -m bench
 
-bench-quick: $(STAMP)
+bench-quick: bench-deps
 	$(PYTHON) -m bench --quick
 
 clean:
