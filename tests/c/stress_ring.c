@@ -92,7 +92,7 @@ int main(int argc, char **argv) {
     uint32_t writers = argc > 1 ? (uint32_t)atoi(argv[1]) : 4;
     g_frames = argc > 2 ? (uint32_t)atoi(argv[2]) : 20000;
     if (writers < 1 || writers > MAX_WRITERS) return 2;
-    char name[64];
+    static char name[64]; /* static: the atexit handler reads it after main returns */
     snprintf(name, sizeof name, "cstress-%d", (int)getpid());
     g_name = name;
     myc_unlink(name);
