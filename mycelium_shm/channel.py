@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from ._handle import stats_dict
 from ._native import encode_name, ffi, lib, raise_for
 from .errors import ChannelNotFound
-from .writer import stats_dict
 
 __all__ = ["ChannelInfo", "check_name", "inspect", "list_channels", "object_path", "unlink"]
 

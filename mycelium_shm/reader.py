@@ -8,10 +8,10 @@ from types import TracebackType
 from typing import Any, Literal, Optional
 
 from ._fastpath import FastReader, set_frame_type
-from ._native import encode_name, ffi, lib, raise_for, resume_wait, timeout_ns
+from ._handle import ChannelHandle, SchemaLike
+from ._native import ffi, lib, raise_for, resume_wait, timeout_ns
 from .errors import ChannelClosed, DecodeError
 from .frame import Frame, FrameView
-from .writer import SchemaLike, _digest_arg, _open_flags, stats_dict
 
 __all__ = ["ShmReader"]
 
@@ -28,7 +28,7 @@ _BATCH_BYTES = 4 << 20
 set_frame_type(Frame)
 
 
-class ShmReader(FastReader):
+class ShmReader(ChannelHandle, FastReader):
     """Reads the frames of channel ``name``, in the order writers committed them.
 
     A channel has one reader: a second live one gets ``ReaderBusy``; a reader
@@ -60,6 +60,10 @@ class ShmReader(FastReader):
         "schema",
         "unknown_skipped",
     )
+    _open_fn = lib.myc_reader_open
+    _close_fn = lib.myc_reader_close
+    _stats_fn = lib.myc_reader_stats
+    _handle_type = "myc_reader"
 
     def __init__(
         self,
@@ -73,28 +77,9 @@ class ShmReader(FastReader):
         exist_ok: bool = False,
         stuck_timeout: float = 2.0,
     ) -> None:
-        self._h: Any = ffi.NULL
-        self.name = name
-        self.schema = schema
         self.unknown_skipped = 0
-        out = ffi.new("myc_reader **")
-        rc = lib.myc_reader_open(
-            encode_name(name),
-            _open_flags(create, exist_ok),
-            capacity,
-            max_payload,
-            mode,
-            _digest_arg(schema),
-            out,
-        )
-        if rc != _OK:
-            raise_for(rc)
-        self._h = ffi.gc(out[0], lib.myc_reader_close)
-        self._attach(int(ffi.cast("uintptr_t", self._h)))
+        self._open(name, create, exist_ok, capacity, max_payload, mode, schema)
         lib.myc_reader_set_stuck_timeout(self._h, timeout_ns(stuck_timeout))
-        stats = self.stats()
-        self.capacity = stats["capacity"]
-        self.max_payload = stats["max_payload"]
         self._cap = max(self.max_payload, 1)
         self._buf = ffi.new("char[]", self._cap)
         self._buf_u8 = ffi.cast("uint8_t *", self._buf)
@@ -196,37 +181,6 @@ class ShmReader(FastReader):
             frame = self.read(None)
             if frame is not None:
                 yield frame
-
-    # -- state ---------------------------------------------------------------
-
-    def stats(self) -> dict[str, int]:
-        """The channel's counters (frames and bytes written/read, full events...)."""
-        out = ffi.new("myc_stats *")
-        rc = lib.myc_reader_stats(self._h, out)
-        if rc != _OK:
-            raise_for(rc)
-        return stats_dict(out)
-
-    @property
-    def closed(self) -> bool:
-        return self._h == ffi.NULL
-
-    def close(self) -> None:
-        """Give the channel's reader place up (the channel stays).  Idempotent."""
-        if self._h != ffi.NULL:
-            self._detach()
-            handle, self._h = self._h, ffi.NULL
-            ffi.release(handle)
-
-    def __enter__(self) -> ShmReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        state = "closed" if self.closed else f"capacity={self.capacity}"
-        return f"ShmReader({self.name!r}, {state})"
 
 
 def _schema_knows(schema: SchemaLike, type_id: int) -> bool:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from time import monotonic
 from types import TracebackType
-from typing import Any, Optional, Protocol
+from typing import Any, Optional
 
 from ._fastpath import FastWriter
-from ._native import encode_name, ffi, lib, raise_for, resume_wait, timeout_ns
+from ._handle import ChannelHandle, SchemaLike
+from ._native import ffi, lib, raise_for, resume_wait, timeout_ns
 from .errors import ChannelClosed, Full, MyceliumError
 
-__all__ = ["Reservation", "SchemaLike", "ShmWriter"]
+__all__ = ["Reservation", "ShmWriter"]
 
 _OK = lib.MYC_OK
 _FULL = lib.MYC_ERR_FULL
@@ -20,38 +21,7 @@ _write = lib.myc_write
 _from_buffer = ffi.from_buffer
 
 
-class SchemaLike(Protocol):
-    """What a channel needs of a schema (see :mod:`mycelium_shm.protocol`)."""
-
-    @property
-    def digest(self) -> bytes: ...
-
-    def encode(self, message: Any) -> tuple[int, bytes]: ...
-
-    def decode(self, type_id: int, payload: Any) -> Any: ...
-
-
-def _open_flags(create: bool, exist_ok: bool) -> int:
-    if not create:
-        return int(lib.MYC_ATTACH)
-    return int(lib.MYC_CREATE_OR_ATTACH if exist_ok else lib.MYC_CREATE)
-
-
-def _digest_arg(schema: Optional[SchemaLike]) -> Any:
-    if schema is None:
-        return ffi.NULL
-    digest = bytes(schema.digest)
-    if len(digest) != lib.MYC_DIGEST_SIZE:
-        raise ValueError(f"schema digest must be {lib.MYC_DIGEST_SIZE} bytes, not {len(digest)}")
-    return ffi.new("uint8_t[]", digest)
-
-
-def stats_dict(stats: Any) -> dict[str, int]:
-    """A ``myc_stats`` struct as a plain dict."""
-    return {name: int(getattr(stats, name)) for name, _ in ffi.typeof("myc_stats").fields}
-
-
-class ShmWriter(FastWriter):
+class ShmWriter(ChannelHandle, FastWriter):
     """Writes frames into the channel ``name`` (the object /dev/shm/mycelium.<name>).
 
     ``create=True`` makes the channel (``ChannelExists`` if it exists, unless
@@ -67,6 +37,10 @@ class ShmWriter(FastWriter):
     """
 
     __slots__ = ("_h", "capacity", "max_payload", "name", "schema")
+    _open_fn = lib.myc_writer_open
+    _close_fn = lib.myc_writer_close
+    _stats_fn = lib.myc_writer_stats
+    _handle_type = "myc_writer"
 
     def __init__(
         self,
@@ -79,26 +53,7 @@ class ShmWriter(FastWriter):
         schema: Optional[SchemaLike] = None,
         exist_ok: bool = False,
     ) -> None:
-        self._h: Any = ffi.NULL
-        self.name = name
-        self.schema = schema
-        out = ffi.new("myc_writer **")
-        rc = lib.myc_writer_open(
-            encode_name(name),
-            _open_flags(create, exist_ok),
-            capacity,
-            max_payload,
-            mode,
-            _digest_arg(schema),
-            out,
-        )
-        if rc != _OK:
-            raise_for(rc)
-        self._h = ffi.gc(out[0], lib.myc_writer_close)
-        self._attach(int(ffi.cast("uintptr_t", self._h)))
-        stats = self.stats()
-        self.capacity = stats["capacity"]
-        self.max_payload = stats["max_payload"]
+        self._open(name, create, exist_ok, capacity, max_payload, mode, schema)
 
     # -- writing -------------------------------------------------------------
 
@@ -176,37 +131,6 @@ class ShmWriter(FastWriter):
             raise ValueError("send() needs a writer opened with schema=")
         type_id, payload = self.schema.encode(message)
         self.write(type_id, payload, timeout)
-
-    # -- state ---------------------------------------------------------------
-
-    def stats(self) -> dict[str, int]:
-        """The channel's counters (frames and bytes written/read, full events...)."""
-        out = ffi.new("myc_stats *")
-        rc = lib.myc_writer_stats(self._h, out)
-        if rc != _OK:
-            raise_for(rc)
-        return stats_dict(out)
-
-    @property
-    def closed(self) -> bool:
-        return self._h == ffi.NULL
-
-    def close(self) -> None:
-        """Detach (the channel stays until :func:`unlink`).  Idempotent."""
-        if self._h != ffi.NULL:
-            self._detach()
-            handle, self._h = self._h, ffi.NULL
-            ffi.release(handle)
-
-    def __enter__(self) -> ShmWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        state = "closed" if self.closed else f"capacity={self.capacity}"
-        return f"ShmWriter({self.name!r}, {state})"
 
 
 class Reservation:
