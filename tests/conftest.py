@@ -3,7 +3,9 @@ processes that are always reaped, whatever the test's outcome."""
 
 from __future__ import annotations
 
+import mmap
 import os
+import struct
 import subprocess
 import sys
 import uuid
@@ -17,6 +19,16 @@ from mycelium_shm import unlink
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = Path(__file__).resolve().parent / "workers.py"
+
+
+def poke(name: str, offset: int, fmt: str, value: int) -> None:
+    """Overwrite bytes of channel NAME's object as a hostile process would."""
+    fd = os.open(f"/dev/shm/mycelium.{name}", os.O_RDWR)
+    try:
+        with mmap.mmap(fd, os.fstat(fd).st_size) as mem:
+            struct.pack_into(fmt, mem, offset, value)
+    finally:
+        os.close(fd)
 
 
 @pytest.fixture

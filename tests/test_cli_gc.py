@@ -6,8 +6,8 @@ import json
 from typing import Callable
 
 import pytest
-from conftest import Processes
-from test_cli_support import assert_one_error_line, killed_holder, poke, start_holder
+from conftest import Processes, poke
+from test_cli_support import assert_one_error_line, killed_holder, start_holder
 
 from mycelium_shm import ShmWriter, exists
 from mycelium_shm.cli import main

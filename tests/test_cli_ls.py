@@ -7,8 +7,8 @@ import os
 from typing import Callable
 
 import pytest
-from conftest import ROOT, Processes
-from test_cli_support import killed_holder, poke, run_cli
+from conftest import ROOT, Processes, poke
+from test_cli_support import killed_holder, run_cli
 
 from mycelium_shm import ShmWriter
 from mycelium_shm.cli import main

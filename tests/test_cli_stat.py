@@ -6,7 +6,8 @@ import json
 import time
 
 import pytest
-from test_cli_support import assert_one_error_line, poke, run_cli
+from conftest import poke
+from test_cli_support import assert_one_error_line, run_cli
 
 from mycelium_shm import ShmReader, ShmWriter
 from mycelium_shm.cli import cmd_stat, main

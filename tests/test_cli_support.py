@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import mmap
-import os
-import struct
 import subprocess
 import sys
 
 from conftest import ROOT, Processes
 
 from mycelium_shm.cli._common import format_age, format_bytes, format_pid, render_table
-
-
-def poke(name: str, offset: int, fmt: str, value: int) -> None:
-    """Overwrite bytes of the channel's object as a hostile process would."""
-    fd = os.open(f"/dev/shm/mycelium.{name}", os.O_RDWR)
-    try:
-        with mmap.mmap(fd, os.fstat(fd).st_size) as mem:
-            struct.pack_into(fmt, mem, offset, value)
-    finally:
-        os.close(fd)
 
 
 def start_holder(procs: Processes, name: str, role: str, create: bool) -> subprocess.Popen[bytes]:

@@ -11,8 +11,8 @@ import time
 from typing import IO, Callable
 
 import pytest
-from conftest import ROOT, Processes
-from test_cli_support import assert_one_error_line, poke
+from conftest import ROOT, Processes, poke
+from test_cli_support import assert_one_error_line
 from workers import check_payload
 
 from mycelium_shm import CorruptChannel, ShmReader, ShmWriter, exists, inspect

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import mmap
 import os
-import struct
 
 import pytest
+from conftest import poke
 
 from mycelium_shm import (
     CorruptChannel,
@@ -17,16 +16,6 @@ from mycelium_shm import (
 )
 
 HEADER = 4096
-
-
-def poke(name: str, offset: int, fmt: str, value: int) -> None:
-    """Overwrite bytes of the channel's object as a hostile process would."""
-    fd = os.open(f"/dev/shm/mycelium.{name}", os.O_RDWR)
-    try:
-        with mmap.mmap(fd, os.fstat(fd).st_size) as mem:
-            struct.pack_into(fmt, mem, offset, value)
-    finally:
-        os.close(fd)
 
 
 @pytest.mark.parametrize(

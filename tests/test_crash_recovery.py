@@ -6,9 +6,9 @@ import random
 import signal
 
 import pytest
-from workers import check_payload, make_payload
 
 from mycelium_shm import Full, ShmReader, ShmWriter
+from mycelium_shm.cli.payload import check_payload, make_payload
 
 
 def test_writer_killed_between_claim_and_commit(channel_name: str, procs) -> None:

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from mycelium_shm import ShmReader
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from workers import check_payload
+from mycelium_shm.cli.payload import check_payload
 
 WRITERS = 4
 FRAMES = 100_000

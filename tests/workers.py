@@ -1,40 +1,21 @@
 """Processes that tests start: writers, readers and misbehaving peers.
 
 Run as ``python tests/workers.py COMMAND ARGS...``; each command prints what
-the test needs on stdout.  Payloads written by ``writer`` carry the writer id,
-a sequence number and a CRC of the rest, so a reader can check per-writer
-completeness, order and integrity (see :func:`check_payload`).
+the test needs on stdout.  Payloads written by ``writer`` are the stress
+tool's self-checking ones (:mod:`mycelium_shm.cli.payload`: writer id,
+sequence number, CRC of the rest), so a reader can check per-writer
+completeness, order and integrity.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import struct
 import sys
 import time
-import zlib
 
 from mycelium_shm import ShmReader, ShmWriter
-
-HEAD = struct.Struct("<IQI")  # writer id, sequence number, crc32 of the rest
-_POOL = random.Random(1234).randbytes(1 << 16)
-
-
-def make_payload(writer_id: int, seq: int, size: int, rng: random.Random) -> bytes:
-    """A payload of ``size`` bytes (at least HEAD.size) for frame ``seq``."""
-    body_len = max(size, HEAD.size) - HEAD.size
-    start = rng.randrange(0, len(_POOL) - body_len) if body_len else 0
-    body = _POOL[start : start + body_len]
-    return HEAD.pack(writer_id, seq, zlib.crc32(body)) + body
-
-
-def check_payload(payload: bytes) -> tuple[int, int]:
-    """(writer id, seq) of a payload made by make_payload; raises if corrupt."""
-    writer_id, seq, crc = HEAD.unpack_from(payload)
-    if zlib.crc32(payload[HEAD.size :]) != crc:
-        raise AssertionError(f"checksum mismatch in frame {seq} of writer {writer_id}")
-    return writer_id, seq
+from mycelium_shm.cli.payload import check_payload, make_payload
 
 
 def cmd_writer(name: str, writer_id: str, frames: str, low: str, high: str, mode: str) -> None:
