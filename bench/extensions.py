@@ -165,6 +165,7 @@ def from_cli_row(raw, lang, module_name):
         "wait": "",
         "kind": kind,
         "size": raw.get("payload_bytes", raw.get("size")),
+        "pair": str(raw["name"]),
         "note": f"bench/{module_name}.py row {raw['name']} ({raw['mode']})",
     }
     if kind == "rtt":

@@ -7,6 +7,9 @@ Conventions, stated once and repeated in the markdown:
   is better); for throughput msgs/s / msgs/s (higher is better).
 * speedup against a peer: > 1 always means mycelium is faster
   (peer p50 / mycelium p50 for latency, mycelium / peer msgs/s for throughput).
+* vs C (bindings table): a Rust/OCaml row divided by the C ceiling row of
+  the same run: RTT p50 / C p50 (1.0 is the ceiling, higher is slower) and
+  msgs/s / C msgs/s (1.0 is the ceiling, lower is slower).
 """
 
 BASELINE = "pyring"
@@ -45,6 +48,12 @@ TARGETS = [
         1.5,
     ),
 ]
+
+
+BINDING_PAIRS = ("rust-rust", "rust-python", "ocaml-ocaml", "ocaml-python")
+RUST_VS_C = 1.3  # Rust to Rust 64 B RTT p50 <= 1.3x the C ceiling
+BUS_INPROC_US = 2.0  # MessageBus in-process publish-to-handler p50 < 2 us
+NOT_MEASURED = "not measured"
 
 
 def is_mycelium(row):
@@ -123,8 +132,10 @@ def evaluate_targets(rows):
             "description": desc,
             "threshold": threshold,
             "op": op,
+            "unit": "x",
             "row": None,
             "ratio": None,
+            "value": None,
             "pass": None,
         }
         b = base.get((kind, size))
@@ -152,11 +163,178 @@ def evaluate_targets(rows):
             {
                 "row": label(best),
                 "ratio": ratio,
+                "value": ratio,
                 "pass": ratio <= threshold if op == "<=" else ratio >= threshold,
             }
         )
         results.append(result)
+    results.append(rust_target(rows))
+    results.append(bus_target(rows))
     return results
+
+
+# ------------------------------------------------------------------------- #
+# Bindings against the C ceiling                                             #
+# ------------------------------------------------------------------------- #
+
+
+def pair_of(row):
+    """The language pair ("rust-python") of an extension row (None otherwise)."""
+    if row.get("pair"):
+        return str(row["pair"])
+    lang = str(row.get("lang") or "")
+    if row.get("source") != "extension" or lang in ("", "python", "c"):
+        return None
+    first, _, second = lang.partition("/")
+    return f"{first}-{second or first}"
+
+
+def _best_rtt(rows):
+    rows = [r for r in rows if r.get("p50_ns") is not None]
+    return min(rows, key=lambda r: r["p50_ns"]) if rows else None
+
+
+def _best_tput(rows):
+    rows = [r for r in rows if r.get("msgs_per_s") is not None]
+    return max(rows, key=lambda r: r["msgs_per_s"]) if rows else None
+
+
+def c_ceiling(rows):
+    """(C RTT row, C throughput row) at 64 B: the fastest single-call C rows
+    that wait as the Rust and OCaml bench programs do (blocking: spin, then
+    futex), so a ratio measures the binding, not a different wait strategy;
+    any single-call C row if no blocking one was measured."""
+    c = [
+        r
+        for r in rows
+        if ok(r) and is_mycelium(r) and r.get("lang") == "c" and r.get("size") == 64
+        and r.get("mode") == "single"
+    ]  # fmt: skip
+    blocking = [r for r in c if r.get("wait") == "blocking"]
+    c = blocking or c
+    return (
+        _best_rtt([r for r in c if r["kind"] == "rtt"]),
+        _best_tput([r for r in c if r["kind"] == "tput"]),
+    )
+
+
+def bindings_vs_c(rows):
+    """The bindings table: each language pair's 64 B RTT p50 and msgs/s against C.
+
+    Every pair of BINDING_PAIRS is listed (missing values None); other pairs
+    found in the rows follow."""
+    c_rtt, c_tput = c_ceiling(rows)
+    by_pair = {}
+    for r in rows:
+        pair = pair_of(r)
+        if pair and ok(r) and r.get("size") == 64 and r["kind"] in ("rtt", "tput"):
+            by_pair.setdefault(pair, []).append(r)
+    pairs = list(BINDING_PAIRS) + sorted(set(by_pair) - set(BINDING_PAIRS))
+    out_rows = []
+    for pair in pairs:
+        got = by_pair.get(pair, [])
+        rtt = _best_rtt([r for r in got if r["kind"] == "rtt"])
+        tput = _best_tput([r for r in got if r["kind"] == "tput"])
+        out_rows.append(
+            {
+                "pair": pair,
+                "rtt_p50_ns": rtt and rtt["p50_ns"],
+                "rtt_vs_c": _div(rtt and rtt["p50_ns"], c_rtt and c_rtt["p50_ns"]),
+                "msgs_per_s": tput and tput["msgs_per_s"],
+                "tput_vs_c": _div(tput and tput["msgs_per_s"], c_tput and c_tput["msgs_per_s"]),
+                "rtt_row": rtt and rtt.get("note", label(rtt)),
+                "tput_row": tput and tput.get("note", label(tput)),
+            }
+        )
+    return {
+        "size": 64,
+        "c_rtt_row": c_rtt and label(c_rtt),
+        "c_rtt_p50_ns": c_rtt and c_rtt["p50_ns"],
+        "c_tput_row": c_tput and label(c_tput),
+        "c_msgs_per_s": c_tput and c_tput["msgs_per_s"],
+        "rows": out_rows,
+    }
+
+
+def rust_target(rows):
+    """Rust to Rust 64 B RTT p50 <= RUST_VS_C x the C ceiling (None: not measured)."""
+    result = {
+        "id": "rust_rtt_vs_c",
+        "description": f"Rust to Rust 64 B RTT p50 within {RUST_VS_C}x of the C ceiling",
+        "threshold": RUST_VS_C,
+        "op": "<=",
+        "unit": "x",
+        "row": None,
+        "ratio": None,
+        "value": None,
+        "pass": None,
+    }
+    c_rtt, _ = c_ceiling(rows)
+    rust = _best_rtt(
+        [r for r in rows if ok(r) and pair_of(r) == "rust-rust" and r["kind"] == "rtt"
+         and r.get("size") == 64]
+    )  # fmt: skip
+    if c_rtt is None or rust is None:
+        missing = [w for w, r in (("no C ceiling row", c_rtt), ("no rust-rust row", rust)) if not r]
+        result["note"] = f"{NOT_MEASURED}: {', '.join(missing)}"
+        return result
+    ratio = rust["p50_ns"] / c_rtt["p50_ns"]
+    result.update(
+        {
+            "row": f"rust-rust pingpong vs {label(c_rtt)}",
+            "ratio": ratio,
+            "value": ratio,
+            "pass": ratio <= RUST_VS_C,
+        }
+    )
+    return result
+
+
+def bus_target(rows):
+    """MessageBus in process publish-to-handler p50 < BUS_INPROC_US (None: not measured)."""
+    result = {
+        "id": "bus_inproc_p50",
+        "description": f"MessageBus in process publish-to-handler p50 < {BUS_INPROC_US:g} us",
+        "threshold": BUS_INPROC_US,
+        "op": "<",
+        "unit": "us",
+        "row": None,
+        "ratio": None,
+        "value": None,
+        "pass": None,
+    }
+    row = next(
+        (r for r in rows if r["kind"] == "bus" and r.get("mode") == "inproc" and ok(r)), None
+    )
+    if row is None or row.get("p50_ns") is None:
+        result["note"] = f"{NOT_MEASURED}: no in-process MessageBus row"
+        return result
+    us = row["p50_ns"] / 1000
+    result.update({"row": label(row), "value": us, "pass": us < BUS_INPROC_US})
+    return result
+
+
+def raw_one_way(rows):
+    """(ns, row label): RTT p50 / 2 of the best 64 B mycelium Python RTT row."""
+    best = _best_rtt(
+        [r for r in rows if ok(r) and is_mycelium(r) and r.get("lang") == "python"
+         and r["kind"] == "rtt" and r.get("size") == 64]
+    )  # fmt: skip
+    if best is None:
+        return None, None
+    return best["p50_ns"] / 2, label(best)
+
+
+def bus_summary(rows):
+    """The bus fields of results.json (rows themselves are kind "bus" rows)."""
+    ns, row = raw_one_way(rows)
+    bus = [r for r in rows if r["kind"] == "bus"]
+    return {
+        "measured": sum(ok(r) for r in bus),
+        "raw_one_way_ns": ns,
+        "raw_one_way_row": row,
+        "vs_raw_one_way": {r["mode"]: _div(r.get("p50_ns"), ns) for r in bus if ok(r) and ns},
+    }
 
 
 # ------------------------------------------------------------------------- #
@@ -184,6 +362,23 @@ def _ratio(x):
 
 def _size(size):
     return f"{size // 1024} KiB" if size >= 1024 else f"{size} B"
+
+
+def _unit(t):
+    unit = t.get("unit", "x")
+    return unit if unit == "x" else f" {unit}"
+
+
+def target_value(t):
+    """A target's measured value as text: "0.52x" or "0.17 us" ("" if none)."""
+    value = t.get("value", t.get("ratio"))
+    if value is None:
+        return ""
+    return f"{value:.2f}{_unit(t)}"
+
+
+def verdict(t):
+    return {True: "PASS", False: "FAIL", None: NOT_MEASURED}[t["pass"]]
 
 
 def _table(header, rows):
@@ -234,23 +429,25 @@ def markdown(result):
     out += [
         "## Targets",
         "",
-        "Each target is judged on the best Python mycelium row that qualifies, "
-        "against the pure-Python ring (`pyring`) measured in the same run.",
+        "The pure-Python ring targets are judged on the best Python mycelium row that "
+        "qualifies, against `pyring` measured in the same run; the Rust target against "
+        "the C ceiling row of the same run; the MessageBus target on its in-process row. "
+        "A target whose rows are missing reads `not measured` (and fails "
+        "`--check-targets`).",
         "",
     ]
     trows = []
     for t in result["targets"]:
-        verdict = {True: "PASS", False: "FAIL", None: "n/a"}[t["pass"]]
         trows.append(
             [
                 t["description"],
                 t["row"] or t.get("note", ""),
-                _ratio(t["ratio"]),
-                f"{t['op']} {t['threshold']}x",
-                verdict,
+                target_value(t),
+                f"{t['op']} {t['threshold']:g}{_unit(t)}",
+                verdict(t),
             ]
         )
-    out += [*_table(["target", "row", "ratio", "needs", "verdict"], trows), ""]
+    out += [*_table(["target", "row", "value", "needs", "verdict"], trows), ""]
 
     rtt = [r for r in rows if r["kind"] == "rtt"]
     if rtt:
@@ -310,6 +507,8 @@ def markdown(result):
             "",
         ]
 
+    out += _bus_section(result)
+
     tput = [r for r in rows if r["kind"] == "tput"]
     if tput:
         sizes = sorted({r["size"] for r in tput})
@@ -342,6 +541,8 @@ def markdown(result):
                     line += [_rate(r["msgs_per_s"]), f"{r['mb_per_s']:.1f}", _ratio(vs)]
             body.append(line)
         out += [*_table(header, body), ""]
+
+    out += _bindings_section(result)
 
     mw = [r for r in rows if r["kind"] == "mw"]
     if mw:
@@ -419,3 +620,101 @@ def markdown(result):
         out += [f"- {n} [{lang}] {mode}: {note}" for n, lang, mode, note in notes]
         out.append("")
     return "\n".join(out)
+
+
+def _bus_section(result):
+    """## MessageBus publish-to-handler latency (empty if the run has no bus rows)."""
+    rows = result["rows"]
+    bus = [r for r in rows if r["kind"] == "bus"]
+    if not bus:
+        return []
+    raw_ns, raw_row = raw_one_way(rows)
+    target = next((t for t in result["targets"] if t["id"] == "bus_inproc_p50"), None)
+    target = target or bus_target(rows)
+    out = [
+        "## MessageBus publish-to-handler latency",
+        "",
+        "`bench/bench_bus.py`: time from `publish()` to the subscribed handler running "
+        "(in process: same thread, no encoding; shm/unix/tcp: a MarketTick to a handler in "
+        "another process, one message in flight). For comparison, the raw mycelium "
+        "Python 64 B one-way latency is the RTT p50 / 2 of the best mycelium Python row"
+        + (f" (`{raw_row}`)." if raw_row else " (not measured in this run)."),
+        "",
+        f"Target: {target['description']}: **{verdict(target)}**"
+        + (f" ({target_value(target)})." if target["value"] is not None else "."),
+        "",
+    ]
+    names = {"inproc": "in process"}
+    body = []
+    for r in bus:
+        path = names.get(r["mode"], f"cross-process, {r['mode']}")
+        if not ok(r):
+            body.append([path, f"{r['status']}: {r.get('reason', '')}", "", "", "", ""])
+            continue
+        body.append(
+            [
+                path,
+                _us(r["p50_ns"]),
+                _us(r["p99_ns"]),
+                _us(r["p999_ns"]),
+                r.get("n", ""),
+                _ratio(_div(r["p50_ns"], raw_ns)),
+            ]
+        )
+    body.append(
+        [
+            "raw mycelium Python 64 B one-way (RTT p50 / 2)",
+            _us(raw_ns) if raw_ns is not None else NOT_MEASURED,
+            "",
+            "",
+            "",
+            "1.00x" if raw_ns is not None else "",
+        ]
+    )
+    header = ["path", "p50 us", "p99 us", "p99.9 us", "samples", "p50 / raw one-way"]
+    return [*out, *_table(header, body), ""]
+
+
+def _bindings_section(result):
+    """## Bindings against the C ceiling (always present: missing pairs say so)."""
+    table = result.get("bindings_vs_c") or bindings_vs_c(result["rows"])
+    c_rtt, c_tput = table["c_rtt_p50_ns"], table["c_msgs_per_s"]
+    out = [
+        "## Bindings against the C ceiling",
+        "",
+        "64 B, measured in this run. The C ceiling is the fastest single-call C row "
+        "that waits as the binding programs do (blocking: spin, then futex; "
+        "`bench/c/ring_bench.c`): RTT "
+        + (f"`{table['c_rtt_row']}`" if table["c_rtt_row"] else NOT_MEASURED)
+        + ", throughput "
+        + (f"`{table['c_tput_row']}`" if table["c_tput_row"] else NOT_MEASURED)
+        + ". `RTT vs C` = p50 / C p50 (1.00x is the ceiling, higher is slower); "
+        "`tput vs C` = msgs/s / C msgs/s (1.00x is the ceiling, lower is slower). "
+        "Rust/OCaml rows come from `bench/bench_rust.py` and `bench/bench_ocaml.py` "
+        "(first process's language, then the second's); their senders write single "
+        "frames, but their receivers differ (Rust peeks zero-copy, OCaml `read_batch`, "
+        "Python `read_many`) and they time from the first frame, so a throughput ratio "
+        "above 1.00x is possible.",
+        "",
+    ]
+    body = [
+        [
+            "C ceiling",
+            _us(c_rtt) if c_rtt is not None else NOT_MEASURED,
+            "1.00x" if c_rtt is not None else "",
+            _rate(c_tput) if c_tput is not None else NOT_MEASURED,
+            "1.00x" if c_tput is not None else "",
+        ]
+    ]
+    for r in table["rows"]:
+        body.append(
+            [
+                r["pair"],
+                _us(r["rtt_p50_ns"]) if r["rtt_p50_ns"] is not None else NOT_MEASURED,
+                _ratio(r["rtt_vs_c"]),
+                _rate(r["msgs_per_s"]) if r["msgs_per_s"] is not None else NOT_MEASURED,
+                _ratio(r["tput_vs_c"]),
+            ]
+        )
+    header = ["pair", "RTT p50 us", "RTT vs C", "msgs/s", "tput vs C"]
+    return [*out, *_table(header, body), ""]

@@ -4,7 +4,8 @@ Measures, in one run, round-trip latency and one-way throughput of
 mycelium-shm (Python: single calls, batches, zero-copy; C: the ceiling)
 against the transports a user would pick instead, with the pure-Python
 shared-memory ring (bench/baseline_pyring.py) as the baseline every ratio is
-taken against; multi-writer scaling; and rows from bench/bench_rust*.py and
+taken against; multi-writer scaling; MessageBus publish-to-handler latency
+(bench/bench_bus.py); and rows from bench/bench_rust*.py and
 bench/bench_ocaml*.py when present.  Writes results.json, results.md and PNG
 plots to bench/results/ (or --out).
 """
@@ -22,7 +23,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     __package__ = "bench"
 
-from bench import common, extensions, report, suite
+from bench import bus, common, extensions, report, suite
 from bench.cring import CRingTransport
 from bench.transports import iceoryx_shm_objects, peer_transports, remove_iceoryx_leftovers
 from bench.transports_mycelium import MyceliumTransport, mycelium_transports
@@ -157,6 +158,51 @@ def plan(args, cfg):
     return steps
 
 
+def bus_skip_reason(args):
+    """Why the MessageBus rows are not run (None: run them)."""
+    if args.no_bus:
+        return "--no-bus"
+    names = ("bus", "messagebus")
+    only = [s.strip().lower() for s in args.only.split(",") if s.strip()]
+    skip = [s.strip().lower() for s in args.skip.split(",") if s.strip()]
+    if only and not any(o in n for o in only for n in names):
+        return "not in --only"
+    if any(s in n for s in skip for n in names):
+        return "--skip"
+    return None
+
+
+def run_bus(args, cfg, clock):
+    """(bus rows, run report, incomplete notes) for this run."""
+    reason = bus_skip_reason(args)
+    if reason:
+        return (
+            [],
+            {"status": f"skipped ({reason})", "rows": 0},
+            [f"MessageBus rows skipped ({reason})"],
+        )
+    if clock.over_budget():
+        clock.step("MessageBus rows skipped: suite time budget spent")
+        rows = bus.skipped_rows("suite time budget spent")
+        return (
+            rows,
+            {"status": "skipped (suite time budget spent)", "rows": 0},
+            ["MessageBus rows skipped (suite time budget spent)"],
+        )
+    clock.show("MessageBus rows (bench/bench_bus.py)")
+    rows, rep = bus.run(cfg.quick, cfg.bus_timeout, clock.log)
+    clock.step(
+        "MessageBus: "
+        + ", ".join(
+            f"{r['mode']} p50 {r['p50_ns'] / 1000:.2f} us" if r["status"] == "ok"
+            else f"{r['mode']} {r['status']}"
+            for r in rows
+        )
+    )  # fmt: skip
+    incomplete = [] if rep["status"] == "ok" else [f"MessageBus rows: {rep['status']}"]
+    return rows, rep, incomplete
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     p.add_argument(
@@ -180,6 +226,9 @@ def parse_args(argv):
     p.add_argument("--no-c", action="store_true", help="skip the C ceiling rows")
     p.add_argument("--no-mw", action="store_true", help="skip multi-writer scaling")
     p.add_argument("--no-ext", action="store_true", help="skip Rust/OCaml extension rows")
+    p.add_argument(
+        "--no-bus", action="store_true", help="skip the MessageBus rows (bench/bench_bus.py)"
+    )
     p.add_argument("--no-plots", action="store_true", help="write no PNGs")
     p.add_argument(
         "--check-targets",
@@ -210,7 +259,8 @@ def main(argv=None):
     started = datetime.datetime.now(datetime.timezone.utc)
     machine = machine_info()
     steps = plan(args, cfg)
-    clock = suite.Clock(len(steps) + (0 if args.no_ext else 1), cfg.budget_s, sys.stderr)
+    extra = (0 if args.no_ext else 1) + (0 if bus_skip_reason(args) else 1)
+    clock = suite.Clock(len(steps) + extra, cfg.budget_s, sys.stderr)
     clock.log(
         f"{'quick' if cfg.quick else 'full'} run: {len(steps)} measurements, "
         f"load average {machine['loadavg_start']}, output {args.out}"
@@ -228,15 +278,19 @@ def main(argv=None):
         rows.append(row)
         clock.step(_done_line(row))
 
-    ext_reports, incomplete = [], []
+    bus_rows, bus_report, incomplete = run_bus(args, cfg, clock)
+    rows += bus_rows
+
+    ext_reports = []
     if args.no_ext:
         incomplete.append("extension rows skipped (--no-ext)")
     else:
         clock.show("extension rows (Rust, OCaml)")
-        ext_rows, ext_reports, incomplete = extensions.collect(
+        ext_rows, ext_reports, ext_incomplete = extensions.collect(
             cfg.quick, cfg.ext_timeout, clock.log, sizes=cfg.sizes, budget_s=cfg.ext_budget_s
         )
         rows += ext_rows
+        incomplete += ext_incomplete
         clock.step(f"extension rows: {len(ext_rows)}")
 
     common.unregister_cleanup("iceoryx2")
@@ -256,6 +310,8 @@ def main(argv=None):
         "rows": rows,
         "targets": report.evaluate_targets(rows),
         "peer_matrix": {f"{k}/{s}": v for (k, s), v in report.peer_matrix(rows).items()},
+        "bindings_vs_c": report.bindings_vs_c(rows),
+        "bus": dict(bus_report, **report.bus_summary(rows)),
         "extensions": ext_reports,
         "incomplete": incomplete,
     }
@@ -312,9 +368,9 @@ def _summary(result):
         + (" (quick smoke run: not results)" if result["quick"] else "")
     ]
     for t in result["targets"]:
-        verdict = {True: "PASS", False: "FAIL", None: "n/a "}[t["pass"]]
-        ratio = "" if t["ratio"] is None else f"{t['ratio']:.2f}x"
-        lines.append(f"  {verdict} {t['description']}: {ratio} {t['row'] or t.get('note', '')}")
+        verdict = report.verdict(t).upper()
+        value = report.target_value(t)
+        lines.append(f"  {verdict} {t['description']}: {value} {t['row'] or t.get('note', '')}")
     for note in result["incomplete"]:
         lines.append(f"  incomplete: {note}")
     lines.append(

@@ -35,6 +35,7 @@ class Config:
     ext_budget_s: float  # for all extension calls together
     sizes: tuple = SIZES
     mw_writers: tuple = MW_WRITERS
+    bus_timeout: float = 90.0  # bench/bench_bus.py, all modes together
 
     @classmethod
     def full(cls):
@@ -70,6 +71,7 @@ class Config:
             budget_s=60.0,
             ext_timeout=30.0,
             ext_budget_s=40.0,
+            bus_timeout=30.0,
         )
 
 

@@ -36,7 +36,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict:
         [
             sys.executable, "-m", "bench", "--quick", "--out", str(out),
             "--only", "pyring,mp.pipe,mycelium", "--sizes", "64,65536",
-            "--writers", "1,2", "--repeats", "1", "--target-s", "0.02", "--no-ext",
+            "--writers", "1,2", "--repeats", "1", "--target-s", "0.02", "--no-ext", "--no-bus",
         ],
         cwd=ROOT, capture_output=True, text=True, timeout=240,
     )  # fmt: skip
@@ -106,9 +106,19 @@ def test_every_mycelium_row_has_a_ratio_to_the_pure_python_ring(smoke: dict) -> 
         assert ratios, r
         assert all(v is not None and v > 0 for v in ratios.values()), r
     targets = smoke["result"]["targets"]
-    assert [t["id"] for t in targets] == ["rtt_p50", "tput_64_single", "tput_64_batch", "tput_64k"]
-    for t in targets:
+    assert [t["id"] for t in targets] == [
+        "rtt_p50", "tput_64_single", "tput_64_batch", "tput_64k", "rust_rtt_vs_c",
+        "bus_inproc_p50",
+    ]  # fmt: skip
+    for t in targets[:4]:
         assert t["ratio"] is not None and t["pass"] in (True, False), t
+    # --no-ext and --no-bus: no Rust and no bus row, so never a pass.
+    for t in targets[4:]:
+        assert t["pass"] is None and t["note"].startswith("not measured"), t
+    assert smoke["result"]["bus"]["status"] == "skipped (--no-bus)"
+    assert [r["pair"] for r in smoke["result"]["bindings_vs_c"]["rows"]] == list(
+        report.BINDING_PAIRS
+    )
     assert "mp.Pipe [python] single blocking" in next(
         iter(smoke["result"]["peer_matrix"]["rtt/64"].values())
     )
@@ -141,7 +151,7 @@ def test_ratios_and_targets_follow_their_definitions() -> None:
     report.add_ratios(rows)
     assert rows[1]["vs_pyring"] == {"p50": 0.5, "p99": 0.5, "p999": 0.25}
     assert rows[3]["vs_pyring"] == {"msgs_per_s": 3.0}
-    verdicts = {t["id"]: (t["ratio"], t["pass"]) for t in report.evaluate_targets(rows)}
+    verdicts = {t["id"]: (t["ratio"], t["pass"]) for t in report.evaluate_targets(rows)[:4]}
     assert verdicts == {
         "rtt_p50": (0.5, True),
         "tput_64_single": (3.0, True),
