@@ -133,6 +133,28 @@ def test_killed_node_is_detected_restarted_and_resumes(topology):
     assert statuses == {"pinger": 0, "sink": 0}
 
 
+def test_nodes_stopped_while_starting_exit_cleanly(topology):
+    """SIGTERM sent right after the nodes were spawned: each shuts down with status 0."""
+    launcher = Launcher(topology, log_dir=topology.parent / "logs")
+    launcher.start()
+    statuses = launcher.stop(timeout=20)
+    assert statuses == {"pinger": 0, "sink": 0}
+
+
+def test_a_node_stopped_while_restarting_exits_cleanly(topology):
+    """SIGTERM sent while a killed node's successor is still starting: status 0 for all."""
+    launcher = Launcher(topology, log_dir=topology.parent / "logs", backoff_initial=0.01)
+    launcher.start()
+    try:
+        victim = launcher.pid("sink")
+        assert victim is not None
+        os.kill(victim, signal.SIGKILL)
+        assert wait_for(lambda: launcher.starts("sink") == 2)
+    finally:
+        statuses = launcher.stop(timeout=20)
+    assert statuses == {"pinger": 0, "sink": 0}
+
+
 def test_nodes_do_not_outlive_a_killed_launcher(topology):
     """SIGKILL of the launcher process takes its node processes down too."""
     psutil = pytest.importorskip("psutil")

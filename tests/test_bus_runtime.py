@@ -209,3 +209,109 @@ def test_node_process_shuts_down_cleanly_on_signals(schema, tmp_path, signum):
             proc.kill()
             proc.wait()
         sink.close()
+
+
+# A signal handled while the main thread holds the stop event's lock: the stack
+# of the reported hang, where a second SIGTERM (the launcher's, just after the
+# kernel's parent-death one) was handled inside Event.set() in Runtime.stop().
+LOCK_WINDOW_SCRIPT = """
+import os, signal, sys, threading
+from mycelium_shm.bus import MessageBus, Runtime, Service
+
+
+class SignalInsideSet(threading.Event):
+    # Event.set() with one more SIGTERM handled while it holds the event's lock
+    # (threading.Event keeps it in _cond), the way a late second signal can be.
+    fired = False
+
+    def set(self):
+        with self._cond:
+            self._flag = True
+            if not self.fired and threading.current_thread() is threading.main_thread():
+                self.fired = True
+                signal.raise_signal(signal.SIGTERM)
+            self._cond.notify_all()
+
+
+class Killer(Service):
+    def on_start(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+runtime = Runtime(MessageBus(name="lock-window"), {"killer": Killer})
+runtime.stopping = SignalInsideSet()
+sys.exit(runtime.run())
+"""
+
+
+def python_env() -> dict[str, str]:
+    return dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    )
+
+
+def test_a_signal_handled_inside_the_stop_event_does_not_deadlock():
+    """A SIGTERM handled while run()'s thread holds the stop event's lock still stops the node."""
+    proc = subprocess.run(
+        [sys.executable, "-c", LOCK_WINDOW_SCRIPT],
+        env=python_env(),
+        capture_output=True,
+        timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+
+
+SPIN_MODULE = """
+from mycelium_shm.bus import Service
+
+
+class Spin(Service):
+    # Keeps a thread busy, so the main thread waits for the GIL now and then.
+    def on_start(self) -> None:
+        print("READY", flush=True)
+        n = 0
+        while not self.stopping:
+            n += 1
+
+    def on_stop(self) -> None:
+        print("STOPPED", flush=True)
+"""
+
+
+def test_repeated_sigterms_stop_a_node_once_and_exit_0(tmp_path):
+    """SIGTERM after SIGTERM, before and during the shutdown: one clean stop, exit status 0."""
+    (tmp_path / "spin_services.py").write_text(SPIN_MODULE)
+    (tmp_path / "topology.toml").write_text(
+        textwrap.dedent(f"""\
+        schema = "{SCHEMA_PATH}"
+        [nodes.spin]
+        services = ["spin"]
+        [services.spin]
+        class = "spin_services:Spin"
+        consumes = []
+        """)
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "mycelium_shm.bus",
+        "run",
+        str(tmp_path / "topology.toml"),
+        "--node",
+        "spin",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=python_env())
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"READY\n"
+        deadline = time.monotonic() + 10
+        while proc.poll() is None and time.monotonic() < deadline:
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.001)
+        out, err = proc.communicate(timeout=10)
+        assert proc.returncode == 0, err.decode()
+        assert out == b"STOPPED\n"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

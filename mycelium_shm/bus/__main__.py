@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
 
+from ._signals import StopSignals, unblock_stop_signals
 from .errors import TopologyError
 from .launcher import Launcher
 from .runtime import Runtime
@@ -38,6 +39,28 @@ def die_with_parent(parent_pid: int) -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def run_node(topology: Path, node: str, parent_pid: Optional[int]) -> int:
+    """Host one node until SIGINT/SIGTERM; a stop signal at any moment means exit 0.
+
+    The handlers go in before anything else, and a :class:`Launcher` starts
+    nodes with both signals blocked, so a signal sent while the process was
+    still starting waits here and then shuts the node down cleanly.  Once
+    the node is down further stop signals are ignored, so a late one (the
+    launcher's SIGTERM after the kernel's parent-death one) cannot turn a
+    clean exit into death by signal.
+    """
+    signals = StopSignals().install()
+    unblock_stop_signals()
+    try:
+        if parent_pid is not None:
+            die_with_parent(parent_pid)
+        sys.path.insert(0, str(topology.resolve().parent))
+        runtime = Runtime.from_topology(topology, node)
+        return runtime.run(signals=signals)
+    finally:
+        signals.ignore()
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -62,11 +85,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     )
     try:
         if args.command == "run":
-            if args.parent_pid is not None:
-                die_with_parent(args.parent_pid)
-            sys.path.insert(0, str(args.topology.resolve().parent))
-            runtime = Runtime.from_topology(args.topology, args.node)
-            return runtime.run()
+            return run_node(args.topology, args.node, args.parent_pid)
         launcher = Launcher(
             args.topology, nodes=args.nodes, log_dir=args.log_dir, log_level=args.log_level
         )

@@ -9,12 +9,15 @@ thread holds.  Two SIGTERMs close together do exactly that: the first starts
 the shutdown, the second lands inside ``Event.set()`` in :meth:`Runtime.stop`.
 
 :class:`StopSignals` therefore only records the signal (an attribute
-assignment takes no lock) and the code that waits polls
-:attr:`StopSignals.received`.  A second signal changes nothing.
+assignment) and wakes the waiting code through a :class:`queue.SimpleQueue`,
+whose ``put`` is documented as reentrant: it may interrupt another ``put`` or
+``get`` in the same thread without deadlocking.  A second signal changes
+nothing.
 """
 
 from __future__ import annotations
 
+import queue
 import signal
 from types import FrameType
 from typing import Any, Optional
@@ -26,12 +29,13 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class StopSignals:
-    """Records the first SIGINT/SIGTERM; install from the main thread."""
+    """Records the first SIGINT/SIGTERM and wakes :meth:`wait`; install from the main thread."""
 
     def __init__(self) -> None:
         #: The first stop signal received, or None.
         self.received: Optional[signal.Signals] = None
         self._previous: dict[signal.Signals, Any] = {}
+        self._wakeups: queue.SimpleQueue[Optional[int]] = queue.SimpleQueue()
 
     def install(self) -> StopSignals:
         """Catch SIGINT and SIGTERM from now on (main thread only); returns self."""
@@ -50,10 +54,24 @@ class StopSignals:
         for sig in STOP_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)
 
+    def wait(self, timeout: Optional[float] = None) -> Optional[signal.Signals]:
+        """Wait for a stop signal, a :meth:`wake` call or the timeout; :attr:`received`."""
+        if self.received is None:
+            try:
+                self._wakeups.get(timeout=timeout)
+            except queue.Empty:
+                pass
+        return self.received
+
+    def wake(self) -> None:
+        """Make a :meth:`wait` in another thread return now (thread-safe)."""
+        self._wakeups.put(None)
+
     def _on_signal(self, signum: int, frame: Optional[FrameType]) -> None:
-        # Takes no lock and calls nothing that does: see the module docstring.
+        # No threading lock here, nor in anything called: see the module docstring.
         if self.received is None:
             self.received = signal.Signals(signum)
+        self._wakeups.put(signum)
 
 
 def block_stop_signals() -> None:

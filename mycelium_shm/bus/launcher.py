@@ -26,9 +26,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import IO, Any, Optional
 
+from ._signals import StopSignals, block_stop_signals
 from .topology import Topology
 
 __all__ = ["Launcher", "NodeExit"]
@@ -105,6 +105,8 @@ class Launcher:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._monitor: Optional[threading.Thread] = None
+        self._stop_timeout = 5.0
+        self._statuses: dict[str, Optional[int]] = {}
         #: Every node exit seen so far, in order.
         self.exits: list[NodeExit] = []
 
@@ -141,19 +143,50 @@ class Launcher:
         log.info("node %s: started (pid %d)", child.node, child.proc.pid)
 
     def start(self) -> None:
-        """Start every node and the monitor thread."""
-        with self._lock:
-            for child in self._children.values():
-                self._spawn(child)
-        self._monitor = threading.Thread(target=self._watch, name="launcher", daemon=True)
+        """Start the monitor thread, which starts every node; returns once they are."""
+        if self._monitor is not None:
+            raise RuntimeError("launcher already started")
+        spawned = threading.Event()
+        failure: list[BaseException] = []
+        self._monitor = threading.Thread(
+            target=self._supervise, args=(spawned, failure), name="launcher", daemon=True
+        )
         self._monitor.start()
+        spawned.wait()
+        if failure:
+            self._monitor.join()
+            raise failure[0]
 
-    def _watch(self) -> None:
-        while not self._stopping.wait(0.02):
+    def _supervise(self, spawned: threading.Event, failure: list[BaseException]) -> None:
+        """The monitor thread: start the nodes, restart the ones that die, stop them all.
+
+        Every node is started from this thread, with SIGINT and SIGTERM blocked
+        in it, for two reasons.  A child inherits the signal mask, so a node
+        sent SIGTERM before it installed its handler keeps the signal pending
+        and shuts down cleanly once it has (see ``__main__.run_node``).  And
+        PR_SET_PDEATHSIG fires when the *thread* that started a process ends,
+        not the process: this thread ends only after every node it started
+        has been stopped and reaped.
+        """
+        block_stop_signals()
+        try:
             with self._lock:
-                now = time.monotonic()
                 for child in self._children.values():
-                    self._check(child, now)
+                    self._spawn(child)
+        except BaseException as exc:
+            failure.append(exc)
+            self._shutdown(self._stop_timeout)
+            return
+        finally:
+            spawned.set()
+        try:
+            while not self._stopping.wait(0.02):
+                with self._lock:
+                    now = time.monotonic()
+                    for child in self._children.values():
+                        self._check(child, now)
+        finally:
+            self._statuses = self._shutdown(self._stop_timeout)
 
     def _check(self, child: _Child, now: float) -> None:
         if self._stopping.is_set():
@@ -221,10 +254,22 @@ class Launcher:
     # -- shutdown --------------------------------------------------------------
 
     def stop(self, timeout: float = 5.0) -> dict[str, Optional[int]]:
-        """SIGTERM every node, wait up to ``timeout`` s, SIGKILL the rest; their statuses."""
-        self._stopping.set()
-        if self._monitor is not None and self._monitor is not threading.current_thread():
-            self._monitor.join()
+        """SIGTERM every node, wait up to ``timeout`` s, SIGKILL the rest; their statuses.
+
+        The monitor thread does it (see :meth:`_supervise`); this waits for it.
+        """
+        monitor = self._monitor
+        if monitor is None:
+            return {}
+        with self._lock:
+            if not self._stopping.is_set():
+                self._stop_timeout = timeout
+                self._stopping.set()
+        if monitor is not threading.current_thread():
+            monitor.join()
+        return dict(self._statuses)
+
+    def _shutdown(self, timeout: float) -> dict[str, Optional[int]]:
         with self._lock:
             procs = {c.node: c.proc for c in self._children.values() if c.proc is not None}
         for proc in procs.values():
@@ -247,21 +292,15 @@ class Launcher:
 
     def run(self) -> int:
         """Start, supervise until SIGINT/SIGTERM or every node finished, stop; 0 if all clean."""
-        stop = threading.Event()
-
-        def on_signal(signum: int, frame: Optional[FrameType]) -> None:
-            stop.set()
-
-        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        signals = StopSignals().install()
         try:
             self.start()
-            while not stop.wait(0.1):
+            while signals.wait(0.1) is None:
                 if all(c.finished for c in self._children.values()):
                     break
         finally:
             statuses = self.stop()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            signals.restore()
         return 0 if all(rc in (0, -signal.SIGTERM) for rc in statuses.values()) else 1
 
     def __enter__(self) -> Launcher:

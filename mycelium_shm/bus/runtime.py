@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import functools
 import logging
-import signal
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
+from ._signals import StopSignals
 from .bus import MessageBus
 from .errors import BusClosed
 from .service import Service, ServiceContext
@@ -175,6 +174,7 @@ class Runtime:
         self._hosts = [_Host(self, name, factory) for name, factory in services.items()]
         self._started = False
         self._stopped = False
+        self._signals: StopSignals | None = None
 
     @classmethod
     def from_topology(
@@ -247,29 +247,45 @@ class Runtime:
     def request_stop(self) -> None:
         """Ask :meth:`run` to return (thread-safe; what SIGINT/SIGTERM do)."""
         self.stopping.set()
+        signals = self._signals
+        if signals is not None:
+            signals.wake()
 
-    def run(self, *, handle_signals: bool = True) -> int:
+    def run(self, *, handle_signals: bool = True, signals: StopSignals | None = None) -> int:
         """Start, wait for a stop request or SIGINT/SIGTERM, shut down; the exit code.
+
+        With ``handle_signals`` (and in the main thread) SIGINT and SIGTERM are
+        caught while this runs.  ``signals`` is a :class:`StopSignals` installed
+        earlier by the caller (``python -m mycelium_shm.bus run`` installs one
+        before building the node, so a signal during start-up is not lost); if
+        it has a signal already, the node shuts down without starting.
 
         Returns 0, or 1 if a service gave up after ``max_restarts``.
         """
-        previous: dict[signal.Signals, Any] = {}
-        if handle_signals and threading.current_thread() is threading.main_thread():
-
-            def on_signal(signum: int, frame: FrameType | None) -> None:
-                log.info("node %s: %s, shutting down", self.bus.name, signal.Signals(signum).name)
-                self.request_stop()
-
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                previous[sig] = signal.signal(sig, on_signal)
+        own: StopSignals | None = None
+        if signals is None and handle_signals:
+            if threading.current_thread() is threading.main_thread():
+                signals = own = StopSignals().install()
         try:
-            self.start()
-            while not self.stopping.wait(0.1):
-                pass
+            if signals is None:
+                self.start()
+                while not self.stopping.wait(0.1):
+                    pass
+            else:
+                # The handler must not set self.stopping (see _signals): wait
+                # on the signals, which request_stop() wakes as well.
+                self._signals = signals
+                if signals.received is None:
+                    self.start()
+                while not self.stopping.is_set() and signals.wait() is None:
+                    pass
+                if signals.received is not None:
+                    log.info("node %s: %s, shutting down", self.bus.name, signals.received.name)
         finally:
+            self._signals = None
             self.stop()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            if own is not None:
+                own.restore()
         return 1 if any(h.failed for h in self._hosts) else 0
 
     def stop(self, timeout: float = 5.0) -> None:
