@@ -53,7 +53,7 @@ class _Child:
         self.started_at = 0.0
         self.failures = 0
         self.restart_at: Optional[float] = None
-        self.finished = False
+        self.done = threading.Event()  # set by the monitor thread: the node is down for good
         self.starts = 0
         self.files: list[IO[bytes]] = []
 
@@ -192,19 +192,19 @@ class Launcher:
         if self._stopping.is_set():
             return
         proc = child.proc
-        if proc is not None and not child.finished and child.restart_at is None:
+        if proc is not None and not child.done.is_set() and child.restart_at is None:
             rc = proc.poll()
             if rc is None:
                 return
             self.exits.append(NodeExit(child.node, proc.pid, rc))
             if rc == 0:
                 log.info("node %s finished", child.node)
-                child.finished = True
+                child.done.set()
                 return
             how = f"signal {signal.Signals(-rc).name}" if rc < 0 else f"status {rc}"
             if not self.restart:
                 log.error("node %s (pid %d) died with %s", child.node, proc.pid, how)
-                child.finished = True
+                child.done.set()
                 return
             if now - child.started_at >= self.stable_after:
                 child.failures = 0
@@ -242,12 +242,9 @@ class Launcher:
 
         Returns None on timeout.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
         child = self._children[node]
-        while not child.finished:
-            if deadline is not None and time.monotonic() >= deadline:
-                return None
-            time.sleep(0.02)
+        if not child.done.wait(timeout):
+            return None
         assert child.proc is not None
         return child.proc.returncode
 
@@ -296,7 +293,7 @@ class Launcher:
         try:
             self.start()
             while signals.wait(0.1) is None:
-                if all(c.finished for c in self._children.values()):
+                if all(c.done.is_set() for c in self._children.values()):
                     break
         finally:
             statuses = self.stop()

@@ -101,9 +101,16 @@ fn a_blocked_writer_wakes_when_the_reader_frees_room() {
     let mut r = ShmReader::create(&ch.0, &small()).unwrap();
     let w = ShmWriter::attach(&ch.0, &Options::new()).unwrap();
     while w.try_write(3, &[1; 500]).is_ok() {}
+    let full_before = w.stats().unwrap().full_events;
     std::thread::scope(|s| {
         let t = s.spawn(|| w.write(3, &[2; 500], Some(Duration::from_secs(5))));
-        std::thread::sleep(Duration::from_millis(20));
+        // Free room only once the writer has found the ring full (it then
+        // spins or sleeps until the reader wakes it).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while w.stats().unwrap().full_events == full_before {
+            assert!(Instant::now() < deadline, "the writer never found the ring full");
+            std::thread::yield_now();
+        }
         assert!(r.read(Some(Duration::ZERO)).unwrap().is_some());
         t.join().unwrap().unwrap();
     });
@@ -119,9 +126,15 @@ fn read_times_out_empty_and_wakes_on_write() {
     assert!(waited >= Duration::from_millis(45) && waited < Duration::from_secs(2), "{waited:?}");
 
     let w = ShmWriter::attach(&ch.0, &Options::new()).unwrap();
+    let sleeps_before = w.stats().unwrap().reader_sleeps;
     std::thread::scope(|s| {
         s.spawn(|| {
-            std::thread::sleep(Duration::from_millis(30));
+            // Write only once the reader sleeps on its futex: the write must wake it.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while w.stats().unwrap().reader_sleeps == sleeps_before {
+                assert!(Instant::now() < deadline, "the reader never went to sleep");
+                std::thread::yield_now();
+            }
             w.write(4, b"late", None).unwrap();
         });
         let f = r.read(None).unwrap().unwrap();
