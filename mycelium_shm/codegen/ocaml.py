@@ -477,6 +477,6 @@ def generate(schema: Schema, out_dir: Path, source: Path) -> list[Path]:
     written = []
     for name, text in ((f"{stem}.ml", ml), (f"{stem}.mli", mli)):
         path = out_dir / name
-        path.write_text(text, encoding="utf-8", newline="\n")
+        path.write_bytes(text.encode("utf-8"))  # "\n" line ends on every OS
         written.append(path)
     return written

@@ -680,6 +680,6 @@ def generate(schema: Schema, out_dir: Path, source: Path) -> list[Path]:
     written = []
     for name, text in render(schema.model, _source_label(source), module_path).items():
         path = out_dir / name
-        path.write_text(text, encoding="utf-8", newline="\n")
+        path.write_bytes(text.encode("utf-8"))  # "\n" line ends on every OS
         written.append(path)
     return written

@@ -331,7 +331,7 @@ def build() -> dict[str, str]:
 def main() -> None:
     """Write the files next to this script."""
     for name, text in build().items():
-        (HERE / name).write_text(text, encoding="utf-8", newline="\n")
+        (HERE / name).write_bytes(text.encode("utf-8"))  # "\n" line ends on every OS
         print(f"wrote {HERE / name}")
 
 
