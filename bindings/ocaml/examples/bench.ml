@@ -39,10 +39,17 @@ let writer name = match Writer.attach name with Ok w -> w | Error e -> E.die "at
 let reader name = match Reader.attach name with Ok r -> r | Error e -> E.die "attach reader" e
 let check what = function Ok v -> v | Error e -> E.die what e
 
-let rec read_frame r =
-  match Reader.read r with
-  | Error { Error.code = Error.Interrupted; _ } -> read_frame r
+(* [with_peek r f] is [f type_id view] of the next frame, seen in place in
+   the ring (as bench.rs's [peek]): ping and pong copy each payload once,
+   into the other ring, and allocate nothing on the OCaml heap (a fresh
+   string per large frame would go to the major heap and drive major GCs
+   and compactions). *)
+let rec with_peek r f =
+  match Reader.with_peek r f with
+  | Error { Error.code = Error.Interrupted; _ } -> with_peek r f
   | x -> check "read" x
+
+let bigstring n = Bigarray.Array1.create Bigarray.char Bigarray.c_layout n
 
 let percentile sorted q =
   let n = Array.length sorted in
@@ -54,14 +61,15 @@ let ping args req rep =
   let warmup = E.int_opt args "warmup" 10_000 usage_text in
   let size = E.int_opt args "size" 64 usage_text in
   let w = writer req and r = reader rep in
-  let payload = String.make size '\xa5' in
+  let payload = bigstring size in
+  Bigarray.Array1.fill payload '\xa5';
   let samples = Array.make iters 0 in
   for i = 0 to warmup + iters - 1 do
     let t0 = now_ns () in
-    check "write" (Writer.write w ~type_id:data payload);
-    let f = read_frame r in
+    check "write" (Writer.write_bigstring w ~type_id:data payload);
+    let len = with_peek r (fun _ view -> Bigarray.Array1.dim view) in
     let dt = now_ns () - t0 in
-    if String.length f.Reader.payload <> size then failwith "echo of the wrong size";
+    if len <> size then failwith "echo of the wrong size";
     if i >= warmup then samples.(i - warmup) <- dt
   done;
   check "write stop" (Writer.write w ~type_id:stop "");
@@ -80,9 +88,12 @@ let ping args req rep =
 let pong req rep =
   let r = reader req and w = writer rep in
   let rec loop () =
-    let f = read_frame r in
-    check "write" (Writer.write w ~type_id:f.Reader.type_id f.Reader.payload);
-    if f.Reader.type_id <> stop then loop ()
+    let type_id =
+      with_peek r (fun type_id view ->
+          check "write" (Writer.write_bigstring w ~type_id view);
+          type_id)
+    in
+    if type_id <> stop then loop ()
   in
   loop ()
 

@@ -239,22 +239,74 @@ let buffer_length b = CArray.length b.data
 let buffer_sub b ~off ~len =
   string_from_ptr (CArray.start b.data +@ off) ~length:len
 
-let read r ~timeout_ns b =
-  let len = Unsigned.UInt64.of_int (CArray.length b.data) in
+(* [read_to r ~timeout_ns start len] reads the next frame into the [len]
+   bytes at [start], which must lie outside the OCaml heap and stay alive
+   until the call has returned (the caller's [Sys.opaque_identity]). *)
+let read_to r ~timeout_ns start len =
+  let len = Unsigned.UInt64.of_int len in
   (* A frame already there: no runtime-lock release.  Otherwise wait in the
      stub that releases it (a timeout-0 read that finds nothing changes no
      state, so the second call starts afresh). *)
-  let rc = F.read_nowait r 0L b.start len in
+  let rc = F.read_nowait r 0L start len in
   let rc =
     if Int64.to_int rc = T.err_empty && timeout_ns <> 0 then
-      B.read r (Int64.of_int timeout_ns) b.start len
+      B.read r (Int64.of_int timeout_ns) start len
     else rc
   in
-  ignore (Sys.opaque_identity b);
   if Int64.compare rc 0L >= 0 then
     let v = Int64.to_int rc in
     Ok (v lsr 32, v land 0xFFFF_FFFF)
   else Error (error_of_result (Int64.to_int rc))
+
+let read r ~timeout_ns b =
+  let res = read_to r ~timeout_ns b.start (CArray.length b.data) in
+  ignore (Sys.opaque_identity b);
+  res
+
+(* ---- caller-owned Bigarrays (outside the OCaml heap, never moved) ---- *)
+
+type bigstring = (char, Bigarray.int8_unsigned_elt, Bigarray.c_layout) Bigarray.Array1.t
+
+let bigstring_ptr ba off = coerce (ptr char) (ptr uint8_t) (bigarray_start array1 ba +@ off)
+
+let read_bigstring r ~timeout_ns ba ~off ~len =
+  let res = read_to r ~timeout_ns (bigstring_ptr ba off) len in
+  ignore (Sys.opaque_identity ba);
+  res
+
+let write_bigstring w ~type_id ba ~off ~len ~timeout_ns =
+  in_u32 "type id" type_id @@ fun type_id ->
+  in_u32 "payload length" len @@ fun len ->
+  (* The Bigarray's data is outside the OCaml heap, so the blocking stub (which
+     releases the runtime lock) reads it in place: no copy, with or without
+     room in the ring. *)
+  let rc = B.write_wait w type_id (bigstring_ptr ba off) len (Int64.of_int timeout_ns) in
+  ignore (Sys.opaque_identity ba);
+  check rc
+
+(* ---- zero-copy views ---- *)
+
+type peek_frame = T.frame structure
+
+let peek_frame () = make T.frame
+
+let peek r ~timeout_ns fr =
+  let p = addr fr in
+  (* As in [read]: the fast path keeps the runtime lock; a wait releases it.
+     [fr] is outside the OCaml heap (a ctypes struct is malloc'd memory). *)
+  let rc = F.peek_nowait r 0L p in
+  let rc =
+    if rc = T.err_empty && timeout_ns <> 0 then B.peek r (Int64.of_int timeout_ns) p
+    else rc
+  in
+  ignore (Sys.opaque_identity fr);
+  if rc >= 0 then
+    let len = Unsigned.UInt32.to_int (getf fr T.fr_payload_len) in
+    let data = coerce (ptr uint8_t) (ptr char) (getf fr T.fr_payload) in
+    Ok (Unsigned.UInt16.to_int (getf fr T.fr_type_id), bigarray_of_ptr array1 len Bigarray.char data)
+  else Error (error_of_result rc)
+
+let release = F.release
 
 type batch = { ids : Unsigned.UInt16.t CArray.t; lens : Unsigned.UInt32.t CArray.t }
 

@@ -129,6 +129,43 @@ val read : reader -> timeout_ns:int -> buffer -> (int * int, Error.t) result
     0, with the timeout and the runtime lock released while it waits;
     [Ok (type_id, payload_len)]. *)
 
+type bigstring = (char, Bigarray.int8_unsigned_elt, Bigarray.c_layout) Bigarray.Array1.t
+(** A caller-owned byte buffer outside the OCaml heap. *)
+
+val read_bigstring :
+  reader -> timeout_ns:int -> bigstring -> off:int -> len:int -> (int * int, Error.t) result
+(** [read_bigstring r ~timeout_ns ba ~off ~len] is {!read} into the [len]
+    bytes of [ba] from [off] (which must be in range): one copy, ring to
+    [ba]; a frame longer than [len] is left unread ([Bad_argument]). *)
+
+val write_bigstring :
+  writer ->
+  type_id:int ->
+  bigstring ->
+  off:int ->
+  len:int ->
+  timeout_ns:int ->
+  (unit, Error.t) result
+(** [write_bigstring w ~type_id ba ~off ~len ~timeout_ns] is [myc_write] of
+    [len] bytes of [ba] from [off] (which must be in range), read in place;
+    the runtime lock is released for the call. *)
+
+type peek_frame
+(** A [struct myc_frame] outside the OCaml heap, filled by {!peek}. *)
+
+val peek_frame : unit -> peek_frame
+(** [peek_frame ()] allocates one. *)
+
+val peek :
+  reader -> timeout_ns:int -> peek_frame -> (int * bigstring, Error.t) result
+(** [peek r ~timeout_ns fr] is [myc_peek] (first without waiting, then, if
+    [timeout_ns] is not 0, with the runtime lock released while it waits):
+    [Ok (type_id, view)], [view] a Bigarray over the payload in the ring,
+    valid only until {!release} or the next call on [r]. *)
+
+val release : reader -> unit
+(** [release r] is [myc_release]: consumes the frame last peeked. *)
+
 type batch
 (** The type-id and length arrays of {!read_batch} (outside the heap). *)
 

@@ -4,6 +4,7 @@ type t = {
   max_payload : int;
   buf : Ffi.buffer;  (** max_payload bytes: any single frame fits. *)
   mutable batch : (Ffi.buffer * Ffi.batch) option;  (** made on first use *)
+  peeked : Ffi.peek_frame;  (** filled by [myc_peek] *)
 }
 
 type frame = { type_id : int; payload : string }
@@ -38,6 +39,7 @@ let open_ how ?(capacity = default_capacity) ?(max_payload = 0) ?(mode = 0)
               max_payload;
               buf = Ffi.buffer max_payload;
               batch = None;
+              peeked = Ffi.peek_frame ();
             }
           in
           Gc.finalise close t;
@@ -59,6 +61,34 @@ let read ?(timeout_ns = -1) t =
       | Ok (type_id, len) ->
           Ok { type_id; payload = Ffi.buffer_sub t.buf ~off:0 ~len }
       | Error _ as e -> e)
+
+type bigstring = Ffi.bigstring
+
+let read_into ?(timeout_ns = -1) ?(off = 0) ?len t buf =
+  let n = Bigarray.Array1.dim buf in
+  let len = Option.value len ~default:(n - off) in
+  match t.handle with
+  | None -> closed_error ()
+  | Some _ when off < 0 || len < 0 || off > n - len ->
+      Ffi.error Error.Bad_argument
+        (Printf.sprintf "range off=%d len=%d of a %d-byte buffer" off len n)
+  | Some h ->
+      let r = Ffi.read_bigstring h ~timeout_ns buf ~off ~len in
+      ignore (Sys.opaque_identity t);
+      r
+
+let with_peek ?(timeout_ns = -1) t f =
+  match t.handle with
+  | None -> closed_error ()
+  | Some h -> (
+      match Ffi.peek h ~timeout_ns t.peeked with
+      | Error _ as e -> e
+      | Ok (type_id, view) ->
+          (* Release unless [f] closed the reader (its handle is then freed). *)
+          let release () =
+            match t.handle with Some h' when h' == h -> Ffi.release h | _ -> ()
+          in
+          Ok (Fun.protect ~finally:release (fun () -> f type_id view)))
 
 let read_exn ?timeout_ns t = Error.get_exn (read ?timeout_ns t)
 let try_read t = read ~timeout_ns:0 t

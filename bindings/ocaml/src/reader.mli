@@ -61,6 +61,34 @@ val read_exn : ?timeout_ns:int -> t -> frame
 val try_read : t -> (frame, Error.t) result
 (** [try_read r] is [read ~timeout_ns:0 r]. *)
 
+type bigstring = (char, Bigarray.int8_unsigned_elt, Bigarray.c_layout) Bigarray.Array1.t
+(** A byte buffer outside the OCaml heap, owned by the caller; make one with
+    [Bigarray.Array1.create Bigarray.char Bigarray.c_layout n]. *)
+
+val read_into :
+  ?timeout_ns:int -> ?off:int -> ?len:int -> t -> bigstring -> (int * int, Error.t) result
+(** [read_into r buf] takes the next frame like {!read}, but copies its
+    payload into [buf] (from [off], default 0, into at most [len] bytes,
+    default the rest of [buf]) instead of a fresh string:
+    [Ok (type_id, payload_len)].  One copy, ring to [buf], and no
+    allocation on the OCaml heap, so reusing [buf] for every frame keeps
+    large frames (above [Max_young_wosize], about 2 KiB) from going to the
+    major heap one by one and driving major collections and compactions.
+    A frame longer than [len] is left in the ring and the call fails with
+    [Bad_argument] (read it with a larger buffer, e.g. of {!max_payload}
+    bytes); so does a range outside [buf].  Waiting, timeouts and signals
+    are those of {!read}. *)
+
+val with_peek :
+  ?timeout_ns:int -> t -> (int -> bigstring -> 'a) -> ('a, Error.t) result
+(** [with_peek r f] waits for the next frame like {!read} and is
+    [Ok (f type_id view)], [view] a Bigarray over the payload where it lies
+    in the ring: no copy at all.  The frame is consumed when [f] returns or
+    raises.  [view] is valid only during [f], and only until [f] calls [r]
+    again: [f] must not keep it (copy what it needs, or forward it with
+    {!Writer.write_bigstring}) nor write to it.  Errors (from the wait) are
+    those of {!read}; [f] is then not called. *)
+
 val read_batch : ?timeout_ns:int -> ?max_frames:int -> t -> (frame list, Error.t) result
 (** [read_batch r] takes up to [max_frames] (default 64) frames at once,
     waiting up to [timeout_ns] (default -1) for the first one and not at all

@@ -54,6 +54,21 @@ let write ?(timeout_ns = -1) ?off ?len t ~type_id payload =
               r
           | r -> r))
 
+type bigstring = Ffi.bigstring
+
+let write_bigstring ?(timeout_ns = -1) ?(off = 0) ?len t ~type_id buf =
+  let n = Bigarray.Array1.dim buf in
+  let len = Option.value len ~default:(n - off) in
+  match t.handle with
+  | None -> closed_error ()
+  | Some _ when off < 0 || len < 0 || off > n - len ->
+      Ffi.error Error.Bad_argument
+        (Printf.sprintf "range off=%d len=%d of a %d-byte buffer" off len n)
+  | Some h ->
+      let r = Ffi.write_bigstring h ~type_id buf ~off ~len ~timeout_ns in
+      ignore (Sys.opaque_identity t);
+      r
+
 let write_exn ?timeout_ns ?off ?len t ~type_id payload =
   Error.get_exn (write ?timeout_ns ?off ?len t ~type_id payload)
 

@@ -59,6 +59,25 @@ val write :
     payload is copied straight from the OCaml string; a write that has to
     wait is counted twice in [full_events]. *)
 
+type bigstring = (char, Bigarray.int8_unsigned_elt, Bigarray.c_layout) Bigarray.Array1.t
+(** A byte buffer outside the OCaml heap (the type of {!Reader.read_into}'s
+    buffer). *)
+
+val write_bigstring :
+  ?timeout_ns:int ->
+  ?off:int ->
+  ?len:int ->
+  t ->
+  type_id:int ->
+  bigstring ->
+  (unit, Error.t) result
+(** [write_bigstring w ~type_id buf] is {!write} of the bytes of [buf] from
+    [off] (default 0), [len] of them (default the rest): the payload is
+    copied once, straight from [buf] into the ring, whether or not the write
+    has to wait, and nothing is allocated on the OCaml heap.  With
+    {!Reader.read_into} it forwards a frame without a copy through an OCaml
+    string.  [Bad_argument] for a range outside [buf]. *)
+
 val write_exn :
   ?timeout_ns:int -> ?off:int -> ?len:int -> t -> type_id:int -> string -> unit
 (** [write_exn] is {!write}, raising {!Error.Mycelium_error} on failure. *)

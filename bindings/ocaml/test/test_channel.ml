@@ -173,6 +173,148 @@ let test_write_batch () =
   Writer.close w;
   Reader.close r
 
+let bigstring_of_string s =
+  let b = Bigarray.Array1.create Bigarray.char Bigarray.c_layout (String.length s) in
+  String.iteri (Bigarray.Array1.set b) s;
+  b
+
+let string_of_bigstring ?(off = 0) ?len b =
+  let len = Option.value len ~default:(Bigarray.Array1.dim b - off) in
+  String.init len (fun i -> Bigarray.Array1.get b (off + i))
+
+let test_read_into () =
+  with_channel @@ fun name ->
+  let r = ok (Reader.create ~capacity:65536 ~max_payload:10000 name) in
+  let w = ok (Writer.attach name) in
+  let buf = bigstring_of_string (String.make 16 '.') in
+  ok (Writer.write w ~type_id:7 "hello");
+  Alcotest.(check (pair int int)) "type id and length" (7, 5) (ok (Reader.read_into r buf));
+  Alcotest.(check string) "payload at 0, rest untouched" "hello..........."
+    (string_of_bigstring buf);
+  ok (Writer.write w ~type_id:8 "abc");
+  Alcotest.(check (pair int int)) "at an offset" (8, 3) (ok (Reader.read_into ~off:10 r buf));
+  Alcotest.(check string) "payload at 10" "hello.....abc..." (string_of_bigstring buf);
+  ok (Writer.write w ~type_id:9 "");
+  Alcotest.(check (pair int int)) "empty payload" (9, 0) (ok (Reader.read_into ~timeout_ns:0 r buf));
+  (* A frame longer than the room is left in the ring, not lost. *)
+  ok (Writer.write w ~type_id:10 "0123456789");
+  check_code "too small" Error.Bad_argument (Reader.read_into ~off:8 r buf);
+  check_code "len too small" Error.Bad_argument (Reader.read_into ~len:9 r buf);
+  Alcotest.(check (pair int int)) "then read whole" (10, 10) (ok (Reader.read_into ~len:10 r buf));
+  Alcotest.(check string) "payload" "0123456789" (string_of_bigstring ~len:10 buf);
+  check_code "nothing left" Error.Empty (Reader.read_into ~timeout_ns:0 r buf);
+  check_code "timeout" Error.Empty (Reader.read_into ~timeout_ns:1_000_000 r buf);
+  check_code "off past the end" Error.Bad_argument (Reader.read_into ~off:17 r buf);
+  check_code "negative off" Error.Bad_argument (Reader.read_into ~off:(-1) r buf);
+  check_code "len past the end" Error.Bad_argument (Reader.read_into ~off:8 ~len:9 r buf);
+  let s = ok (Reader.stats r) in
+  Alcotest.(check int) "frames read" 4 s.Stats.frames_read;
+  Alcotest.(check int) "bytes read" 18 s.Stats.bytes_read;
+  (* Mixed with read: frames stay in order. *)
+  ok (Writer.write w ~type_id:1 "x");
+  ok (Writer.write w ~type_id:2 "yy");
+  Alcotest.check frame "read" { Reader.type_id = 1; payload = "x" } (ok (Reader.read r));
+  Alcotest.(check (pair int int)) "read_into" (2, 2) (ok (Reader.read_into r buf));
+  Writer.close w;
+  Reader.close r;
+  check_code "after close" Error.Closed (Reader.read_into r buf)
+
+let test_with_peek () =
+  with_channel @@ fun name ->
+  with_channel @@ fun name2 ->
+  let r = ok (Reader.create ~capacity:4096 name) in
+  let w = ok (Writer.attach name) in
+  let view_contents id v = (id, string_of_bigstring v) in
+  ok (Writer.write w ~type_id:7 "hello");
+  ok (Writer.write w ~type_id:8 "");
+  Alcotest.(check (pair int string)) "in place" (7, "hello") (ok (Reader.with_peek r view_contents));
+  Alcotest.(check (pair int string)) "empty payload" (8, "")
+    (ok (Reader.with_peek ~timeout_ns:0 r view_contents));
+  let called = ref false in
+  check_code "nothing left" Error.Empty (Reader.with_peek ~timeout_ns:0 r (fun _ _ -> called := true));
+  check_code "timeout" Error.Empty (Reader.with_peek ~timeout_ns:1_000_000 r (fun _ _ -> called := true));
+  Alcotest.(check bool) "f not called without a frame" false !called;
+  let s = ok (Reader.stats r) in
+  Alcotest.(check int) "frames read" 2 s.Stats.frames_read;
+  Alcotest.(check int) "bytes read" 5 s.Stats.bytes_read;
+  (* An exception from f still consumes the frame. *)
+  ok (Writer.write w ~type_id:1 "boom");
+  ok (Writer.write w ~type_id:2 "next");
+  (match Reader.with_peek r (fun _ _ -> failwith "in f") with
+  | _ -> Alcotest.fail "no exception"
+  | exception Failure m -> Alcotest.(check string) "raised" "in f" m);
+  Alcotest.check frame "the frame after" { Reader.type_id = 2; payload = "next" } (ok (Reader.read r));
+  (* Forwarding the view to another channel: one copy, ring to ring. *)
+  let r2 = ok (Reader.create ~capacity:4096 name2) in
+  let w2 = ok (Writer.attach name2) in
+  ok (Writer.write w ~type_id:9 "forward me");
+  ok (Reader.with_peek r (fun type_id v -> Error.get_exn (Writer.write_bigstring w2 ~type_id v)));
+  Alcotest.check frame "forwarded" { Reader.type_id = 9; payload = "forward me" } (ok (Reader.read r2));
+  (* f may close the reader. *)
+  ok (Writer.write w ~type_id:3 "last");
+  Alcotest.(check int) "closed inside f" 3 (ok (Reader.with_peek r (fun id _ -> Reader.close r; id)));
+  check_code "after close" Error.Closed (Reader.with_peek r view_contents);
+  Writer.close w;
+  Writer.close w2;
+  Reader.close r2
+
+(* The point of read_into, with_peek and write_bigstring: moving large frames puts
+   nothing on the major heap (a string per frame would, and drive major
+   collections and compactions). *)
+let test_bigstring_no_major_alloc () =
+  with_channel @@ fun name ->
+  let size = 16384 and frames = 200 in
+  let r = ok (Reader.create ~capacity:(1 lsl 20) ~max_payload:size name) in
+  let w = ok (Writer.attach name) in
+  let payload = bigstring_of_string (String.init size (fun i -> Char.chr (i land 0xff))) in
+  let buf = Bigarray.Array1.create Bigarray.char Bigarray.c_layout size in
+  let before = (Gc.quick_stat ()).Gc.major_words in
+  for i = 1 to frames do
+    ok (Writer.write_bigstring w ~type_id:4 payload);
+    if i land 1 = 0 then ignore (ok (Reader.read_into r buf))
+    else ignore (ok (Reader.with_peek r (fun _ v -> Bigarray.Array1.dim v)))
+  done;
+  let major = (Gc.quick_stat ()).Gc.major_words -. before in
+  Alcotest.(check bool)
+    (Printf.sprintf "major words %.0f below one frame (%d)" major (size / 8))
+    true
+    (major < float_of_int (size / 8));
+  Alcotest.(check bool) "payload intact" true
+    (string_of_bigstring buf = string_of_bigstring payload);
+  Writer.close w;
+  Reader.close r
+
+let test_write_bigstring () =
+  with_channel @@ fun name ->
+  let r = ok (Reader.create ~capacity:1024 name) in
+  let w = ok (Writer.attach name) in
+  let b = bigstring_of_string "abcdefg" in
+  ok (Writer.write_bigstring w ~type_id:5 b);
+  ok (Writer.write_bigstring w ~type_id:6 ~off:2 ~len:3 b);
+  ok (Writer.write_bigstring ~timeout_ns:0 w ~type_id:7 ~off:7 b);
+  Alcotest.check frame "whole" { Reader.type_id = 5; payload = "abcdefg" } (ok (Reader.read r));
+  Alcotest.check frame "range" { Reader.type_id = 6; payload = "cde" } (ok (Reader.read r));
+  Alcotest.check frame "empty" { Reader.type_id = 7; payload = "" } (ok (Reader.read r));
+  check_code "bad range" Error.Bad_argument (Writer.write_bigstring w ~type_id:1 ~off:3 ~len:5 b);
+  check_code "negative off" Error.Bad_argument (Writer.write_bigstring w ~type_id:1 ~off:(-1) b);
+  check_code "type id 0" Error.Bad_argument (Writer.write_bigstring w ~type_id:0 b);
+  check_code "type id too big" Error.Bad_argument (Writer.write_bigstring w ~type_id:65536 b);
+  (* Fill the ring: a write that may not wait fails with Full, and one with a
+     short timeout gives up. *)
+  let big = bigstring_of_string (String.make 100 'z') in
+  let rec fill n =
+    match Writer.write_bigstring ~timeout_ns:0 w ~type_id:1 big with
+    | Ok () -> fill (n + 1)
+    | Error { Error.code = Error.Full; _ } -> n
+    | Error e -> Alcotest.failf "fill: %s" (Error.to_string e)
+  in
+  Alcotest.(check bool) "some fitted" true (fill 0 > 0);
+  check_code "full" Error.Full (Writer.write_bigstring ~timeout_ns:0 w ~type_id:1 big);
+  check_code "full after a wait" Error.Full (Writer.write_bigstring ~timeout_ns:1_000_000 w ~type_id:1 big);
+  Writer.close w;
+  Reader.close r;
+  check_code "after close" Error.Closed (Writer.write_bigstring w ~type_id:1 b)
+
 let test_closed () =
   with_channel @@ fun name ->
   let w = ok (Writer.create name) in
@@ -315,6 +457,11 @@ let () =
           Alcotest.test_case "full ring" `Quick test_full;
           Alcotest.test_case "read_batch" `Quick test_batch;
           Alcotest.test_case "write_batch" `Quick test_write_batch;
+          Alcotest.test_case "read_into" `Quick test_read_into;
+          Alcotest.test_case "write_bigstring" `Quick test_write_bigstring;
+          Alcotest.test_case "with_peek" `Quick test_with_peek;
+          Alcotest.test_case "bigstring round trips skip the major heap" `Quick
+            test_bigstring_no_major_alloc;
           Alcotest.test_case "closed handles" `Quick test_closed;
           Alcotest.test_case "blocking read releases the runtime lock" `Quick test_read_releases_lock;
           Alcotest.test_case "blocking write releases the runtime lock" `Quick test_write_releases_lock;

@@ -68,6 +68,13 @@ module Functions (F : Ctypes.FOREIGN) = struct
     foreign "myc_read"
       (ptr reader @-> int64_t @-> ptr uint8_t @-> uint64_t @-> returning int64_t)
 
+  (* myc_peek without waiting, and myc_release: a frame already there is
+     viewed in place without a runtime-lock release. *)
+  let peek_nowait =
+    foreign "myc_peek" (ptr reader @-> int64_t @-> ptr Types.frame @-> returning int)
+
+  let release = foreign "myc_release" (ptr reader @-> returning void)
+
   let reader_set_stuck_timeout =
     foreign "myc_reader_set_stuck_timeout"
       (ptr reader @-> int64_t @-> returning void)
@@ -104,6 +111,10 @@ module Blocking (F : Ctypes.FOREIGN) = struct
   let read =
     foreign "myc_read"
       (ptr reader @-> int64_t @-> ptr uint8_t @-> uint64_t @-> returning int64_t)
+
+  (* myc_peek that may wait for a frame; [frame] is outside the OCaml heap. *)
+  let peek =
+    foreign "myc_peek" (ptr reader @-> int64_t @-> ptr Types.frame @-> returning int)
 
   (* myc_read_batch: several frames per call, payloads packed in [buf]. *)
   let read_batch =

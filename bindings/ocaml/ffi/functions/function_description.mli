@@ -102,6 +102,13 @@ module Functions (F : FOREIGN) : sig
     F.result
   (** [myc_read], only ever called with timeout 0: the fast path of a read. *)
 
+  val peek_nowait :
+    (reader structure ptr -> int64 -> Types.frame structure ptr -> int F.return) F.result
+  (** [myc_peek], only ever called with timeout 0: the fast path of a peek. *)
+
+  val release : (reader structure ptr -> unit F.return) F.result
+  (** [myc_release]. *)
+
   val reader_set_stuck_timeout :
     (reader structure ptr -> int64 -> unit F.return) F.result
   (** [myc_reader_set_stuck_timeout]. *)
@@ -147,6 +154,10 @@ module Blocking (F : FOREIGN) : sig
     (reader structure ptr -> int64 -> Unsigned.uint8 ptr -> Unsigned.uint64 -> int64 F.return)
     F.result
   (** [myc_read]. *)
+
+  val peek :
+    (reader structure ptr -> int64 -> Types.frame structure ptr -> int F.return) F.result
+  (** [myc_peek]; the frame struct lies outside the OCaml heap. *)
 
   val read_batch :
     (reader structure ptr ->

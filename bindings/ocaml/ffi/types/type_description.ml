@@ -66,6 +66,16 @@ module Types (F : Ctypes.TYPE) = struct
   let st_takeovers = "takeovers" -: uint64_t
   let () = seal stats
 
+  (* struct myc_frame: a zero-copy view of the next frame (myc_peek). *)
+  type frame
+  let frame : frame structure typ = structure "myc_frame"
+  let ( -: ) name ty = field frame name ty
+  let fr_payload = "payload" -: ptr uint8_t
+  let fr_payload_len = "payload_len" -: uint32_t
+  let fr_type_id = "type_id" -: uint16_t
+  let fr_flags = "flags" -: uint16_t
+  let () = seal frame
+
   (* struct myc_info: a snapshot taken by myc_inspect. *)
   type info
   let info : info structure typ = structure "myc_info"

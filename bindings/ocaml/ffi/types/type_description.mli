@@ -122,6 +122,20 @@ module Types (F : Ctypes.TYPE) : sig
   val st_reader_sleeps : (Unsigned.uint64, stats Ctypes.structure) F.field
   val st_takeovers : (Unsigned.uint64, stats Ctypes.structure) F.field
 
+  (** {1 [struct myc_frame]} *)
+
+  type frame
+  (** The phantom type of [struct myc_frame]. *)
+
+  val frame : frame Ctypes.structure F.typ
+  (** [struct myc_frame], the view filled by [myc_peek]; its fields follow,
+      named as in C with [fr_]. *)
+
+  val fr_payload : (Unsigned.uint8 Ctypes.ptr, frame Ctypes.structure) F.field
+  val fr_payload_len : (Unsigned.uint32, frame Ctypes.structure) F.field
+  val fr_type_id : (Unsigned.uint16, frame Ctypes.structure) F.field
+  val fr_flags : (Unsigned.uint16, frame Ctypes.structure) F.field
+
   (** {1 [struct myc_info]} *)
 
   type info
