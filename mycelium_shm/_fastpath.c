@@ -68,11 +68,11 @@ static PyObject *fw_detach(FastWriter *self, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
-enum { FAST_WRITTEN = 1, FAST_NO = 0, FAST_ERROR = -1 };
+enum { FAST_WRITTEN = 1, FAST_NO = 0, FAST_ERROR = -1, FAST_FULL = 2 };
 
-/* FAST_WRITTEN; FAST_NO when the slow path must answer (full: nothing
- * counted yet; or an argument the slow path will reject); FAST_ERROR with
- * an exception set when the frame was claimed but then dropped. */
+/* FAST_WRITTEN; FAST_FULL (nothing counted yet); FAST_NO when the slow
+ * path must answer (an argument it will reject, a corrupt ring); FAST_ERROR
+ * with an exception set when the frame was claimed but then dropped. */
 static int fast_write(myc_writer *w, PyObject *type_obj, PyObject *payload) {
     if (w == NULL || !PyBytes_CheckExact(payload) || !PyLong_CheckExact(type_obj)) return FAST_NO;
     long type_id = PyLong_AsLong(type_obj);
@@ -83,7 +83,9 @@ static int fast_write(myc_writer *w, PyObject *type_obj, PyObject *payload) {
         return FAST_NO;
     }
     claim_plan p = {.count = 1, .len0 = (uint32_t)len};
-    if (try_claim(w, &p, 0) != MYC_OK) return FAST_NO;
+    int rc = try_claim(w, &p, 0);
+    if (rc == MYC_ERR_FULL) return FAST_FULL;
+    if (rc != MYC_OK) return FAST_NO;
     if (write_claimed(m, &p, (uint32_t)type_id, PyBytes_AS_STRING(payload), (uint32_t)len) != MYC_OK) {
         /* Claimed, so never retried: the reader dropped it (stuck timeout). */
         PyErr_SetString(g_abandoned, myc_last_error());
@@ -113,6 +115,11 @@ static PyObject *fw_try_write(FastWriter *self, PyObject *const *args, Py_ssize_
         int rc = fast_write(self->writer, args[0], args[1]);
         if (rc == FAST_WRITTEN) Py_RETURN_TRUE;
         if (rc == FAST_ERROR) return NULL;
+        if (rc == FAST_FULL) { /* answered here: a spinning caller costs no cffi call */
+            /* relaxed: statistics only. */
+            myc_add_relaxed_u64(self->writer->map.base, MYC_OFF_FULL_EVENTS, 1);
+            Py_RETURN_FALSE;
+        }
     }
     PyObject *slow = PyObject_GetAttrString((PyObject *)self, "_try_write_slow");
     if (slow == NULL) return NULL;
@@ -438,13 +445,15 @@ static int fast_enter(myc_reader *r) {
 
 /* Up to max_frames frames committed now, as a list; NULL with no error set
  * when the slow path must answer (nothing there, or a problem). */
-static PyObject *fast_read_list(myc_reader *r, Py_ssize_t max_frames) {
+static PyObject *fast_read_list(myc_reader *r, Py_ssize_t max_frames, int *empty) {
+    *empty = 0;
     if (!fast_enter(r)) return NULL;
     uint8_t *hdr;
     uint64_t bytes;
     PyObject *list = NULL;
     Py_ssize_t n = 0;
-    while (n < max_frames && next_frame(r, 0, &hdr, &bytes) == NEXT_FRAME) {
+    int rc;
+    while (n < max_frames && (rc = next_frame(r, 0, &hdr, &bytes)) == NEXT_FRAME) {
         int32_t len;
         uint16_t type_id;
         memcpy(&len, hdr + MYC_FRAME_OFF_LEN, 4);
@@ -469,6 +478,8 @@ static PyObject *fast_read_list(myc_reader *r, Py_ssize_t max_frames) {
     if (n > 0) {
         publish_counters(r);
         publish_head(r);
+    } else {
+        *empty = rc == NEXT_NONE;
     }
     reader_leave(r);
     if (PyErr_Occurred()) {
@@ -478,12 +489,18 @@ static PyObject *fast_read_list(myc_reader *r, Py_ssize_t max_frames) {
     return list;
 }
 
-static PyObject *fast_read_one(myc_reader *r) {
+/* The next frame if committed now.  NULL with no error set when the slow
+ * path must answer; then *empty says whether the ring simply had nothing
+ * (no claim at all, which a non-waiting caller can be told at once). */
+static PyObject *fast_read_one(myc_reader *r, int *empty) {
+    *empty = 0;
     if (!fast_enter(r)) return NULL;
     uint8_t *hdr;
     uint64_t bytes;
     PyObject *frame = NULL;
-    if (next_frame(r, 0, &hdr, &bytes) == NEXT_FRAME) {
+    int rc = next_frame(r, 0, &hdr, &bytes);
+    *empty = rc == NEXT_NONE;
+    if (rc == NEXT_FRAME) {
         int32_t len;
         uint16_t type_id;
         memcpy(&len, hdr + MYC_FRAME_OFF_LEN, 4);
@@ -511,20 +528,31 @@ static PyObject *call_slow(PyObject *self, const char *name, PyObject *const *ar
     return result;
 }
 
+/* Whether a timeout argument is exactly zero (0 or 0.0): do not wait. */
+static int is_zero(PyObject *timeout) {
+    if (PyLong_CheckExact(timeout)) return PyLong_AsLong(timeout) == 0 && !PyErr_Occurred();
+    return PyFloat_CheckExact(timeout) && PyFloat_AS_DOUBLE(timeout) == 0.0;
+}
+
 static PyObject *fr_read(FastReader *self, PyObject *const *args, Py_ssize_t nargs,
                          PyObject *kwnames) {
     /* read(timeout=None) -> Frame | None */
-    if (nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0) <= 1) {
-        PyObject *frame = fast_read_one(self->reader);
+    Py_ssize_t given = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0);
+    if (given <= 1) {
+        int empty;
+        PyObject *frame = fast_read_one(self->reader, &empty);
         if (frame != NULL || PyErr_Occurred()) return frame;
+        if (empty && given == 1 && is_zero(args[0])) Py_RETURN_NONE;
     }
     return call_slow((PyObject *)self, "_read_slow", args, nargs, kwnames);
 }
 
 static PyObject *fr_try_read(FastReader *self, PyObject *unused) {
     (void)unused;
-    PyObject *frame = fast_read_one(self->reader);
+    int empty;
+    PyObject *frame = fast_read_one(self->reader, &empty);
     if (frame != NULL || PyErr_Occurred()) return frame;
+    if (empty) Py_RETURN_NONE; /* answered here: a spinning caller costs no cffi call */
     PyObject *zero = PyLong_FromLong(0);
     if (zero == NULL) return NULL;
     PyObject *result = call_slow((PyObject *)self, "_read_slow", &zero, 1, NULL);
@@ -538,8 +566,12 @@ static PyObject *fr_read_many(FastReader *self, PyObject *const *args, Py_ssize_
     if (nargs >= 1 && PyLong_CheckExact(args[0])) {
         Py_ssize_t max_frames = PyLong_AsSsize_t(args[0]);
         if (max_frames > 0) {
-            PyObject *list = fast_read_list(self->reader, max_frames);
+            int empty;
+            PyObject *list = fast_read_list(self->reader, max_frames, &empty);
             if (list != NULL || PyErr_Occurred()) return list;
+            Py_ssize_t given = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0);
+            /* timeout defaults to 0: nothing there is answered here */
+            if (empty && (given == 1 || (given == 2 && is_zero(args[1])))) return PyList_New(0);
         } else if (max_frames == -1) {
             PyErr_Clear();
         }
