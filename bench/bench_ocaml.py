@@ -12,7 +12,7 @@ core, the ponger or receiver on the second):
 |----------------|--------------|-----------------------------------------|
 | `ocaml-ocaml`  | `pingpong`   | OCaml ping, OCaml pong                  |
 | `ocaml-python` | `pingpong`   | OCaml ping, Python pong                 |
-| `ocaml-ocaml`  | `throughput` | OCaml send, OCaml recv (``read_batch``) |
+| `ocaml-ocaml`  | `throughput` | OCaml send, OCaml recv (``with_peek``)  |
 | `ocaml-python` | `throughput` | OCaml send, Python recv (``read_many``) |
 
 Prints one JSON row per line (and writes the list to ``-o FILE``), every row

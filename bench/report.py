@@ -692,7 +692,7 @@ def _bindings_section(result):
         "`tput vs C` = msgs/s / C msgs/s (1.00x is the ceiling, lower is slower). "
         "Rust/OCaml rows come from `bench/bench_rust.py` and `bench/bench_ocaml.py` "
         "(first process's language, then the second's); their senders write single "
-        "frames, but their receivers differ (Rust peeks zero-copy, OCaml `read_batch`, "
+        "frames, but their receivers differ (Rust and OCaml peek zero-copy, "
         "Python `read_many`) and they time from the first frame, so a throughput ratio "
         "above 1.00x is possible.",
         "",

@@ -19,7 +19,7 @@
      frame, which it forwards.
    - send writes [count] frames (by write_batch when [batch] > 1), then the
      stop frame; prints {"elapsed_ns": ...}.
-   - recv reads (read_batch) until the stop frame; prints frames, bytes,
+   - recv reads (with_peek, in place) until the stop frame; prints frames, bytes,
      elapsed_ns (first frame to stop frame), msgs_per_s, bytes_per_s. *)
 
 open Mycelium_shm
@@ -124,19 +124,13 @@ let recv ch =
   let frames = ref 0 and bytes = ref 0 and t0 = ref 0 in
   let finished = ref false in
   while not !finished do
-    match Reader.read_batch ~max_frames:4096 r with
-    | Error { Error.code = Error.Interrupted; _ } -> ()
-    | Error e -> E.die "read_batch" e
-    | Ok batch ->
+    with_peek r (fun type_id view ->
         if !t0 = 0 then t0 := now_ns ();
-        List.iter
-          (fun f ->
-            if f.Reader.type_id = stop then finished := true
-            else if not !finished then begin
-              incr frames;
-              bytes := !bytes + String.length f.Reader.payload
-            end)
-          batch
+        if type_id = stop then finished := true
+        else begin
+          incr frames;
+          bytes := !bytes + Bigarray.Array1.dim view
+        end)
   done;
   let ns = max 1 (now_ns () - !t0) in
   Printf.printf
