@@ -17,6 +17,7 @@ configure it (no pickling where the API allows raw bytes, buffered socket
 reads), so that the comparison is with each peer at its best.
 """
 
+import abc
 import ctypes
 import functools
 import gc
@@ -83,7 +84,7 @@ class Transport:
         }
 
 
-class ForkedTransport(Transport):
+class ForkedTransport(Transport, abc.ABC):
     """A transport driven from forked Python processes."""
 
     def prepare(self, kind, size):
@@ -93,9 +94,9 @@ class ForkedTransport(Transport):
     def cleanup(self, state):
         """Parent side, after the children are reaped.  Must not raise."""
 
+    @abc.abstractmethod
     def open(self, state, role):
         """Child side: attach role ('ping', 'pong', 'send', 'recv')."""
-        raise NotImplementedError
 
     # Default loops over Endpoint.send / Endpoint.recv.
     def ping(self, ep, payload, n, warm):
