@@ -15,7 +15,8 @@ from typing import Callable
 
 import pytest
 
-from mycelium_shm import unlink
+from mycelium_shm import Schema, unlink
+from mycelium_shm.bus import MessageBus
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = Path(__file__).resolve().parent / "workers.py"
@@ -44,6 +45,33 @@ def channel_names() -> Iterator[Callable[[], str]]:
     yield make
     for name in made:
         unlink(name, missing_ok=True)
+
+
+@pytest.fixture
+def channel(channel_names: Callable[[], str]) -> Callable[[], str]:
+    """The same factory under the name the bus tests use."""
+    return channel_names
+
+
+@pytest.fixture(scope="module")
+def schema() -> Schema:
+    """The example trading schema (schemas/trading.toml)."""
+    return Schema.load(ROOT / "schemas" / "trading.toml")
+
+
+@pytest.fixture
+def buses(schema: Schema) -> Iterator[Callable[[str], MessageBus]]:
+    """A factory of MessageBus on the trading schema, all closed at teardown."""
+    made: list[MessageBus] = []
+
+    def make(name: str) -> MessageBus:
+        bus = MessageBus(schema, name=name)
+        made.append(bus)
+        return bus
+
+    yield make
+    for bus in made:
+        bus.close(timeout=1)
 
 
 @pytest.fixture

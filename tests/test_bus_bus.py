@@ -2,68 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import threading
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
+from bus_support import tick, wait_for
 
-from mycelium_shm import unlink
 from mycelium_shm.bus import BusClosed, MessageBus, ShmInbound, ShmLink
-from mycelium_shm.protocol import Schema
-
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "trading.toml"
-
-
-@pytest.fixture(scope="module")
-def schema() -> Schema:
-    return Schema.load(SCHEMA_PATH)
-
-
-@pytest.fixture
-def buses(schema: Schema) -> Iterator[Callable[[str], MessageBus]]:
-    made: list[MessageBus] = []
-
-    def make(name: str) -> MessageBus:
-        bus = MessageBus(schema, name=name)
-        made.append(bus)
-        return bus
-
-    yield make
-    for bus in made:
-        bus.close(timeout=1)
-
-
-@pytest.fixture
-def channel() -> Iterator[Callable[[], str]]:
-    names: list[str] = []
-
-    def make() -> str:
-        name = f"test-bus-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        names.append(name)
-        return name
-
-    yield make
-    for name in names:
-        unlink(name, missing_ok=True)
-
-
-def tick(schema: Schema, seq: int):
-    return schema.MarketTick(
-        symbol="EURUSD", seq=seq, ts_ns=seq, bid=1.0, ask=1.5, bid_size=1, ask_size=2
-    )
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.002)
-    return True
 
 
 def test_handlers_get_the_same_object(schema, buses):

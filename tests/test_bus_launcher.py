@@ -7,13 +7,13 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from bus_support import wait_for
 
 from mycelium_shm import unlink
 from mycelium_shm.bus import Launcher
@@ -52,13 +52,8 @@ class Sink(Service):
 '''
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
+# Process start-up and restarts take longer than in-process delivery.
+PROCESS_TIMEOUT = 10.0
 
 
 def records(path: Path) -> list[tuple[int, int, int]]:
@@ -108,19 +103,24 @@ def test_killed_node_is_detected_restarted_and_resumes(topology):
     launcher = Launcher(topology, log_dir=topology.parent / "logs", backoff_initial=0.05)
     launcher.start()
     try:
-        assert wait_for(lambda: len(records(log_path)) >= 5), "sink never received"
+        assert wait_for(lambda: len(records(log_path)) >= 5, timeout=PROCESS_TIMEOUT), (
+            "sink never received"
+        )
         pinger_pid = launcher.pid("pinger")
         victim = launcher.pid("sink")
         assert victim is not None
         os.kill(victim, signal.SIGKILL)
-        assert wait_for(lambda: any(e.node == "sink" for e in launcher.exits))
+        assert wait_for(
+            lambda: any(e.node == "sink" for e in launcher.exits), timeout=PROCESS_TIMEOUT
+        )
         exit_ = next(e for e in launcher.exits if e.node == "sink")
         assert exit_.pid == victim and exit_.returncode == -signal.SIGKILL
-        assert wait_for(lambda: launcher.starts("sink") == 2)
+        assert wait_for(lambda: launcher.starts("sink") == 2, timeout=PROCESS_TIMEOUT)
         new_pid = launcher.pid("sink")
-        assert wait_for(lambda: sum(1 for r in records(log_path) if r[0] == new_pid) >= 5), (
-            "restarted sink never received"
-        )
+        assert wait_for(
+            lambda: sum(1 for r in records(log_path) if r[0] == new_pid) >= 5,
+            timeout=PROCESS_TIMEOUT,
+        ), "restarted sink never received"
         # The peer kept running: same process, still alive, still publishing.
         assert launcher.pid("pinger") == pinger_pid and launcher.alive("pinger")
         assert launcher.starts("pinger") == 1
@@ -149,7 +149,7 @@ def test_a_node_stopped_while_restarting_exits_cleanly(topology):
         victim = launcher.pid("sink")
         assert victim is not None
         os.kill(victim, signal.SIGKILL)
-        assert wait_for(lambda: launcher.starts("sink") == 2)
+        assert wait_for(lambda: launcher.starts("sink") == 2, timeout=PROCESS_TIMEOUT)
     finally:
         statuses = launcher.stop(timeout=20)
     assert statuses == {"pinger": 0, "sink": 0}
@@ -176,7 +176,7 @@ def test_nodes_do_not_outlive_a_killed_launcher(topology):
     children: list[Any] = []
     try:
         parent = psutil.Process(launcher.pid)
-        assert wait_for(lambda: len(parent.children()) == 2)
+        assert wait_for(lambda: len(parent.children()) == 2, timeout=PROCESS_TIMEOUT)
         children = parent.children()
         launcher.kill()
         launcher.wait(10)

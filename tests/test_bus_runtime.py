@@ -10,11 +10,11 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from bus_support import wait_for
 
 from mycelium_shm.bus import MessageBus, Runtime, Service, SocketInbound, handles
 from mycelium_shm.protocol import Schema
@@ -23,22 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO / "schemas" / "trading.toml"
 
 
-@pytest.fixture(scope="module")
-def schema() -> Schema:
-    return Schema.load(SCHEMA_PATH)
-
-
 def stop(schema: Schema, n: int, reason: str = ""):
     return schema.Stop(last_seq=n, reason=reason)
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.002)
-    return True
 
 
 class Counter(Service):

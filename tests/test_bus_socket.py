@@ -4,25 +4,19 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from bus_support import tick, wait_for
 
 from mycelium_shm.bus import MessageBus, SocketInbound, SocketLink, TransportError
 from mycelium_shm.bus.transports.socket import FRAME_HEADER, handshake
 from mycelium_shm.errors import Full, SchemaMismatch
 from mycelium_shm.protocol import Schema
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "trading.toml"
 OTHER_SCHEMA = '[[message]]\nname = "Other"\nid = 1\nfields = [{ name = "x", type = "u8" }]\n'
-
-
-@pytest.fixture(scope="module")
-def schema() -> Schema:
-    return Schema.load(SCHEMA_PATH)
 
 
 @pytest.fixture
@@ -49,21 +43,6 @@ def address(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     with socket.socket() as probe:  # a free loopback port
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()
-
-
-def tick(schema: Schema, seq: int):
-    return schema.MarketTick(
-        symbol="EURUSD", seq=seq, ts_ns=seq, bid=1.0, ask=1.5, bid_size=1, ask_size=2
-    )
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.002)
-    return True
 
 
 def test_bus_over_socket_delivers_in_order(schema, address, closing):

@@ -5,19 +5,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from mycelium_shm.bus import BusClosed, MessageBus, Overflow, SubscriberOverflow
 from mycelium_shm.protocol import Schema
-
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "trading.toml"
-
-
-@pytest.fixture(scope="module")
-def schema() -> Schema:
-    return Schema.load(SCHEMA_PATH)
 
 
 @pytest.fixture
