@@ -16,6 +16,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 
@@ -118,15 +119,19 @@ def c_transports():
     ]
 
 
+def _matches(selector, transport):
+    """A selector names a transport by part of its name ("fifo", "mp.pipe",
+    "mycelium-c") or by a whole word of its label ("busy-poll", "batch"), so
+    "bus" (the MessageBus rows) does not pick every busy-poll row."""
+    names = (transport.name.lower(), f"{transport.name}-{transport.lang}".lower())
+    words = re.findall(r"[\w.+-]+", transport.label().lower())
+    return selector in words or any(selector in n for n in names)
+
+
 def _selected(transport, only, skip):
-    names = {
-        transport.name.lower(),
-        transport.label().lower(),
-        f"{transport.name}-{transport.lang}".lower(),
-    }
-    if only and not any(o in n for o in only for n in names):
+    if only and not any(_matches(o, transport) for o in only):
         return False
-    if skip and any(s in n for s in skip for n in names):
+    if skip and any(_matches(s, transport) for s in skip):
         return False
     return True
 

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # bench/ is a directory of the repo, not installed
     sys.path.insert(0, str(ROOT))
 
-from bench import bus, extensions, report, run  # noqa: E402
+from bench import bus, extensions, report, run, suite  # noqa: E402
 
 
 def _c(kind: str, **values: float) -> dict:
@@ -251,3 +251,18 @@ def test_suite_merges_bus_rows_into_results(
     md = (tmp_path / "results.md").read_text()
     assert "## MessageBus publish-to-handler latency" in md
     assert "cross-process, tcp | error: timed out after 30 s" in md
+
+
+def _planned(*argv: str) -> set[str]:
+    steps = run.plan(run.parse_args(["--quick", *argv]), suite.Config.quick_())
+    return {t.label() for _, t, _, _ in steps}
+
+
+def test_selectors_match_names_and_whole_label_words() -> None:
+    """--only takes part of a transport name or a whole label word; "bus" is not "busy-poll"."""
+    assert _planned("--only", "bus", "--no-mw") == set()
+    fifo = _planned("--only", "fifo", "--no-mw")
+    assert fifo and all(label.startswith("faster-fifo") for label in fifo)
+    polling = _planned("--only", "busy-poll", "--no-mw")
+    assert polling and all("busy-poll" in label for label in polling)
+    assert not any(label.startswith("pyring") for label in _planned("--skip", "pyring"))
