@@ -6,8 +6,8 @@ PYTHON ?= python3
 CC ?= gcc
 CFLAGS_CORE := -std=c11 -Wall -Wextra -Werror -Icsrc
 CBUILD := tests/c/build
-CORE_SRC := csrc/ring.c
-CORE_HDR := csrc/ring.h csrc/myc_atomic.h
+CORE_SRC := $(wildcard csrc/*.c)
+CORE_HDR := $(wildcard csrc/*.h)
 STAMP := build/.installed
 
 .PHONY: all deps build demo test test-c test-py test-rust test-ocaml lint bench bench-deps bench-quick clean
@@ -35,14 +35,27 @@ test-py: $(STAMP)
 
 # -- C core: unit tests, ASan+UBSan, TSan stress ---------------------------
 
-$(CBUILD)/test_ring: tests/c/test_ring.c $(CORE_SRC) $(CORE_HDR)
+TEST_HDR := tests/c/test_util.h
+ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
+
+$(CBUILD)/test_ring: tests/c/test_ring.c $(TEST_HDR) $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(CBUILD)
 	$(CC) $(CFLAGS_CORE) -O2 -g $< $(CORE_SRC) -o $@ -lpthread
 
-$(CBUILD)/test_ring_asan: tests/c/test_ring.c $(CORE_SRC) $(CORE_HDR)
+$(CBUILD)/test_ring_asan: tests/c/test_ring.c $(TEST_HDR) $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(CBUILD)
-	$(CC) $(CFLAGS_CORE) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
-		-fno-omit-frame-pointer $< $(CORE_SRC) -o $@ -lpthread
+	$(CC) $(CFLAGS_CORE) -O1 -g $(ASAN_FLAGS) $< $(CORE_SRC) -o $@ -lpthread
+
+# Writers stopped or killed between the steps of the write protocol: the
+# core built with its test hooks (MYC_HOOK in csrc/ring_internal.h).
+$(CBUILD)/test_stall: tests/c/test_stall.c $(TEST_HDR) $(CORE_SRC) $(CORE_HDR)
+	@mkdir -p $(CBUILD)
+	$(CC) $(CFLAGS_CORE) -DMYC_TEST_HOOKS -O2 -g $< $(CORE_SRC) -o $@ -lpthread
+
+$(CBUILD)/test_stall_asan: tests/c/test_stall.c $(TEST_HDR) $(CORE_SRC) $(CORE_HDR)
+	@mkdir -p $(CBUILD)
+	$(CC) $(CFLAGS_CORE) -DMYC_TEST_HOOKS -O1 -g $(ASAN_FLAGS) $< $(CORE_SRC) -o $@ -lpthread
 
 $(CBUILD)/stress_ring: tests/c/stress_ring.c $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(CBUILD)
@@ -52,9 +65,14 @@ $(CBUILD)/stress_ring_tsan: tests/c/stress_ring.c $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(CBUILD)
 	$(CC) $(CFLAGS_CORE) -O1 -g -fsanitize=thread $< $(CORE_SRC) -o $@ -lpthread
 
-test-c: $(CBUILD)/test_ring $(CBUILD)/test_ring_asan $(CBUILD)/stress_ring $(CBUILD)/stress_ring_tsan
+C_TESTS := $(CBUILD)/test_ring $(CBUILD)/test_ring_asan $(CBUILD)/test_stall \
+	$(CBUILD)/test_stall_asan $(CBUILD)/stress_ring $(CBUILD)/stress_ring_tsan
+
+test-c: $(C_TESTS)
 	$(CBUILD)/test_ring
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(CBUILD)/test_ring_asan
+	$(ASAN_ENV) $(CBUILD)/test_ring_asan
+	$(CBUILD)/test_stall
+	$(ASAN_ENV) $(CBUILD)/test_stall_asan
 	$(CBUILD)/stress_ring 4 100000
 	TSAN_OPTIONS="halt_on_error=1 exitcode=66" $(CBUILD)/stress_ring_tsan 4 20000
 
@@ -72,11 +90,61 @@ test-ocaml:
 	dune build --root bindings/ocaml
 	dune test --root bindings/ocaml
 
+# -- fuzzing: libFuzzer over the shared region (clang) --------------------
+
+# tests/fuzz/fuzz_region.c writes each input over a channel's bytes and drives
+# the public API over them.  --wrap puts guard pages around the core's
+# mappings, so a read past the ring's end faults at once.
+FUZZ_CC ?= clang
+FUZZ_BUILD := tests/fuzz/build
+FUZZ_SRC := $(wildcard csrc/*.c)
+FUZZ_HDR := $(wildcard csrc/*.h)
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Icsrc
+FUZZ_LDFLAGS := -Wl,--wrap=mmap,--wrap=munmap -lpthread
+FUZZ_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
+FUZZ_OPTS := -max_len=8193 -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
+	-artifact_prefix=$(FUZZ_BUILD)/artifacts/
+FUZZ_TIME ?= 600
+
+$(FUZZ_BUILD)/fuzz_region: tests/fuzz/fuzz_region.c $(FUZZ_SRC) $(FUZZ_HDR)
+	sh scripts/install-clang.sh
+	@mkdir -p $(FUZZ_BUILD)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) tests/fuzz/fuzz_region.c $(FUZZ_SRC) -o $@ $(FUZZ_LDFLAGS)
+
+$(FUZZ_BUILD)/make_corpus: tests/fuzz/make_corpus.c $(FUZZ_SRC) $(FUZZ_HDR)
+	@mkdir -p $(FUZZ_BUILD)
+	$(CC) $(CFLAGS_CORE) -O1 -g $< $(FUZZ_SRC) -o $@ -lpthread
+
+# Bounded run, part of `make test`: the committed seeds plus seeds made now by
+# the core being tested, in a scratch copy (the committed corpus is not
+# modified).  Crashes land in $(FUZZ_BUILD)/artifacts.
+test-fuzz: $(FUZZ_BUILD)/fuzz_region $(FUZZ_BUILD)/make_corpus
+	rm -rf $(FUZZ_BUILD)/corpus-test
+	mkdir -p $(FUZZ_BUILD)/corpus-test $(FUZZ_BUILD)/artifacts
+	cp tests/fuzz/corpus/* $(FUZZ_BUILD)/corpus-test/
+	$(FUZZ_BUILD)/make_corpus $(FUZZ_BUILD)/corpus-test fresh
+	$(FUZZ_ENV) $(FUZZ_BUILD)/fuzz_region $(FUZZ_OPTS) -max_total_time=60 $(FUZZ_BUILD)/corpus-test
+
+# Long run (FUZZ_TIME seconds); its corpus in $(FUZZ_BUILD)/corpus grows
+# from run to run.
+fuzz: $(FUZZ_BUILD)/fuzz_region $(FUZZ_BUILD)/make_corpus
+	mkdir -p $(FUZZ_BUILD)/corpus $(FUZZ_BUILD)/artifacts
+	cp tests/fuzz/corpus/* $(FUZZ_BUILD)/corpus/
+	$(FUZZ_BUILD)/make_corpus $(FUZZ_BUILD)/corpus fresh
+	$(FUZZ_ENV) $(FUZZ_BUILD)/fuzz_region $(FUZZ_OPTS) -max_total_time=$(FUZZ_TIME) $(FUZZ_BUILD)/corpus
+
+# Regenerate the committed seeds (after a change of the format).
+fuzz-corpus: $(FUZZ_BUILD)/make_corpus
+	rm -f tests/fuzz/corpus/seed-*
+	$(FUZZ_BUILD)/make_corpus tests/fuzz/corpus seed
+
+.PHONY: fuzz test-fuzz fuzz-corpus
+
 # -- everything -----------------------------------------------------------
 
 # The Python tests include the cross-language ones, which start the Rust and
 # OCaml programs: they run after the bindings are built and tested.
-test: test-c lint test-rust test-ocaml test-py
+test: test-c lint test-rust test-ocaml test-py test-fuzz
 
 # The peers the benchmark compares against (not needed by the tests).
 bench-deps: $(STAMP)

@@ -5,9 +5,11 @@
   ShmReader, without cffi's per-call cost (see the comment in _fastpath.c).
 """
 
+import glob
+
 from setuptools import Extension, setup
 
-CORE = ["csrc/ring.c", "csrc/ring.h", "csrc/myc_atomic.h"]
+CORE = sorted(glob.glob("csrc/*.c") + glob.glob("csrc/*.h"))
 
 setup(
     cffi_modules=["mycelium_shm/_ffi_build.py:ffibuilder"],

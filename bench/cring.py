@@ -1,4 +1,4 @@
-"""The C ceiling: bench/c/ring_bench.c linked with csrc/ring.c, run as processes.
+"""The C ceiling: bench/c/ring_bench.c linked with every csrc/*.c, run as processes.
 
 build() compiles it with gcc -O2 into bench/.build/ (again only when a
 source is newer than the binary).  CRingTransport runs the same round-trip,
@@ -6,6 +6,7 @@ throughput and multi-writer measurements as the Python rows.
 """
 
 import array
+import glob
 import os
 import shutil
 import subprocess
@@ -17,11 +18,28 @@ from .transports import Transport, unique_name
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-SOURCES = [os.path.join(HERE, "c", "ring_bench.c"), os.path.join(ROOT, "csrc", "ring.c")]
-HEADERS = [os.path.join(ROOT, "csrc", "ring.h"), os.path.join(ROOT, "csrc", "myc_atomic.h")]
+# The core under test: every csrc/*.c (the core is split into several files;
+# csrc/ring.h stays its public header).  MYC_BENCH_CORE_DIR points the C rows
+# at another copy of the core, e.g. a snapshot of a previous commit.
+CORE_DIR = os.environ.get("MYC_BENCH_CORE_DIR") or os.path.join(ROOT, "csrc")
+BENCH_SOURCE = os.path.join(HERE, "c", "ring_bench.c")
 BUILD_DIR = os.path.join(HERE, ".build")
 BINARY = os.path.join(BUILD_DIR, "ring_bench")
 CFLAGS = ["-O2", "-std=c11", "-Wall", "-Wextra"]
+
+
+def core_sources():
+    """Every C file of the core, found when asked (files come and go)."""
+    return sorted(glob.glob(os.path.join(CORE_DIR, "*.c")))
+
+
+def core_headers():
+    return sorted(glob.glob(os.path.join(CORE_DIR, "*.h")))
+
+
+def sources():
+    """What ring_bench is compiled from: the bench program and all of the core."""
+    return [BENCH_SOURCE, *core_sources()]
 
 
 def shm_path(name):
@@ -36,25 +54,50 @@ def unlink_channel(name):
         pass
 
 
-def build():
-    """Compile the C bench if needed.  Returns (binary, None) or (None, reason)."""
-    missing = [p for p in SOURCES if not os.path.exists(p)]
+def compile_c(binary, srcs, headers=(), include_dirs=(), cflags=CFLAGS, libs=("-lpthread",)):
+    """gcc `srcs` into `binary` unless it is newer than every input and was
+    built by the same command.  Returns (binary, None) or (None, reason)."""
+    missing = [p for p in srcs if not os.path.exists(p)]
     if missing:
         return None, "missing " + ", ".join(os.path.relpath(p, ROOT) for p in missing)
     cc = os.environ.get("CC", "gcc")
     if shutil.which(cc) is None:
         return None, f"C compiler {cc!r} not found"
-    inputs = SOURCES + [p for p in HEADERS if os.path.exists(p)]
-    if os.path.exists(BINARY) and os.path.getmtime(BINARY) >= max(map(os.path.getmtime, inputs)):
-        return BINARY, None
-    os.makedirs(BUILD_DIR, exist_ok=True)
-    tmp = BINARY + f".tmp{os.getpid()}"
-    cmd = [cc, *CFLAGS, "-I", os.path.join(ROOT, "csrc"), *SOURCES, "-o", tmp, "-lpthread"]
+    includes = [arg for d in include_dirs for arg in ("-I", d)]
+    cmd_text = " ".join([cc, *cflags, *includes, *srcs, *libs])
+    stamp = binary + ".cmd"
+    inputs = list(srcs) + [p for p in headers if os.path.exists(p)]
+    try:
+        with open(stamp) as f:
+            same_cmd = f.read() == cmd_text
+    except OSError:
+        same_cmd = False
+    if (
+        same_cmd
+        and os.path.exists(binary)
+        and os.path.getmtime(binary) >= max(map(os.path.getmtime, inputs))
+    ):
+        return binary, None
+    os.makedirs(os.path.dirname(binary), exist_ok=True)
+    tmp = binary + f".tmp{os.getpid()}"
+    cmd = [cc, *cflags, *includes, *srcs, "-o", tmp, *libs]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
-        return None, "gcc failed: " + proc.stderr.strip().splitlines()[-1][:300]
-    os.replace(tmp, BINARY)
-    return BINARY, None
+        errors = [
+            ln for ln in proc.stderr.splitlines() if "error" in ln
+        ] or proc.stderr.splitlines()
+        return None, f"{cc} failed: " + (errors[0] if errors else "?").strip()[:300]
+    os.replace(tmp, binary)
+    with open(stamp, "w") as f:
+        f.write(cmd_text)
+    return binary, None
+
+
+def build():
+    """Compile the C bench if needed.  Returns (binary, None) or (None, reason)."""
+    if not core_sources():
+        return None, f"no C core sources (*.c) in {os.path.relpath(CORE_DIR, ROOT)}"
+    return compile_c(BINARY, sources(), core_headers(), include_dirs=[CORE_DIR])
 
 
 def _run_procs(cmds, timeout):
@@ -74,7 +117,8 @@ def _run_procs(cmds, timeout):
             except subprocess.TimeoutExpired:
                 raise common.BenchError(f"timed out after {timeout:.0f} s") from None
             if proc.returncode != 0:
-                raise common.BenchError(f"ring_bench exited {proc.returncode}: {err.strip()[:300]}")
+                program = os.path.basename(proc.args[0])
+                raise common.BenchError(f"{program} exited {proc.returncode}: {err.strip()[:300]}")
             outs.append(out)
         return outs
     finally:

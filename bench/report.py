@@ -10,13 +10,19 @@ Conventions, stated once and repeated in the markdown:
 * vs C (bindings table): a Rust/OCaml row divided by the C ceiling row of
   the same run: RTT p50 / C p50 (1.0 is the ceiling, higher is slower) and
   msgs/s / C msgs/s (1.0 is the ceiling, lower is slower).
+* vs_floor: every measured row (C, Rust, OCaml, Python, peers) divided by the
+  physical floor of the same run (bench/c/floor.c, see bench/floor.py): an
+  RTT row's p50 / the cache-line ping-pong p50 at the same size (1.0 is the
+  floor, higher is slower); a throughput or multi-writer row's msgs/s / the
+  per-message SPSC ring's msgs/s at the same size (1.0 is the floor, lower is
+  slower).  Batch rows also get vs_floor_batch, against the batched SPSC ring.
 """
 
 BASELINE = "pyring"
 
 TARGETS = [
     # id, description, kind, size, row filter (mode), metric, op, threshold
-    ("rtt_p50", "64 B RTT p50 <= 0.6x pure-Python ring", "rtt", 64, None, "p50", "<=", 0.6),
+    ("rtt_p50", "64 B RTT p50 <= 0.5x pure-Python ring", "rtt", 64, None, "p50", "<=", 0.5),
     (
         "tput_64_single",
         "64 B single-call throughput >= 2x pure-Python ring",
@@ -39,15 +45,26 @@ TARGETS = [
     ),
     (
         "tput_64k",
-        "64 KiB throughput >= 1.5x pure-Python ring",
+        "64 KiB one-way (zero-copy read) >= 1.5x pure-Python ring",
         "tput",
         65536,
-        None,
+        "zero-copy",
         "msgs_per_s",
         ">=",
         1.5,
     ),
 ]
+
+# Targets against the physical floor (bench/c/floor.c) of the same run.
+FLOOR_PINGPONG = "floor: cache-line ping-pong"
+FLOOR_SPSC = "floor: SPSC ring"
+FLOOR_NAMES = (FLOOR_PINGPONG, FLOOR_SPSC)
+FLOOR_SIZE = 64
+C_RTT_VS_FLOOR = 1.5  # C and Rust 64 B RTT p50 <= 1.5x the cache-line ping-pong p50
+C_SINGLE_VS_FLOOR = 0.33  # C single-writer 64 B one-way >= 0.33x the SPSC floor
+C_BATCH_VS_FLOOR = 0.7  # C batched 64 B one-way >= 0.7x the SPSC floor
+MW_WRITERS = 4
+MW_KEEP = 0.7  # 4 writers keep >= 70% of single-writer throughput (lose <= 30%)
 
 
 BINDING_PAIRS = ("rust-rust", "rust-python", "ocaml-ocaml", "ocaml-python")
@@ -66,6 +83,10 @@ def ok(row):
 
 def label(row):
     return f"{row.get('name')} [{row.get('lang')}] {row.get('mode')} {row.get('wait', '')}".strip()
+
+
+def is_floor(row):
+    return row.get("name") in FLOOR_NAMES
 
 
 def _baselines(rows):
@@ -116,14 +137,17 @@ def peer_matrix(rows):
             continue
         cell = out.setdefault((myc["kind"], myc["size"]), {}).setdefault(label(myc), {})
         for peer in measured:
-            if is_mycelium(peer) or (peer["kind"], peer["size"]) != (myc["kind"], myc["size"]):
+            if is_mycelium(peer) or is_floor(peer):
+                continue
+            if (peer["kind"], peer["size"]) != (myc["kind"], myc["size"]):
                 continue
             cell[label(peer)] = speedup(myc, peer)
     return out
 
 
 def evaluate_targets(rows):
-    """Each target, judged on the best Python mycelium row that qualifies."""
+    """Every target: the pure-Python ring ones (judged on the best Python
+    mycelium row that qualifies), the floor ones, Rust against C, MessageBus."""
     base = _baselines(rows)
     results = []
     for tid, desc, kind, size, mode, _metric, op, threshold in TARGETS:
@@ -168,6 +192,7 @@ def evaluate_targets(rows):
             }
         )
         results.append(result)
+    results += floor_targets(rows)
     results.append(rust_target(rows))
     results.append(bus_target(rows))
     return results
@@ -338,6 +363,179 @@ def bus_summary(rows):
 
 
 # ------------------------------------------------------------------------- #
+# The physical floor                                                         #
+# ------------------------------------------------------------------------- #
+
+
+def floors(rows):
+    """The measured floor rows of a run: {"rtt": {size: ping-pong row},
+    "tput": {size: per-message SPSC row}, "tput_batch": {size: batched SPSC row}}."""
+    out = {"rtt": {}, "tput": {}, "tput_batch": {}}
+    for r in rows:
+        if not (ok(r) and is_floor(r)):
+            continue
+        if r["name"] == FLOOR_PINGPONG and r["kind"] == "rtt" and r.get("p50_ns"):
+            out["rtt"][r["size"]] = r
+        elif r["name"] == FLOOR_SPSC and r["kind"] == "tput" and r.get("msgs_per_s"):
+            key = "tput_batch" if r.get("mode") == "batch" else "tput"
+            out[key][r["size"]] = r
+    return out
+
+
+def _floor_ratio(row, fl):
+    """(vs_floor, vs_floor_batch) of one measured row; None where no floor
+    row of its kind and size was measured."""
+    if row["kind"] == "rtt":
+        f = fl["rtt"].get(row["size"])
+        return _div(row.get("p50_ns"), f and f["p50_ns"]), None
+    f = fl["tput"].get(row["size"])
+    vs = _div(row.get("msgs_per_s"), f and f["msgs_per_s"])
+    if row.get("mode") != "batch":
+        return vs, None
+    fb = fl["tput_batch"].get(row["size"])
+    return vs, _div(row.get("msgs_per_s"), fb and fb["msgs_per_s"])
+
+
+def add_floor_ratios(rows):
+    """Set row['vs_floor'] (and row['vs_floor_batch'] on batch rows) on every
+    measured RTT, throughput and multi-writer row, floor rows included (the
+    per-message SPSC ring and the ping-pong read 1.0; the batched SPSC ring
+    reads its gain over the per-message one)."""
+    fl = floors(rows)
+    for row in rows:
+        if not ok(row) or row["kind"] not in ("rtt", "tput", "mw"):
+            continue
+        row["vs_floor"], batch = _floor_ratio(row, fl)
+        if row.get("mode") == "batch" and not is_floor(row):
+            row["vs_floor_batch"] = batch
+    return rows
+
+
+def floor_summary(rows):
+    """The "floor" field of results.json: what the floor rows measured."""
+    fl = floors(rows)
+    rtt = fl["rtt"].get(FLOOR_SIZE)
+    return {
+        "pingpong_row": rtt and label(rtt),
+        "pingpong_p50_ns": rtt and rtt["p50_ns"],
+        "pingpong_p99_ns": rtt and rtt["p99_ns"],
+        "pingpong_p999_ns": rtt and rtt["p999_ns"],
+        "spsc_msgs_per_s": {s: r["msgs_per_s"] for s, r in sorted(fl["tput"].items())},
+        "spsc_batch_msgs_per_s": {s: r["msgs_per_s"] for s, r in sorted(fl["tput_batch"].items())},
+    }
+
+
+def _target(tid, description, op, threshold, unit="x"):
+    return {
+        "id": tid,
+        "description": description,
+        "threshold": threshold,
+        "op": op,
+        "unit": unit,
+        "row": None,
+        "ratio": None,
+        "value": None,
+        "pass": None,
+    }
+
+
+def _judge(result, row, ratio, row_text):
+    result.update(
+        {
+            "row": row_text or label(row),
+            "ratio": ratio,
+            "value": ratio,
+            "pass": ratio <= result["threshold"]
+            if result["op"] == "<="
+            else ratio >= result["threshold"],
+        }
+    )
+    return result
+
+
+def _measured(rows, kind, size, **match):
+    """ok rows of one kind and size whose fields equal `match`."""
+    return [
+        r for r in rows
+        if ok(r) and r["kind"] == kind and r.get("size") == size
+        and all(r.get(k) == v for k, v in match.items())
+    ]  # fmt: skip
+
+
+def floor_targets(rows):
+    """The targets set against the floor and against single-writer speed,
+    each judged on the best qualifying row of this run (None: not measured)."""
+    fl = floors(rows)
+    pingpong = fl["rtt"].get(FLOOR_SIZE)
+    spsc = fl["tput"].get(FLOOR_SIZE)
+    out = []
+
+    def vs_floor(tid, desc, op, threshold, best, floor_row, floor_what):
+        t = _target(tid, desc, op, threshold)
+        if best is None or floor_row is None:
+            missing = [
+                w for w, r in (("no qualifying row", best), (floor_what, floor_row)) if not r
+            ]
+            t["note"] = f"{NOT_MEASURED}: {', '.join(missing)}"
+            return t
+        if floor_row["kind"] == "rtt":
+            ratio = best["p50_ns"] / floor_row["p50_ns"]
+        else:
+            ratio = best["msgs_per_s"] / floor_row["msgs_per_s"]
+        return _judge(t, best, ratio, f"{label(best)} vs {floor_row['name']}")
+
+    c_rtt = _best_rtt([r for r in _measured(rows, "rtt", FLOOR_SIZE, lang="c") if is_mycelium(r)])
+    rust_rtt = _best_rtt(
+        [r for r in _measured(rows, "rtt", FLOOR_SIZE) if pair_of(r) == "rust-rust"]
+    )
+    c_single = _best_tput(
+        [r for r in _measured(rows, "tput", FLOOR_SIZE, lang="c", mode="single") if is_mycelium(r)]
+    )
+    c_batch = _best_tput(
+        [r for r in _measured(rows, "tput", FLOOR_SIZE, lang="c", mode="batch") if is_mycelium(r)]
+    )
+    no_pp, no_spsc = "no ping-pong floor row", "no SPSC floor row"
+    x = f"{C_RTT_VS_FLOOR:g}x"
+    out.append(vs_floor("c_rtt_vs_floor", f"C 64 B RTT p50 <= {x} the cache-line ping-pong",
+                        "<=", C_RTT_VS_FLOOR, c_rtt, pingpong, no_pp))  # fmt: skip
+    out.append(vs_floor("rust_rtt_vs_floor", f"Rust 64 B RTT p50 <= {x} the cache-line ping-pong",
+                        "<=", C_RTT_VS_FLOOR, rust_rtt, pingpong, no_pp))  # fmt: skip
+    out.append(vs_floor("c_single_vs_floor",
+                        f"C single-writer 64 B one-way >= {C_SINGLE_VS_FLOOR:g}x the SPSC floor",
+                        ">=", C_SINGLE_VS_FLOOR, c_single, spsc, no_spsc))  # fmt: skip
+    out.append(vs_floor("c_batch_vs_floor",
+                        f"C batched 64 B one-way >= {C_BATCH_VS_FLOOR:g}x the SPSC floor",
+                        ">=", C_BATCH_VS_FLOOR, c_batch, spsc, no_spsc))  # fmt: skip
+    out += [mw_target(rows, lang) for lang in ("c", "python")]
+    return out
+
+
+def mw_target(rows, lang):
+    """MW_WRITERS writer processes into one channel keep >= MW_KEEP of the
+    single-writer throughput of the same transport (mycelium, `lang`)."""
+    t = _target(
+        f"mw{MW_WRITERS}_{lang}",
+        f"{'C' if lang == 'c' else 'Python'}: {MW_WRITERS} writers into one channel lose "
+        f"<= {100 - MW_KEEP * 100:.0f}% of single-writer throughput",
+        ">=",
+        MW_KEEP,
+    )
+    mw = [
+        r for r in rows if ok(r) and r["kind"] == "mw" and is_mycelium(r) and r.get("lang") == lang
+    ]
+    by = {}
+    for r in mw:
+        by.setdefault(label(r), {})[r.get("writers")] = r
+    pairs = [(per[1], per[MW_WRITERS]) for per in by.values() if 1 in per and MW_WRITERS in per]
+    if not pairs:
+        t["note"] = f"{NOT_MEASURED}: no {lang} multi-writer rows with 1 and {MW_WRITERS} writers"
+        return t
+    one, many = max(pairs, key=lambda p: p[1]["msgs_per_s"] / p[0]["msgs_per_s"])
+    ratio = many["msgs_per_s"] / one["msgs_per_s"]
+    return _judge(t, many, ratio, f"{label(many)}: {MW_WRITERS} writers / 1 writer")
+
+
+# ------------------------------------------------------------------------- #
 # Markdown                                                                   #
 # ------------------------------------------------------------------------- #
 
@@ -388,9 +586,12 @@ def _table(header, rows):
 
 
 def _row_order(rows):
-    """Mycelium Python rows, then other mycelium rows, then peers (baseline first)."""
+    """The floor rows, mycelium Python rows, then other mycelium rows, then
+    peers (baseline first)."""
 
     def key(r):
+        if is_floor(r):
+            return -1
         if is_mycelium(r):
             group = 0 if r.get("lang") == "python" else 1
         else:
@@ -430,10 +631,13 @@ def markdown(result):
         "## Targets",
         "",
         "The pure-Python ring targets are judged on the best Python mycelium row that "
-        "qualifies, against `pyring` measured in the same run; the Rust target against "
-        "the C ceiling row of the same run; the MessageBus target on its in-process row. "
-        "A target whose rows are missing reads `not measured` (and fails "
-        "`--check-targets`).",
+        "qualifies, against `pyring` measured in the same run; the floor targets on the "
+        "best qualifying C / Rust row against the floor rows of the same run (RTT p50 / "
+        "cache-line ping-pong p50; msgs/s / per-message SPSC ring msgs/s, 64 B); the "
+        "multi-writer targets on the 4-writer row / the 1-writer row of the same "
+        "transport; the Rust target against the C ceiling row of the same run; the "
+        "MessageBus target on its in-process row. A target whose rows are missing reads "
+        "`not measured` (and fails `--check-targets`).",
         "",
     ]
     trows = []
@@ -448,6 +652,8 @@ def markdown(result):
             ]
         )
     out += [*_table(["target", "row", "value", "needs", "verdict"], trows), ""]
+
+    out += _floor_section(result)
 
     rtt = [r for r in rows if r["kind"] == "rtt"]
     if rtt:
@@ -718,3 +924,117 @@ def _bindings_section(result):
         )
     header = ["pair", "RTT p50 us", "RTT vs C", "msgs/s", "tput vs C"]
     return [*out, *_table(header, body), ""]
+
+
+def _floor_section(result):
+    """## Against the physical floor: the floor rows, then every row divided by them."""
+    rows = result["rows"]
+    fl = floors(rows)
+    floor_rows = [r for r in rows if is_floor(r)]
+    if not floor_rows:
+        return [
+            "## Against the physical floor",
+            "",
+            f"Floor rows {NOT_MEASURED} in this run (`--no-floor`, `--skip floor`, or "
+            "bench/c/floor.c could not be built): no ratios to the floor.",
+            "",
+        ]
+    out = [
+        "## Against the physical floor",
+        "",
+        "`bench/c/floor.c`, measured in this run on the same two cores as every other row: "
+        "two processes over one MAP_SHARED memfd mapping, both busy-polling. "
+        "**Ping-pong**: one 64 B line each way per round trip, timed per trip with "
+        "CLOCK_MONOTONIC like `ring_bench`. **SPSC ring**: fixed-size messages in 1 MiB "
+        "of slots, cached opposite index, release/acquire, copied in and out; `single` "
+        "publishes an index per message, `batch` once per up to 64. Nothing that moves "
+        "data between processes through shared memory does less work, so these are what "
+        "every row below is divided by.",
+        "",
+    ]
+    body = []
+    for r in _row_order(floor_rows):
+        line = [r["name"], r["mode"], _size(r["size"])]
+        if not ok(r):
+            line += [f"{r['status']}: {r.get('reason', '')}", "", "", "", ""]
+        elif r["kind"] == "rtt":
+            line += [_us(r["p50_ns"]), _us(r["p99_ns"]), _us(r["p999_ns"]), "", ""]
+        else:
+            line += ["", "", "", _rate(r["msgs_per_s"]), f"{r['mb_per_s']:.1f}"]
+        body.append(line)
+    header = ["floor row", "mode", "size", "RTT p50 us", "p99 us", "p99.9 us", "msgs/s", "MB/s"]
+    out += [*_table(header, body), ""]
+
+    measured = [r for r in rows if ok(r) and not is_floor(r)]
+    rtt = [r for r in _row_order(measured) if r["kind"] == "rtt"]
+    if rtt:
+        out += [
+            "### Round trips: p50 / ping-pong p50",
+            "",
+            "1.00x is the floor; higher is slower. Only sizes with a ping-pong row "
+            "(64 B) have a ratio.",
+            "",
+        ]
+        body = [[r["name"], r["lang"], r["mode"], r.get("wait", ""), _size(r["size"]),
+                 _us(r["p50_ns"]), _ratio(r.get("vs_floor"))]
+                for r in rtt if r["size"] in fl["rtt"]]  # fmt: skip
+        header = ["transport", "lang", "mode", "wait", "size", "p50 us", "x floor"]
+        out += [*_table(header, body), ""]
+    tput = [r for r in _row_order(measured) if r["kind"] == "tput"]
+    if tput:
+        sizes = sorted({r["size"] for r in tput})
+        out += [
+            "### One-way throughput: msgs/s / SPSC ring msgs/s",
+            "",
+            "Against the per-message SPSC ring at the same size (1.00x is the floor; "
+            "lower is slower); batch rows also against the batched SPSC ring, in brackets. "
+            f"SPSC floor: {_spsc_floor_text(fl, sizes)}.",
+            "",
+        ]
+        by_label = {}
+        for r in tput:
+            by_label.setdefault(label(r), {})[r["size"]] = r
+        body = []
+        for per in by_label.values():
+            any_row = next(iter(per.values()))
+            line = [any_row["name"], any_row["lang"], any_row["mode"], any_row.get("wait", "")]
+            for s in sizes:
+                r = per.get(s)
+                cell = "" if r is None else _ratio(r.get("vs_floor"))
+                if r is not None and r.get("vs_floor_batch") is not None:
+                    cell += f" ({_ratio(r['vs_floor_batch'])})"
+                line.append(cell)
+            body.append(line)
+        header = ["transport", "lang", "mode", "wait"] + [f"{_size(s)} x floor" for s in sizes]
+        out += [*_table(header, body), ""]
+    mw = [r for r in measured if r["kind"] == "mw"]
+    if mw:
+        counts = sorted({r["writers"] for r in mw})
+        out += [
+            "### Multi-writer: total msgs/s / SPSC ring msgs/s",
+            "",
+            f"{_size(mw[0]['size'])} frames, against the per-message SPSC ring of the same size.",
+            "",
+        ]
+        by_label = {}
+        for r in mw:
+            by_label.setdefault(label(r), {})[r["writers"]] = r
+        body = [[lab] + [_ratio(per[c].get("vs_floor")) if c in per else "" for c in counts]
+                for lab, per in by_label.items()]  # fmt: skip
+        header = ["transport"] + [f"{c} writer{'s' if c > 1 else ''}" for c in counts]
+        out += [*_table(header, body), ""]
+    return out
+
+
+def _spsc_floor_text(fl, sizes):
+    """The SPSC floor per size as text: "64 B 20.1 M msgs/s (40.2 M msgs/s batched), ..."."""
+    parts = []
+    for s in sizes:
+        single, batch = fl["tput"].get(s), fl["tput_batch"].get(s)
+        text = f"{_size(s)} " + (
+            f"{_rate(single['msgs_per_s'])} msgs/s" if single else NOT_MEASURED
+        )
+        if batch:
+            text += f" ({_rate(batch['msgs_per_s'])} msgs/s batched)"
+        parts.append(text)
+    return ", ".join(parts)

@@ -4,7 +4,8 @@ Measures, in one run, round-trip latency and one-way throughput of
 mycelium-shm (Python: single calls, batches, zero-copy; C: the ceiling)
 against the transports a user would pick instead, with the pure-Python
 shared-memory ring (bench/baseline_pyring.py) as the baseline every ratio is
-taken against; multi-writer scaling; MessageBus publish-to-handler latency
+taken against and the physical floor (bench/c/floor.c: cache-line
+ping-pong, minimal SPSC ring) as what every row is also divided by; multi-writer scaling; MessageBus publish-to-handler latency
 (bench/bench_bus.py); and rows from bench/bench_rust*.py and
 bench/bench_ocaml*.py when present.  Writes results.json, results.md and PNG
 plots to bench/results/ (or --out).
@@ -26,6 +27,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 
 from bench import bus, common, extensions, report, suite
 from bench.cring import CRingTransport
+from bench.floor import floor_transports
 from bench.transports import iceoryx_shm_objects, peer_transports, remove_iceoryx_leftovers
 from bench.transports_mycelium import MyceliumTransport, mycelium_transports
 
@@ -49,6 +51,10 @@ METHOD = [
     "buffer); mp.Queue is bounded at 1024 messages.",
     "busy-poll rows spin on a non-blocking call; blocking rows let the transport wait "
     "(mycelium: spin about 50 us in C, then futex).",
+    "The physical floor (bench/c/floor.c: a cache-line ping-pong and a minimal SPSC "
+    "ring, two busy-polling processes over one MAP_SHARED memfd, same cores) is measured "
+    "in every run, first at each size; `x floor` = p50 / ping-pong p50 for round trips, "
+    "msgs/s / SPSC msgs/s for throughput.",
     "Ratios and targets compare rows measured in the same run only.",
 ]
 
@@ -144,6 +150,18 @@ def plan(args, cfg):
     if not args.no_c:
         transports += c_transports()
     transports = [t for t in transports if _selected(t, only, skip)]
+    mw = []
+    if not args.no_mw:
+        mw = [MyceliumTransport("single", "blocking")]
+        if not args.no_c:
+            mw.append(CRingTransport("single", "blocking"))
+        mw = [t for t in mw if _selected(t, only, skip) or not only]
+    floors = []
+    if not args.no_floor and (transports or mw):
+        # The floor is the reference of every row: measured in every run that
+        # measures rows, first at each size (--only need not name it; --skip can).
+        floors = [t for t in floor_transports() if _selected(t, [], skip)]
+    transports = floors + transports
     steps = []
     for t in transports:
         if "rtt" in t.kinds:
@@ -152,14 +170,11 @@ def plan(args, cfg):
         for t in transports:
             if "tput" in t.kinds:
                 steps.append(("tput", t, size, None))
-    if not args.no_mw:
-        mw = [MyceliumTransport("single", "blocking")]
-        if not args.no_c:
-            mw.append(CRingTransport("single", "blocking"))
-        for t in mw:
-            if _selected(t, only, skip) or not only:
-                for writers in cfg.mw_writers:
-                    steps.append(("mw", t, suite.MW_SIZE, writers))
+    if mw and suite.MW_SIZE not in cfg.sizes:  # the multi-writer rows need their floor too
+        steps += [("tput", t, suite.MW_SIZE, None) for t in floors if "tput" in t.kinds]
+    for t in mw:
+        for writers in cfg.mw_writers:
+            steps.append(("mw", t, suite.MW_SIZE, writers))
     return steps
 
 
@@ -229,6 +244,11 @@ def parse_args(argv):
     p.add_argument("--target-s", type=float, help="wanted seconds per timed run")
     p.add_argument("--budget-s", type=float, help="skip remaining rows after this many seconds")
     p.add_argument("--no-c", action="store_true", help="skip the C ceiling rows")
+    p.add_argument(
+        "--no-floor",
+        action="store_true",
+        help="skip the physical floor rows (bench/c/floor.c) and every ratio to them",
+    )
     p.add_argument("--no-mw", action="store_true", help="skip multi-writer scaling")
     p.add_argument("--no-ext", action="store_true", help="skip Rust/OCaml extension rows")
     p.add_argument(
@@ -302,6 +322,7 @@ def main(argv=None):
     for path in remove_iceoryx_leftovers(iox2_before):
         clock.log(f"removed iceoryx2 leftover {path}")
     report.add_ratios(rows)
+    report.add_floor_ratios(rows)
     machine["loadavg_end"] = _loadavg()
     result = {
         "schema_version": SCHEMA_VERSION,
@@ -314,6 +335,7 @@ def main(argv=None):
         "method": METHOD,
         "rows": rows,
         "targets": report.evaluate_targets(rows),
+        "floor": report.floor_summary(rows),
         "peer_matrix": {f"{k}/{s}": v for (k, s), v in report.peer_matrix(rows).items()},
         "bindings_vs_c": report.bindings_vs_c(rows),
         "bus": dict(bus_report, **report.bus_summary(rows)),
@@ -372,6 +394,21 @@ def _summary(result):
         f"bench: {len(result['rows'])} rows in {result['elapsed_s']} s"
         + (" (quick smoke run: not results)" if result["quick"] else "")
     ]
+    fl = result.get("floor") or {}
+    if fl.get("pingpong_p50_ns") is not None or fl.get("spsc_msgs_per_s"):
+        pp = fl.get("pingpong_p50_ns")
+        lines.append(
+            "  floor: cache-line ping-pong p50 "
+            + (f"{pp:.0f} ns" if pp is not None else report.NOT_MEASURED)
+            + "; SPSC ring "
+            + (
+                ", ".join(
+                    f"{size} B {rate / 1e6:.2f} M msgs/s"
+                    for size, rate in fl.get("spsc_msgs_per_s", {}).items()
+                )
+                or report.NOT_MEASURED
+            )
+        )
     for t in result["targets"]:
         verdict = report.verdict(t).upper()
         value = report.target_value(t)

@@ -4,7 +4,7 @@
  *
  * This header is the single source of truth of the wire format.  Every
  * offset below is also described in prose in docs/FORMAT.md; the
- * _Static_asserts in ring.c tie the two together.  Nothing here depends on a
+ * _Static_asserts in csrc/map.c tie the two together.  Nothing here depends on a
  * compiler's struct layout: shared memory is only ever addressed through the
  * named byte offsets, never through a C struct.
  *
@@ -13,22 +13,25 @@
  *   | header (MYC_HEADER_SIZE = 4096 bytes)      |
  *   |   block 0  identity (immutable once ready) | 0x000
  *   |   block 1  writer position (tail)          | 0x080
- *   |   block 2  reader position (head), owner   | 0x100
+ *   |   block 2  head, reader owner, hold, stall | 0x100
  *   |   block 3  wait / notify futex words       | 0x180
- *   |   block 4  writer statistics               | 0x200
+ *   |   block 4  writer totals                   | 0x200
  *   |   block 5  reader statistics               | 0x280
- *   |   blocks 6-9  writer registry (32 slots)   | 0x300
- *   |   blocks 10-31 reserved: reader cursors    | 0x500
+ *   |   blocks 6-21  writer registry (32 x 64 B) | 0x300
+ *   |   blocks 22-31 reserved: reader cursors    | 0xB00
  *   +--------------------------------------------+ 4096
  *   | ring: capacity bytes (a power of two)      |
- *   |   frames, each 8-byte aligned:             |
- *   |   +---------+---------+--------+---------+ |
- *   |   | len i32 | type u16| flags16| payload | |
- *   |   +---------+---------+--------+---------+ |
+ *   |   frames, each 16-byte aligned:            |
+ *   |   +----------+---------+------+-------+--+ |
+ *   |   | stamp u64| len u32 | type | flags |..| |
+ *   |   +----------+---------+------+-------+--+ |
  *   +--------------------------------------------+ 4096 + capacity
  *
+ * The reader never writes the ring: a frame is recognised by its stamp
+ * (its own position and a state), not by zeroed memory.
+ *
  * All multi-byte integers are little-endian (the only byte order this
- * implementation builds on; ring.c refuses big-endian targets).
+ * implementation builds on; ring_internal.h refuses big-endian targets).
  */
 #ifndef MYCELIUM_RING_H
 #define MYCELIUM_RING_H
@@ -46,24 +49,26 @@ extern "C" {
 
 /* The 8 bytes "MYCELIUM" read as a little-endian u64. */
 #define MYC_MAGIC 0x4D55494C4543594DULL
-#define MYC_FORMAT_VERSION 1u
+#define MYC_FORMAT_VERSION 2u
 /* Value of the init word once the creator has finished the header. "RDY!" */
 #define MYC_INIT_READY 0x21594452u
 #define MYC_HEADER_SIZE 4096u
 #define MYC_BLOCK_SIZE 128u
 #define MYC_DIGEST_SIZE 32u
-#define MYC_FRAME_HEADER_SIZE 8u
-#define MYC_FRAME_ALIGNMENT 8u
+#define MYC_FRAME_HEADER_SIZE 16u
+#define MYC_FRAME_ALIGNMENT 16u
 /* Type id 0 is reserved: a frame of type 0 is padding, skipped by readers. */
 #define MYC_TYPE_PADDING 0u
 #define MYC_TYPE_ID_MAX 65535u
 #define MYC_MIN_CAPACITY 1024ull
-/* Frame lengths are i32, and a frame is at most half the ring. */
+/* A frame is at most half the ring, so frame_len (u32) never overflows. */
 #define MYC_MAX_CAPACITY (1ull << 32)
 #define MYC_WRITER_SLOTS 32u
 /* Object name is "/mycelium." + name; NAME_MAX (255) bounds the file name. */
 #define MYC_NAME_PREFIX "/mycelium."
 #define MYC_NAME_MAX 245u
+/* HOLD word value when no force-unblocked claim is held. */
+#define MYC_NO_HOLD UINT64_MAX
 
 /* Block 0: identity.  Written by the creator before MYC_OFF_INIT. */
 #define MYC_OFF_MAGIC 0x000          /* u64 MYC_MAGIC                          */
@@ -71,58 +76,89 @@ extern "C" {
 #define MYC_OFF_HEADER_SIZE 0x00C    /* u32 MYC_HEADER_SIZE                    */
 #define MYC_OFF_CAPACITY 0x010       /* u64 ring bytes, power of two           */
 #define MYC_OFF_MAX_PAYLOAD 0x018    /* u32 largest payload a frame may carry  */
-#define MYC_OFF_FEATURES 0x01C       /* u32 feature bits, 0 in version 1       */
+#define MYC_OFF_FEATURES 0x01C       /* u32 feature bits, 0 in version 2       */
 #define MYC_OFF_SCHEMA_DIGEST 0x020  /* u8[32] SHA-256, all zero = no schema   */
 #define MYC_OFF_CREATOR_PID 0x040    /* i32 pid of the creating process        */
 #define MYC_OFF_CREATOR_START 0x048  /* u64 creator start time (clock ticks)   */
 #define MYC_OFF_CREATED_NS 0x050     /* u64 CLOCK_REALTIME at creation, ns     */
-#define MYC_OFF_READER_SLOTS 0x058   /* u32 reader cursor slots, 0 in v1       */
+#define MYC_OFF_READER_SLOTS 0x058   /* u32 reader cursor slots, 0 in v2       */
 #define MYC_OFF_INIT 0x078           /* u32 MYC_INIT_READY, release-stored last */
 
 /* Block 1: writer position.  Every writer CASes it; nothing else shares it. */
 #define MYC_OFF_TAIL 0x080           /* u64 bytes ever claimed by writers      */
 
-/* Block 2: reader position and ownership. */
+/* Block 2: reader position, ownership, hold and stall. */
 #define MYC_OFF_HEAD 0x100           /* u64 bytes ever consumed by the reader  */
-#define MYC_OFF_READER_PID 0x108     /* i32 pid of the live reader, 0 = none   */
-#define MYC_OFF_READER_START 0x110   /* u64 reader start time (clock ticks)    */
+#define MYC_OFF_READER_OWNER 0x108   /* u64 owner identity (below), 0 = none   */
+#define MYC_OFF_HOLD 0x110           /* u64 force-unblocked claim still owned
+                                        by a live writer; MYC_NO_HOLD = none  */
+#define MYC_OFF_HOLD_SLOT 0x118      /* u32 writer slot of that claim          */
+#define MYC_OFF_STALL_PID 0x11C      /* i32 live writer the reader waits on    */
+#define MYC_OFF_STALL_SINCE 0x120    /* u64 CLOCK_REALTIME ns it began, 0 none */
 
 /* Block 3: wait / notify. */
 #define MYC_OFF_READER_FUTEX 0x180   /* u32 bumped by writers to wake reader   */
 #define MYC_OFF_READER_SLEEPING 0x184 /* u32 1 while the reader may sleep      */
 #define MYC_OFF_SPACE_FUTEX 0x188    /* u32 bumped by reader to wake writers   */
-#define MYC_OFF_WRITERS_WAITING 0x18C /* u32 writers sleeping on a full ring   */
+#define MYC_OFF_WAITING_MASK 0x18C   /* u32 bit i: writer slot i sleeps for room */
 
-/* Block 4: writer statistics (u64 each, relaxed counters). */
+/* Block 4: writer totals (u64 each): what released or recycled writer slots
+ * counted, plus rare events.  Live slots keep their own counters. */
 #define MYC_OFF_FRAMES_WRITTEN 0x200
 #define MYC_OFF_BYTES_WRITTEN 0x208  /* payload bytes                          */
 #define MYC_OFF_FULL_EVENTS 0x210    /* writes that found the ring full        */
 #define MYC_OFF_WRITE_TIMEOUTS 0x218 /* blocking writes that gave up (Full)    */
 #define MYC_OFF_WRITER_WAKES 0x220   /* futex wakes issued by writers          */
+#define MYC_OFF_ABANDONED 0x228      /* frames whose commit found them revoked */
 
 /* Block 5: reader statistics (u64 each, written by the reader only). */
 #define MYC_OFF_FRAMES_READ 0x280
 #define MYC_OFF_BYTES_READ 0x288     /* payload bytes                          */
-#define MYC_OFF_PADDING_FRAMES 0x290 /* padding frames skipped                 */
-#define MYC_OFF_UNBLOCKS 0x298       /* stuck claims turned into padding       */
+#define MYC_OFF_PADDING_FRAMES 0x290 /* padding and revoked frames skipped     */
+#define MYC_OFF_UNBLOCKS 0x298       /* dead writers' claims skipped           */
 #define MYC_OFF_READER_WAKES 0x2A0   /* futex wakes issued by the reader       */
 #define MYC_OFF_READER_SLEEPS 0x2A8  /* times the reader slept on its futex    */
 #define MYC_OFF_TAKEOVERS 0x2B0      /* readers that replaced a dead reader    */
+#define MYC_OFF_FORCED_UNBLOCKS 0x2B8 /* claims revoked by myc_force_unblock   */
 
-/* Blocks 6-9: writer registry, MYC_WRITER_SLOTS slots of 16 bytes:
- *   +0 i32 pid (0 = free)   +4 u32 reserved   +8 u64 start time (ticks) */
+/* Blocks 6-21: writer registry, MYC_WRITER_SLOTS slots of 64 bytes (one
+ * cache line each: a slot is written by its owner thread on every write). */
 #define MYC_OFF_WRITER_TABLE 0x300
-#define MYC_WRITER_SLOT_SIZE 16u
+#define MYC_WRITER_SLOT_SIZE 64u
+#define MYC_SLOT_OFF_OWNER 0         /* u64 owner identity, 0 = free           */
+#define MYC_SLOT_OFF_CLAIM_START 8   /* u64 first position of the last claim  */
+#define MYC_SLOT_OFF_CLAIM_END 16    /* u64 end of the last claim              */
+#define MYC_SLOT_OFF_FRAMES 24       /* u64 frames written (owner only)        */
+#define MYC_SLOT_OFF_BYTES 32        /* u64 payload bytes written (owner only) */
+#define MYC_SLOT_OFF_FULL 40         /* u64 full events (owner only)           */
+#define MYC_SLOT_OFF_TIMEOUTS 48     /* u64 write timeouts (owner only)        */
 
-/* Blocks 10-31: reserved for a table of reader cursors (see FORMAT.md). */
-#define MYC_OFF_READER_TABLE 0x500
+/* Blocks 22-31: reserved for a table of reader cursors (see FORMAT.md). */
+#define MYC_OFF_READER_TABLE 0xB00
 
-/* Frame header, at an 8-aligned ring offset. */
-#define MYC_FRAME_OFF_LEN 0   /* i32: >0 committed length (header+payload),
-                                 <0 claimed, not committed (-length),
-                                  0 free                                     */
-#define MYC_FRAME_OFF_TYPE 4  /* u16 type id, 0 = padding                    */
-#define MYC_FRAME_OFF_FLAGS 6 /* u16 flags, 0 in version 1                   */
+/* An owner identity (reader owner, writer slot owner): one u64 taken with
+ * one CAS, pid in the low half, the low 32 bits of the process start time
+ * (clock ticks since boot) in the high half. */
+#define MYC_OWNER(pid, start_ticks) \
+    ((uint64_t)(uint32_t)(pid) | ((uint64_t)(uint32_t)(start_ticks) << 32))
+#define MYC_OWNER_PID(owner) ((int32_t)(uint32_t)(owner))
+#define MYC_OWNER_START(owner) ((uint32_t)((owner) >> 32))
+
+/* Frame header, at a 16-aligned ring offset:
+ *   +---------------------------+--------------+---------+---------+---------+
+ *   | stamp u64: position|state | frame_len u32| type u16| flags16 | payload |
+ *   +---------------------------+--------------+---------+---------+---------+
+ * A stamp is valid at position P only when it equals P | state: a header
+ * left from an earlier lap names an earlier position and never matches. */
+#define MYC_FRAME_OFF_STAMP 0  /* u64 position | MYC_STAMP_*                 */
+#define MYC_FRAME_OFF_LEN 8    /* u32 header + payload bytes                 */
+#define MYC_FRAME_OFF_TYPE 12  /* u16 type id, 0 = padding                    */
+#define MYC_FRAME_OFF_FLAGS 14 /* u16 flags, 0 in version 2                   */
+#define MYC_STAMP_STATE_MASK 0xFull
+#define MYC_STAMP_CLAIMED 1u   /* header written, payload being copied       */
+#define MYC_STAMP_COMMITTED 2u /* the frame is complete: deliver it          */
+#define MYC_STAMP_PADDING 3u   /* skip frame_len bytes                       */
+#define MYC_STAMP_REVOKED 4u   /* force-unblocked: skip, never deliver        */
 
 /* ------------------------------------------------------------------------ */
 /* Results                                                                   */
@@ -145,8 +181,9 @@ typedef enum myc_result {
     MYC_ERR_SYSTEM = -13,        /* OS error; myc_last_errno() has errno    */
     MYC_ERR_HANDLE_BUSY = -14,   /* reader handle used by two threads       */
     MYC_ERR_CLOSED = -15,        /* handle already closed                   */
-    MYC_ERR_ABANDONED = -16,     /* the reader reclaimed this claim after the
-                                    stuck timeout; the frame was dropped     */
+    MYC_ERR_ABANDONED = -16,     /* an operator force-unblocked this claim;
+                                    the frame was dropped, never delivered  */
+    MYC_ERR_TOO_MANY_WRITERS = -17, /* all MYC_WRITER_SLOTS slots are taken  */
 } myc_result;
 
 /* Flags for the open functions. */
@@ -188,7 +225,7 @@ typedef struct myc_writer myc_writer;
 /*
  * Open a writer.  With MYC_CREATE the channel is made with `capacity` ring
  * bytes (power of two, MYC_MIN_CAPACITY..MYC_MAX_CAPACITY), `max_payload`
- * (0 = capacity / 4 - 8; at most capacity / 2 - 8), file `mode` (0 = 0600)
+ * (0 = capacity / 4 - 16; at most capacity / 2 - 16), file `mode` (0 = 0600)
  * and `schema_digest` (32 bytes or NULL for none).  When attaching,
  * capacity/max_payload/mode are ignored and a non-NULL digest must equal the
  * channel's (MYC_ERR_SCHEMA otherwise).  A writer handle may be shared by
@@ -210,7 +247,8 @@ int myc_write(myc_writer *writer, uint32_t type_id, const void *payload,
  * Write `count` frames with one claim: frame i has type_ids[i], length
  * lens[i] and its payload follows the previous one in `payloads`.  Writes the
  * longest prefix that fits (waiting up to timeout_ns for room for the first
- * frame); returns how many were written (>= 1), or a negative myc_result.
+ * frame); returns how many were written (>= 1), or a negative myc_result
+ * (then myc_last_batch_written() says how many were written before it).
  */
 int64_t myc_write_batch(myc_writer *writer, uint32_t count,
                         const uint16_t *type_ids, const uint32_t *lens,
@@ -248,8 +286,10 @@ int myc_reader_open(const char *name, int flags, uint64_t capacity,
                     const uint8_t *schema_digest, myc_reader **out);
 void myc_reader_close(myc_reader *reader);
 
-/* How long a claimed-but-uncommitted frame may block the reader before it is
- * turned into padding (a writer died mid-frame).  Default 2 s. */
+/* How long a claimed-but-uncommitted frame may hold the reader before it
+ * checks whether the claiming writer is alive (default 10 ms; then again
+ * every such interval).  A dead writer's claim is skipped; a live writer's
+ * is waited for (back-pressure) and shown as a stall in myc_inspect. */
 void myc_reader_set_stuck_timeout(myc_reader *reader, int64_t timeout_ns);
 /* How long a waiting reader or writer spins before sleeping.  Default 50 us. */
 void myc_reader_set_spin(myc_reader *reader, int64_t spin_ns);
@@ -330,10 +370,30 @@ typedef struct myc_info {
     uint32_t writer_count;    /* registered writer slots in use */
     int32_t writer_pids[MYC_WRITER_SLOTS];
     int32_t writer_alive[MYC_WRITER_SLOTS];
+    int32_t stalled_pid;      /* live writer holding the reader, 0 = none */
+    uint32_t reserved;
+    uint64_t stalled_since_ns; /* CLOCK_REALTIME when that stall began    */
+    uint64_t hold_position;   /* MYC_NO_HOLD, or a revoked claim's start  */
 } myc_info;
 
 /* Validate the channel's header and fill `out` (no side effects). */
 int myc_inspect(const char *name, myc_info *out);
+
+/*
+ * Operator's escape hatch: revoke the claim that holds the reader of
+ * channel `name` (a live writer stalled mid-frame).  The reader skips it;
+ * its writer's commit then fails with MYC_ERR_ABANDONED and none of its
+ * bytes reach a reader; writers do not reuse its space until that writer
+ * has returned or died.  *pid_out / *position_out (may be NULL) say whose
+ * claim and where.  MYC_ERR_EMPTY if the reader is not held by a claim;
+ * MYC_ERR_READER_BUSY if the claim cannot be revoked yet (its writer has not
+ * written its frame header, or an earlier revoked claim is still held).
+ */
+int myc_force_unblock(const char *name, int32_t *pid_out, uint64_t *position_out);
+
+/* Frames a failed myc_write_batch wrote (and committed) before failing, on
+ * this thread. */
+uint32_t myc_last_batch_written(void);
 
 /* 1 if pid is a live process (and, if start_ticks != 0, the same one). */
 int myc_pid_alive(int32_t pid, uint64_t start_ticks);

@@ -11,7 +11,15 @@ Frame(type_id=7, payload=b'hello' [5 bytes])
 
 from __future__ import annotations
 
-from .channel import ChannelInfo, check_name, exists, inspect, list_channels, unlink
+from .channel import (
+    ChannelInfo,
+    check_name,
+    exists,
+    force_unblock,
+    inspect,
+    list_channels,
+    unlink,
+)
 from .errors import (
     ChannelClosed,
     ChannelExists,
@@ -27,6 +35,7 @@ from .errors import (
     ReaderBusy,
     SchemaError,
     SchemaMismatch,
+    TooManyWriters,
 )
 from .frame import Frame, FrameView
 from .protocol import Schema, message
@@ -56,8 +65,10 @@ __all__ = [
     "SchemaMismatch",
     "ShmReader",
     "ShmWriter",
+    "TooManyWriters",
     "check_name",
     "exists",
+    "force_unblock",
     "inspect",
     "list_channels",
     "message",

@@ -14,13 +14,15 @@
  * cffi and raises the proper exception.  Nothing here waits, so the GIL is
  * held throughout.
  *
- * The core is compiled into this module too (the same csrc/ring.c, as an
- * amalgamation), so the fast path uses the same static helpers as the C API.
+ * The core is compiled into this module too (csrc/amalgamation.h), so the
+ * fast path calls the very functions of the C API: the same claim, the same
+ * commit, and the same validated frame walk (myc_next_frame), whose copies
+ * of a frame's length and type are the only ones used here.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#include "ring.c"
+#include "amalgamation.h"
 
 static PyTypeObject *g_frame_type; /* mycelium_shm.frame.Frame, a tuple subclass */
 static PyObject *g_abandoned;      /* mycelium_shm.errors.FrameAbandoned */
@@ -82,12 +84,17 @@ static int fast_write(myc_writer *w, PyObject *type_obj, PyObject *payload) {
         PyErr_Clear(); /* an overflowing int: the slow path says so */
         return FAST_NO;
     }
+    myc_thread_slot *ts = myc_writer_thread_slot(w);
+    if (ts == NULL || ts->reserved_open) return FAST_NO;
     claim_plan p = {.count = 1, .len0 = (uint32_t)len};
-    int rc = try_claim(w, &p, 0);
-    if (rc == MYC_ERR_FULL) return FAST_FULL;
+    int rc = myc_try_claim(w, ts, &p, 0);
+    if (rc == MYC_ERR_FULL) {
+        myc_count_full(m, ts);
+        return FAST_FULL;
+    }
     if (rc != MYC_OK) return FAST_NO;
-    if (write_claimed(m, &p, (uint32_t)type_id, PyBytes_AS_STRING(payload), (uint32_t)len) != MYC_OK) {
-        /* Claimed, so never retried: the reader dropped it (stuck timeout). */
+    if (myc_write_claimed(w, ts, &p, (uint32_t)type_id, PyBytes_AS_STRING(payload), (uint32_t)len) != MYC_OK) {
+        /* Claimed, so never retried: an operator revoked it. */
         PyErr_SetString(g_abandoned, myc_last_error());
         return FAST_ERROR;
     }
@@ -115,11 +122,7 @@ static PyObject *fw_try_write(FastWriter *self, PyObject *const *args, Py_ssize_
         int rc = fast_write(self->writer, args[0], args[1]);
         if (rc == FAST_WRITTEN) Py_RETURN_TRUE;
         if (rc == FAST_ERROR) return NULL;
-        if (rc == FAST_FULL) { /* answered here: a spinning caller costs no cffi call */
-            /* relaxed: statistics only. */
-            myc_add_relaxed_u64(self->writer->map.base, MYC_OFF_FULL_EVENTS, 1);
-            Py_RETURN_FALSE;
-        }
+        if (rc == FAST_FULL) Py_RETURN_FALSE; /* answered here: a spinning caller costs no cffi call */
     }
     PyObject *slow = PyObject_GetAttrString((PyObject *)self, "_try_write_slow");
     if (slow == NULL) return NULL;
@@ -154,25 +157,36 @@ static Py_ssize_t fast_write_many(myc_writer *w, PyObject *items) {
         types[i] = (uint16_t)type_id;
         lens[i] = (uint32_t)len;
     }
+    myc_thread_slot *ts = myc_writer_thread_slot(w);
+    if (ts == NULL || ts->reserved_open) return 0;
     claim_plan p = {.count = (uint32_t)n, .lens = lens};
-    if (try_claim(w, &p, 0) != MYC_OK) return 0;
+    if (myc_try_claim(w, ts, &p, 0) != MYC_OK) return 0;
     uint64_t pos = p.tail, payload_bytes = 0;
-    int abandoned = 0;
-    for (uint32_t i = 0; i < p.planned; i++) {
-        pos = place_padding(m, pos, frame_bytes(&p, i));
-        uint8_t *hdr = begin_frame(m, pos, types[i], lens[i]);
+    uint32_t done = 0;
+    int rc = MYC_OK;
+    for (; done < p.planned; done++) {
+        uint64_t fb = myc_plan_frame_bytes(&p, done);
+        pos = myc_place_padding(m, pos, fb);
+        uint8_t *hdr = myc_begin_frame(m, pos, types[done], lens[done]);
         memcpy(hdr + MYC_FRAME_HEADER_SIZE,
-               PyBytes_AS_STRING(PyTuple_GET_ITEM(PyList_GET_ITEM(items, i), 1)), lens[i]);
-        if (commit_frame(hdr, lens[i]) != MYC_OK) abandoned = 1;
-        payload_bytes += lens[i];
-        pos += frame_bytes(&p, i);
+               PyBytes_AS_STRING(PyTuple_GET_ITEM(PyList_GET_ITEM(items, done), 1)), lens[done]);
+        rc = myc_commit_frame(m, pos);
+        pos += fb;
+        if (rc != MYC_OK) break;
+        payload_bytes += lens[done];
     }
-    /* relaxed: statistics only. */
-    myc_add_relaxed_u64(m->base, MYC_OFF_FRAMES_WRITTEN, p.planned);
-    myc_add_relaxed_u64(m->base, MYC_OFF_BYTES_WRITTEN, payload_bytes);
-    wake_reader_if_sleeping(m);
-    if (abandoned) {
-        PyErr_SetString(g_abandoned, myc_last_error());
+    if (rc != MYC_OK) myc_pad_rest(m, &p, pos, done + 1);
+    myc_count_written(m, ts, done, payload_bytes);
+    myc_wake_reader_if_sleeping(m);
+    if (rc != MYC_OK) {
+        PyObject *exc = PyObject_CallFunction(g_abandoned, "s", myc_last_error());
+        if (exc != NULL) {
+            PyObject *written = PyLong_FromUnsignedLong(done);
+            if (written != NULL) PyObject_SetAttrString(exc, "written", written);
+            Py_XDECREF(written);
+            PyErr_SetObject(g_abandoned, exc);
+            Py_DECREF(exc);
+        }
         return -1;
     }
     return (Py_ssize_t)p.planned;
@@ -256,18 +270,12 @@ static PyObject *fres_finish(FastReservation *self, int commit) {
         return NULL;
     }
     myc_map *m = &w->map;
-    uint8_t *hdr = m->ring + (self->position & m->mask);
-    if (!commit) {
-        uint16_t zero = 0;
-        memcpy(hdr + MYC_FRAME_OFF_TYPE, &zero, 2); /* padding; published by the CAS */
-    }
-    int rc = commit_frame(hdr, self->payload_len);
-    if (commit) {
-        /* relaxed: statistics only. */
-        myc_add_relaxed_u64(m->base, MYC_OFF_FRAMES_WRITTEN, 1);
-        myc_add_relaxed_u64(m->base, MYC_OFF_BYTES_WRITTEN, self->payload_len);
-    }
-    wake_reader_if_sleeping(m);
+    myc_reservation res = {
+        .payload = m->ring + (self->position & m->mask) + MYC_FRAME_HEADER_SIZE,
+        .position = self->position,
+        .payload_len = self->payload_len,
+    };
+    int rc = commit ? myc_commit(w, &res) : myc_abort(w, &res);
     if (rc != MYC_OK) {
         PyErr_SetString(g_abandoned, myc_last_error());
         return NULL;
@@ -344,16 +352,18 @@ static PyObject *fw_reserve(FastWriter *self, PyObject *const *args, Py_ssize_t 
         PyErr_Clear();
         Py_RETURN_NONE;
     }
+    myc_thread_slot *ts = myc_writer_thread_slot(w);
+    if (ts == NULL || ts->reserved_open) Py_RETURN_NONE;
     claim_plan p = {.count = 1, .len0 = (uint32_t)size};
-    if (try_claim(w, &p, 0) != MYC_OK) Py_RETURN_NONE;
-    uint64_t pos = place_padding(&w->map, p.tail, frame_bytes(&p, 0));
-    begin_frame(&w->map, pos, (uint32_t)type_id, (uint32_t)size);
+    if (myc_try_claim(w, ts, &p, 0) != MYC_OK) Py_RETURN_NONE;
+    uint64_t pos = myc_place_padding(&w->map, p.tail, myc_plan_frame_bytes(&p, 0));
+    uint8_t *hdr = myc_begin_frame(&w->map, pos, (uint32_t)type_id, (uint32_t)size);
+    ts->reserved_open = 1;
     PyObject *res = new_reservation(self, pos, (uint32_t)size);
     if (res == NULL) { /* keep the ring flowing: the claim becomes padding */
-        uint8_t *hdr = w->map.ring + (pos & w->map.mask);
-        uint16_t zero = 0;
-        memcpy(hdr + MYC_FRAME_OFF_TYPE, &zero, 2);
-        commit_frame(hdr, (uint32_t)size);
+        myc_reservation claimed = {.payload = hdr + MYC_FRAME_HEADER_SIZE, .position = pos,
+                                   .payload_len = (uint32_t)size, .type_id = (uint32_t)type_id};
+        myc_abort(w, &claimed);
     }
     return res;
 }
@@ -435,7 +445,10 @@ static PyObject *fr_detach(FastReader *self, PyObject *unused) {
 /* Take the reader for the fast path: not closed, not in use by a blocked
  * call of another thread, no zero-copy view outstanding. */
 static int fast_enter(myc_reader *r) {
-    if (r == NULL || g_frame_type == NULL || !myc_flag_try_take(&r->busy)) return 0;
+    if (r == NULL || g_frame_type == NULL) return 0;
+    /* A forked child's copy: the slow path says why it cannot be used. */
+    if (__atomic_load_n(r->fork_counter, __ATOMIC_RELAXED) != r->fork_generation) return 0;
+    if (!myc_flag_try_take(&r->busy)) return 0;
     if (r->held_bytes != 0) {
         reader_leave(r);
         return 0;
@@ -448,18 +461,12 @@ static int fast_enter(myc_reader *r) {
 static PyObject *fast_read_list(myc_reader *r, Py_ssize_t max_frames, int *empty) {
     *empty = 0;
     if (!fast_enter(r)) return NULL;
-    uint8_t *hdr;
-    uint64_t bytes;
+    myc_found f;
     PyObject *list = NULL;
     Py_ssize_t n = 0;
-    int rc;
-    while (n < max_frames && (rc = next_frame(r, 0, &hdr, &bytes)) == NEXT_FRAME) {
-        int32_t len;
-        uint16_t type_id;
-        memcpy(&len, hdr + MYC_FRAME_OFF_LEN, 4);
-        memcpy(&type_id, hdr + MYC_FRAME_OFF_TYPE, 2);
-        uint32_t payload_len = (uint32_t)len - MYC_FRAME_HEADER_SIZE;
-        PyObject *frame = new_frame(type_id, hdr + MYC_FRAME_HEADER_SIZE, payload_len);
+    int rc = MYC_NEXT_NONE;
+    while (n < max_frames && (rc = myc_next_frame(r, 0, &f)) == MYC_NEXT_FRAME) {
+        PyObject *frame = new_frame(f.type_id, f.hdr + MYC_FRAME_HEADER_SIZE, f.payload_len);
         if (frame == NULL) break; /* MemoryError: the frame stays unread */
         if (list == NULL && (list = PyList_New(0)) == NULL) {
             Py_DECREF(frame);
@@ -470,16 +477,16 @@ static PyObject *fast_read_list(myc_reader *r, Py_ssize_t max_frames, int *empty
             break;
         }
         Py_DECREF(frame);
-        consume(r, hdr, bytes);
+        myc_reader_advance(r, &f);
         r->frames_read++;
-        r->bytes_read += payload_len;
+        r->bytes_read += f.payload_len;
         n++;
     }
     if (n > 0) {
-        publish_counters(r);
-        publish_head(r);
+        myc_publish_counters(r);
+        myc_publish_head(r);
     } else {
-        *empty = rc == NEXT_NONE;
+        *empty = rc == MYC_NEXT_NONE;
     }
     reader_leave(r);
     if (PyErr_Occurred()) {
@@ -495,24 +502,18 @@ static PyObject *fast_read_list(myc_reader *r, Py_ssize_t max_frames, int *empty
 static PyObject *fast_read_one(myc_reader *r, int *empty) {
     *empty = 0;
     if (!fast_enter(r)) return NULL;
-    uint8_t *hdr;
-    uint64_t bytes;
+    myc_found f;
     PyObject *frame = NULL;
-    int rc = next_frame(r, 0, &hdr, &bytes);
-    *empty = rc == NEXT_NONE;
-    if (rc == NEXT_FRAME) {
-        int32_t len;
-        uint16_t type_id;
-        memcpy(&len, hdr + MYC_FRAME_OFF_LEN, 4);
-        memcpy(&type_id, hdr + MYC_FRAME_OFF_TYPE, 2);
-        uint32_t payload_len = (uint32_t)len - MYC_FRAME_HEADER_SIZE;
-        frame = new_frame(type_id, hdr + MYC_FRAME_HEADER_SIZE, payload_len);
+    int rc = myc_next_frame(r, 0, &f);
+    *empty = rc == MYC_NEXT_NONE;
+    if (rc == MYC_NEXT_FRAME) {
+        frame = new_frame(f.type_id, f.hdr + MYC_FRAME_HEADER_SIZE, f.payload_len);
         if (frame != NULL) {
-            consume(r, hdr, bytes);
+            myc_reader_advance(r, &f);
             r->frames_read++;
-            r->bytes_read += payload_len;
-            publish_counters(r);
-            publish_head(r);
+            r->bytes_read += f.payload_len;
+            myc_publish_counters(r);
+            myc_publish_head(r);
         }
     }
     reader_leave(r);
@@ -581,15 +582,12 @@ static PyObject *fr_read_many(FastReader *self, PyObject *const *args, Py_ssize_
 
 /* (type_id, read-only memoryview) of the frame myc_peek holds. */
 static PyObject *held_view(myc_reader *r) {
+    /* The walk's validated copies, never the ring's words again. */
     uint8_t *hdr = r->map.ring + (r->head & r->map.mask);
-    int32_t len;
-    uint16_t type_id;
-    memcpy(&len, hdr + MYC_FRAME_OFF_LEN, 4);
-    memcpy(&type_id, hdr + MYC_FRAME_OFF_TYPE, 2);
     PyObject *view = PyMemoryView_FromMemory((char *)hdr + MYC_FRAME_HEADER_SIZE,
-                                             (Py_ssize_t)len - MYC_FRAME_HEADER_SIZE, PyBUF_READ);
+                                             (Py_ssize_t)r->held_payload, PyBUF_READ);
     if (view == NULL) return NULL;
-    PyObject *type = PyLong_FromLong(type_id);
+    PyObject *type = PyLong_FromLong(r->held_type);
     if (type == NULL) {
         Py_DECREF(view);
         return NULL;
@@ -615,11 +613,12 @@ static PyObject *fr_peek_now(FastReader *self, PyObject *unused) {
         return NULL;
     }
     if (!fast_enter(r)) Py_RETURN_NONE;
-    uint8_t *hdr;
-    uint64_t bytes;
+    myc_found f;
     PyObject *result = NULL;
-    if (next_frame(r, 0, &hdr, &bytes) == NEXT_FRAME) {
-        r->held_bytes = bytes;
+    if (myc_next_frame(r, 0, &f) == MYC_NEXT_FRAME) {
+        r->held_bytes = f.bytes;
+        r->held_payload = f.payload_len;
+        r->held_type = f.type_id;
         result = held_view(r);
         if (result == NULL) r->held_bytes = 0; /* MemoryError: leave it unread */
     } else {

@@ -6,6 +6,8 @@ so the C compiler fills them in and they can never drift from the header.
 
 from __future__ import annotations
 
+import glob
+
 from cffi import FFI
 
 # Relative to the repository root, where setup.py runs (setuptools wants
@@ -17,6 +19,7 @@ CDEF = """
 #define MYC_HEADER_SIZE ...
 #define MYC_DIGEST_SIZE ...
 #define MYC_FRAME_HEADER_SIZE ...
+#define MYC_FRAME_ALIGNMENT ...
 #define MYC_TYPE_ID_MAX ...
 #define MYC_MIN_CAPACITY ...
 #define MYC_MAX_CAPACITY ...
@@ -31,7 +34,7 @@ typedef enum myc_result {
     MYC_ERR_NOT_FOUND, MYC_ERR_EXISTS, MYC_ERR_FORMAT, MYC_ERR_CORRUPT,
     MYC_ERR_READER_BUSY, MYC_ERR_SCHEMA, MYC_ERR_TOO_LARGE,
     MYC_ERR_INTERRUPTED, MYC_ERR_SYSTEM, MYC_ERR_HANDLE_BUSY, MYC_ERR_CLOSED,
-    MYC_ERR_ABANDONED, ...
+    MYC_ERR_ABANDONED, MYC_ERR_TOO_MANY_WRITERS, ...
 } myc_result;
 
 const char *myc_last_error(void);
@@ -78,6 +81,10 @@ typedef struct myc_info {
     uint32_t writer_count;
     int32_t writer_pids[32];
     int32_t writer_alive[32];
+    int32_t stalled_pid;
+    uint32_t reserved;
+    uint64_t stalled_since_ns;
+    uint64_t hold_position;
 } myc_info;
 
 int myc_writer_open(const char *name, int flags, uint64_t capacity,
@@ -113,6 +120,8 @@ int myc_reader_stats(const myc_reader *reader, myc_stats *out);
 
 int myc_inspect(const char *name, myc_info *out);
 int myc_pid_alive(int32_t pid, uint64_t start_ticks);
+int myc_force_unblock(const char *name, int32_t *pid_out, uint64_t *position_out);
+uint32_t myc_last_batch_written(void);
 """
 
 ffibuilder = FFI()
@@ -120,9 +129,9 @@ ffibuilder.cdef(CDEF)
 ffibuilder.set_source(
     "mycelium_shm._ring",
     '#include "ring.h"',
-    sources=[f"{_CSRC}/ring.c"],
+    sources=sorted(glob.glob(f"{_CSRC}/*.c")),
     include_dirs=[_CSRC],
-    depends=[f"{_CSRC}/ring.h", f"{_CSRC}/myc_atomic.h"],
+    depends=sorted(glob.glob(f"{_CSRC}/*.h")),
     # -Werror is for the core's own build (Makefile): cffi's generated
     # wrapper is not ours to keep warning-free across cffi versions.
     extra_compile_args=["-std=c11", "-O2"],

@@ -1,14 +1,25 @@
-"""The compiled core and the one place where C result codes become exceptions."""
+"""The compiled core, the one place where C result codes become exceptions,
+and the one place where a call's arguments are checked before they reach C.
+
+The C fast path (_fastpath.c) takes only arguments it can use as they are
+and hands everything else to the Python slow paths; those call the
+``check_*`` functions below, so every entry point reports a bad argument the
+same way: ``TypeError`` for the wrong kind of value, ``ValueError`` for one
+out of range, the message naming the argument and what it accepts.
+"""
 
 from __future__ import annotations
 
 import errno as _errno
+import numbers
+import operator
 import os
 from time import monotonic
-from typing import Callable, NoReturn, Optional
+from typing import Any, Callable, NoReturn, Optional, Union
 
 from ._ring import ffi, lib
 from .errors import (
+    TooManyWriters,
     ChannelClosed,
     ChannelExists,
     ChannelNotFound,
@@ -22,15 +33,32 @@ from .errors import (
     SchemaMismatch,
 )
 
-__all__ = ["WAIT_SLICE_NS", "encode_name", "ffi", "lib", "raise_for", "resume_wait", "timeout_ns"]
+__all__ = [
+    "WAIT_SLICE_NS",
+    "check_int",
+    "check_payload",
+    "check_size",
+    "check_timeout",
+    "check_type_id",
+    "encode_name",
+    "ffi",
+    "lib",
+    "raise_for",
+    "timeout_ns",
+    "wait_call",
+]
 
 # Blocking calls wait in C for at most this long before returning to Python
 # (MYC_ERR_INTERRUPTED), which runs pending signal handlers, so Ctrl-C is
-# answered within 100 ms, then resumes the wait.
+# answered within 100 ms; wait_call then resumes the wait.
 WAIT_SLICE_NS = 50_000_000
-_WAIT_SLICE_S = WAIT_SLICE_NS / 1e9
 lib.myc_set_wait_slice(WAIT_SLICE_NS)
 _INTERRUPTED = lib.MYC_ERR_INTERRUPTED
+_TYPE_ID_MAX = lib.MYC_TYPE_ID_MAX
+# The longest wait handed to C in one call: C adds it to a CLOCK_MONOTONIC
+# reading in int64 nanoseconds (about 146 years; a longer finite timeout is
+# simply resumed, like a slice).
+_MAX_WAIT_NS = 1 << 62
 
 _EXCEPTIONS: dict[int, type[Exception]] = {
     lib.MYC_ERR_FULL: Full,
@@ -46,6 +74,7 @@ _EXCEPTIONS: dict[int, type[Exception]] = {
     lib.MYC_ERR_HANDLE_BUSY: RuntimeError,
     lib.MYC_ERR_CLOSED: ChannelClosed,
     lib.MYC_ERR_ABANDONED: FrameAbandoned,
+    lib.MYC_ERR_TOO_MANY_WRITERS: TooManyWriters,
 }
 
 
@@ -72,15 +101,6 @@ def raise_for(rc: int) -> NoReturn:
     raise exc(message)
 
 
-def timeout_ns(timeout: Optional[float]) -> int:
-    """Seconds (None = forever) as the C core's timeout: -1, 0 or nanoseconds."""
-    if timeout is None:
-        return -1
-    if timeout < 0:
-        raise ValueError(f"timeout must be None or >= 0, not {timeout}")
-    return int(timeout * 1e9)
-
-
 def encode_name(name: str) -> bytes:
     """The channel name as the C core takes it (UTF-8, no NUL)."""
     if not isinstance(name, str):
@@ -91,19 +111,125 @@ def encode_name(name: str) -> bytes:
     return raw
 
 
-def resume_wait(call: Callable[[int], int], timeout: Optional[float]) -> int:
-    """Finish a blocking C call that returned MYC_ERR_INTERRUPTED.
+def _kind(value: object) -> str:
+    return type(value).__name__
 
-    ``call(timeout_ns)`` repeats the call; the first attempt already waited
-    about one slice.  Between attempts Python runs signal handlers, so a
-    KeyboardInterrupt surfaces here.
+
+def check_int(value: object, arg: str, accepted: str = "an int") -> int:
+    """``value`` as a plain int: ints and integer types (``IntEnum``, NumPy
+    integers) pass, ``bool`` and ``float`` do not.  TypeError names ``arg``
+    and says what it accepts."""
+    if not isinstance(value, bool):
+        try:
+            return operator.index(value)  # type: ignore[arg-type]
+        except TypeError:
+            pass
+    raise TypeError(f"{arg} must be {accepted}, not {_kind(value)}")
+
+
+def check_type_id(type_id: object, arg: str = "type_id") -> int:
+    """A frame type id: an int in 1..65535 (0 marks padding)."""
+    value = check_int(type_id, arg, f"an int in 1..{_TYPE_ID_MAX}")
+    if not 1 <= value <= _TYPE_ID_MAX:
+        reserved = " (0 is reserved for padding)" if value == 0 else ""
+        raise ValueError(f"{arg} must be in 1..{_TYPE_ID_MAX}{reserved}, not {value}")
+    return value
+
+
+def check_payload(
+    payload: object, max_payload: int, arg: str = "payload"
+) -> Union[bytes, memoryview]:
+    """A payload as ``bytes`` (unchanged) or a C-contiguous byte memoryview,
+    whose ``len`` is its size in bytes; any bytes-like object is taken (a
+    non-contiguous one is copied).  TypeError for anything else (``str``
+    included), ValueError if it exceeds the channel's ``max_payload``."""
+    if type(payload) is bytes:
+        data: Union[bytes, memoryview] = payload
+    else:
+        if isinstance(payload, str):
+            raise TypeError(
+                f"{arg} must be a bytes-like object (bytes, bytearray, memoryview), "
+                f"not str: encode the text first, e.g. {arg}.encode()"
+            )
+        try:
+            view = memoryview(payload)  # type: ignore[arg-type]
+        except TypeError:
+            raise TypeError(
+                f"{arg} must be a bytes-like object (bytes, bytearray, memoryview), "
+                f"not {_kind(payload)}"
+            ) from None
+        data = view.cast("B") if view.c_contiguous else memoryview(view.tobytes())
+    if len(data) > max_payload:
+        raise ValueError(
+            f"{arg} of {len(data)} bytes exceeds the channel maximum of {max_payload} bytes"
+        )
+    return data
+
+
+def check_size(size: object, max_payload: int, arg: str = "size") -> int:
+    """A payload size to reserve: an int in 0..max_payload."""
+    value = check_int(size, arg, "an int (payload bytes)")
+    if value < 0:
+        raise ValueError(f"{arg} must be >= 0 bytes, not {value}")
+    if value > max_payload:
+        raise ValueError(
+            f"{arg} of {value} bytes exceeds the channel maximum of {max_payload} bytes"
+        )
+    return value
+
+
+def check_timeout(timeout: object, arg: str = "timeout") -> Optional[float]:
+    """Seconds to wait: None (wait forever), 0 (do not wait) or a finite
+    number >= 0, returned as a float (None stays None).  ``bool`` and
+    non-numbers are TypeError; negative, NaN and infinite values ValueError."""
+    if timeout is None:
+        return None
+    if type(timeout) is float or type(timeout) is int or (
+        isinstance(timeout, numbers.Real) and not isinstance(timeout, bool)
+    ):
+        try:
+            value = float(timeout)
+        except OverflowError:  # an int beyond float range
+            value = float("inf")
+        if 0.0 <= value < float("inf"):  # False for NaN
+            return value
+        raise ValueError(
+            f"{arg} must be None (wait forever), 0 (do not wait) or a finite number of "
+            f"seconds >= 0, not {timeout!r}"
+        )
+    raise TypeError(f"{arg} must be None or a number of seconds, not {_kind(timeout)}")
+
+
+def _seconds_ns(seconds: float) -> int:
+    return max(0, min(int(seconds * 1e9), _MAX_WAIT_NS))
+
+
+def timeout_ns(timeout: object, arg: str = "timeout") -> int:
+    """A timeout (checked as :func:`check_timeout`) as the C core takes it:
+    -1 (wait forever), 0 (do not wait) or nanoseconds."""
+    value = check_timeout(timeout, arg)
+    return -1 if value is None else _seconds_ns(value)
+
+
+def wait_call(call: Callable[[int], Any], timeout: Optional[float]) -> Any:
+    """Run the blocking C call ``call(timeout_ns)`` to its end; its result,
+    never MYC_ERR_INTERRUPTED.
+
+    ``timeout`` is the caller's, already checked (None: wait forever).  The C
+    core hands the thread back at the end of every wait slice, and when a
+    signal interrupts its sleep, with MYC_ERR_INTERRUPTED.  Python runs the
+    pending signal handlers between two calls (a KeyboardInterrupt surfaces
+    here), then the call is repeated with what is left of ``timeout``, so a
+    wait ends with the call's own answer (a frame, room, Empty, Full or a
+    real error), after ``timeout`` seconds in all.
     """
-    deadline = None if timeout is None else monotonic() + max(0.0, timeout - _WAIT_SLICE_S)
-    while True:
-        if deadline is None:
-            wait_ns = -1
-        else:
-            wait_ns = max(0, int((deadline - monotonic()) * 1e9))
-        rc = call(wait_ns)
-        if rc != _INTERRUPTED:
-            return rc
+    if timeout is None:
+        rc = call(-1)
+        while rc == _INTERRUPTED:
+            rc = call(-1)
+        return rc
+    deadline = monotonic() + timeout
+    rc = call(_seconds_ns(timeout))
+    while rc == _INTERRUPTED:
+        rc = call(_seconds_ns(deadline - monotonic()))
+    return rc

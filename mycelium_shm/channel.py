@@ -3,13 +3,35 @@
 from __future__ import annotations
 
 import os
+from typing import Optional
 from dataclasses import dataclass, field
 
 from ._handle import stats_dict
-from ._native import encode_name, ffi, lib, raise_for
+from ._native import encode_name, ffi, last_error, lib, raise_for
 from .errors import ChannelNotFound
 
-__all__ = ["ChannelInfo", "check_name", "inspect", "list_channels", "object_path", "unlink"]
+__all__ = [
+    "ChannelInfo",
+    "check_name",
+    "force_unblock",
+    "inspect",
+    "list_channels",
+    "object_path",
+    "unlink",
+]
+
+#: The channel format this library reads and writes (docs/FORMAT.md).
+FORMAT_VERSION: int = lib.MYC_FORMAT_VERSION
+#: Bytes of the header in front of every frame's payload.
+FRAME_HEADER_SIZE: int = lib.MYC_FRAME_HEADER_SIZE
+#: Every frame starts at a multiple of this many ring bytes.
+FRAME_ALIGNMENT: int = lib.MYC_FRAME_ALIGNMENT
+
+
+def frame_bytes(payload_len: int) -> int:
+    """Ring bytes a frame with ``payload_len`` payload bytes occupies."""
+    return -(-(FRAME_HEADER_SIZE + payload_len) // FRAME_ALIGNMENT) * FRAME_ALIGNMENT
+
 
 SHM_DIR = "/dev/shm"
 OBJECT_PREFIX = "mycelium."
@@ -64,6 +86,13 @@ class ChannelInfo:
     reader_alive: bool
     writers: list[tuple[int, bool]] = field(default_factory=list)
     stats: dict[str, int] = field(default_factory=dict)
+    #: A live writer whose unfinished frame holds the reader (0: none), and
+    #: since when (CLOCK_REALTIME ns).  See ``force_unblock``.
+    stalled_pid: int = 0
+    stalled_since_ns: int = 0
+    #: Start of a force-unblocked claim whose writer has not returned yet
+    #: (writers do not reuse the ring from there), or None.
+    hold_position: Optional[int] = None
 
     @property
     def used_bytes(self) -> int:
@@ -103,7 +132,33 @@ def inspect(name: str) -> ChannelInfo:
         reader_alive=bool(out.reader_alive),
         writers=writers,
         stats=stats_dict(out.stats),
+        stalled_pid=int(out.stalled_pid),
+        stalled_since_ns=int(out.stalled_since_ns),
+        hold_position=None if out.hold_position == _NO_HOLD else int(out.hold_position),
     )
+
+
+_NO_HOLD = (1 << 64) - 1
+
+
+def force_unblock(name: str) -> tuple[int, int]:
+    """Revoke the unfinished frame of a live, stalled writer that holds the reader.
+
+    The reader skips it at once; the writer's commit then raises
+    :class:`FrameAbandoned`, and no byte of that frame is ever delivered.
+    Returns ``(writer_pid, position)``.  Raises ``ValueError`` when the
+    reader is not held by a live writer's frame, and :class:`ReaderBusy` when
+    the claim cannot be revoked yet (its writer stopped before writing the
+    frame header, or an earlier revoked frame is still held).
+    """
+    pid = ffi.new("int32_t *")
+    position = ffi.new("uint64_t *")
+    rc = lib.myc_force_unblock(encode_name(name), pid, position)
+    if rc == lib.MYC_ERR_EMPTY:
+        raise ValueError(last_error())
+    if rc != lib.MYC_OK:
+        raise_for(rc)
+    return int(pid[0]), int(position[0])
 
 
 def exists(name: str) -> bool:

@@ -9,6 +9,8 @@ working.
 
 from __future__ import annotations
 
+from typing import Any, Optional
+
 __all__ = [
     "ChannelClosed",
     "ChannelExists",
@@ -22,6 +24,7 @@ __all__ = [
     "MyceliumError",
     "ReaderBusy",
     "SchemaMismatch",
+    "TooManyWriters",
 ]
 
 
@@ -50,7 +53,36 @@ class CorruptChannel(MyceliumError):
 
 
 class Full(MyceliumError):
-    """A write found no room in the ring before its timeout."""
+    """A write found no room in the ring before its timeout.
+
+    Raised by a writer, the message says which channel, how large the frame
+    was (payload and ring bytes), the timeout, how full the ring is and
+    whether a live reader is attached; the same facts are attributes
+    (None when unknown, as for a ``Full`` raised by the bus's own queues).
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        channel: Optional[str] = None,
+        payload_bytes: Optional[int] = None,
+        frame_bytes: Optional[int] = None,
+        timeout: Optional[float] = None,
+        reader_pid: Optional[int] = None,
+        reader_alive: Optional[bool] = None,
+    ) -> None:
+        super().__init__(*args)
+        self.channel = channel
+        self.payload_bytes = payload_bytes
+        self.frame_bytes = frame_bytes
+        self.timeout = timeout
+        #: The attached reader's pid (0: none attached), as inspect() saw it.
+        self.reader_pid = reader_pid
+        self.reader_alive = reader_alive
+
+
+class TooManyWriters(MyceliumError):
+    """Every writer slot of the channel holds a live writer (one slot per writing thread)."""
 
 
 class ReaderBusy(MyceliumError):
@@ -87,3 +119,28 @@ class ChannelClosed(MyceliumError, ValueError):
 
 class FrameAbandoned(MyceliumError):
     """The reader dropped this writer's frame: the writer stalled past the stuck timeout."""
+
+    #: From ``write_many``: how many frames of the call were written before
+    #: this one was dropped (see :func:`batch_failed`); None otherwise.
+    written: Optional[int] = None
+
+
+def batch_failed(exc: BaseException, written: int, total: int) -> BaseException:
+    """Record on ``exc`` that a ``write_many`` of ``total`` frames failed after
+    writing the first ``written``: sets ``exc.written`` and ends the message
+    with "(k of n frames were written)".  Calling it again replaces the
+    earlier figures (a caller that wrote frames before the failing call
+    corrects them).  Returns ``exc``."""
+    exc.written = written  # type: ignore[attr-defined]
+    state = exc.__dict__
+    if "_batch_args" not in state:
+        state["_batch_args"] = exc.args
+    base = state["_batch_args"]
+    note = f"{written} of {total} frames were written"
+    if not base:
+        exc.args = (note,)
+    elif len(base) == 1 and isinstance(base[0], str):
+        exc.args = (f"{base[0]} ({note})",)
+    elif hasattr(exc, "add_note"):  # e.g. OSError(errno, text): Python 3.11+
+        exc.add_note(note)
+    return exc

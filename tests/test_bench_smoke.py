@@ -105,15 +105,19 @@ def test_every_mycelium_row_has_a_ratio_to_the_pure_python_ring(smoke: dict) -> 
         ratios = r["vs_pyring"]
         assert ratios, r
         assert all(v is not None and v > 0 for v in ratios.values()), r
-    targets = smoke["result"]["targets"]
-    assert [t["id"] for t in targets] == [
-        "rtt_p50", "tput_64_single", "tput_64_batch", "tput_64k", "rust_rtt_vs_c",
-        "bus_inproc_p50",
+    targets = {t["id"]: t for t in smoke["result"]["targets"]}
+    assert list(targets) == [
+        "rtt_p50", "tput_64_single", "tput_64_batch", "tput_64k", "c_rtt_vs_floor",
+        "rust_rtt_vs_floor", "c_single_vs_floor", "c_batch_vs_floor", "mw4_c", "mw4_python",
+        "rust_rtt_vs_c", "bus_inproc_p50",
     ]  # fmt: skip
-    for t in targets[:4]:
-        assert t["ratio"] is not None and t["pass"] in (True, False), t
-    # --no-ext and --no-bus: no Rust and no bus row, so never a pass.
-    for t in targets[4:]:
+    judged = ["rtt_p50", "tput_64_single", "tput_64_batch", "tput_64k", "c_rtt_vs_floor",
+              "c_single_vs_floor", "c_batch_vs_floor"]  # fmt: skip
+    for tid in judged:
+        assert targets[tid]["ratio"] is not None and targets[tid]["pass"] in (True, False), tid
+    # --no-ext, --no-bus, --writers 1,2: no Rust, bus or 4-writer row, so never a pass.
+    for tid in set(targets) - set(judged):
+        t = targets[tid]
         assert t["pass"] is None and t["note"].startswith("not measured"), t
     assert smoke["result"]["bus"]["status"] == "skipped (--no-bus)"
     assert [r["pair"] for r in smoke["result"]["bindings_vs_c"]["rows"]] == list(
@@ -122,6 +126,25 @@ def test_every_mycelium_row_has_a_ratio_to_the_pure_python_ring(smoke: dict) -> 
     assert "mp.Pipe [python] single blocking" in next(
         iter(smoke["result"]["peer_matrix"]["rtt/64"].values())
     )
+
+
+def test_every_row_has_a_ratio_to_the_floor_of_the_same_run(smoke: dict) -> None:
+    """The floor rows are measured in the run, and each 64 B row is divided by them."""
+    rows = smoke["result"]["rows"]
+    floors = {(r["name"], r["mode"], r["size"]) for r in rows if r["name"].startswith("floor:")
+              and r["status"] == "ok"}  # fmt: skip
+    assert floors == {
+        ("floor: cache-line ping-pong", "single", 64),
+        *(("floor: SPSC ring", mode, size) for mode in ("single", "batch") for size in (64, 65536)),
+    }
+    measured = [r for r in rows if r["status"] == "ok" and r["kind"] in ("rtt", "tput", "mw")]
+    assert {r["lang"] for r in measured} == {"c", "python"}
+    for r in measured:
+        assert r["vs_floor"] is not None and r["vs_floor"] > 0, r
+    floor = smoke["result"]["floor"]
+    assert floor["pingpong_p50_ns"] > 0 and set(floor["spsc_msgs_per_s"]) == {"64", "65536"}
+    md = (smoke["out"] / "results.md").read_text()
+    assert "## Against the physical floor" in md and "x floor" in md
 
 
 def test_run_leaves_no_shared_memory_behind(smoke: dict) -> None:
@@ -145,7 +168,8 @@ def test_ratios_and_targets_follow_their_definitions() -> None:
         _row("mycelium", "tput", 64, msgs_per_s=3e6),
         dict(_row("mycelium", "tput", 64, msgs_per_s=5e6), mode="batch"),
         _row("pyring", "tput", 65536, msgs_per_s=1e5),
-        _row("mycelium", "tput", 65536, msgs_per_s=1e5),
+        dict(_row("mycelium", "tput", 65536, msgs_per_s=1e5), mode="zero-copy"),
+        _row("mycelium", "tput", 65536, msgs_per_s=9e5),  # not the zero-copy read row
         _row("mp.Pipe", "tput", 64, msgs_per_s=5e5),
     ]
     report.add_ratios(rows)

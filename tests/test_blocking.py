@@ -48,10 +48,10 @@ def test_blocked_writer_wakes_when_reader_frees_room(channel_name: str) -> None:
     from mycelium_shm import ShmReader
 
     with ShmWriter(channel_name, create=True, capacity=1024) as w, ShmReader(channel_name) as r:
-        for _ in range(8):
-            w.write(1, b"z" * 120)
+        while w.try_write(1, b"z" * 120):
+            pass
         timer = threading.Timer(0.2, r.read)
         timer.start()
-        w.write(2, b"waited", timeout=5)
+        w.write(2, b"z" * 120, timeout=5)
         timer.join()
         assert w.stats()["reader_wakes"] >= 1

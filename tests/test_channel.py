@@ -17,6 +17,7 @@ from mycelium_shm import (
     list_channels,
     unlink,
 )
+from mycelium_shm.channel import FORMAT_VERSION, frame_bytes
 
 
 def test_unlink_removes_and_reports_missing(channel_name: str) -> None:
@@ -38,12 +39,12 @@ def test_inspect_reports_processes_and_counters(channel_name: str) -> None:
         w.write(1, b"y" * 100)
         r.read(timeout=1)
         info = inspect(channel_name)
-        assert info.capacity == 1 << 14 and info.format_version == 1
+        assert info.capacity == 1 << 14 and info.format_version == FORMAT_VERSION == 2
         assert info.creator_pid == os.getpid() and info.creator_alive
         assert info.reader_pid == os.getpid() and info.reader_alive
         assert info.writers == [(os.getpid(), True)]
         assert info.stats["frames_written"] == 2 and info.stats["frames_read"] == 1
-        assert info.used_bytes == 112
+        assert info.used_bytes == frame_bytes(100)
         assert not info.has_schema
     info = inspect(channel_name)
     assert info.reader_pid == 0 and info.writers == []

@@ -16,13 +16,15 @@ from mycelium_shm import (
 )
 
 HEADER = 4096
+FRAME_OFF_LEN = 8  # docs/FORMAT.md: frame header = u64 stamp, u32 frame_len, u16 type, u16 flags
 
 
 @pytest.mark.parametrize(
     ("offset", "fmt", "value", "message"),
     [
         (0x00, "<Q", 0x1122334455667788, "not a mycelium channel"),
-        (0x08, "<I", 2, "format version 2"),
+        (0x08, "<I", 1, "format version 1; this library reads version 2 only"),
+        (0x08, "<I", 3, "format version 3"),
         (0x0C, "<I", 8192, "header size"),
         (0x10, "<Q", 3000, "not a power of two"),
         (0x10, "<Q", 1 << 20, "file is"),
@@ -73,7 +75,7 @@ def test_corrupt_frame_length(channel_name: str, length: int, message: str) -> N
     """A frame length outside the ring or past the tail raises CorruptChannel and reads nothing."""
     with ShmWriter(channel_name, create=True, capacity=4096) as w, ShmReader(channel_name) as r:
         w.write(1, b"good frame")
-        poke(channel_name, HEADER, "<i", length)
+        poke(channel_name, HEADER + FRAME_OFF_LEN, "<I", length)
         with pytest.raises(CorruptChannel, match=message):
             r.read(timeout=0.1)
         with pytest.raises(CorruptChannel):

@@ -16,6 +16,7 @@ from mycelium_shm import (
     ShmReader,
     ShmWriter,
 )
+from mycelium_shm.channel import FRAME_HEADER_SIZE, frame_bytes
 
 
 def test_create_makes_the_named_object_with_mode_0600(channel_name: str) -> None:
@@ -25,7 +26,7 @@ def test_create_makes_the_named_object_with_mode_0600(channel_name: str) -> None
         assert stat.S_IMODE(st.st_mode) == 0o600
         assert st.st_size == 4096 + (1 << 16)
         assert w.capacity == 1 << 16
-        assert w.max_payload == (1 << 16) // 4 - 8
+        assert w.max_payload == (1 << 16) // 4 - FRAME_HEADER_SIZE
 
 
 def test_mode_is_a_parameter(channel_name: str) -> None:
@@ -61,7 +62,7 @@ def test_invalid_names_are_refused(name: str) -> None:
     [
         ({"capacity": 3000}, "power of two"),
         ({"capacity": 512}, "power of two"),
-        ({"capacity": 4096, "max_payload": 4096}, "exceeds the limit 2040"),
+        ({"capacity": 4096, "max_payload": 4096}, f"exceeds the limit {2048 - FRAME_HEADER_SIZE}"),
     ],
 )
 def test_bad_geometry_says_the_limit(channel_name: str, kwargs: dict, message: str) -> None:
@@ -79,23 +80,24 @@ def test_frame_arguments_are_checked(channel_name: str) -> None:
             w.write(65536, b"x")
         with pytest.raises(OverflowError):
             w.write(-1, b"x")
-        with pytest.raises(ValueError, match="maximum of 1016"):
-            w.write(1, b"x" * 1017)
+        with pytest.raises(ValueError, match=f"maximum of {w.max_payload}"):
+            w.write(1, b"x" * (w.max_payload + 1))
         with pytest.raises(ValueError, match=r"1\.\.65535"):
             w.write_many([(1, b"a"), (70000, b"b")])
 
 
 def test_full_ring_try_write_and_timeout(channel_name: str) -> None:
     """With no room, try_write returns False and write raises Full after its timeout."""
+    fits = 1024 // frame_bytes(120)
     with ShmWriter(channel_name, create=True, capacity=1024) as w:
-        for _ in range(8):
+        for _ in range(fits):
             assert w.try_write(1, b"x" * 120)
-        assert not w.try_write(1, b"")
+        assert not w.try_write(1, b"x" * 120)
         with pytest.raises(Full):
-            w.write(1, b"", timeout=0.05)
+            w.write(1, b"x" * 120, timeout=0.05)
         stats = w.stats()
         assert stats["full_events"] >= 2
-        assert stats["frames_written"] == 8
+        assert stats["frames_written"] == fits
 
 
 def test_write_many_blocks_until_all_are_written(channel_name: str) -> None:
@@ -115,7 +117,7 @@ def test_write_many_blocks_until_all_are_written(channel_name: str) -> None:
 def test_write_many_with_zero_timeout_writes_what_fits(channel_name: str) -> None:
     """With timeout=0, write_many returns how many frames fit."""
     with ShmWriter(channel_name, create=True, capacity=1024) as w:
-        assert w.write_many([(1, b"y" * 120)] * 10, timeout=0) == 8
+        assert w.write_many([(1, b"y" * 120)] * 10, timeout=0) == 1024 // frame_bytes(120)
 
 
 def test_reserve_commits_on_exit_and_aborts_on_error(channel_name: str) -> None:

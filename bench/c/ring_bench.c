@@ -15,7 +15,16 @@
  * Every process opens its channels with MYC_CREATE_OR_ATTACH, so start order
  * does not matter; the harness unlinks the channels.  "block" waits inside
  * the core (timeout -1: spin, then futex); "poll" calls with timeout 0 in a
- * loop.  Exit status 2 on any ring error, with the reason on stderr.
+ * loop, with a pause instruction between empty / full tries (as the core's
+ * own spin does).  "batch" moves batch_frames(SIZE) frames per call, the rule
+ * of batch_size() in bench/transports_mycelium.py, so the C and Python batch
+ * rows make calls of the same size.
+ *
+ * Nothing but the ring call runs per message: the mode is decoded once, the
+ * buffers are one batch long (allocated and touched before the loop, so no
+ * page fault and no cache miss is timed), and only the round-trip loop reads
+ * the clock per message (twice per round trip, as every RTT row does).
+ * Exit status 2 on any ring error, with the reason on stderr.
  */
 #define _GNU_SOURCE
 #include <sched.h>
@@ -31,6 +40,30 @@
 #define TYPE_ID 1u
 #define BATCH 64u
 
+enum mode { MODE_SINGLE, MODE_BATCH, MODE_ZC, MODE_BAD };
+
+static enum mode parse_mode(const char *s) {
+    if (strcmp(s, "single") == 0) return MODE_SINGLE;
+    if (strcmp(s, "batch") == 0) return MODE_BATCH;
+    if (strcmp(s, "zc") == 0) return MODE_ZC;
+    return MODE_BAD;
+}
+
+/* Frames per batch call: BATCH, but a batch stays within 1/4 of the ring
+ * (batch_size() in bench/transports_mycelium.py). */
+static uint32_t batch_frames(uint32_t size) {
+    uint64_t per = CAPACITY / 4 / ((uint64_t)size + 8);
+    return per < 1 ? 1 : per > BATCH ? BATCH : (uint32_t)per;
+}
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 static int64_t now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -41,6 +74,18 @@ static void fail(const char *what, int64_t rc) {
     fprintf(stderr, "ring_bench: %s: %s: %s\n", what, myc_result_name((int)rc),
             myc_last_error());
     exit(2);
+}
+
+/* A buffer of `bytes`, cache-line aligned, every page already touched. */
+static uint8_t *buffer(size_t bytes) {
+    size_t rounded = (bytes + 63) / 64 * 64;
+    uint8_t *p = aligned_alloc(64, rounded ? rounded : 64);
+    if (p == NULL) {
+        perror("ring_bench: aligned_alloc");
+        exit(2);
+    }
+    for (size_t i = 0; i < rounded; i++) p[i] = (uint8_t)i;
+    return p;
 }
 
 static void pin(long core) {
@@ -68,18 +113,15 @@ static myc_reader *open_reader(const char *name) {
 /* One frame out; in poll mode retry a full ring from here. */
 static void put(myc_writer *w, const uint8_t *payload, uint32_t size, int poll) {
     int rc;
-    do {
-        rc = myc_write(w, TYPE_ID, payload, size, poll ? 0 : -1);
-    } while (poll && rc == MYC_ERR_FULL);
+    while ((rc = myc_write(w, TYPE_ID, payload, size, poll ? 0 : -1)) == MYC_ERR_FULL && poll)
+        cpu_relax();
     if (rc != MYC_OK) fail("myc_write", rc);
 }
 
 /* One frame in; returns its payload length. */
 static uint32_t get(myc_reader *r, uint8_t *buf, uint64_t buf_len, int poll) {
     int64_t rc;
-    do {
-        rc = myc_read(r, poll ? 0 : -1, buf, buf_len);
-    } while (poll && rc == MYC_ERR_EMPTY);
+    while ((rc = myc_read(r, poll ? 0 : -1, buf, buf_len)) == MYC_ERR_EMPTY && poll) cpu_relax();
     if (rc < 0) fail("myc_read", rc);
     return (uint32_t)(rc & 0xFFFFFFFF);
 }
@@ -92,8 +134,7 @@ static int rtt(int argc, char **argv) {
     long n = strtol(argv[6], NULL, 10), warm = strtol(argv[7], NULL, 10);
     pin(strtol(argv[8], NULL, 10));
     int poll = strcmp(argv[9], "poll") == 0;
-    uint8_t *buf = calloc(1, size + 8);
-    for (uint32_t i = 0; i < size; i++) buf[i] = (uint8_t)i;
+    uint8_t *buf = buffer(size + 8);
     myc_writer *w = open_writer(is_ping ? ab : ba);
     myc_reader *r = open_reader(is_ping ? ba : ab);
     if (!is_ping) {
@@ -102,7 +143,7 @@ static int rtt(int argc, char **argv) {
             put(w, buf, len, poll);
         }
     } else {
-        int64_t *lat = malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
+        int64_t *lat = (int64_t *)buffer(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
         for (long i = 0; i < n + warm; i++) {
             int64_t t0 = now_ns();
             put(w, buf, size, poll);
@@ -132,47 +173,78 @@ static int send_frames(int argc, char **argv) {
     uint32_t size = (uint32_t)strtoul(argv[3], NULL, 10);
     long n = strtol(argv[4], NULL, 10);
     pin(strtol(argv[5], NULL, 10));
-    const char *mode = argv[6];
+    enum mode mode = parse_mode(argv[6]);
+    if (mode == MODE_BAD) return -1;
     int poll = strcmp(argv[7], "poll") == 0;
     int64_t timeout = poll ? 0 : -1;
+    uint32_t per = mode == MODE_BATCH ? batch_frames(size) : 1;
+    uint8_t *payloads = buffer((size_t)size * per);
+    uint16_t types[BATCH];
+    uint32_t lens[BATCH];
+    for (uint32_t i = 0; i < per; i++) {
+        types[i] = TYPE_ID;
+        lens[i] = size;
+    }
     myc_writer *w = open_writer(argv[2]);
-    uint8_t *payloads = malloc((size_t)size * BATCH + 1);
-    for (size_t i = 0; i < (size_t)size * BATCH; i++) payloads[i] = (uint8_t)i;
-    if (strcmp(mode, "single") == 0) {
+    if (mode == MODE_SINGLE) {
         for (long i = 0; i < n; i++) put(w, payloads, size, poll);
-    } else if (strcmp(mode, "batch") == 0) {
-        uint16_t types[BATCH];
-        uint32_t lens[BATCH];
-        for (uint32_t i = 0; i < BATCH; i++) {
-            types[i] = TYPE_ID;
-            lens[i] = size;
-        }
+    } else if (mode == MODE_BATCH) {
         long left = n;
         while (left > 0) {
-            uint32_t count = left < (long)BATCH ? (uint32_t)left : BATCH;
+            uint32_t count = left < (long)per ? (uint32_t)left : per;
             int64_t rc = myc_write_batch(w, count, types, lens, payloads, timeout);
-            if (rc == MYC_ERR_FULL && poll) continue;
+            if (rc == MYC_ERR_FULL && poll) {
+                cpu_relax();
+                continue;
+            }
             if (rc < 0) fail("myc_write_batch", rc);
             left -= rc;
         }
-    } else if (strcmp(mode, "zc") == 0) {
+    } else {
         for (long i = 0; i < n; i++) {
             myc_reservation res;
             int rc;
-            do {
-                rc = myc_reserve(w, TYPE_ID, size, timeout, &res);
-            } while (poll && rc == MYC_ERR_FULL);
+            while ((rc = myc_reserve(w, TYPE_ID, size, timeout, &res)) == MYC_ERR_FULL && poll)
+                cpu_relax();
             if (rc != MYC_OK) fail("myc_reserve", rc);
             memcpy(res.payload, payloads, size);
             rc = myc_commit(w, &res);
             if (rc != MYC_OK) fail("myc_commit", rc);
         }
-    } else {
-        return -1;
     }
     myc_writer_close(w);
     free(payloads);
     return 0;
+}
+
+/* Frames received by one call of the chosen mode (>= 1; exits on an error). */
+static long receive(myc_reader *r, enum mode mode, int poll, uint8_t *buf, uint64_t buf_len,
+                    uint32_t size, uint32_t want) {
+    int64_t timeout = poll ? 0 : -1;
+    if (mode == MODE_SINGLE) {
+        if (get(r, buf, buf_len, poll) != size) fail("frame length", MYC_ERR_CORRUPT);
+        return 1;
+    }
+    if (mode == MODE_BATCH) {
+        uint16_t types[BATCH];
+        uint32_t lens[BATCH];
+        int64_t rc;
+        while ((rc = myc_read_batch(r, want, timeout, buf, buf_len, types, lens)) ==
+                   MYC_ERR_EMPTY && poll)
+            cpu_relax();
+        if (rc < 0) fail("myc_read_batch", rc);
+        if (rc > 0 && lens[rc - 1] != size) fail("frame length", MYC_ERR_CORRUPT);
+        return (long)rc;
+    }
+    myc_frame f;
+    int rc;
+    while ((rc = myc_peek(r, timeout, &f)) == MYC_ERR_EMPTY && poll) cpu_relax();
+    if (rc != MYC_OK) fail("myc_peek", rc);
+    if (f.payload_len != size) fail("frame length", MYC_ERR_CORRUPT);
+    volatile uint8_t last = f.payload[size - 1]; /* touch the data, as a consumer would */
+    (void)last;
+    myc_release(r);
+    return 1;
 }
 
 static int recv_frames(int argc, char **argv) {
@@ -180,48 +252,22 @@ static int recv_frames(int argc, char **argv) {
     uint32_t size = (uint32_t)strtoul(argv[3], NULL, 10);
     long n = strtol(argv[4], NULL, 10), warm = strtol(argv[5], NULL, 10);
     pin(strtol(argv[6], NULL, 10));
-    const char *mode = argv[7];
+    enum mode mode = parse_mode(argv[7]);
+    if (mode == MODE_BAD) return -1;
     int poll = strcmp(argv[8], "poll") == 0;
-    int64_t timeout = poll ? 0 : -1;
+    uint32_t per = mode == MODE_BATCH ? batch_frames(size) : 1;
+    uint64_t buf_len = (uint64_t)size * per;
+    uint8_t *buf = buffer(buf_len);
     myc_reader *r = open_reader(argv[2]);
-    uint64_t buf_len = (uint64_t)(size + 8) * BATCH;
-    uint8_t *buf = malloc(buf_len);
     long got = 0, timed_from = -1;
     int64_t t0 = 0;
-    volatile uint8_t sink = 0; /* zero-copy reads touch the payload */
     if (warm == 0) {
         t0 = now_ns();
         timed_from = 0;
     }
     while (got < n) {
-        long count;
-        if (strcmp(mode, "single") == 0) {
-            if (get(r, buf, buf_len, poll) != size) fail("frame length", MYC_ERR_CORRUPT);
-            count = 1;
-        } else if (strcmp(mode, "batch") == 0) {
-            uint16_t types[BATCH];
-            uint32_t lens[BATCH];
-            uint32_t want = n - got < (long)BATCH ? (uint32_t)(n - got) : BATCH;
-            int64_t rc = myc_read_batch(r, want, timeout, buf, buf_len, types, lens);
-            if (rc == MYC_ERR_EMPTY && poll) continue;
-            if (rc < 0) fail("myc_read_batch", rc);
-            if (rc > 0 && lens[rc - 1] != size) fail("frame length", MYC_ERR_CORRUPT);
-            count = rc;
-        } else if (strcmp(mode, "zc") == 0) {
-            myc_frame f;
-            int rc;
-            do {
-                rc = myc_peek(r, timeout, &f);
-            } while (poll && rc == MYC_ERR_EMPTY);
-            if (rc != MYC_OK) fail("myc_peek", rc);
-            if (f.payload_len != size) fail("frame length", MYC_ERR_CORRUPT);
-            sink ^= f.payload[size - 1];
-            myc_release(r);
-            count = 1;
-        } else {
-            return -1;
-        }
-        got += count;
+        uint32_t want = n - got < (long)per ? (uint32_t)(n - got) : per;
+        got += receive(r, mode, poll, buf, buf_len, size, want);
         if (timed_from < 0 && got >= warm) {
             t0 = now_ns();
             timed_from = got;
@@ -229,7 +275,6 @@ static int recv_frames(int argc, char **argv) {
     }
     int64_t elapsed = now_ns() - t0;
     printf("%lld %ld\n", (long long)elapsed, n - timed_from);
-    (void)sink;
     myc_reader_close(r);
     free(buf);
     return 0;

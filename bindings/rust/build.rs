@@ -1,28 +1,62 @@
-//! Compiles the C core (`csrc/ring.c`) into a static library linked into
+//! Compiles the C core (every `csrc/*.c`) into a static library linked into
 //! this crate, plus a layout check that fails the build when the Rust
 //! mirrors in `src/sys.rs` drift from the structs in `csrc/ring.h`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// The core's translation units: every `*.c` directly in `csrc`, sorted so
+/// the build is the same whatever order the directory lists them in.
+/// (`amalgamation.h` includes them all for a one-unit build; it is a header
+/// and is not compiled here.)
+fn core_sources(csrc: &Path) -> Vec<PathBuf> {
+    let entries = std::fs::read_dir(csrc).unwrap_or_else(|e| {
+        panic!(
+            "mycelium-shm: cannot list {}: {e}; the Rust binding builds the C core from the repository checkout",
+            csrc.display()
+        )
+    });
+    let mut sources: Vec<PathBuf> = entries
+        .map(|entry| entry.expect("read a csrc directory entry").path())
+        .filter(|path| path.is_file() && path.extension().is_some_and(|ext| ext == "c"))
+        .collect();
+    sources.sort();
+    sources
+}
 
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let csrc = manifest.join("../../csrc");
     let csrc = csrc.canonicalize().unwrap_or(csrc);
-    let ring_c = csrc.join("ring.c");
 
+    // The directory itself: a unit added or removed changes its listing.
     println!("cargo:rerun-if-changed={}", csrc.display());
     println!("cargo:rerun-if-changed=csrc_check");
     println!("cargo:rerun-if-changed=build.rs");
 
-    if !ring_c.exists() {
+    let sources = core_sources(&csrc);
+    if sources.is_empty() {
         panic!(
-            "mycelium-shm: {} not found; the Rust binding builds the C core from the repository checkout",
-            ring_c.display()
+            "mycelium-shm: no C sources in {}; the Rust binding builds the C core from the repository checkout",
+            csrc.display()
         );
+    }
+    for path in &sources {
+        println!("cargo:rerun-if-changed={}", path.display());
+    }
+    // The headers every unit includes (ring.h, ring_internal.h, ...).
+    if let Ok(entries) = std::fs::read_dir(&csrc) {
+        let mut headers: Vec<PathBuf> = entries
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.extension().is_some_and(|ext| ext == "h"))
+            .collect();
+        headers.sort();
+        for path in headers {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
     }
 
     cc::Build::new()
-        .file(&ring_c)
+        .files(&sources)
         .file(manifest.join("csrc_check/layout.c"))
         .include(&csrc)
         .flag("-std=c11")

@@ -171,9 +171,18 @@ int main(int argc, char **argv) {
            (unsigned long long)s.padding_frames, (unsigned long long)s.full_events,
            (unsigned long long)s.reader_sleeps, (unsigned long long)s.writer_wakes,
            (unsigned long long)s.reader_wakes);
+    /* the counters agree with what was read: every writer slot's counts
+     * (live, or folded into the totals when a handle closed) add up */
+    int counts_ok = s.frames_written == expected && s.frames_read == expected &&
+                    s.bytes_written == s.bytes_read && s.head == s.tail && s.unblocks == 0;
+    if (!counts_ok)
+        fprintf(stderr, "counters: written %llu/%llu bytes, read %llu/%llu bytes, head %llu tail %llu, unblocks %llu\n",
+                (unsigned long long)s.frames_written, (unsigned long long)s.bytes_written,
+                (unsigned long long)s.frames_read, (unsigned long long)s.bytes_read,
+                (unsigned long long)s.head, (unsigned long long)s.tail, (unsigned long long)s.unblocks);
     myc_writer_close(g_shared);
     myc_reader_close(r);
-    int ok = errors == 0 && total == expected && leftover == MYC_ERR_EMPTY;
+    int ok = errors == 0 && total == expected && leftover == MYC_ERR_EMPTY && counts_ok;
     printf("%d passed, %d failed\n", ok, !ok);
     return ok ? 0 : 1;
 }

@@ -3,6 +3,13 @@ let unlink = Ffi.unlink
 let unlink_if_exists name = ignore (Ffi.unlink name : (unit, Error.t) result)
 let inspect = Ffi.inspect
 
+type unblocked = { pid : int; position : int }
+
+let force_unblock name =
+  match Ffi.force_unblock name with
+  | Ok (pid, position) -> Ok { pid; position }
+  | Error _ as e -> e
+
 let exists name =
   match Ffi.inspect name with
   | Ok _ -> true

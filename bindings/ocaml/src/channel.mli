@@ -19,6 +19,36 @@ val inspect : string -> (Info.t, Error.t) result
 (** [inspect name] validates the channel's header and reports its state
     without attaching as reader or writer. *)
 
+(** The claim {!force_unblock} revoked. *)
+type unblocked = {
+  pid : int;  (** The process whose writer had claimed the frame. *)
+  position : int;  (** The frame's ring position (a byte count). *)
+}
+
+val force_unblock : string -> (unblocked, Error.t) result
+(** [force_unblock name] is the operator's escape hatch: it revokes the
+    unfinished claim of a live writer that holds the reader of channel
+    [name] (a writer stopped, or stuck, between claiming a frame and
+    committing it; {!inspect} shows it as [stalled_pid]).  The reader skips
+    the frame and goes on; none of its bytes reach a reader, and its
+    writer's commit fails with [Abandoned].  Writers do not reuse the
+    frame's space until that writer has returned or died ([hold_position]
+    in {!inspect}).  A dead writer's claim needs none of this: the reader
+    skips it by itself.
+
+    Errors: [Empty] if no claim holds the reader (nothing to do, or the
+    frame was committed meanwhile); [Reader_busy] if the claim cannot be
+    revoked yet (its writer has not written the frame header, or an earlier
+    revoked claim is still held); [Not_found] if there is no such channel.
+
+    {[
+      match Channel.force_unblock "prices" with
+      | Ok { Channel.pid; position } ->
+          Printf.printf "revoked writer %d's frame at %d\n" pid position
+      | Error { Error.code = Error.Empty; _ } -> print_endline "not stalled"
+      | Error e -> prerr_endline (Error.to_string e)
+    ]} *)
+
 val exists : string -> bool
 (** [exists name] is whether {!inspect} finds a channel [name]. *)
 

@@ -15,6 +15,7 @@ type code =
   | Handle_busy
   | Closed
   | Abandoned
+  | Too_many_writers
   | Unknown of int
 
 type t = { code : code; message : string }
@@ -38,6 +39,7 @@ let code_name = function
   | Handle_busy -> "MYC_ERR_HANDLE_BUSY"
   | Closed -> "MYC_ERR_CLOSED"
   | Abandoned -> "MYC_ERR_ABANDONED"
+  | Too_many_writers -> "MYC_ERR_TOO_MANY_WRITERS"
   | Unknown n -> Printf.sprintf "MYC_ERR_UNKNOWN(%d)" n
 
 let kind_name = function
@@ -57,6 +59,7 @@ let kind_name = function
   | Handle_busy -> "HandleBusy"
   | Closed -> "ChannelClosed"
   | Abandoned -> "FrameAbandoned"
+  | Too_many_writers -> "TooManyWriters"
   | Unknown _ -> "MyceliumError"
 
 let to_string { code; message } =

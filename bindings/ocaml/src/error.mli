@@ -8,7 +8,9 @@
 (** One constructor per negative [myc_result]. *)
 type code =
   | Full  (** [MYC_ERR_FULL]: no room in the ring before the timeout. *)
-  | Empty  (** [MYC_ERR_EMPTY]: no frame before the timeout. *)
+  | Empty
+      (** [MYC_ERR_EMPTY]: no frame before the timeout; from
+          {!Channel.force_unblock}: no claim holds the reader. *)
   | Bad_argument  (** [MYC_ERR_ARG]: a bad argument (see the message). *)
   | Invalid_name  (** [MYC_ERR_NAME]: not a valid channel name. *)
   | Not_found  (** [MYC_ERR_NOT_FOUND]: no channel of that name. *)
@@ -24,8 +26,14 @@ type code =
   | Handle_busy  (** [MYC_ERR_HANDLE_BUSY]: reader used by two threads. *)
   | Closed  (** [MYC_ERR_CLOSED]: the handle was already closed. *)
   | Abandoned
-      (** [MYC_ERR_ABANDONED]: the writer stalled past the reader's stuck
-          timeout; the reader reclaimed the frame and dropped it. *)
+      (** [MYC_ERR_ABANDONED]: an operator force-unblocked this writer's
+          claimed frame ({!Channel.force_unblock}); the reader skipped it
+          and the frame was dropped, never delivered. *)
+  | Too_many_writers
+      (** [MYC_ERR_TOO_MANY_WRITERS]: all of the channel's writer slots (32)
+          are held by live writers, or by dead writers' claims the reader
+          has not skipped yet.  A slot is taken per writing system thread:
+          a writer used from several threads takes one for each. *)
   | Unknown of int  (** A result code this binding does not know. *)
 
 type t = {

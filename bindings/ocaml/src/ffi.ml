@@ -42,6 +42,7 @@ let error_of_result rc =
     else if rc = T.err_handle_busy then Handle_busy
     else if rc = T.err_closed then Closed
     else if rc = T.err_abandoned then Abandoned
+    else if rc = T.err_too_many_writers then Too_many_writers
     else Unknown rc
   in
   { code; message = F.last_error () }
@@ -123,6 +124,9 @@ let inspect name =
                if pid = 0 then None else Some { Info.pid; alive })
       in
       let reader_pid = Int32.to_int (getf i T.in_reader_pid) in
+      let stalled_pid = Int32.to_int (getf i T.in_stalled_pid) in
+      let stalled_since_ns = u64 (getf i T.in_stalled_since_ns) in
+      let hold = getf i T.in_hold_position in
       Ok
         {
           Info.stats = stats_of (getf i T.in_stats);
@@ -137,7 +141,20 @@ let inspect name =
           reader_alive = getf i T.in_reader_alive <> 0l;
           format_version = Unsigned.UInt32.to_int (getf i T.in_format_version);
           writers;
+          stalled_pid = (if stalled_pid = 0 then None else Some stalled_pid);
+          stalled_since_ns =
+            (if stalled_since_ns = 0 then None else Some stalled_since_ns);
+          hold_position =
+            (if Unsigned.UInt64.equal hold T.no_hold then None else Some (u64 hold));
         }
+
+let force_unblock name =
+  c_string "channel name" name @@ fun name ->
+  (* C memory for the two results (allocate: outside the OCaml heap). *)
+  let pid = allocate int32_t 0l and position = allocate uint64_t Unsigned.UInt64.zero in
+  match check (F.force_unblock name pid position) with
+  | Error _ as e -> e
+  | Ok () -> Ok (Int32.to_int !@pid, u64 !@position)
 
 let flags_of = function
   | Attach -> T.attach
@@ -224,7 +241,20 @@ let write_batch w frames ~timeout_ns =
           in
           ignore (Sys.opaque_identity (ids, lens, data));
           if Int64.compare rc 0L >= 0 then Ok (Int64.to_int rc)
-          else Error (error_of_result (Int64.to_int rc)))
+          else
+            (* Read right after the call, on the same thread, as
+               error_of_result reads myc_last_error. *)
+            let written = Unsigned.UInt32.to_int (F.last_batch_written ()) in
+            let e = error_of_result (Int64.to_int rc) in
+            if written = 0 then Error e
+            else
+              Error
+                {
+                  e with
+                  Error.message =
+                    Printf.sprintf "%s (%d frame(s) of the batch were written before it)"
+                      e.Error.message written;
+                })
 
 (* ---- buffers outside the OCaml heap ---- *)
 

@@ -1,4 +1,5 @@
-(** The C boundary: every call into [csrc/ring.c] goes through this module.
+(** The C boundary: every call into the C core ([csrc/*.c], contract in
+    [csrc/ring.h]) goes through this module.
 
     It turns OCaml values into the C arguments (checking the ranges C types
     cannot hold), calls the stubs generated from
@@ -40,6 +41,10 @@ val unlink : string -> (unit, Error.t) result
 val inspect : string -> (Info.t, Error.t) result
 (** [inspect name] is [myc_inspect]. *)
 
+val force_unblock : string -> (int * int, Error.t) result
+(** [force_unblock name] is [myc_force_unblock]: [Ok (pid, position)] of the
+    revoked claim. *)
+
 val pid_alive : int -> bool
 (** [pid_alive pid] is [myc_pid_alive pid 0]. *)
 
@@ -79,7 +84,9 @@ val write_batch :
   writer -> (int * string) array -> timeout_ns:int -> (int, Error.t) result
 (** [write_batch w frames ~timeout_ns] is [myc_write_batch] for the
     [(type_id, payload)] pairs, copied out of the OCaml heap first; releases
-    the runtime lock while it waits.  [Ok n]: the first [n] were written. *)
+    the runtime lock while it waits.  [Ok n]: the first [n] were written.
+    An error met after some frames were written ([myc_last_batch_written])
+    says how many in its message. *)
 
 val writer_set_spin : writer -> int -> unit
 (** [writer_set_spin w ns] is [myc_writer_set_spin]. *)

@@ -11,6 +11,9 @@ type t = {
   reader_alive : bool;
   format_version : int;
   writers : writer list;
+  stalled_pid : int option;
+  stalled_since_ns : int option;
+  hold_position : int option;
 }
 
 let has_schema i = String.exists (fun c -> c <> '\000') i.schema_digest

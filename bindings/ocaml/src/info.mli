@@ -18,7 +18,19 @@ type t = {
   reader_pid : int option;  (** The attached reader's pid, if any. *)
   reader_alive : bool;  (** Whether the attached reader is still running. *)
   format_version : int;  (** Format version in the header. *)
-  writers : writer list;  (** The used writer slots, in slot order. *)
+  writers : writer list;
+      (** The processes holding writer slots, in slot order, one entry per
+          process however many slots (threads) it holds. *)
+  stalled_pid : int option;
+      (** The live writer whose unfinished claim the reader is waiting on
+          (back-pressure); [None] if the reader is not held.  Such a stall
+          can be ended by {!Channel.force_unblock}. *)
+  stalled_since_ns : int option;
+      (** [CLOCK_REALTIME] in nanoseconds when that stall began. *)
+  hold_position : int option;
+      (** Ring position of a force-unblocked claim whose writer has not yet
+          returned from it: writers do not reuse space from there until it
+          does (or dies).  [None] when no such claim is held. *)
 }
 (** What [myc_inspect] reports. *)
 

@@ -109,9 +109,12 @@ val set_spin : t -> int -> unit
     (default 50 us).  No effect on a closed reader. *)
 
 val set_stuck_timeout : t -> int -> unit
-(** [set_stuck_timeout r ns] sets how long a claimed, never committed frame
-    (its writer died mid-write) may block the reader before it is skipped
-    (default 2 s).  No effect on a closed reader. *)
+(** [set_stuck_timeout r ns] sets how long a claimed, not yet committed
+    frame may hold the reader before it checks whether the claiming writer
+    is alive (default 10 ms, then again every such interval).  A dead
+    writer's claim is skipped; a live writer's is waited for (back-pressure),
+    shown by {!Channel.inspect} as [stalled_pid] and ended, if need be, by
+    {!Channel.force_unblock}.  No effect on a closed reader. *)
 
 val close : t -> unit
 (** [close r] detaches the reader, so another may attach; later calls on [r]

@@ -23,7 +23,7 @@ val create :
 (** [create name] makes the channel [name] and opens a writer on it; fails
     with [Exists] if it already exists.  [capacity] is the ring size in bytes,
     a power of two (default 1 MiB); [max_payload] the largest payload (default
-    0: a quarter of the ring less 8 bytes); [mode] the file mode (default 0:
+    0: a quarter of the ring less 16 bytes, one frame header); [mode] the file mode (default 0:
     0600); [schema_digest] the 32-byte SHA-256 digest of the schema in use
     (default: none). *)
 
@@ -94,7 +94,9 @@ val write_batch :
     written, the longest prefix that fitted; the caller writes the rest
     again.  Waits up to [timeout_ns] (default -1: for ever) for room for the
     first frame, with the runtime lock released.  The payloads are copied
-    once into C memory first. *)
+    once into C memory first.  A batch fails part-way only when an operator
+    force-unblocks one of its frames ({!Channel.force_unblock}): [Abandoned],
+    with the number of frames written before it in the error's message. *)
 
 val stats : t -> (Stats.t, Error.t) result
 (** [stats w] reads the channel's counters. *)

@@ -445,6 +445,44 @@ let test_messages_over_channel () =
   Writer.close w;
   Reader.close r
 
+let test_stall_and_force_unblock () =
+  with_channel @@ fun name ->
+  check_code "no channel" Error.Not_found (Channel.force_unblock name);
+  check_code "bad name" Error.Invalid_name (Channel.force_unblock "a/b");
+  let r = ok (Reader.create ~capacity:4096 name) in
+  let w = ok (Writer.attach name) in
+  ok (Writer.write w ~type_id:1 "x");
+  let i = ok (Channel.inspect name) in
+  Alcotest.(check int) "format version" 2 i.Info.format_version;
+  Alcotest.(check (option int)) "no stall" None i.Info.stalled_pid;
+  Alcotest.(check (option int)) "no stall time" None i.Info.stalled_since_ns;
+  Alcotest.(check (option int)) "no hold" None i.Info.hold_position;
+  ignore (ok (Reader.read r));
+  check_code "an empty ring holds nothing back" Error.Empty (Channel.force_unblock name);
+  (* A 16-byte header + 1 byte, 16-aligned. *)
+  Alcotest.(check int) "head after one frame" 32 (ok (Reader.stats r)).Stats.head;
+  Writer.close w;
+  Reader.close r
+
+let test_too_many_writers () =
+  with_channel @@ fun name ->
+  let r = ok (Reader.create ~capacity:4096 name) in
+  let ws = List.init 32 (fun _ -> ok (Writer.attach name)) in
+  (match Writer.attach name with
+  | Ok _ -> Alcotest.fail "a 33rd writer got a slot"
+  | Error e ->
+      Alcotest.(check string) "code" "MYC_ERR_TOO_MANY_WRITERS" (Error.code_name e.Error.code);
+      Alcotest.(check string) "kind" "TooManyWriters" (Error.kind_name e.Error.code);
+      Alcotest.(check bool) "has a message" true (e.Error.message <> ""));
+  let i = ok (Channel.inspect name) in
+  Alcotest.(check (list int)) "one line per process" [ Unix.getpid () ]
+    (List.map (fun wr -> wr.Info.pid) i.Info.writers);
+  Writer.close (List.hd ws);
+  let w = ok (Writer.attach name) in
+  ok (Writer.write w ~type_id:1 "in");
+  List.iter Writer.close (w :: List.tl ws);
+  Reader.close r
+
 let () =
   Alcotest.run "channel"
     [
@@ -468,5 +506,7 @@ let () =
           Alcotest.test_case "a signal interrupts a blocking read" `Quick test_signal_interrupts_read;
           Alcotest.test_case "threads share a writer" `Quick test_threads_share_writer;
           Alcotest.test_case "messages over a channel" `Quick test_messages_over_channel;
+          Alcotest.test_case "stall fields and force_unblock" `Quick test_stall_and_force_unblock;
+          Alcotest.test_case "too many writers" `Quick test_too_many_writers;
         ] );
     ]

@@ -5,9 +5,9 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::os::raw::c_int;
 use std::ptr::{self, NonNull};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use crate::error::{check, Error, Result};
+use crate::error::{check, BatchError, Error, Result};
 use crate::sys;
 
 /// Counters of a channel (`myc_stats`), from [`ShmWriter::stats`],
@@ -52,7 +52,8 @@ impl OpenMode {
 pub struct Options {
     /// Ring bytes: a power of two from 1 KiB to 4 GiB.
     pub capacity: u64,
-    /// Largest payload of a frame; 0 means `capacity / 4 - 8`.
+    /// Largest payload of a frame; 0 means `capacity / 4 - 16` (a quarter
+    /// of the ring less one frame header).
     pub max_payload: u32,
     /// File mode of the shared-memory object; 0 means 0600.
     pub mode: u32,
@@ -255,8 +256,19 @@ pub struct Info {
     pub reader_alive: bool,
     /// Format version of the channel.
     pub format_version: u32,
-    /// `(pid, alive)` of every registered writer.
+    /// `(pid, alive)` of every registered writer (one entry per process,
+    /// whatever its number of writing threads).
     pub writers: Vec<(i32, bool)>,
+    /// Pid of the live writer whose unfinished claim the reader is waiting
+    /// on (back-pressure), `None` if the reader is not held.  Such a stall
+    /// can be ended by [`force_unblock`].
+    pub stalled_pid: Option<i32>,
+    /// When that stall began (CLOCK_REALTIME), `None` if there is none.
+    pub stalled_since: Option<SystemTime>,
+    /// Ring position of a force-unblocked claim whose writer has not yet
+    /// returned from it: writers do not reuse space from there until it
+    /// does (or dies).  `None` when no such claim is held.
+    pub hold_position: Option<u64>,
 }
 
 /// Inspect a channel without attaching as reader or writer.
@@ -302,7 +314,66 @@ pub fn inspect(name: &str) -> Result<Info> {
         reader_alive: raw.reader_alive != 0,
         format_version: raw.format_version,
         writers,
+        stalled_pid: if raw.stalled_pid == 0 { None } else { Some(raw.stalled_pid) },
+        stalled_since: if raw.stalled_since_ns == 0 {
+            None
+        } else {
+            Some(SystemTime::UNIX_EPOCH + Duration::from_nanos(raw.stalled_since_ns))
+        },
+        hold_position: if raw.hold_position == sys::MYC_NO_HOLD { None } else { Some(raw.hold_position) },
     })
+}
+
+/// The operator's escape hatch: revoke the unfinished claim of a live
+/// writer that holds the reader of channel `name` (a writer stopped, or
+/// stuck, between claiming a frame and committing it).  Returns the pid of
+/// that writer and the ring position of the revoked frame.
+///
+/// The reader skips the revoked frame and goes on; none of its bytes reach
+/// a reader.  The writer's commit then fails with [`Error::Abandoned`] (a
+/// [`ShmWriter::write_batch`] reports how many of its frames went out before
+/// it, see [`BatchError`]).  Writers do not reuse the frame's space until
+/// that writer has returned or died ([`Info::hold_position`] shows it).
+/// A claim of a *dead* writer needs none of this: the reader skips it by
+/// itself.
+///
+/// Errors: [`Error::Empty`] if no claim holds the reader (nothing to do, or
+/// the frame was committed meanwhile); [`Error::ReaderBusy`] if the claim
+/// cannot be revoked yet (its writer has not written the frame header, or
+/// an earlier revoked claim is still held); [`Error::NotFound`] if there is
+/// no such channel.
+///
+/// ```
+/// use std::time::Duration;
+/// use mycelium_shm::{force_unblock, inspect, Error, Options, ShmReader, ShmWriter};
+///
+/// let name = format!("doc-force-unblock-{}", std::process::id());
+/// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+/// let mut reader = ShmReader::create(&name, &Options::new()).unwrap();
+/// reader.set_stuck_timeout(Duration::from_millis(1));
+/// let writer = ShmWriter::attach(&name, &Options::new()).unwrap();
+/// let other = ShmWriter::attach(&name, &Options::new()).unwrap();
+/// assert!(matches!(force_unblock(&name), Err(Error::Empty(_))), "nothing holds the reader");
+///
+/// // A live writer claims a frame and stalls; the frame after it waits.
+/// let stalled = writer.reserve(1, 8, None).unwrap();
+/// other.write(2, b"next", None).unwrap();
+/// assert_eq!(reader.read(Some(Duration::from_millis(20))).unwrap(), None);
+/// assert_eq!(inspect(&name).unwrap().stalled_pid, Some(std::process::id() as i32));
+///
+/// let (pid, position) = force_unblock(&name).unwrap();
+/// assert_eq!((pid, position), (std::process::id() as i32, 0));
+/// assert_eq!(reader.read(None).unwrap().unwrap().payload, b"next");
+/// assert!(matches!(stalled.commit(), Err(Error::Abandoned(_))));
+/// ```
+pub fn force_unblock(name: &str) -> Result<(i32, u64)> {
+    let c = c_name(name)?;
+    let mut pid: i32 = 0;
+    let mut position: u64 = 0;
+    // SAFETY: c is NUL-terminated; pid and position are valid, writable
+    // places for the C core to store an i32 and a u64 during the call.
+    check(unsafe { sys::myc_force_unblock(c.as_ptr(), &mut pid, &mut position) })?;
+    Ok((pid, position))
 }
 
 // ------------------------------------------------------------------------
@@ -460,29 +531,44 @@ impl ShmWriter {
 
     /// Write several frames with one claim: the longest prefix of `frames`
     /// that fits (waiting up to `timeout` for room for the first one).
-    /// Returns how many were written (at least 1 unless `frames` is empty).
+    /// Returns how many were written (at least 1 unless `frames` is empty);
+    /// the caller sends the rest again.
+    ///
+    /// On failure the [`BatchError`] says how many frames at the start of
+    /// the batch were written before it (0 unless a frame was
+    /// force-unblocked part-way, see [`force_unblock`]); `?` turns it into a
+    /// plain [`Error`].
     ///
     /// ```
-    /// # use mycelium_shm::{unlink, Options, ShmWriter};
+    /// # use mycelium_shm::{unlink, Error, Options, ShmWriter};
     /// # let name = format!("doc-batch-{}", std::process::id());
     /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
-    /// let w = ShmWriter::create(&name, &Options::new()).unwrap();
+    /// let w = ShmWriter::create(&name, &Options::new().capacity(4096).max_payload(512)).unwrap();
     /// let n = w.write_batch(&[(1, &b"a"[..]), (2, &b"bc"[..])], None).unwrap();
     /// assert_eq!(n, 2);
+    /// let err = w.write_batch(&[(1, &[0; 513][..])], None).unwrap_err();
+    /// assert_eq!(err.written, 0);
+    /// assert!(matches!(err.error, Error::TooLarge(_)));
     /// ```
-    pub fn write_batch(&self, frames: &[(u16, &[u8])], timeout: Option<Duration>) -> Result<usize> {
+    pub fn write_batch(
+        &self,
+        frames: &[(u16, &[u8])],
+        timeout: Option<Duration>,
+    ) -> std::result::Result<usize, BatchError> {
+        let refused = |error| BatchError { written: 0, error };
         if frames.is_empty() {
             return Ok(0);
         }
-        let count = u32::try_from(frames.len())
-            .map_err(|_| Error::InvalidArgument(format!("batch of {} frames exceeds u32", frames.len())))?;
+        let count = u32::try_from(frames.len()).map_err(|_| {
+            refused(Error::InvalidArgument(format!("batch of {} frames exceeds u32", frames.len())))
+        })?;
         let total: usize = frames.iter().map(|(_, p)| p.len()).sum();
         let mut type_ids = Vec::with_capacity(frames.len());
         let mut lens = Vec::with_capacity(frames.len());
         let mut payloads = Vec::with_capacity(total);
         for (type_id, payload) in frames {
             type_ids.push(*type_id);
-            lens.push(payload_len(payload.len())?);
+            lens.push(payload_len(payload.len()).map_err(refused)?);
             payloads.extend_from_slice(payload);
         }
         // SAFETY: the handle is open; type_ids and lens hold `count` entries
@@ -498,15 +584,22 @@ impl ShmWriter {
             )
         };
         if n < 0 {
-            return Err(Error::from_code(n));
+            return Err(BatchError::from_code(n));
         }
-        usize::try_from(n).map_err(|_| Error::Corrupt(format!("myc_write_batch returned {n}")))
+        usize::try_from(n).map_err(|_| refused(Error::Corrupt(format!("myc_write_batch returned {n}"))))
     }
 
     /// Claim room for a frame of `len` payload bytes and fill it in place
     /// (zero-copy).  The frame is published by [`Reservation::commit`];
     /// dropping the reservation without committing aborts it (the reader
     /// skips it as padding).
+    ///
+    /// A thread holds at most one claim per writer: while the reservation is
+    /// open, writing or reserving through this writer *on the same thread*
+    /// fails with [`Error::InvalidArgument`] (other threads, and other
+    /// writer handles, are not affected).  An open reservation holds the
+    /// reader back: it waits for the commit, however long the writer takes
+    /// (see [`force_unblock`]).
     ///
     /// ```
     /// # use mycelium_shm::{unlink, Options, ShmReader, ShmWriter};
@@ -694,8 +787,8 @@ impl Drop for Reservation<'_> {
     fn drop(&mut self) {
         if !self.finished {
             // SAFETY: a live, unfinished claim on an open handle.  An error
-            // cannot be reported from drop; the reader would turn a claim
-            // that failed to abort into padding after its stuck timeout.
+            // cannot be reported from drop (a claim that failed to abort
+            // holds the reader until force_unblock or this process's death).
             let _ = unsafe { sys::myc_abort(self.writer.raw.as_ptr(), &mut self.res) };
         }
     }
@@ -1120,8 +1213,12 @@ impl ShmReader {
         Ok(out)
     }
 
-    /// Set how long a claimed-but-uncommitted frame may block the reader
-    /// before it is skipped as padding (default 2 s).
+    /// Set how long a claimed-but-uncommitted frame may hold the reader
+    /// before it checks whether the claiming writer is alive (default
+    /// 10 ms, then again every such interval).  A dead writer's claim is
+    /// skipped; a live writer's is waited for (back-pressure), shown by
+    /// [`inspect`] as [`Info::stalled_pid`] and ended, if need be, by
+    /// [`force_unblock`].
     ///
     /// ```
     /// # use mycelium_shm::{unlink, Options, ShmReader};
@@ -1198,7 +1295,7 @@ impl FrameView<'_> {
         self.frame.type_id
     }
 
-    /// The frame's flags (0 in format version 1).
+    /// The frame's flags (0 in format version 2).
     ///
     /// ```
     /// # use mycelium_shm::{unlink, Options, ShmReader, ShmWriter};

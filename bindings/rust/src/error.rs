@@ -35,6 +35,12 @@ pub enum Error {
     Corrupt(String),
     /// A write found no room before its timeout (Python: `Full`).
     Full(String),
+    /// There was nothing to act on: [`force_unblock`] found no claim
+    /// holding the reader (`MYC_ERR_EMPTY`; OCaml: `Empty`).  Reads never
+    /// return it: they report an empty ring as `Ok(None)` (or 0 frames).
+    ///
+    /// [`force_unblock`]: crate::force_unblock
+    Empty(String),
     /// A live reader is already attached (Python: `ReaderBusy`).
     ReaderBusy(String),
     /// The two sides use different schemas (Python: `SchemaMismatch`).
@@ -56,9 +62,20 @@ pub enum Error {
     HandleBusy(String),
     /// The handle was already closed (Python: `ChannelClosed`).
     Closed(String),
-    /// The reader dropped this writer's claimed frame because the writer
-    /// stalled past the reader's stuck timeout (Python: `FrameAbandoned`).
+    /// An operator force-unblocked this writer's claimed frame (see
+    /// [`force_unblock`]): the reader skipped it and the frame was dropped,
+    /// never delivered (Python: `FrameAbandoned`).
+    ///
+    /// [`force_unblock`]: crate::force_unblock
     Abandoned(String),
+    /// Every one of the channel's writer slots (`MYC_WRITER_SLOTS`, 32) is
+    /// held by a live writer, or by a dead writer's claim the reader has not
+    /// skipped yet.  A slot is taken per writing *thread*: one [`ShmWriter`]
+    /// used from several threads takes one slot for each (Python:
+    /// `TooManyWriters`).
+    ///
+    /// [`ShmWriter`]: crate::ShmWriter
+    TooManyWriters(String),
     /// An operating-system error (Python: `OSError`).
     System(io::Error),
 }
@@ -78,6 +95,7 @@ impl Error {
         };
         match code {
             sys::MYC_ERR_FULL => Error::Full(detail),
+            sys::MYC_ERR_EMPTY => Error::Empty(detail),
             sys::MYC_ERR_ARG => Error::InvalidArgument(detail),
             sys::MYC_ERR_NAME => Error::InvalidName(detail),
             sys::MYC_ERR_NOT_FOUND => Error::NotFound(detail),
@@ -91,6 +109,7 @@ impl Error {
             sys::MYC_ERR_HANDLE_BUSY => Error::HandleBusy(detail),
             sys::MYC_ERR_CLOSED => Error::Closed(detail),
             sys::MYC_ERR_ABANDONED => Error::Abandoned(detail),
+            sys::MYC_ERR_TOO_MANY_WRITERS => Error::TooManyWriters(detail),
             sys::MYC_ERR_SYSTEM => {
                 // SAFETY: myc_last_errno only reads a thread-local int.
                 let errno = unsafe { sys::myc_last_errno() };
@@ -101,9 +120,7 @@ impl Error {
                     Error::System(io::Error::new(os.kind(), format!("{detail}: {os}")))
                 }
             }
-            // MYC_ERR_EMPTY is turned into `Ok(None)` by every read path and
-            // never reaches here; anything else is a code this crate does not
-            // know (a newer C core).
+            // A code this crate does not know (a newer C core).
             other => Error::System(io::Error::other(format!("{} ({other}): {detail}", result_name(other)))),
         }
     }
@@ -116,6 +133,7 @@ impl Error {
             | Error::Format(s)
             | Error::Corrupt(s)
             | Error::Full(s)
+            | Error::Empty(s)
             | Error::ReaderBusy(s)
             | Error::SchemaMismatch(s)
             | Error::InvalidName(s)
@@ -124,7 +142,8 @@ impl Error {
             | Error::Interrupted(s)
             | Error::HandleBusy(s)
             | Error::Closed(s)
-            | Error::Abandoned(s) => s.clone(),
+            | Error::Abandoned(s)
+            | Error::TooManyWriters(s) => s.clone(),
             Error::Decode(e) => e.to_string(),
             Error::System(e) => e.to_string(),
         }
@@ -139,6 +158,7 @@ impl Error {
             Error::Format(_) => "FormatError",
             Error::Corrupt(_) => "CorruptChannel",
             Error::Full(_) => "Full",
+            Error::Empty(_) => "Empty",
             Error::ReaderBusy(_) => "ReaderBusy",
             Error::SchemaMismatch(_) => "SchemaMismatch",
             Error::Decode(_) => "PayloadError",
@@ -149,6 +169,7 @@ impl Error {
             Error::HandleBusy(_) => "HandleBusy",
             Error::Closed(_) => "ChannelClosed",
             Error::Abandoned(_) => "FrameAbandoned",
+            Error::TooManyWriters(_) => "TooManyWriters",
             Error::System(_) => "OSError",
         }
     }
@@ -182,6 +203,81 @@ impl From<io::Error> for Error {
 
 /// A `Result` whose error is [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// The error of [`ShmWriter::write_batch`]: what went wrong, and how many
+/// frames at the start of the batch had been written (committed, and so
+/// delivered to the reader) before it did.
+///
+/// A batch is claimed at once but committed frame by frame, so it can fail
+/// part-way: when an operator [`force_unblock`]s one of its frames, that
+/// frame's commit fails with [`Error::Abandoned`], the frames before it are
+/// delivered and the rest are dropped.  A caller that retries should resend
+/// only `frames[written..]`.  Errors met before anything was claimed
+/// ([`Error::Full`], [`Error::TooLarge`], ...) have `written == 0`.
+///
+/// `?` converts it into the plain [`Error`] (dropping the count), so
+/// `write_batch` fits functions returning [`Result`]:
+///
+/// ```
+/// use mycelium_shm::{Error, Options, ShmWriter};
+///
+/// fn send(w: &ShmWriter) -> mycelium_shm::Result<usize> {
+///     Ok(w.write_batch(&[(1, &b"a"[..]), (0, &b"b"[..])], None)?)
+/// }
+///
+/// let name = format!("doc-batch-error-{}", std::process::id());
+/// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+/// let w = ShmWriter::create(&name, &Options::new()).unwrap();
+/// // Type id 0 is reserved for padding: the batch is refused before any write.
+/// let err = w.write_batch(&[(1, &b"a"[..]), (0, &b"b"[..])], None).unwrap_err();
+/// assert_eq!(err.written, 0);
+/// assert!(matches!(err.error, Error::InvalidArgument(_)));
+/// assert!(matches!(send(&w), Err(Error::InvalidArgument(_))));
+/// ```
+///
+/// [`ShmWriter::write_batch`]: crate::ShmWriter::write_batch
+/// [`force_unblock`]: crate::force_unblock
+#[derive(Debug)]
+pub struct BatchError {
+    /// Frames at the start of the batch written before the failure
+    /// (`myc_last_batch_written()`).
+    pub written: usize,
+    /// What went wrong.
+    pub error: Error,
+}
+
+impl BatchError {
+    /// Build the error of a failed `myc_write_batch`, reading the count of
+    /// frames it wrote from the calling thread's C state.  Must be called on
+    /// the thread that made the failing call, before any other call into the
+    /// C core.
+    pub(crate) fn from_code(code: i64) -> BatchError {
+        // SAFETY: myc_last_batch_written only reads a thread-local u32; it
+        // is read before Error::from_code, which makes no call that resets it.
+        let written = unsafe { sys::myc_last_batch_written() };
+        let error = Error::from_code(code);
+        BatchError { written: usize::try_from(written).unwrap_or(usize::MAX), error }
+    }
+}
+
+impl fmt::Display for BatchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (after {} frame(s) of the batch were written)", self.error, self.written)
+    }
+}
+
+impl std::error::Error for BatchError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl From<BatchError> for Error {
+    /// The error alone, without the count of frames written.
+    fn from(e: BatchError) -> Self {
+        e.error
+    }
+}
 
 fn last_error_text() -> String {
     // SAFETY: myc_last_error returns a pointer to a NUL-terminated,

@@ -11,15 +11,16 @@ use std::os::raw::{c_char, c_int};
 /// The 8 bytes "MYCELIUM" read as a little-endian u64.
 pub const MYC_MAGIC: u64 = 0x4D55_494C_4543_594D;
 /// Format version written into every channel header.
-pub const MYC_FORMAT_VERSION: u32 = 1;
+pub const MYC_FORMAT_VERSION: u32 = 2;
 /// Bytes of channel header before the ring.
 pub const MYC_HEADER_SIZE: u32 = 4096;
 /// Size of the schema digest (SHA-256).
 pub const MYC_DIGEST_SIZE: usize = 32;
-/// Bytes of frame header before each payload.
-pub const MYC_FRAME_HEADER_SIZE: u32 = 8;
-/// Alignment of every frame in the ring.
-pub const MYC_FRAME_ALIGNMENT: u32 = 8;
+/// Bytes of frame header before each payload (stamp, length, type, flags).
+pub const MYC_FRAME_HEADER_SIZE: u32 = 16;
+/// Alignment of every frame in the ring; a frame occupies its length
+/// rounded up to this.
+pub const MYC_FRAME_ALIGNMENT: u32 = 16;
 /// Type id 0 is reserved for padding frames.
 pub const MYC_TYPE_PADDING: u32 = 0;
 /// Largest type id.
@@ -32,6 +33,9 @@ pub const MYC_MAX_CAPACITY: u64 = 1 << 32;
 pub const MYC_WRITER_SLOTS: usize = 32;
 /// Longest channel name in bytes.
 pub const MYC_NAME_MAX: usize = 245;
+/// Value of the HOLD word (and of [`MycInfo::hold_position`]) when no
+/// force-unblocked claim is held.
+pub const MYC_NO_HOLD: u64 = u64::MAX;
 
 /// Success.
 pub const MYC_OK: c_int = 0;
@@ -65,8 +69,10 @@ pub const MYC_ERR_SYSTEM: c_int = -13;
 pub const MYC_ERR_HANDLE_BUSY: c_int = -14;
 /// Handle already closed.
 pub const MYC_ERR_CLOSED: c_int = -15;
-/// The reader reclaimed this claim after the stuck timeout; the frame was dropped.
+/// An operator force-unblocked this claim; the frame was dropped, never delivered.
 pub const MYC_ERR_ABANDONED: c_int = -16;
+/// All `MYC_WRITER_SLOTS` writer slots are taken.
+pub const MYC_ERR_TOO_MANY_WRITERS: c_int = -17;
 
 /// Open flag: the channel must exist.
 pub const MYC_ATTACH: c_int = 0;
@@ -95,7 +101,7 @@ pub const MYC_OFF_HEADER_SIZE: usize = 0x00C;
 pub const MYC_OFF_CAPACITY: usize = 0x010;
 /// `u32`: largest payload a frame may carry.
 pub const MYC_OFF_MAX_PAYLOAD: usize = 0x018;
-/// `u32`: feature bits, 0 in version 1.
+/// `u32`: feature bits, 0 in version 2.
 pub const MYC_OFF_FEATURES: usize = 0x01C;
 /// `u8[32]`: SHA-256, all zero = no schema.
 pub const MYC_OFF_SCHEMA_DIGEST: usize = 0x020;
@@ -105,7 +111,7 @@ pub const MYC_OFF_CREATOR_PID: usize = 0x040;
 pub const MYC_OFF_CREATOR_START: usize = 0x048;
 /// `u64`: CLOCK_REALTIME at creation, ns.
 pub const MYC_OFF_CREATED_NS: usize = 0x050;
-/// `u32`: reader cursor slots, 0 in v1.
+/// `u32`: reader cursor slots, 0 in v2.
 pub const MYC_OFF_READER_SLOTS: usize = 0x058;
 /// `u32`: MYC_INIT_READY, release-stored last.
 pub const MYC_OFF_INIT: usize = 0x078;
@@ -113,21 +119,29 @@ pub const MYC_OFF_INIT: usize = 0x078;
 pub const MYC_OFF_TAIL: usize = 0x080;
 /// `u64`: bytes ever consumed by the reader.
 pub const MYC_OFF_HEAD: usize = 0x100;
-/// `i32`: pid of the live reader, 0 = none.
-pub const MYC_OFF_READER_PID: usize = 0x108;
-/// `u64`: reader start time (clock ticks).
-pub const MYC_OFF_READER_START: usize = 0x110;
+/// `u64`: reader owner identity (see [`myc_owner`]), 0 = none.
+pub const MYC_OFF_READER_OWNER: usize = 0x108;
+/// `u64`: position of a force-unblocked claim still owned by a live writer
+/// (writers do not reuse space from there); [`MYC_NO_HOLD`] = none.
+pub const MYC_OFF_HOLD: usize = 0x110;
+/// `u32`: writer slot of the held claim.
+pub const MYC_OFF_HOLD_SLOT: usize = 0x118;
+/// `i32`: pid of the live writer the reader is waiting on, 0 = none.
+pub const MYC_OFF_STALL_PID: usize = 0x11C;
+/// `u64`: CLOCK_REALTIME ns when that stall began, 0 = none.
+pub const MYC_OFF_STALL_SINCE: usize = 0x120;
 /// `u32`: bumped by writers to wake reader.
 pub const MYC_OFF_READER_FUTEX: usize = 0x180;
 /// `u32`: 1 while the reader may sleep.
 pub const MYC_OFF_READER_SLEEPING: usize = 0x184;
 /// `u32`: bumped by reader to wake writers.
 pub const MYC_OFF_SPACE_FUTEX: usize = 0x188;
-/// `u32`: writers sleeping on a full ring.
-pub const MYC_OFF_WRITERS_WAITING: usize = 0x18C;
-/// `u64`: frames committed by writers.
+/// `u32`: bit i set while writer slot i sleeps for room.
+pub const MYC_OFF_WAITING_MASK: usize = 0x18C;
+/// `u64`: frames committed by released or recycled writer slots (live
+/// slots keep their own counts, see [`MYC_SLOT_OFF_FRAMES`]).
 pub const MYC_OFF_FRAMES_WRITTEN: usize = 0x200;
-/// `u64`: payload bytes committed by writers.
+/// `u64`: payload bytes committed by released or recycled writer slots.
 pub const MYC_OFF_BYTES_WRITTEN: usize = 0x208;
 /// `u64`: writes that found the ring full.
 pub const MYC_OFF_FULL_EVENTS: usize = 0x210;
@@ -135,13 +149,15 @@ pub const MYC_OFF_FULL_EVENTS: usize = 0x210;
 pub const MYC_OFF_WRITE_TIMEOUTS: usize = 0x218;
 /// `u64`: futex wakes issued by writers.
 pub const MYC_OFF_WRITER_WAKES: usize = 0x220;
+/// `u64`: frames whose commit found them revoked (force-unblocked).
+pub const MYC_OFF_ABANDONED: usize = 0x228;
 /// `u64`: frames consumed by the reader.
 pub const MYC_OFF_FRAMES_READ: usize = 0x280;
 /// `u64`: payload bytes consumed by the reader.
 pub const MYC_OFF_BYTES_READ: usize = 0x288;
-/// `u64`: padding frames skipped.
+/// `u64`: padding and revoked frames skipped.
 pub const MYC_OFF_PADDING_FRAMES: usize = 0x290;
-/// `u64`: stuck claims turned into padding.
+/// `u64`: dead writers' claims skipped.
 pub const MYC_OFF_UNBLOCKS: usize = 0x298;
 /// `u64`: futex wakes issued by the reader.
 pub const MYC_OFF_READER_WAKES: usize = 0x2A0;
@@ -149,18 +165,80 @@ pub const MYC_OFF_READER_WAKES: usize = 0x2A0;
 pub const MYC_OFF_READER_SLEEPS: usize = 0x2A8;
 /// `u64`: readers that replaced a dead reader.
 pub const MYC_OFF_TAKEOVERS: usize = 0x2B0;
+/// `u64`: claims revoked by `myc_force_unblock`.
+pub const MYC_OFF_FORCED_UNBLOCKS: usize = 0x2B8;
 /// Writer registry: MYC_WRITER_SLOTS slots of MYC_WRITER_SLOT_SIZE bytes.
 pub const MYC_OFF_WRITER_TABLE: usize = 0x300;
-/// Bytes per writer registry slot (+0 i32 pid, +4 u32 reserved, +8 u64 start time).
-pub const MYC_WRITER_SLOT_SIZE: usize = 16;
+/// Bytes per writer registry slot (one cache line, written by its owner
+/// thread on every write).
+pub const MYC_WRITER_SLOT_SIZE: usize = 64;
+/// Slot `u64`: owner identity (see [`myc_owner`]), 0 = free.
+pub const MYC_SLOT_OFF_OWNER: usize = 0;
+/// Slot `u64`: first position of the slot's last claim.
+pub const MYC_SLOT_OFF_CLAIM_START: usize = 8;
+/// Slot `u64`: end of the slot's last claim.
+pub const MYC_SLOT_OFF_CLAIM_END: usize = 16;
+/// Slot `u64`: frames written (by the owner only).
+pub const MYC_SLOT_OFF_FRAMES: usize = 24;
+/// Slot `u64`: payload bytes written (by the owner only).
+pub const MYC_SLOT_OFF_BYTES: usize = 32;
+/// Slot `u64`: full events (by the owner only).
+pub const MYC_SLOT_OFF_FULL: usize = 40;
+/// Slot `u64`: write timeouts (by the owner only).
+pub const MYC_SLOT_OFF_TIMEOUTS: usize = 48;
 /// Reserved for a table of reader cursors.
-pub const MYC_OFF_READER_TABLE: usize = 0x500;
-/// `i32` frame length: >0 committed (header + payload), <0 claimed, 0 free.
-pub const MYC_FRAME_OFF_LEN: usize = 0;
+pub const MYC_OFF_READER_TABLE: usize = 0xB00;
+/// `u64` frame stamp: the frame's position | a `MYC_STAMP_*` state.  Valid
+/// at position P only when it equals `P | state`.
+pub const MYC_FRAME_OFF_STAMP: usize = 0;
+/// `u32` frame length: header + payload bytes (not aligned).
+pub const MYC_FRAME_OFF_LEN: usize = 8;
 /// `u16` type id, 0 = padding.
-pub const MYC_FRAME_OFF_TYPE: usize = 4;
-/// `u16` flags, 0 in version 1.
-pub const MYC_FRAME_OFF_FLAGS: usize = 6;
+pub const MYC_FRAME_OFF_TYPE: usize = 12;
+/// `u16` flags, 0 in version 2.
+pub const MYC_FRAME_OFF_FLAGS: usize = 14;
+/// Bits of a stamp that hold the state (positions are 16-aligned).
+pub const MYC_STAMP_STATE_MASK: u64 = 0xF;
+/// Stamp state: header written, payload being copied.
+pub const MYC_STAMP_CLAIMED: u64 = 1;
+/// Stamp state: the frame is complete; deliver it.
+pub const MYC_STAMP_COMMITTED: u64 = 2;
+/// Stamp state: padding; skip frame_len bytes.
+pub const MYC_STAMP_PADDING: u64 = 3;
+/// Stamp state: force-unblocked; skip, never deliver.
+pub const MYC_STAMP_REVOKED: u64 = 4;
+
+/// `MYC_OWNER`: the owner identity stored in the reader owner word and in
+/// writer slots: pid in the low half, the low 32 bits of the process start
+/// time (clock ticks since boot) in the high half.
+///
+/// ```
+/// use mycelium_shm::sys::{myc_owner, myc_owner_pid, myc_owner_start};
+///
+/// let owner = myc_owner(1234, 0x1_0000_0007);
+/// assert_eq!((myc_owner_pid(owner), myc_owner_start(owner)), (1234, 7));
+/// ```
+pub const fn myc_owner(pid: i32, start_ticks: u64) -> u64 {
+    (pid as u32 as u64) | ((start_ticks as u32 as u64) << 32)
+}
+
+/// `MYC_OWNER_PID`: the pid of an owner identity.
+///
+/// ```
+/// assert_eq!(mycelium_shm::sys::myc_owner_pid(0xffff_ffff_0000_0042), 0x42);
+/// ```
+pub const fn myc_owner_pid(owner: u64) -> i32 {
+    owner as u32 as i32
+}
+
+/// `MYC_OWNER_START`: the low 32 bits of an owner's process start time.
+///
+/// ```
+/// assert_eq!(mycelium_shm::sys::myc_owner_start(0x0000_0009_0000_0042), 9);
+/// ```
+pub const fn myc_owner_start(owner: u64) -> u32 {
+    (owner >> 32) as u32
+}
 
 /// Opaque writer handle (`myc_writer`).
 #[repr(C)]
@@ -200,9 +278,9 @@ pub struct MycStats {
     pub frames_read: u64,
     /// Payload bytes consumed by the reader.
     pub bytes_read: u64,
-    /// Padding frames skipped.
+    /// Padding and revoked frames skipped.
     pub padding_frames: u64,
-    /// Stuck claims turned into padding.
+    /// Dead writers' claims skipped.
     pub unblocks: u64,
     /// Futex wakes issued by the reader.
     pub reader_wakes: u64,
@@ -222,7 +300,7 @@ pub struct MycFrame {
     pub payload_len: u32,
     /// Frame type id.
     pub type_id: u16,
-    /// Frame flags (0 in format version 1).
+    /// Frame flags (0 in format version 2).
     pub flags: u16,
 }
 
@@ -268,6 +346,15 @@ pub struct MycInfo {
     pub writer_pids: [i32; MYC_WRITER_SLOTS],
     /// 1 where the registered writer still lives.
     pub writer_alive: [i32; MYC_WRITER_SLOTS],
+    /// Pid of the live writer whose unfinished claim holds the reader, 0 = none.
+    pub stalled_pid: i32,
+    /// Reserved (0).
+    pub reserved: u32,
+    /// CLOCK_REALTIME ns when that stall began, 0 = none.
+    pub stalled_since_ns: u64,
+    /// [`MYC_NO_HOLD`], or the position of a revoked claim whose writer has
+    /// not yet returned (writers do not reuse space from there).
+    pub hold_position: u64,
 }
 
 extern "C" {
@@ -341,7 +428,8 @@ extern "C" {
     ) -> c_int;
     /// Close a reader handle.
     pub fn myc_reader_close(reader: *mut MycReader);
-    /// Set how long a stuck claim may block the reader.
+    /// Set how long an unfinished claim may hold the reader before it
+    /// checks whether the claiming writer is alive.
     pub fn myc_reader_set_stuck_timeout(reader: *mut MycReader, timeout_ns: i64);
     /// Set how long a waiting reader spins before sleeping.
     pub fn myc_reader_set_spin(reader: *mut MycReader, spin_ns: i64);
@@ -370,6 +458,12 @@ extern "C" {
     pub fn myc_reader_stats(reader: *const MycReader, out: *mut MycStats) -> c_int;
     /// Validate a channel's header and fill `out`.
     pub fn myc_inspect(name: *const c_char, out: *mut MycInfo) -> c_int;
+    /// Revoke the claim of a live writer that holds the reader of `name`;
+    /// `pid_out` / `position_out` (may be NULL) say whose claim and where.
+    pub fn myc_force_unblock(name: *const c_char, pid_out: *mut i32, position_out: *mut u64) -> c_int;
+    /// Frames a failed `myc_write_batch` wrote (and committed) before
+    /// failing, on this thread.
+    pub fn myc_last_batch_written() -> u32;
     /// 1 if `pid` is a live process (and the same one, if `start_ticks != 0`).
     pub fn myc_pid_alive(pid: i32, start_ticks: u64) -> c_int;
 }
@@ -378,9 +472,13 @@ extern "C" {
 const _: () = assert!(std::mem::size_of::<MycStats>() == 128);
 const _: () = assert!(std::mem::size_of::<MycFrame>() == 16);
 const _: () = assert!(std::mem::size_of::<MycReservation>() == 24);
-const _: () = assert!(std::mem::size_of::<MycInfo>() == 456);
+const _: () = assert!(std::mem::size_of::<MycInfo>() == 480);
 const _: () = assert!(std::mem::offset_of!(MycInfo, created_ns) == 160);
 const _: () = assert!(std::mem::offset_of!(MycInfo, format_version) == 192);
 const _: () = assert!(std::mem::offset_of!(MycInfo, writer_alive) == 328);
+const _: () = assert!(std::mem::offset_of!(MycInfo, stalled_pid) == 456);
+const _: () = assert!(std::mem::offset_of!(MycInfo, reserved) == 460);
+const _: () = assert!(std::mem::offset_of!(MycInfo, stalled_since_ns) == 464);
+const _: () = assert!(std::mem::offset_of!(MycInfo, hold_position) == 472);
 const _: () = assert!(std::mem::offset_of!(MycFrame, type_id) == 12);
 const _: () = assert!(std::mem::offset_of!(MycReservation, type_id) == 20);

@@ -6,7 +6,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use mycelium_shm::generated::{MarketTick, Message, SCHEMA_DIGEST};
-use mycelium_shm::{inspect, unlink, Batch, Error, Frame, OpenMode, Options, ShmReader, ShmWriter};
+use mycelium_shm::sys::{MYC_FRAME_ALIGNMENT, MYC_FRAME_HEADER_SIZE, MYC_WRITER_SLOTS};
+use mycelium_shm::{
+    force_unblock, inspect, unlink, Batch, BatchError, Error, Frame, OpenMode, Options, ShmReader, ShmWriter,
+};
 
 /// A unique channel name that is unlinked when dropped, even if the test
 /// panics first.
@@ -206,7 +209,8 @@ fn a_peeked_view_is_consumed_on_drop() {
         assert_eq!((v.type_id(), v.flags(), &*v), (1, 0, &b"first"[..]));
         assert_eq!(head(&w), 0, "the frame's bytes stay claimed while the view lives");
     }
-    assert_eq!(head(&w), 16, "released on drop: 8-byte header + 5 bytes, 8-aligned");
+    assert_eq!(head(&w), frame_bytes(5), "released on drop: header + 5 bytes, aligned");
+    assert_eq!(frame_bytes(5), 32, "a 16-byte header + 5 bytes, 16-aligned");
     let v = r.try_peek().unwrap().unwrap();
     assert_eq!(v.to_frame(), Frame { type_id: 2, payload: b"second".to_vec() });
     drop(v);
@@ -218,6 +222,12 @@ fn head(w: &ShmWriter) -> u64 {
     w.stats().unwrap().head
 }
 
+/// Ring bytes a frame of `payload` bytes occupies (header included, aligned).
+fn frame_bytes(payload: u64) -> u64 {
+    let align = u64::from(MYC_FRAME_ALIGNMENT);
+    (u64::from(MYC_FRAME_HEADER_SIZE) + payload).div_ceil(align) * align
+}
+
 #[test]
 fn write_batch_writes_the_prefix_that_fits() {
     let ch = Channel::new("batch");
@@ -227,12 +237,35 @@ fn write_batch_writes_the_prefix_that_fits() {
     let frames: Vec<(u16, &[u8])> =
         payloads.iter().enumerate().map(|(i, p)| (i as u16 + 1, &p[..])).collect();
     let n = w.write_batch(&frames, Some(Duration::ZERO)).unwrap();
-    assert!((1..20).contains(&n), "{n} of 20 frames of 308 bytes in a 4 KiB ring");
+    assert!((1..20).contains(&n), "{n} of 20 frames of 316 bytes in a 4 KiB ring");
+    assert_eq!(n as u64, 4096 / frame_bytes(300), "every frame that fits, and no more");
     for (i, p) in payloads.iter().take(n).enumerate() {
         assert_eq!(r.try_read().unwrap(), Some(Frame { type_id: i as u16 + 1, payload: p.clone() }));
     }
     assert_eq!(r.try_read().unwrap(), None);
     assert_eq!(w.write_batch(&[], None).unwrap(), 0);
+}
+
+#[test]
+fn a_failed_write_batch_says_how_many_frames_went_out() {
+    let ch = Channel::new("batch-error");
+    let _r = ShmReader::create(&ch.0, &small()).unwrap();
+    let w = ShmWriter::attach(&ch.0, &Options::new()).unwrap();
+    // Refused before anything is claimed: nothing written.
+    let err = w.write_batch(&[(1, &b"ok"[..]), (2, &[0; 513][..])], None).unwrap_err();
+    assert_eq!(err.written, 0);
+    assert!(matches!(err.error, Error::TooLarge(_)), "{err}");
+    assert!(err.to_string().contains("0 frame(s)"), "{err}");
+    // The ring full: nothing written either.
+    while w.try_write(1, &[0; 500]).is_ok() {}
+    while w.try_write(1, b"").is_ok() {}
+    let before = w.stats().unwrap().frames_written;
+    let err = w.write_batch(&[(1, &b""[..])], Some(Duration::ZERO)).unwrap_err();
+    assert!(matches!(err, BatchError { written: 0, error: Error::Full(_) }), "{err}");
+    // `?` into the crate's Error keeps the cause.
+    let plain: Error = err.into();
+    assert_eq!(plain.kind_name(), "Full");
+    assert_eq!(w.stats().unwrap().frames_written, before);
 }
 
 #[test]
@@ -327,20 +360,61 @@ fn handles_have_the_right_auto_traits() {
 }
 
 #[test]
-fn a_claim_held_past_the_stuck_timeout_is_abandoned() {
+fn a_live_writers_stalled_claim_holds_the_reader_until_force_unblocked() {
     let ch = Channel::new("abandon");
     let mut r = ShmReader::create(&ch.0, &small()).unwrap();
-    r.set_stuck_timeout(Duration::from_millis(30));
+    r.set_stuck_timeout(Duration::from_millis(5));
     let w = ShmWriter::attach(&ch.0, &Options::new()).unwrap();
+    let other = ShmWriter::attach(&ch.0, &Options::new()).unwrap();
+    let me = std::process::id() as i32;
+    assert!(matches!(force_unblock(&ch.0), Err(Error::Empty(_))), "nothing to unblock yet");
+
     let stalled = w.reserve(1, 8, None).unwrap();
-    w.write(2, b"after", None).unwrap();
-    // The reader waits out the stuck claim, skips it, and gets the next frame.
-    let f = r.read(Some(Duration::from_secs(2))).unwrap().expect("the frame after the stuck claim");
+    // (This thread cannot write through `w` while its reservation is open.)
+    assert!(matches!(w.write(2, b"x", None), Err(Error::InvalidArgument(_))));
+    other.write(2, b"after", None).unwrap();
+    // The claim's writer lives: the reader waits for it (back-pressure)
+    // rather than skipping it, and shows the stall.
+    let before = std::time::SystemTime::now();
+    assert_eq!(r.read(Some(Duration::from_millis(50))).unwrap(), None);
+    let info = inspect(&ch.0).unwrap();
+    assert_eq!(info.stalled_pid, Some(me));
+    let since = info.stalled_since.expect("the stall's start time");
+    assert!(since <= std::time::SystemTime::now() && since + Duration::from_secs(5) > before, "{since:?}");
+    assert_eq!(info.hold_position, None);
+
+    let (pid, position) = force_unblock(&ch.0).unwrap();
+    assert_eq!((pid, position), (me, 0));
+    assert_eq!(inspect(&ch.0).unwrap().hold_position, Some(0), "held until its writer returns");
+    // The revoked frame is skipped; the reader goes on.
+    let f = r.read(Some(Duration::from_secs(2))).unwrap().expect("the frame after the revoked claim");
     assert_eq!(f, Frame { type_id: 2, payload: b"after".to_vec() });
-    assert_eq!(r.stats().unwrap().unblocks, 1);
+    let s = r.stats().unwrap();
+    assert_eq!((s.frames_read, s.unblocks), (1, 0), "revoked, not skipped as a dead writer's");
+
     let err = stalled.commit().unwrap_err();
     assert!(matches!(err, Error::Abandoned(_)), "{err}");
     assert_eq!(err.kind_name(), "FrameAbandoned");
+    let info = inspect(&ch.0).unwrap();
+    assert_eq!((info.hold_position, info.stalled_pid), (None, None), "{info:?}");
+    assert_eq!(r.try_read().unwrap(), None);
+    assert!(matches!(force_unblock(&ch.0), Err(Error::Empty(_))));
+    assert!(matches!(force_unblock(&format!("{}-missing", ch.0)), Err(Error::NotFound(_))));
+}
+
+#[test]
+fn writer_slots_run_out_at_the_limit() {
+    let ch = Channel::new("slots");
+    let mut writers: Vec<ShmWriter> = (0..MYC_WRITER_SLOTS)
+        .map(|_| ShmWriter::open(&ch.0, OpenMode::CreateOrAttach, &small()).unwrap())
+        .collect();
+    let err = ShmWriter::attach(&ch.0, &Options::new()).unwrap_err();
+    assert!(matches!(err, Error::TooManyWriters(_)), "{err}");
+    assert_eq!(err.kind_name(), "TooManyWriters");
+    // One line per process in inspect, however many slots it holds.
+    assert_eq!(inspect(&ch.0).unwrap().writers, [(std::process::id() as i32, true)]);
+    writers.pop();
+    let _w = ShmWriter::attach(&ch.0, &Options::new()).unwrap();
 }
 
 #[test]

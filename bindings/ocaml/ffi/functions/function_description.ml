@@ -90,6 +90,17 @@ module Functions (F : Ctypes.FOREIGN) = struct
     foreign "myc_inspect" (string @-> ptr Types.info @-> returning int)
 
   let pid_alive = foreign "myc_pid_alive" (int32_t @-> uint64_t @-> returning int)
+
+  (* myc_force_unblock: revokes a claim and wakes the reader, never waits.
+     The pid and position go to C memory the caller allocates. *)
+  let force_unblock =
+    foreign "myc_force_unblock"
+      (string @-> ptr int32_t @-> ptr uint64_t @-> returning int)
+
+  (* myc_last_batch_written: a thread-local of the C core, read right after
+     a failed myc_write_batch on the same thread. *)
+  let last_batch_written =
+    foreign "myc_last_batch_written" (void @-> returning uint32_t)
 end
 
 module Blocking (F : Ctypes.FOREIGN) = struct

@@ -125,6 +125,14 @@ module Functions (F : FOREIGN) : sig
 
   val pid_alive : (int32 -> Unsigned.uint64 -> int F.return) F.result
   (** [myc_pid_alive]. *)
+
+  val force_unblock :
+    (string -> int32 ptr -> Unsigned.uint64 ptr -> int F.return) F.result
+  (** [myc_force_unblock]; never waits. *)
+
+  val last_batch_written : (unit -> Unsigned.uint32 F.return) F.result
+  (** [myc_last_batch_written]: frames a failed [myc_write_batch] wrote
+      before failing, on the calling thread. *)
 end
 
 (** Calls that may wait (runtime lock released; no OCaml heap pointers). *)

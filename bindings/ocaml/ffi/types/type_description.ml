@@ -28,6 +28,7 @@ module Types (F : Ctypes.TYPE) = struct
   let err_handle_busy = constant "MYC_ERR_HANDLE_BUSY" int
   let err_closed = constant "MYC_ERR_CLOSED" int
   let err_abandoned = constant "MYC_ERR_ABANDONED" int
+  let err_too_many_writers = constant "MYC_ERR_TOO_MANY_WRITERS" int
 
   (* Flags of the open functions. *)
   let attach = constant "MYC_ATTACH" int
@@ -43,6 +44,9 @@ module Types (F : Ctypes.TYPE) = struct
   let type_id_max = constant "MYC_TYPE_ID_MAX" int
   let writer_slots = constant "MYC_WRITER_SLOTS" int
   let frame_header_size = constant "MYC_FRAME_HEADER_SIZE" int
+  let frame_alignment = constant "MYC_FRAME_ALIGNMENT" int
+  let format_version = constant "MYC_FORMAT_VERSION" int
+  let no_hold = constant "MYC_NO_HOLD" uint64_t
 
   (* struct myc_stats: sixteen u64 counters. *)
   type stats
@@ -92,5 +96,9 @@ module Types (F : Ctypes.TYPE) = struct
   let in_writer_count = "writer_count" -: uint32_t
   let in_writer_pids = "writer_pids" -: array 32 int32_t
   let in_writer_alive = "writer_alive" -: array 32 int32_t
+  let in_stalled_pid = "stalled_pid" -: int32_t
+  let in_reserved = "reserved" -: uint32_t
+  let in_stalled_since_ns = "stalled_since_ns" -: uint64_t
+  let in_hold_position = "hold_position" -: uint64_t
   let () = seal info
 end

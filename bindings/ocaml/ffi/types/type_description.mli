@@ -60,6 +60,9 @@ module Types (F : Ctypes.TYPE) : sig
   val err_abandoned : int F.const
   (** [MYC_ERR_ABANDONED]. *)
 
+  val err_too_many_writers : int F.const
+  (** [MYC_ERR_TOO_MANY_WRITERS]. *)
+
   (** {1 Open flags} *)
 
   val attach : int F.const
@@ -95,7 +98,17 @@ module Types (F : Ctypes.TYPE) : sig
   (** [MYC_WRITER_SLOTS]. *)
 
   val frame_header_size : int F.const
-  (** [MYC_FRAME_HEADER_SIZE]. *)
+  (** [MYC_FRAME_HEADER_SIZE] (16 in format version 2). *)
+
+  val frame_alignment : int F.const
+  (** [MYC_FRAME_ALIGNMENT] (16 in format version 2). *)
+
+  val format_version : int F.const
+  (** [MYC_FORMAT_VERSION]. *)
+
+  val no_hold : Unsigned.uint64 F.const
+  (** [MYC_NO_HOLD]: the [hold_position] of a channel holding no
+      force-unblocked claim. *)
 
   (** {1 [struct myc_stats]} *)
 
@@ -158,4 +171,8 @@ module Types (F : Ctypes.TYPE) : sig
   val in_writer_count : (Unsigned.uint32, info Ctypes.structure) F.field
   val in_writer_pids : (int32 Ctypes.CArray.t, info Ctypes.structure) F.field
   val in_writer_alive : (int32 Ctypes.CArray.t, info Ctypes.structure) F.field
+  val in_stalled_pid : (int32, info Ctypes.structure) F.field
+  val in_reserved : (Unsigned.uint32, info Ctypes.structure) F.field
+  val in_stalled_since_ns : (Unsigned.uint64, info Ctypes.structure) F.field
+  val in_hold_position : (Unsigned.uint64, info Ctypes.structure) F.field
 end

@@ -8,8 +8,6 @@
 #[path = "../../tests/vectors_schema/mod.rs"]
 pub mod vectors_schema;
 
-use mycelium_shm::Error;
-
 /// Exit status of an example that failed on a channel or codec error; the
 /// error's kind and detail go to stderr as `error: <Kind>: <detail>`.
 pub const EXIT_CHANNEL_ERROR: i32 = 2;
@@ -25,13 +23,15 @@ pub fn usage(usage: &str) -> ! {
 /// Print the error as `error: <Kind>: <detail>` and exit with
 /// [`EXIT_CHANNEL_ERROR`].  The kind names match the Python exceptions
 /// (`SchemaMismatch`, `ChannelNotFound`, ...), which the tests look for.
-pub fn die(context: &str, err: Error) -> ! {
+/// Takes a [`mycelium_shm::Error`] or a [`mycelium_shm::BatchError`]
+/// (which adds how many frames of the batch were written).
+pub fn die(context: &str, err: impl std::fmt::Display) -> ! {
     eprintln!("error: {context}: {err}");
     std::process::exit(EXIT_CHANNEL_ERROR)
 }
 
 /// Print `error: <context>: <message>` and exit with [`EXIT_CHANNEL_ERROR`]
-/// (for failures that are not an [`Error`], such as a timeout).
+/// (for failures that are not a [`mycelium_shm::Error`], such as a timeout).
 pub fn fail(context: &str, message: &str) -> ! {
     eprintln!("error: {context}: {message}");
     std::process::exit(EXIT_CHANNEL_ERROR)

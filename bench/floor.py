@@ -1,0 +1,108 @@
+"""The physical floor, measured in the same run as every other row.
+
+bench/c/floor.c (built like ring_bench, gcc -O2 into bench/.build/) runs two
+processes over one MAP_SHARED memfd mapping, pinned to the same two cores as
+the other rows, both busy-polling:
+
+* "floor: cache-line ping-pong" (RTT rows): one 64-byte line each way per
+  round trip, each trip timed with CLOCK_MONOTONIC exactly as ring_bench
+  times its own.  Nothing that crosses processes through shared memory can
+  make a 64 B round trip faster.
+* "floor: SPSC ring" (throughput rows): a minimal single-producer
+  single-consumer ring of fixed-size messages (1 MiB of slots, cached
+  opposite index, release/acquire), copying each message in and out; mode
+  "single" publishes an index per message, "batch" once per up to 64.
+
+report.add_floor_ratios() then divides every row by these (see report.py).
+"""
+
+import array
+import os
+import tempfile
+
+from . import common
+from .cring import BUILD_DIR, HERE, _run_procs, compile_c
+from .report import FLOOR_PINGPONG as PINGPONG
+from .report import FLOOR_SPSC as SPSC
+from .transports import Transport
+
+SOURCE = os.path.join(HERE, "c", "floor.c")
+BINARY = os.path.join(BUILD_DIR, "floor")
+LINE = 64  # the ping-pong moves one cache line each way
+BATCH = 64  # messages per published index in the batched SPSC floor
+
+
+def build():
+    """Compile floor.c if needed.  Returns (binary, None) or (None, reason)."""
+    return compile_c(BINARY, [SOURCE])
+
+
+class FloorTransport(Transport):
+    """One of the two floor programs, behind the Transport interface."""
+
+    lang = "c"
+    wait = "busy-poll"
+
+    def __init__(self, what, mode="single"):
+        if what not in ("pingpong", "spsc"):
+            raise ValueError(what)
+        self.what = what
+        self.mode = mode
+        if what == "pingpong":
+            self.name = PINGPONG
+            self.kinds = ("rtt",)
+            self.note = "bench/c/floor.c pingpong: one 64 B line each way per round trip"
+        else:
+            self.name = SPSC
+            self.kinds = ("tput",)
+            self.batch = BATCH if mode == "batch" else 1
+            self.note = (
+                "bench/c/floor.c spsc: fixed-size slots in 1 MiB, cached opposite index, "
+                + (
+                    "one index store per message"
+                    if self.batch == 1
+                    else f"one index store per up to {BATCH} messages"
+                )
+            )
+        self._binary = None
+        self._reason = None
+
+    def unavailable(self):
+        if self._binary is None and self._reason is None:
+            self._binary, self._reason = build()
+        return self._reason
+
+    def run_rtt(self, size, n, warm, timeout):
+        if size != LINE:
+            raise common.BenchError(f"the ping-pong floor moves {LINE} B lines, not {size} B")
+        fd, out_path = tempfile.mkstemp(prefix="myc-bench-floor-")
+        os.close(fd)
+        try:
+            cmd = [self._binary, "pingpong", str(n), str(warm),
+                   str(common.core_for(0)), str(common.core_for(1)), out_path]  # fmt: skip
+            _run_procs([cmd], timeout)
+            lat = array.array("q")
+            with open(out_path, "rb") as f:
+                lat.frombytes(f.read())
+            if len(lat) != n:
+                raise common.BenchError(f"expected {n} latencies, got {len(lat)}")
+            return lat
+        finally:
+            os.unlink(out_path)
+
+    def run_tput(self, size, n, warm, timeout):
+        warm = min(warm, n - 1)
+        cmd = [self._binary, "spsc", str(size), str(n), str(warm), str(self.batch),
+               str(common.core_for(0)), str(common.core_for(1))]  # fmt: skip
+        (out,) = _run_procs([cmd], timeout)
+        elapsed, count = map(int, out.split())
+        return elapsed, count
+
+
+def floor_transports():
+    """The floor rows: RTT ping-pong, then the SPSC ring per message and batched."""
+    return [
+        FloorTransport("pingpong"),
+        FloorTransport("spsc", "single"),
+        FloorTransport("spsc", "batch"),
+    ]
