@@ -8,6 +8,7 @@ throughput and multi-writer measurements as the Python rows.
 import array
 import glob
 import os
+import selectors
 import shutil
 import subprocess
 import tempfile
@@ -100,15 +101,27 @@ def build():
     return compile_c(BINARY, sources(), core_headers(), include_dirs=[CORE_DIR])
 
 
-def _run_procs(cmds, timeout):
-    """Run commands concurrently; return their stdouts, or raise BenchError."""
+def _run_procs(cmds, timeout, barrier=False):
+    """Run commands concurrently; return their stdouts, or raise BenchError.
+
+    With barrier, each command's stdin is a pipe: it prints "ready" once
+    attached, and all are told to go together (see bench/c/ring_bench.c),
+    as the Python rows meet at a multiprocessing barrier."""
     procs = []
     try:
         for cmd in cmds:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.PIPE if barrier else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             common.track_child(proc)
             procs.append(proc)
         deadline = time.monotonic() + timeout
+        if barrier:
+            _meet(procs, deadline, timeout)
         outs = []
         for proc in procs:
             left = max(0.0, deadline - time.monotonic())
@@ -126,11 +139,39 @@ def _run_procs(cmds, timeout):
             common.kill_and_reap(proc)
 
 
+def _meet(procs, deadline, timeout):
+    """Wait for every process's "ready" line, then let them all go.  A process
+    that ends first is left for communicate() to report."""
+    waiting = {proc.stdout.fileno(): b"" for proc in procs}
+    with selectors.DefaultSelector() as sel:
+        for fd in waiting:
+            sel.register(fd, selectors.EVENT_READ)
+        while waiting:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise common.BenchError(f"timed out after {timeout:.0f} s waiting for ready")
+            for key, _ in sel.select(left):
+                chunk = os.read(key.fd, 64)  # nothing follows "ready" before the go
+                got = waiting[key.fd] + chunk
+                if not chunk or got.endswith(b"\n"):
+                    sel.unregister(key.fd)
+                    del waiting[key.fd]
+                else:
+                    waiting[key.fd] = got
+    for proc in procs:
+        try:
+            proc.stdin.write("g")
+            proc.stdin.flush()  # communicate() closes it
+        except OSError:  # it died before the go: communicate() reports why
+            pass
+
+
 class CRingTransport(Transport):
     """mycelium-shm from C: the ceiling for every Python row."""
 
     name = "mycelium"
     lang = "c"
+    barrier = True  # processes meet before the timed part (ring_bench's start barrier)
 
     def __init__(self, mode="single", wait="blocking"):
         self.mode = mode
@@ -171,6 +212,7 @@ class CRingTransport(Transport):
                     [*base, "ping", *tail, str(common.core_for(0)), self._cwait, out_path],
                 ],
                 timeout,
+                barrier=self.barrier,
             )
             lat = array.array("q")
             with open(out_path, "rb") as f:
@@ -223,7 +265,7 @@ class CRingTransport(Transport):
                         self._cwait,
                     ]
                 )
-            outs = _run_procs(cmds, timeout)
+            outs = _run_procs(cmds, timeout, barrier=self.barrier)
             elapsed, count = map(int, outs[0].split())
             return elapsed, count
         finally:

@@ -16,7 +16,8 @@ def _pyplot():
 
 
 def _styles(rows):
-    """A stable colour per row label; mycelium solid and thick, peers dashed.
+    """A stable colour per row label; mycelium solid and thick, peers dashed,
+    the floor black and dotted.
 
     tab20 holds ten dark/light pairs; dark ones first keeps neighbouring
     labels apart."""
@@ -31,6 +32,11 @@ def _styles(rows):
     out = {}
     for i, lab in enumerate(labels):
         myc = lab.startswith("mycelium")
+        if lab.startswith("floor:"):  # the reference: black, dotted (batched: dash-dot)
+            style = "-." if " batch " in lab else ":"
+            out[lab] = {"color": "black", "linestyle": style, "linewidth": 1.6, "marker": "x",
+                        "markersize": 5}  # fmt: skip
+            continue
         out[lab] = {
             "color": palette[i % len(palette)],
             "linestyle": "-" if myc else "--",

@@ -107,7 +107,7 @@ int myc_force_unblock(const char *name, int32_t *pid_out, uint64_t *position_out
     int32_t slot = -1;
     for (uint32_t i = 0; i < MYC_WRITER_SLOTS && slot < 0; i++) {
         uint64_t off = myc_slot_off(i);
-        uint64_t start = myc_load_acquire_u64(m->base, off + MYC_SLOT_OFF_CLAIM_START);
+        uint64_t start = myc_load_acquire_u64(m->base, off + MYC_SLOT_OFF_CLAIM_START) & ~MYC_CLAIM_PENDING;
         uint64_t end = myc_load_relaxed_u64(m->base, off + MYC_SLOT_OFF_CLAIM_END);
         uint64_t owner = myc_load_acquire_u64(m->base, off + MYC_SLOT_OFF_OWNER);
         if (start <= pos && pos < end && owner != 0 && myc_owner_alive(owner)) {

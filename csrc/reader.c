@@ -145,25 +145,44 @@ static int refresh_tail(myc_reader *r) {
 
 enum { STUCK_WAIT = 0, STUCK_SKIPPED = 1, STUCK_RECHECK = 2 };
 
-/* The claim at r->head has been pending past the stuck timeout: find whose
- * it is and whether it must be waited for or skipped. */
+/*
+ * The claim at r->head has been pending past the stuck timeout: find whose
+ * it is and whether it must be waited for or skipped.  Exactly one
+ * confirmed range covers a claimed position: its owner's.  Intended
+ * (PENDING) ranges are either that owner's between its CAS and its
+ * confirmation, or ranges whose CAS failed or never happened.  So:
+ *   a live confirmed owner            -> wait;
+ *   a dead confirmed owner            -> skip to its end (exact);
+ *   a live intended range             -> wait (it may be the owner);
+ *   only dead intended ranges         -> skip to the smallest end (the
+ *                                        owner died within its CAS window).
+ */
 static int resolve_stuck(myc_reader *r, const uint8_t *hdr) {
     myc_map *m = &r->map;
-    uint64_t pos = r->head, min_end = UINT64_MAX;
+    uint64_t pos = r->head, confirmed_end = UINT64_MAX, intended_end = UINT64_MAX;
     int covered = 0;
-    int32_t live_pid = 0;
-    for (uint32_t i = 0; i < MYC_WRITER_SLOTS && live_pid == 0; i++) {
+    int32_t live_confirmed = 0, live_intended = 0;
+    for (uint32_t i = 0; i < MYC_WRITER_SLOTS && live_confirmed == 0; i++) {
         uint64_t off = myc_slot_off(i);
-        /* acquire: pairs with the writer's release store of CLAIM_START;
-         * CLAIM_END was stored before it. */
-        uint64_t start = myc_load_acquire_u64(m->base, off + MYC_SLOT_OFF_CLAIM_START);
+        /* acquire: pairs with the writer's release stores of CLAIM_START;
+         * CLAIM_END was stored before them. */
+        uint64_t raw_start = myc_load_acquire_u64(m->base, off + MYC_SLOT_OFF_CLAIM_START);
         uint64_t end = myc_load_relaxed_u64(m->base, off + MYC_SLOT_OFF_CLAIM_END);
+        uint64_t start = raw_start & ~MYC_CLAIM_PENDING;
+        int intended = (raw_start & MYC_CLAIM_PENDING) != 0;
         if (start > pos || end <= pos || end - pos > m->capacity) continue;
         covered = 1;
         uint64_t owner = myc_load_acquire_u64(m->base, off + MYC_SLOT_OFF_OWNER);
-        if (owner != 0 && myc_owner_alive(owner)) live_pid = MYC_OWNER_PID(owner);
-        else if (end < min_end) min_end = end;
+        int alive = owner != 0 && myc_owner_alive(owner);
+        if (alive && !intended) live_confirmed = MYC_OWNER_PID(owner);
+        else if (alive) live_intended = MYC_OWNER_PID(owner);
+        else if (!intended && end < confirmed_end) confirmed_end = end;
+        else if (intended && end < intended_end) intended_end = end;
     }
+    int32_t live_pid = live_confirmed != 0 ? live_confirmed
+                       : confirmed_end == UINT64_MAX ? live_intended
+                                                      : 0;
+    uint64_t min_end = confirmed_end != UINT64_MAX ? confirmed_end : intended_end;
     if (live_pid != 0) {
         if (!r->stalled) {
             r->stalled = 1;

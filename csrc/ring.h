@@ -126,12 +126,20 @@ extern "C" {
 #define MYC_OFF_WRITER_TABLE 0x300
 #define MYC_WRITER_SLOT_SIZE 64u
 #define MYC_SLOT_OFF_OWNER 0         /* u64 owner identity, 0 = free           */
-#define MYC_SLOT_OFF_CLAIM_START 8   /* u64 first position of the last claim  */
+#define MYC_SLOT_OFF_CLAIM_START 8   /* u64 first position of the last claim,
+                                        | MYC_CLAIM_PENDING until TAIL moved  */
 #define MYC_SLOT_OFF_CLAIM_END 16    /* u64 end of the last claim              */
 #define MYC_SLOT_OFF_FRAMES 24       /* u64 frames written (owner only)        */
 #define MYC_SLOT_OFF_BYTES 32        /* u64 payload bytes written (owner only) */
 #define MYC_SLOT_OFF_FULL 40         /* u64 full events (owner only)           */
 #define MYC_SLOT_OFF_TIMEOUTS 48     /* u64 write timeouts (owner only)        */
+
+/* Low bit of CLAIM_START (positions are 16-aligned): set while the range is
+ * only intended (published before the TAIL CAS), cleared once the CAS made
+ * it this writer's.  A writer that dies before its CAS leaves an intended
+ * range that nobody claimed; the reader never takes such a range's end for
+ * a confirmed one's. */
+#define MYC_CLAIM_PENDING 1ull
 
 /* Blocks 22-31: reserved for a table of reader cursors (see FORMAT.md). */
 #define MYC_OFF_READER_TABLE 0xB00

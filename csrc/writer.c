@@ -186,15 +186,19 @@ int myc_try_claim(myc_writer *w, myc_thread_slot *ts, claim_plan *p, int fresh_h
         /* Publish the range before claiming it, end first: a reader that
          * sees TAIL past `tail` (acquire) sees both words (the CAS below
          * releases them), and a writer that dies between the two stores
-         * leaves its previous, already consumed start. */
+         * leaves its previous, already consumed start.  PENDING: intended,
+         * not yet ours. */
         myc_store_relaxed_u64(m->base, slot_off + MYC_SLOT_OFF_CLAIM_END, tail + p->required);
-        myc_store_release_u64(m->base, slot_off + MYC_SLOT_OFF_CLAIM_START, tail);
+        myc_store_release_u64(m->base, slot_off + MYC_SLOT_OFF_CLAIM_START, tail | MYC_CLAIM_PENDING);
         MYC_HOOK(MYC_STEP_PUBLISHED, tail);
         /* acq_rel: one writer wins each byte range; on failure `tail` is
          * reloaded and we lay out (and publish) again. */
         if (myc_cas_acq_rel_u64(m->base, MYC_OFF_TAIL, &tail, tail + p->required)) break;
     }
     p->tail = tail;
+    /* release: confirm the range is ours (a plain store on x86; pairs with
+     * the reader's acquire load of CLAIM_START). */
+    myc_store_release_u64(m->base, slot_off + MYC_SLOT_OFF_CLAIM_START, tail);
     /* release fence: the TAIL update is ordered before every ring store we
      * make next, so a passive observer that copied a frame and then finds
      * TAIL not past it knows no writer overwrote the copy (FORMAT.md 7). */
@@ -229,18 +233,24 @@ static void clear_dead_hold(myc_map *m) {
     if (slot >= MYC_WRITER_SLOTS) slot = 0; /* hostile value: check slot 0 */
     uint64_t off = myc_slot_off(slot);
     uint64_t owner = myc_load_acquire_u64(m->base, off + MYC_SLOT_OFF_OWNER);
-    uint64_t start = myc_load_acquire_u64(m->base, off + MYC_SLOT_OFF_CLAIM_START);
+    uint64_t start = myc_load_acquire_u64(m->base, off + MYC_SLOT_OFF_CLAIM_START) & ~MYC_CLAIM_PENDING;
     uint64_t end = myc_load_acquire_u64(m->base, off + MYC_SLOT_OFF_CLAIM_END);
     int holder_gone = owner == 0 || !myc_owner_alive(owner) || hold < start || hold >= end;
     /* acq_rel CAS: only this hold is cleared, not a newer one. */
     if (holder_gone) myc_cas_acq_rel_u64(m->base, MYC_OFF_HOLD, &hold, MYC_NO_HOLD);
 }
 
+/* The last call on this thread returned at the end of its wait slice: the
+ * caller's next call continues the same write (counted once in full_events). */
+static _Thread_local int tl_resuming;
+
 static int claim_wait(myc_writer *w, myc_thread_slot *ts, claim_plan *p, int64_t timeout_ns) {
     myc_map *m = &w->map;
+    int resumed = tl_resuming;
+    tl_resuming = 0;
     int rc = myc_try_claim(w, ts, p, 0);
     if (rc != MYC_ERR_FULL) return rc;
-    myc_count_full(m, ts);
+    if (!resumed) myc_count_full(m, ts);
     if (timeout_ns == 0) return MYC_ERR_FULL;
     int64_t start = myc_now_ns();
     int64_t deadline = timeout_ns < 0 ? INT64_MAX : start + timeout_ns;
@@ -265,7 +275,10 @@ static int claim_wait(myc_writer *w, myc_thread_slot *ts, claim_plan *p, int64_t
             /* seq_cst: the bit is ours alone; see above. */
             __atomic_fetch_and(MYC_AT(m->base, MYC_OFF_WAITING_MASK, uint32_t), ~bit, __ATOMIC_SEQ_CST);
             if (rc != MYC_ERR_FULL) return rc;
-            if (now < deadline) return myc_fail(MYC_ERR_INTERRUPTED, "wait slice over; call again");
+            if (now < deadline) {
+                tl_resuming = 1;
+                return myc_fail(MYC_ERR_INTERRUPTED, "wait slice over; call again");
+            }
             myc_store_relaxed_u64(m->base, myc_slot_off((uint32_t)ts->slot) + MYC_SLOT_OFF_TIMEOUTS,
                                   ++ts->timeouts);
             return rc;
@@ -274,7 +287,10 @@ static int claim_wait(myc_writer *w, myc_thread_slot *ts, claim_plan *p, int64_t
         if (wait > MYC_MAX_SLEEP_NS) wait = MYC_MAX_SLEEP_NS;
         int err = myc_futex_wait(m->base, MYC_OFF_SPACE_FUTEX, seq, wait);
         __atomic_fetch_and(MYC_AT(m->base, MYC_OFF_WAITING_MASK, uint32_t), ~bit, __ATOMIC_SEQ_CST);
-        if (err == EINTR) return myc_fail(MYC_ERR_INTERRUPTED, "interrupted while waiting for room");
+        if (err == EINTR) {
+            tl_resuming = 1;
+            return myc_fail(MYC_ERR_INTERRUPTED, "interrupted while waiting for room");
+        }
     }
 }
 
@@ -507,7 +523,8 @@ static myc_thread_slot *reservation_owner(myc_writer *w, const myc_reservation *
     for (uint32_t i = 0; i < w->thread_count; i++) {
         uint64_t off = myc_slot_off((uint32_t)w->threads[i].slot);
         /* relaxed: our own process's words, and only to find the entry. */
-        uint64_t start = myc_load_relaxed_u64(w->map.base, off + MYC_SLOT_OFF_CLAIM_START);
+        uint64_t start = myc_load_relaxed_u64(w->map.base, off + MYC_SLOT_OFF_CLAIM_START) &
+                         ~MYC_CLAIM_PENDING;
         uint64_t end = myc_load_relaxed_u64(w->map.base, off + MYC_SLOT_OFF_CLAIM_END);
         if (w->threads[i].reserved_open && start <= res->position && res->position < end)
             found = &w->threads[i];

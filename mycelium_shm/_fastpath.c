@@ -26,6 +26,7 @@
 
 static PyTypeObject *g_frame_type; /* mycelium_shm.frame.Frame, a tuple subclass */
 static PyObject *g_abandoned;      /* mycelium_shm.errors.FrameAbandoned */
+static PyObject *g_batch_failed;   /* mycelium_shm.errors.batch_failed */
 
 /* A Frame(type_id, payload) built directly: the payload bytes are copied
  * once, from the ring. */
@@ -46,6 +47,52 @@ static PyObject *new_frame(uint16_t type_id, const uint8_t *payload, uint32_t le
     PyTuple_SET_ITEM(frame, 0, type);
     PyTuple_SET_ITEM(frame, 1, data);
     return frame;
+}
+
+/* The exception being raised by a write_many that had written `done` of
+ * `total` frames before the part that failed: errors.batch_failed() makes
+ * its `written` (and message) count them all. */
+static void batch_failed(Py_ssize_t done, Py_ssize_t total) {
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (value != NULL && g_batch_failed != NULL) {
+        Py_ssize_t more = 0;
+        PyObject *written = PyObject_GetAttrString(value, "written");
+        if (written != NULL) {
+            more = PyLong_AsSsize_t(written);
+            Py_DECREF(written);
+        }
+        if (more < 0) more = 0;
+        PyErr_Clear();
+        PyObject *r = PyObject_CallFunction(g_batch_failed, "Onn", value, done + more, total);
+        if (r == NULL) PyErr_Clear();
+        Py_XDECREF(r);
+    }
+    PyErr_Restore(type, value, tb);
+}
+
+/* A timeout the fast path may ignore (it never waits): None or a finite
+ * number >= 0.  Anything else goes to the slow path, which rejects it. */
+static int timeout_ok(PyObject *timeout) {
+    if (timeout == NULL || timeout == Py_None) return 1;
+    if (PyLong_CheckExact(timeout)) return Py_SIZE(timeout) >= 0;
+    if (PyFloat_CheckExact(timeout)) {
+        double t = PyFloat_AS_DOUBLE(timeout);
+        return t >= 0.0 && t <= 1e18;
+    }
+    return 0;
+}
+
+/* The timeout argument at `position` (or passed by keyword), NULL if none. */
+static PyObject *timeout_arg(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                             Py_ssize_t position) {
+    if (nargs > position) return args[position];
+    Py_ssize_t kw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t i = 0; i < kw; i++)
+        if (PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, i), "timeout") == 0)
+            return args[nargs + i];
+    return NULL;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -104,7 +151,7 @@ static int fast_write(myc_writer *w, PyObject *type_obj, PyObject *payload) {
 static PyObject *fw_write(FastWriter *self, PyObject *const *args, Py_ssize_t nargs,
                           PyObject *kwnames) {
     /* write(type_id, payload, timeout=None): the timeout only matters when full. */
-    if (nargs >= 2) {
+    if (nargs >= 2 && timeout_ok(timeout_arg(args, nargs, kwnames, 2))) {
         int rc = fast_write(self->writer, args[0], args[1]);
         if (rc == FAST_WRITTEN) Py_RETURN_NONE;
         if (rc == FAST_ERROR) return NULL;
@@ -196,9 +243,13 @@ static PyObject *fw_write_many(FastWriter *self, PyObject *const *args, Py_ssize
                                PyObject *kwnames) {
     /* write_many(frames, timeout=None) -> int */
     Py_ssize_t done = 0;
-    if (nargs >= 1 && PyList_CheckExact(args[0])) {
+    if (nargs >= 1 && PyList_CheckExact(args[0]) &&
+        timeout_ok(timeout_arg(args, nargs, kwnames, 1))) {
         done = fast_write_many(self->writer, args[0]);
-        if (done < 0) return NULL;
+        if (done < 0) {
+            batch_failed(0, PyList_GET_SIZE(args[0]));
+            return NULL;
+        }
         if (done == PyList_GET_SIZE(args[0])) return PyLong_FromSsize_t(done);
     }
     /* The rest (all, if nothing went fast) through the slow path. */
@@ -227,6 +278,7 @@ static PyObject *fw_write_many(FastWriter *self, PyObject *const *args, Py_ssize
     PyObject *result = PyObject_Vectorcall(slow, call_args, (size_t)nargs, kwnames);
     Py_DECREF(rest);
     Py_DECREF(slow);
+    if (result == NULL && done > 0) batch_failed(done, PyList_GET_SIZE(args[0]));
     if (result == NULL || done == 0) return result;
     Py_ssize_t more = PyLong_AsSsize_t(result);
     Py_DECREF(result);
@@ -539,7 +591,7 @@ static PyObject *fr_read(FastReader *self, PyObject *const *args, Py_ssize_t nar
                          PyObject *kwnames) {
     /* read(timeout=None) -> Frame | None */
     Py_ssize_t given = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0);
-    if (given <= 1) {
+    if (given <= 1 && timeout_ok(timeout_arg(args, nargs, kwnames, 0))) {
         int empty;
         PyObject *frame = fast_read_one(self->reader, &empty);
         if (frame != NULL || PyErr_Occurred()) return frame;
@@ -564,7 +616,8 @@ static PyObject *fr_try_read(FastReader *self, PyObject *unused) {
 static PyObject *fr_read_many(FastReader *self, PyObject *const *args, Py_ssize_t nargs,
                               PyObject *kwnames) {
     /* read_many(max_frames, timeout=0) -> list[Frame] */
-    if (nargs >= 1 && PyLong_CheckExact(args[0])) {
+    if (nargs >= 1 && PyLong_CheckExact(args[0]) &&
+        timeout_ok(timeout_arg(args, nargs, kwnames, 1))) {
         Py_ssize_t max_frames = PyLong_AsSsize_t(args[0]);
         if (max_frames > 0) {
             int empty;
@@ -716,8 +769,9 @@ PyMODINIT_FUNC PyInit__fastpath(void) {
     PyObject *errors = PyImport_ImportModule("mycelium_shm.errors");
     if (errors == NULL) return NULL;
     g_abandoned = PyObject_GetAttrString(errors, "FrameAbandoned");
+    g_batch_failed = PyObject_GetAttrString(errors, "batch_failed");
     Py_DECREF(errors);
-    if (g_abandoned == NULL) return NULL;
+    if (g_abandoned == NULL || g_batch_failed == NULL) return NULL;
     PyObject *module = PyModule_Create(&fastpath_module);
     if (module == NULL) return NULL;
     Py_INCREF(&FastWriterType);

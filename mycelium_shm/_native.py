@@ -19,7 +19,6 @@ from typing import Any, Callable, NoReturn, Optional, Union
 
 from ._ring import ffi, lib
 from .errors import (
-    TooManyWriters,
     ChannelClosed,
     ChannelExists,
     ChannelNotFound,
@@ -31,10 +30,12 @@ from .errors import (
     MyceliumError,
     ReaderBusy,
     SchemaMismatch,
+    TooManyWriters,
 )
 
 __all__ = [
     "WAIT_SLICE_NS",
+    "check_frames",
     "check_int",
     "check_payload",
     "check_size",
@@ -149,7 +150,7 @@ def check_payload(
         if isinstance(payload, str):
             raise TypeError(
                 f"{arg} must be a bytes-like object (bytes, bytearray, memoryview), "
-                f"not str: encode the text first, e.g. {arg}.encode()"
+                "not str; encode the text first (str.encode)"
             )
         try:
             view = memoryview(payload)  # type: ignore[arg-type]
@@ -164,6 +165,41 @@ def check_payload(
             f"{arg} of {len(data)} bytes exceeds the channel maximum of {max_payload} bytes"
         )
     return data
+
+
+def check_frames(items: list[Any], max_payload: int, arg: str = "frames") -> list[Any]:
+    """A batch of frames for write_many as (int, bytes) pairs, which the C
+    fast path takes: ``items`` itself when every item is one already (the
+    usual case, checked inline), else a checked copy.  Errors name the item,
+    e.g. ``frames[3] type_id``."""
+    top = _TYPE_ID_MAX
+    i = 0
+    for pair in items:  # one pass of cheap tests, on the write path
+        if type(pair) is not tuple or len(pair) != 2:
+            break
+        type_id, payload = pair
+        if (
+            type(type_id) is not int
+            or type(payload) is not bytes
+            or not 0 < type_id <= top
+            or len(payload) > max_payload
+        ):
+            break
+        i += 1
+    else:
+        return items
+    checked = items[:i]
+    for j in range(i, len(items)):
+        pair = items[j]
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            shape = f" of length {len(pair)}" if isinstance(pair, (tuple, list)) else ""
+            raise TypeError(
+                f"{arg}[{j}] must be a (type_id, payload) pair, not {_kind(pair)}{shape}"
+            )
+        type_id = check_type_id(pair[0], f"{arg}[{j}] type_id")
+        data = check_payload(pair[1], max_payload, f"{arg}[{j}] payload")
+        checked.append((type_id, data if type(data) is bytes else data.tobytes()))
+    return checked
 
 
 def check_size(size: object, max_payload: int, arg: str = "size") -> int:
@@ -184,8 +220,10 @@ def check_timeout(timeout: object, arg: str = "timeout") -> Optional[float]:
     non-numbers are TypeError; negative, NaN and infinite values ValueError."""
     if timeout is None:
         return None
-    if type(timeout) is float or type(timeout) is int or (
-        isinstance(timeout, numbers.Real) and not isinstance(timeout, bool)
+    if (
+        type(timeout) is float
+        or type(timeout) is int
+        or (isinstance(timeout, numbers.Real) and not isinstance(timeout, bool))
     ):
         try:
             value = float(timeout)
@@ -211,7 +249,7 @@ def timeout_ns(timeout: object, arg: str = "timeout") -> int:
     return -1 if value is None else _seconds_ns(value)
 
 
-def wait_call(call: Callable[[int], Any], timeout: Optional[float]) -> Any:
+def wait_call(call: Callable[[int], int], timeout: Optional[float]) -> int:
     """Run the blocking C call ``call(timeout_ns)`` to its end; its result,
     never MYC_ERR_INTERRUPTED.
 

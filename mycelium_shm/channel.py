@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Optional
 from dataclasses import dataclass, field
+from typing import Optional
 
 from ._handle import stats_dict
 from ._native import encode_name, ffi, last_error, lib, raise_for

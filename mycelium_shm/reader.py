@@ -9,7 +9,7 @@ from typing import Any, Literal, Optional
 
 from ._fastpath import FastReader, set_frame_type
 from ._handle import ChannelHandle, SchemaLike
-from ._native import ffi, lib, raise_for, resume_wait, timeout_ns
+from ._native import check_int, check_timeout, ffi, lib, raise_for, timeout_ns, wait_call
 from .errors import ChannelClosed, DecodeError
 from .frame import Frame, FrameView
 
@@ -17,7 +17,6 @@ __all__ = ["ShmReader"]
 
 _OK = lib.MYC_OK
 _EMPTY = lib.MYC_ERR_EMPTY
-_INTERRUPTED = lib.MYC_ERR_INTERRUPTED
 _read = lib.myc_read
 _unpack = ffi.unpack
 _tuple_new = tuple.__new__
@@ -41,6 +40,9 @@ class ShmReader(ChannelHandle, FastReader):
     ``read``, ``try_read`` and ``read_many`` are implemented by the C base
     class for the common case (frames are there now); everything else
     (waiting, errors) reaches the ``_*_slow`` methods below, through cffi.
+    They check the arguments (``timeout``: None waits forever, 0 not at
+    all, else a finite number of seconds >= 0) and wait until the timeout
+    ends, whatever wait slices the C core returns in between.
     """
 
     __slots__ = (
@@ -79,7 +81,7 @@ class ShmReader(ChannelHandle, FastReader):
     ) -> None:
         self.unknown_skipped = 0
         self._open(name, create, exist_ok, capacity, max_payload, mode, schema)
-        lib.myc_reader_set_stuck_timeout(self._h, timeout_ns(stuck_timeout))
+        lib.myc_reader_set_stuck_timeout(self._h, timeout_ns(stuck_timeout, "stuck_timeout"))
         self._cap = max(self.max_payload, 1)
         self._buf = ffi.new("char[]", self._cap)
         self._buf_u8 = ffi.cast("uint8_t *", self._buf)
@@ -94,14 +96,11 @@ class ShmReader(ChannelHandle, FastReader):
 
     def _read_slow(self, timeout: Optional[float] = None) -> Optional[Frame]:
         """read() when no frame was ready: wait up to ``timeout`` s, or raise."""
-        rc = _read(self._h, -1 if timeout is None else timeout_ns(timeout), self._buf_u8, self._cap)
+        wait = check_timeout(timeout)
+        h, buf, cap = self._h, self._buf_u8, self._cap
+        rc = wait_call(lambda ns: _read(h, ns, buf, cap), wait)
         if rc >= 0:
             return _tuple_new(Frame, (rc >> 32, _unpack(self._buf, rc & _LEN_MASK)))
-        if rc == _INTERRUPTED:
-            h, buf, cap = self._h, self._buf_u8, self._cap
-            rc = resume_wait(lambda ns: _read(h, ns, buf, cap), timeout)
-            if rc >= 0:
-                return _tuple_new(Frame, (rc >> 32, _unpack(self._buf, rc & _LEN_MASK)))
         if rc == _EMPTY:
             return None
         raise_for(rc)
@@ -109,8 +108,13 @@ class ShmReader(ChannelHandle, FastReader):
     def _read_many_slow(self, max_frames: int, timeout: Optional[float] = 0) -> list[Frame]:
         """read_many() when no frame was ready: wait up to ``timeout`` s for
         the first, then take what is there in one C call; [] on timeout."""
+        max_frames = check_int(max_frames, "max_frames")
+        wait = check_timeout(timeout)
         if max_frames <= 0:
             return []
+        # The ring never holds more frames than this: a larger count only
+        # costs memory (and overflows the C core's uint32 count).
+        max_frames = min(max_frames, self.capacity // lib.MYC_FRAME_HEADER_SIZE)
         if max_frames > self._slots:
             self._types = ffi.new("uint16_t[]", max_frames)
             self._lens = ffi.new("uint32_t[]", max_frames)
@@ -129,9 +133,7 @@ class ShmReader(ChannelHandle, FastReader):
         def call(ns: int) -> int:
             return lib.myc_read_batch(h, max_frames, ns, batch, batch_cap, types_p, lens_p)
 
-        rc = call(-1 if timeout is None else timeout_ns(timeout))
-        if rc == _INTERRUPTED:
-            rc = resume_wait(call, timeout)
+        rc = wait_call(call, wait)
         if rc == _EMPTY:
             return []
         if rc < 0:
@@ -163,6 +165,8 @@ class ShmReader(ChannelHandle, FastReader):
         schema = self.schema
         if schema is None:
             raise ValueError("recv() needs a reader opened with schema=")
+        if on_unknown not in ("raise", "skip"):
+            raise ValueError(f"on_unknown must be 'raise' or 'skip', not {on_unknown!r}")
         while True:
             frame = self.read(timeout)
             if frame is None:
@@ -201,6 +205,8 @@ class _ViewContext:
 
     def __enter__(self) -> Optional[FrameView]:
         reader = self._reader
+        if self._timeout is not None:  # checked even when a frame is there now
+            check_timeout(self._timeout)
         held = reader._peek_now()  # a frame there now: no cffi call
         if held is None:
             held = self._peek_slow()
@@ -215,10 +221,9 @@ class _ViewContext:
         reader = self._reader
         if reader.closed:
             raise ChannelClosed("the reader is closed")
-        h, timeout, frame = reader._h, self._timeout, ffi.new("myc_frame *")
-        rc = lib.myc_peek(h, -1 if timeout is None else timeout_ns(timeout), frame)
-        if rc == _INTERRUPTED:
-            rc = resume_wait(lambda ns: lib.myc_peek(h, ns, frame), timeout)
+        wait = check_timeout(self._timeout)
+        h, frame = reader._h, ffi.new("myc_frame *")
+        rc = wait_call(lambda ns: lib.myc_peek(h, ns, frame), wait)
         if rc == _EMPTY:
             return None
         if rc != _OK:

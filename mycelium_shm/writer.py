@@ -9,14 +9,24 @@ from typing import Any, Optional
 
 from ._fastpath import FastWriter
 from ._handle import ChannelHandle, SchemaLike
-from ._native import ffi, lib, raise_for, resume_wait, timeout_ns
-from .errors import ChannelClosed, Full, MyceliumError
+from ._native import (
+    check_frames,
+    check_payload,
+    check_size,
+    check_timeout,
+    check_type_id,
+    ffi,
+    lib,
+    raise_for,
+    wait_call,
+)
+from .channel import frame_bytes, inspect
+from .errors import ChannelClosed, FrameAbandoned, Full, MyceliumError, batch_failed
 
 __all__ = ["Reservation", "ShmWriter"]
 
 _OK = lib.MYC_OK
 _FULL = lib.MYC_ERR_FULL
-_INTERRUPTED = lib.MYC_ERR_INTERRUPTED
 _write = lib.myc_write
 _from_buffer = ffi.from_buffer
 
@@ -33,7 +43,10 @@ class ShmWriter(ChannelHandle, FastWriter):
 
     ``write``, ``try_write`` and ``write_many`` are implemented by the C base
     class for the common case (the frames fit now); everything else reaches
-    the ``_*_slow`` methods below, which go through cffi.
+    the ``_*_slow`` methods below, which go through cffi.  They check the
+    arguments (``timeout``: None waits forever, 0 not at all, else a finite
+    number of seconds >= 0), wait until the timeout ends, whatever wait
+    slices the C core returns in between, and raise :class:`Full` saying why.
     """
 
     __slots__ = ("_h", "capacity", "max_payload", "name", "schema")
@@ -57,68 +70,133 @@ class ShmWriter(ChannelHandle, FastWriter):
 
     # -- writing -------------------------------------------------------------
 
-    def _write_slow(self, type_id: int, payload: Any, timeout: Optional[float] = None) -> None:
-        """write() when the fast path could not: wait for room, or raise."""
-        if type(payload) is not bytes:
-            payload = _from_buffer(payload)
-        rc = _write(
-            self._h, type_id, payload, len(payload), -1 if timeout is None else timeout_ns(timeout)
-        )
+    def _write_slow(self, type_id: Any, payload: Any, timeout: Any = None) -> None:
+        """write() when the fast path could not: check, wait for room, or raise."""
+        type_id = check_type_id(type_id)
+        data = check_payload(payload, self.max_payload)
+        wait = check_timeout(timeout)
+        rc = self._write_wait(type_id, data, wait)
         if rc == _OK:
             return
-        if rc == _INTERRUPTED:
-            h = self._h
-            rc = resume_wait(lambda ns: _write(h, type_id, payload, len(payload), ns), timeout)
-            if rc == _OK:
-                return
+        if rc == _FULL:
+            raise self._full(len(data), wait)
         raise_for(rc)
 
-    def _try_write_slow(self, type_id: int, payload: Any) -> bool:
+    def _write_wait(self, type_id: int, data: Any, timeout: Optional[float]) -> int:
+        """One checked frame through cffi: the C result once room came or
+        ``timeout`` (checked) ran out."""
+        h, n = self._h, len(data)
+        buf = data if type(data) is bytes else _from_buffer(data)
+        return wait_call(lambda ns: _write(h, type_id, buf, n, ns), timeout)
+
+    def _try_write_slow(self, type_id: Any, payload: Any) -> bool:
         """try_write() when the fast path could not: False if full, or raise."""
-        if type(payload) is not bytes:
-            payload = _from_buffer(payload)
-        rc = _write(self._h, type_id, payload, len(payload), 0)
+        type_id = check_type_id(type_id)
+        data = check_payload(payload, self.max_payload)
+        rc = self._write_wait(type_id, data, 0)
         if rc == _OK:
             return True
         if rc == _FULL:
             return False
         raise_for(rc)
 
-    def _write_many_slow(
-        self, frames: Iterable[tuple[int, Any]], timeout: Optional[float] = None
-    ) -> int:
+    def _write_many_slow(self, frames: Iterable[tuple[int, Any]], timeout: Any = None) -> int:
         """write_many() for what the fast path left: waits for room, writing
         what fits at each moment; returns how many were written (fewer than
-        given only if ``timeout`` expired)."""
-        pairs = [tuple(pair) for pair in frames]
-        for type_id, payload in pairs:  # all or nothing: check before writing any
-            if not 1 <= type_id <= lib.MYC_TYPE_ID_MAX:
-                raise ValueError(f"type id {type_id} is out of range 1..{lib.MYC_TYPE_ID_MAX}")
-            if len(payload) > self.max_payload:
-                raise ValueError(
-                    f"payload of {len(payload)} bytes exceeds the channel maximum of {self.max_payload}"
-                )
-        deadline = None if timeout is None else monotonic() + timeout
+        given only if ``timeout`` expired).
+
+        Every argument is checked before anything is written.  Any exception
+        raised once the frames are listed (a bad frame, a FrameAbandoned, a
+        closed writer, a KeyboardInterrupt while waiting) carries ``written``
+        and says "k of n frames were written"
+        (:func:`~mycelium_shm.errors.batch_failed`)."""
+        try:
+            items = list(frames)
+        except TypeError:
+            raise TypeError(
+                f"frames must be an iterable of (type_id, payload) pairs, "
+                f"not {type(frames).__name__}"
+            ) from None
+        total = len(items)
         done = 0
-        while done < len(pairs):
-            rest = pairs[done:] if done else pairs
-            fast = self._try_write_many(rest)
-            if fast:
-                done += fast
-                continue
-            type_id, payload = rest[0]
-            if deadline is None:
-                wait = None
-            else:
-                wait = max(0.0, deadline - monotonic())
-            try:
-                # One frame through cffi: waits for room (or raises the
-                # argument error); then the fast path takes what fits again.
-                self._write_slow(type_id, payload, wait)
-            except Full:
-                break
-            done += 1
+        try:
+            pairs = check_frames(items, self.max_payload)
+            wait = check_timeout(timeout)
+            deadline = None if wait is None else monotonic() + wait
+            while done < total:
+                rest = pairs[done:] if done else pairs
+                try:
+                    fast = self._try_write_many(rest)
+                except FrameAbandoned as exc:
+                    done += exc.written or 0  # the frames of `rest` before it
+                    raise
+                if fast:
+                    done += fast
+                    continue
+                # One frame through cffi: waits for room (or raises); then
+                # the fast path takes what fits again.
+                type_id, payload = rest[0]
+                if deadline is not None:
+                    wait = max(0.0, deadline - monotonic())
+                rc = self._write_wait(type_id, payload, wait)
+                if rc == _FULL:
+                    break
+                if rc != _OK:
+                    raise_for(rc)
+                done += 1
+        except BaseException as exc:
+            batch_failed(exc, done, total)
+            raise
         return done
+
+    def _full(self, payload_len: int, timeout: Optional[float]) -> Full:
+        """The Full error for a frame of ``payload_len`` bytes that found no
+        room within ``timeout``.  Built only when raising: it looks the
+        channel up (inspect) to say whether a live reader is attached."""
+        frame = frame_bytes(payload_len)
+        if timeout is None:
+            waited = "while waiting"
+        elif timeout == 0:
+            waited = "without waiting (timeout=0)"
+        else:
+            waited = f"within the timeout of {timeout:g} s"
+        facts = []
+        try:
+            stats = self.stats()
+            facts.append(
+                f"{stats['tail'] - stats['head']} of {stats['capacity']} ring bytes unread"
+            )
+        except MyceliumError:
+            pass
+        reader_pid: Optional[int] = None
+        reader_alive: Optional[bool] = None
+        try:
+            info = inspect(self.name)
+        except (MyceliumError, OSError) as exc:
+            facts.append(f"whether a live reader is attached is unknown ({exc})")
+        else:
+            reader_pid, reader_alive = info.reader_pid, info.reader_alive
+            if reader_alive:
+                facts.append(f"its live reader (pid {reader_pid}) is not keeping up")
+            elif reader_pid:
+                facts.append(
+                    f"no live reader: reader pid {reader_pid} has exited, "
+                    "so no room is freed until a new reader attaches"
+                )
+            else:
+                facts.append(
+                    "no live reader is attached, so no room is freed until a reader attaches"
+                )
+        return Full(
+            f"channel {self.name!r} is full: no room for a {frame}-byte frame "
+            f"({payload_len}-byte payload) {waited}; " + "; ".join(facts),
+            channel=self.name,
+            payload_bytes=payload_len,
+            frame_bytes=frame,
+            timeout=timeout,
+            reader_pid=reader_pid,
+            reader_alive=reader_alive,
+        )
 
     def reserve(self, type_id: int, size: int, timeout: Optional[float] = None) -> Reservation:
         """Zero-copy write: ``with w.reserve(t, n) as buf: buf[:] = ...`` fills
@@ -146,6 +224,8 @@ class Reservation:
         self._claim: Any = None
 
     def __enter__(self) -> memoryview:
+        if self._timeout is not None:  # checked even when there is room now
+            check_timeout(self._timeout)
         claim = self._writer._reserve(self._type_id, self._size)  # room now: no cffi call
         if claim is None:
             claim = self._reserve_slow()
@@ -153,15 +233,17 @@ class Reservation:
         return claim.view  # type: ignore[no-any-return]
 
     def _reserve_slow(self) -> Any:
-        """Claim through cffi: wait for room, or raise the right error."""
+        """Claim through cffi: check, wait for room, or raise the right error."""
         writer = self._writer
         if writer.closed:
             raise ChannelClosed("the writer is closed")
-        h, type_id, size, timeout = writer._h, self._type_id, self._size, self._timeout
-        res = ffi.new("myc_reservation *")
-        rc = lib.myc_reserve(h, type_id, size, -1 if timeout is None else timeout_ns(timeout), res)
-        if rc == _INTERRUPTED:
-            rc = resume_wait(lambda ns: lib.myc_reserve(h, type_id, size, ns, res), timeout)
+        type_id = check_type_id(self._type_id)
+        size = check_size(self._size, writer.max_payload)
+        wait = check_timeout(self._timeout)
+        h, res = writer._h, ffi.new("myc_reservation *")
+        rc = wait_call(lambda ns: lib.myc_reserve(h, type_id, size, ns, res), wait)
+        if rc == _FULL:
+            raise writer._full(size, wait)
         if rc != _OK:
             raise_for(rc)
         return writer._adopt(res.position, res.payload_len)

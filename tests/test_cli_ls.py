@@ -48,8 +48,10 @@ def test_ls_counts_fill_and_schema(channel_name: str, capsys: pytest.CaptureFixt
         assert rc == 0
         assert entry["frames_written"] == 3
         assert entry["frames_read"] == 0
-        assert entry["used_bytes"] == 3 * 112  # align8(8 + 100)
-        assert entry["fill"] == pytest.approx(336 / 4096)
+        assert entry["used_bytes"] == 3 * 128  # align16(16 + 100)
+        assert entry["fill"] == pytest.approx(384 / 4096)
+        assert entry["stalled_writer"] is None
+        assert entry["hold_position"] is None
         assert entry["schema_digest"] == schema.digest.hex()
         assert entry["creator"] == {"pid": os.getpid(), "alive": True}
         assert entry["writers"] == [{"pid": os.getpid(), "alive": True}]

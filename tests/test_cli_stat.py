@@ -39,7 +39,9 @@ def test_stat_rates_follow_the_counters(
         assert sample["rates"]["frames_written"] * dt == pytest.approx(50)
         assert sample["rates"]["bytes_written"] * dt == pytest.approx(500)
         assert sample["rates"]["frames_read"] * dt == pytest.approx(20)
-        assert sample["used_bytes"] == 30 * i * 24  # align8(8 + 10) per unread frame
+        assert sample["used_bytes"] == 30 * i * 32  # align16(16 + 10) per unread frame
+        assert sample["stalled_writer"] is None
+        assert sample["hold_position"] is None
 
 
 def test_stat_prints_plain_lines_off_a_terminal(

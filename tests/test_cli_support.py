@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 from conftest import ROOT, Processes
 
@@ -24,6 +25,17 @@ def killed_holder(procs: Processes, name: str, role: str = "writer", create: boo
     proc.kill()
     proc.wait(timeout=10)  # reaped: a zombie would still count as alive
     return proc.pid
+
+
+def wait_stopped(pid: int, timeout: float = 10) -> None:
+    """Until process PID is stopped (state T in /proc/PID/stat)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with open(f"/proc/{pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "T":
+                return
+        assert time.monotonic() < deadline, f"process {pid} did not stop"
+        time.sleep(0.001)
 
 
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

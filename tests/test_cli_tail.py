@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import signal
 import subprocess
 import sys
@@ -12,12 +13,13 @@ from typing import IO, Callable
 
 import pytest
 from conftest import ROOT, Processes, poke
-from test_cli_support import assert_one_error_line
+from test_cli_support import assert_one_error_line, wait_stopped
 from workers import check_payload
 
 from mycelium_shm import CorruptChannel, ShmReader, ShmWriter, exists, inspect
 from mycelium_shm.cli import main
-from mycelium_shm.cli.rawview import Follower, RawChannel
+from mycelium_shm.cli.payload import make_payload
+from mycelium_shm.cli.rawview import Follower, RawChannel, TailFrame
 from mycelium_shm.protocol import Schema
 
 TRADING = ROOT / "schemas" / "trading.toml"
@@ -89,8 +91,9 @@ def test_tail_shows_hex_and_refuses_another_schema(
         assert_one_error_line(capsys.readouterr().err, "schema digest")
 
 
-def test_follower_counts_frames_the_reader_consumed_first(channel_name: str) -> None:
-    """Frames the reader consumes before tail copies them are missed, and counted."""
+def test_follower_sees_frames_the_reader_consumed(channel_name: str) -> None:
+    """The reader never erases a frame: tail still copies those it consumed first;
+    padding and an aborted reservation are skipped, never shown."""
     with (
         ShmWriter(channel_name, create=True, capacity=4096) as w,
         ShmReader(channel_name) as r,
@@ -99,19 +102,23 @@ def test_follower_counts_frames_the_reader_consumed_first(channel_name: str) -> 
         follower = Follower(ch, from_start=True)
         for i in range(5):
             w.write(1 + i, bytes([i]) * 10)
-        for _ in range(3):
+        with pytest.raises(RuntimeError):
+            with w.reserve(40, 30) as buf:
+                buf[:] = b"x" * 30
+                raise RuntimeError("abort")  # the claim becomes padding
+        for _ in range(5):
             assert r.read(timeout=1) is not None
+        assert r.try_read() is None
         assert [(f.type_id, f.payload) for f in follower.poll()] == [
-            (4, b"\x03" * 10),
-            (5, b"\x04" * 10),
+            (1 + i, bytes([i]) * 10) for i in range(5)
         ]
-        assert follower.missed() == 3
         w.write(6, b"late")
-        w.write(7, b"later")
-        assert [r.read(timeout=1).type_id for _ in range(4)] == [4, 5, 6, 7]  # type: ignore[union-attr]
+        assert r.read(timeout=1) == (6, b"late")
+        assert [(f.type_id, f.payload) for f in follower.poll()] == [(6, b"late")]
         assert follower.poll() == []
-        assert follower.missed() == 5
-        assert follower.seen == 2
+        assert follower.missed() == 0
+        assert follower.seen == 6
+        assert follower.lapped == 0
 
 
 def test_follower_without_from_start_sees_only_new_frames(channel_name: str) -> None:
@@ -125,26 +132,139 @@ def test_follower_without_from_start_sees_only_new_frames(channel_name: str) -> 
             assert follower.missed() == 0
 
 
+def _seq(frame: TailFrame) -> int:
+    return int.from_bytes(frame.payload[:4], "little")
+
+
+def test_follower_lapped_by_writers_counts_what_it_missed(channel_name: str) -> None:
+    """A follower that lags by more than the ring loses frames to the writers: it
+    shows the rest in order, intact, and counts the lost ones exactly."""
+    total = 600
+    with (
+        ShmWriter(channel_name, create=True, capacity=4096) as w,
+        ShmReader(channel_name) as r,
+        RawChannel(channel_name) as ch,
+    ):
+        follower = Follower(ch)
+        shown: list[TailFrame] = []
+        for i in range(total):
+            w.write(7, i.to_bytes(4, "little") * 25)  # 100 bytes: 128 ring bytes
+            assert r.read(timeout=1) is not None  # the reader keeps up, tail does not
+            if i % 3 == 0:
+                shown += follower.poll(limit=1)
+        shown += follower.poll(limit=10_000)
+        seqs = [_seq(f) for f in shown]
+        assert all(f.payload == f.payload[:4] * 25 for f in shown)  # no mixed bytes
+        assert seqs == sorted(set(seqs))  # in order, no repeat
+        assert seqs[-1] == total - 1  # caught up
+        assert follower.lapped > 0
+        assert follower.missed() == total - len(shown)
+        assert 0 < len(shown) < total
+
+
+def test_follower_never_shows_a_frame_recycled_while_it_copied(
+    channel_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writers overwrite the frame being copied (they lapped tail mid-copy): the copy
+    is dropped and counted as missed, and tail resumes at an intact frame."""
+    with (
+        ShmWriter(channel_name, create=True, capacity=4096) as w,
+        ShmReader(channel_name) as r,
+        RawChannel(channel_name) as ch,
+    ):
+        follower = Follower(ch, from_start=True)
+        w.write(1, b"A" * 100)
+        real_copy = ch.copy
+        laps: list[int] = []
+
+        def copy_while_lapped(index: int, size: int) -> bytes:
+            data = real_copy(index, size)
+            if not laps:  # once: the reader consumes, writers go round the ring
+                laps.append(1)
+                for i in range(40):
+                    w.write(2, bytes([i]) * 100)
+                    assert r.read(timeout=1) is not None
+                assert ch.tail() > ch.capacity  # position 0 was overwritten
+            return data
+
+        monkeypatch.setattr(ch, "copy", copy_while_lapped)
+        frames = follower.poll(limit=1000)
+        assert follower.discarded == 1
+        assert follower.lapped == 1
+        assert all(f.type_id == 2 and f.payload == f.payload[:1] * 100 for f in frames)
+        assert frames[-1].payload == bytes([39]) * 100
+        assert follower.missed() == 41 - len(frames)
+
+
+def test_follower_skips_a_dead_writers_claim(channel_name: str, procs: Processes) -> None:
+    """A writer killed inside its claim: the reader skips the claim; tail, behind
+    the reader, skips it the same way and shows the frames around it."""
+    with (
+        ShmWriter(channel_name, create=True, capacity=4096) as w,
+        ShmReader(channel_name, stuck_timeout=0.01) as r,
+    ):
+        w.write(1, b"before")
+        holder = procs.start("hold-claim", channel_name)
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == b"claimed\n"
+        holder.kill()
+        holder.wait(timeout=10)
+        w.write(2, b"after")
+        assert r.read(timeout=5) == (1, b"before")
+        assert r.read(timeout=5) == (2, b"after")  # the dead claim was skipped
+        assert inspect(channel_name).stats["unblocks"] == 1
+        with RawChannel(channel_name) as ch:
+            follower = Follower(ch, from_start=True)
+            assert [(f.type_id, f.payload) for f in follower.poll()] == [
+                (1, b"before"),
+                (2, b"after"),
+            ]
+            assert follower.missed() == 0
+
+
 def test_follower_never_trusts_a_frame_length(channel_name: str) -> None:
-    """A committed length running past the tail is CorruptChannel, never a bad read."""
+    """A committed length running past the tail or the ring, or shorter than a
+    header, is CorruptChannel, never a bad read; a stamp naming another
+    position is not a frame."""
     with ShmWriter(channel_name, create=True, capacity=4096) as w:
         w.write(1, b"abc")
-        poke(channel_name, 4096, "<i", 4000)
+        poke(channel_name, 4096 + 8, "<I", 4000)
         with RawChannel(channel_name) as ch:
-            with pytest.raises(CorruptChannel, match="past"):
+            with pytest.raises(CorruptChannel, match="past the tail"):
                 Follower(ch, from_start=True).poll()
-        poke(channel_name, 4096, "<i", 1 << 30)
+        poke(channel_name, 4096 + 8, "<I", 1 << 30)
         with RawChannel(channel_name) as ch:
             with pytest.raises(CorruptChannel, match="past the end"):
                 Follower(ch, from_start=True).poll()
+        poke(channel_name, 4096 + 8, "<I", 12)
+        with RawChannel(channel_name) as ch:
+            with pytest.raises(CorruptChannel, match="< 16"):
+                Follower(ch, from_start=True).poll()
+        poke(channel_name, 4096 + 8, "<I", 16 + 3)
+        poke(channel_name, 4096, "<Q", 4096 | 2)  # a stamp from the next lap
+        with RawChannel(channel_name) as ch:
+            assert Follower(ch, from_start=True).poll() == []  # not a frame: wait
+
+
+def test_tail_refuses_bad_positions(channel_name: str) -> None:
+    """A tail that is not 16-aligned, or beyond head + capacity, is CorruptChannel."""
+    ShmWriter(channel_name, create=True, capacity=4096).close()
+    poke(channel_name, 0x080, "<Q", 8)
+    with pytest.raises(CorruptChannel, match="multiples of 16"):
+        RawChannel(channel_name)
+    poke(channel_name, 0x080, "<Q", 4096 + 16)
+    with pytest.raises(CorruptChannel, match="not head <= tail"):
+        RawChannel(channel_name)
 
 
 def test_tail_on_a_foreign_object(channel_name: str, capsys: pytest.CaptureFixture[str]) -> None:
     """tail validates the header itself: a foreign magic is one error line."""
     ShmWriter(channel_name, create=True, capacity=4096).close()
-    poke(channel_name, 0x08, "<I", 2)
+    poke(channel_name, 0x08, "<I", 3)
     assert main(["tail", channel_name, "--count", "1"]) == 1
-    assert_one_error_line(capsys.readouterr().err, "format version 2")
+    assert_one_error_line(capsys.readouterr().err, "format version 3, not 2")
+    assert main(["tail", channel_name, "--max-bytes", "-1"]) == 2
+    assert_one_error_line(capsys.readouterr().err, "--max-bytes", "negative")
 
 
 def test_tail_does_not_disturb_the_reader(channel_name: str, procs: Processes) -> None:
@@ -205,27 +325,6 @@ def test_tail_stops_when_the_channel_is_removed(channel_name: str, procs: Proces
     assert lines[-1].startswith("tail: 0 frames shown, 0 missed")
 
 
-def test_follower_drops_a_frame_zeroed_while_it_copied(
-    channel_name: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The reader zeroes a frame before it moves head: a copy taken meanwhile is dropped."""
-    with ShmWriter(channel_name, create=True, capacity=4096) as w:
-        w.write(1, b"payload!")
-        with RawChannel(channel_name) as ch:
-            follower = Follower(ch, from_start=True)
-            real_copy = ch.copy
-
-            def copy_while_zeroed(index: int, size: int) -> bytes:
-                data = real_copy(index, size)
-                poke(channel_name, 4096, "<Q", 0)  # the reader's memset, head not yet moved
-                return data
-
-            monkeypatch.setattr(ch, "copy", copy_while_zeroed)
-            assert follower.poll() == []
-            assert follower.discarded == 1
-            assert follower.seen == 0
-
-
 def test_tail_beside_a_fast_reader_shows_only_intact_frames(channel_name: str) -> None:
     """tail racing `stress` (2 writers, a C-speed reader, a small ring): whatever it
     shows passes its CRC, and the stress run is unharmed."""
@@ -261,3 +360,122 @@ def test_tail_beside_a_fast_reader_shows_only_intact_frames(channel_name: str) -
     assert tail.returncode in (0, 1), tail_err  # 1: stress was done before tail attached
     for line in tail_out.decode().splitlines()[:-1]:
         check_payload(bytes.fromhex(json.loads(line)["payload"]))
+
+
+def _start_tail(procs: Processes, *args: str) -> tuple[subprocess.Popen[bytes], LineCollector]:
+    """`mycelium-shm tail ARGS` in a child (reaped by the fixture), once it follows;
+    its stderr is collected, its stdout left to the caller."""
+    tail = subprocess.Popen(
+        [sys.executable, "-m", "mycelium_shm", "tail", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    procs.started.append(tail)
+    err = LineCollector(tail.stderr)
+    err.wait_for(lambda lines: any("following" in x for x in lines), timeout=30)
+    return tail, err
+
+
+def _finish_tail(
+    tail: subprocess.Popen[bytes], out: LineCollector, err: LineCollector
+) -> tuple[list[dict], dict, str]:
+    """Ctrl-C a tail that has shown the sentinel: (frames, summary, stderr)."""
+    out.wait_for(lambda lines: any('"type_id":99' in x for x in lines), timeout=60)
+    tail.send_signal(signal.SIGINT)
+    assert tail.wait(timeout=30) == 130
+    lines = out.finish()
+    errors = "".join(err.finish())
+    assert "Traceback" not in errors
+    return [json.loads(x) for x in lines[:-1]], json.loads(lines[-1])["summary"], errors
+
+
+def _checked(shown: list[dict]) -> list[tuple[int, int]]:
+    """(writer id, seq) of the data frames tail showed, checking each payload's CRC
+    and that positions only grow."""
+    positions = [frame["position"] for frame in shown]
+    assert positions == sorted(set(positions))
+    ids = []
+    for frame in shown:
+        if frame["type_id"] == 99:
+            continue
+        writer_id, seq = check_payload(bytes.fromhex(frame["payload"]))  # never corrupt
+        assert frame["type_id"] == 1 + writer_id
+        ids.append((writer_id, seq))
+    return ids
+
+
+def test_tail_sees_every_frame_the_reader_consumed_first(
+    channel_name: str, procs: Processes
+) -> None:
+    """A C-speed reader consumes each frame at once; tail still shows all of them,
+    in order, intact (the reader does not erase frames), and misses none."""
+    frames = 5000  # at most 5000 * 128 ring bytes: the writer never laps tail
+    with ShmWriter(channel_name, create=True, capacity=1 << 20) as w:
+        tail, err = _start_tail(procs, channel_name, "--json")
+        out = LineCollector(tail.stdout)
+        reader = procs.start("read-some", channel_name, str(frames))
+        procs.run("writer", channel_name, "0", str(frames), "8", "100", "mixed")
+        assert reader.stdout is not None
+        assert list(map(int, reader.stdout.readline().split())) == list(range(frames))
+        w.write(99, b"sentinel")
+        shown, summary, errors = _finish_tail(tail, out, err)
+    assert _checked(shown) == [(0, seq) for seq in range(frames)]
+    assert summary["shown"] == frames + 1
+    assert summary["missed"] == 0
+    assert summary["lapped"] == 0
+    assert f"tail: {frames + 1} frames shown, 0 missed" in errors
+
+
+def test_tail_lapped_by_a_fast_writer_shows_intact_frames_and_counts_the_rest(
+    channel_name: str, procs: Processes
+) -> None:
+    """Two writers, the reader keeping up: the first paced, the second as fast as
+    it goes round the ring while tail is stopped, so tail is lapped for sure.
+    tail shows frames in order, never a corrupt one, and the frames it missed
+    are exactly the gaps in each writer's sequence numbers."""
+    first, second = 5000, 20_000
+    with ShmWriter(channel_name, create=True, capacity=1 << 16) as w:
+        tail, err = _start_tail(procs, channel_name, "--json")
+        out = LineCollector(tail.stdout)
+        reader = procs.start("read-some", channel_name, str(first + second))
+        rng = random.Random(0)
+        for seq in range(first):  # paced: tail keeps up with this one
+            w.write(1, make_payload(0, seq, rng.randint(8, 200), rng))
+            if seq % 50 == 49:
+                time.sleep(0.002)
+        # Wherever tail is now, the second writer goes round the ring past it;
+        # tail runs again while that writer still writes.
+        tail.send_signal(signal.SIGSTOP)
+        wait_stopped(tail.pid)
+        try:
+            past = inspect(channel_name).stats["tail"] + 4 * (1 << 16)
+            fast = procs.start("writer", channel_name, "1", str(second), "8", "200", "mixed")
+            deadline = time.monotonic() + 60
+            while inspect(channel_name).stats["tail"] < past:
+                assert time.monotonic() < deadline, "the second writer made no progress"
+                time.sleep(0.0005)
+        finally:
+            tail.send_signal(signal.SIGCONT)
+        assert fast.stdout is not None
+        assert fast.stdout.read() == b"done\n"
+        assert fast.wait(timeout=60) == 0
+        assert reader.stdout is not None
+        assert len(reader.stdout.readline().split()) == first + second  # it read every frame
+        assert inspect(channel_name).reader_pid == reader.pid  # tail never became the reader
+        w.write(99, b"sentinel")
+        shown, summary, errors = _finish_tail(tail, out, err)
+    ids = _checked(shown)
+    assert summary["shown"] == len(ids) + 1 == len(shown)
+    assert summary["missed"] == first + second - len(ids)
+    gaps = 0
+    for writer_id, count in ((0, first), (1, second)):
+        seqs = [seq for wid, seq in ids if wid == writer_id]
+        assert seqs == sorted(set(seqs))  # in order, never twice
+        assert all(0 <= seq < count for seq in seqs)
+        gaps += count - len(seqs)
+    assert ids == sorted(ids)  # every frame of writer 0 before any of writer 1
+    assert gaps == summary["missed"] > 0
+    assert summary["lapped"] > 0
+    assert f"shown, {summary['missed']} missed" in errors
+    assert f"lapped {summary['lapped']} time" in errors

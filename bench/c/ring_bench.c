@@ -1,6 +1,6 @@
 /*
  * ring_bench: the C ceiling for the benchmark suite.  The same round-trip and
- * throughput loops as the Python harness, calling csrc/ring.c directly, so
+ * throughput loops as the Python harness, calling the core (csrc/*.c) directly, so
  * the report shows how much of each Python number is the ring and how much
  * is the interpreter.
  *
@@ -13,26 +13,37 @@
  *       recv prints "ELAPSED_NS TIMED_FRAMES" for the frames after WARM.
  *
  * Every process opens its channels with MYC_CREATE_OR_ATTACH, so start order
- * does not matter; the harness unlinks the channels.  "block" waits inside
- * the core (timeout -1: spin, then futex); "poll" calls with timeout 0 in a
- * loop, with a pause instruction between empty / full tries (as the core's
- * own spin does).  "batch" moves batch_frames(SIZE) frames per call, the rule
- * of batch_size() in bench/transports_mycelium.py, so the C and Python batch
- * rows make calls of the same size.
+ * does not matter; the harness unlinks the channels.  When stdin is a pipe,
+ * each process, once pinned, attached and with its buffers touched, prints
+ * "ready" and waits for a byte (or EOF) on stdin: the harness answers when
+ * every process of the run is ready, so no process start-up, attach or
+ * first-touch page fault lands in anyone's timed loop, and no blocking reader
+ * falls asleep waiting for a writer that is still starting (the Python rows
+ * meet at a barrier the same way).  Run by hand, a process starts at once.
+ *
+ * "block" waits inside the core (timeout -1: spin, then futex); "poll" calls
+ * with timeout 0 in a loop, with a pause instruction between empty / full
+ * tries (as the core's own spin does).  "batch" moves batch_frames(SIZE)
+ * frames per call, the rule of batch_size() in bench/transports_mycelium.py,
+ * so the C and Python batch rows make calls of the same size.
  *
  * Nothing but the ring call runs per message: the mode is decoded once, the
  * buffers are one batch long (allocated and touched before the loop, so no
- * page fault and no cache miss is timed), and only the round-trip loop reads
- * the clock per message (twice per round trip, as every RTT row does).
+ * page fault is timed), and only the round-trip loop reads the clock per
+ * message (twice per round trip, as every RTT row does).
+ *
  * Exit status 2 on any ring error, with the reason on stderr.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ring.h"
 
@@ -96,6 +107,17 @@ static void pin(long core) {
     if (sched_setaffinity(0, sizeof set, &set) != 0) perror("ring_bench: sched_setaffinity");
 }
 
+/* The start barrier (see the top of the file); a no-op unless stdin is a pipe. */
+static void start_barrier(void) {
+    struct stat st;
+    if (fstat(0, &st) != 0 || !S_ISFIFO(st.st_mode)) return;
+    fputs("ready\n", stdout);
+    fflush(stdout);
+    char go;
+    while (read(0, &go, 1) < 0 && errno == EINTR) {
+    }
+}
+
 static myc_writer *open_writer(const char *name) {
     myc_writer *w = NULL;
     int rc = myc_writer_open(name, MYC_CREATE_OR_ATTACH, CAPACITY, 0, 0, NULL, &w);
@@ -137,13 +159,14 @@ static int rtt(int argc, char **argv) {
     uint8_t *buf = buffer(size + 8);
     myc_writer *w = open_writer(is_ping ? ab : ba);
     myc_reader *r = open_reader(is_ping ? ba : ab);
+    int64_t *lat = is_ping ? (int64_t *)buffer(sizeof(int64_t) * (size_t)(n > 0 ? n : 1)) : NULL;
+    start_barrier();
     if (!is_ping) {
         for (long i = 0; i < n + warm; i++) {
             uint32_t len = get(r, buf, size + 8, poll);
             put(w, buf, len, poll);
         }
     } else {
-        int64_t *lat = (int64_t *)buffer(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
         for (long i = 0; i < n + warm; i++) {
             int64_t t0 = now_ns();
             put(w, buf, size, poll);
@@ -186,6 +209,7 @@ static int send_frames(int argc, char **argv) {
         lens[i] = size;
     }
     myc_writer *w = open_writer(argv[2]);
+    start_barrier();
     if (mode == MODE_SINGLE) {
         for (long i = 0; i < n; i++) put(w, payloads, size, poll);
     } else if (mode == MODE_BATCH) {
@@ -259,6 +283,7 @@ static int recv_frames(int argc, char **argv) {
     uint64_t buf_len = (uint64_t)size * per;
     uint8_t *buf = buffer(buf_len);
     myc_reader *r = open_reader(argv[2]);
+    start_barrier();
     long got = 0, timed_from = -1;
     int64_t t0 = 0;
     if (warm == 0) {

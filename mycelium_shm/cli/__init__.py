@@ -3,6 +3,7 @@
     mycelium-shm ls [NAME...] [--json]
     mycelium-shm stat NAME [--interval S] [--count N] [--json]
     mycelium-shm tail NAME [--schema FILE] [--count N] [--from-start] [--json]
+    mycelium-shm unblock NAME [--json]
     mycelium-shm rm NAME...
     mycelium-shm gc [NAME...] [--dry-run] [--json]
     mycelium-shm stress [--writers N] [--frames M] [--sizes A-B] [--capacity C] [--json]
@@ -24,7 +25,7 @@ from typing import Optional
 
 from .. import __version__
 from ..errors import MyceliumError
-from . import cmd_bench, cmd_gc, cmd_ls, cmd_stat, cmd_stress, cmd_tail
+from . import cmd_bench, cmd_gc, cmd_ls, cmd_stat, cmd_stress, cmd_tail, cmd_unblock
 from ._common import PROG, CliError, Parser
 
 __all__ = ["build_parser", "main"]
@@ -47,13 +48,14 @@ def build_parser() -> Parser:
     """The argument parser of every subcommand but the pass-through ones."""
     parser = Parser(
         prog=PROG,
-        description="Inspect, follow, clean up and stress-test mycelium-shm channels.",
+        description="Inspect, follow, unblock, clean up and stress-test mycelium-shm channels.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     cmd_ls.add_parser(sub)
     cmd_stat.add_parser(sub)
     cmd_tail.add_parser(sub)
+    cmd_unblock.add_parser(sub)
     cmd_gc.add_parsers(sub)
     cmd_stress.add_parser(sub)
     sub.add_parser("bench", help="run the benchmark suite (ARGS go to python -m bench)")

@@ -6,9 +6,9 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn, TextIO
+from typing import Any, NoReturn, Optional, TextIO
 
-from ..channel import check_name
+from ..channel import ChannelInfo, check_name
 from ..errors import InvalidName
 
 __all__ = [
@@ -22,7 +22,11 @@ __all__ = [
     "format_count",
     "format_pid",
     "format_rate",
+    "format_seconds",
+    "hold_note",
     "render_table",
+    "stall_note",
+    "stalled_writer",
 ]
 
 PROG = "mycelium-shm"
@@ -104,6 +108,48 @@ def format_age(seconds: float) -> str:
     if s < 86400:
         return f"{s // 3600}h{s % 3600 // 60:02d}m"
     return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def format_seconds(seconds: float) -> str:
+    """``0.4 s``, ``2.3 s``; from a minute on as :func:`format_age` (``3m05s``)."""
+    return f"{max(0.0, seconds):.1f} s" if seconds < 60 else format_age(seconds)
+
+
+def stalled_writer(info: ChannelInfo, now_ns: int) -> Optional[dict[str, Any]]:
+    """The live writer whose unfinished frame holds the reader, as JSON data, or None.
+
+    ``{"pid", "since_ns", "seconds"}``; ``seconds`` is None if the start is
+    unknown.  The reader publishes the stall and clears it when it delivers
+    a frame again, so the words can outlive the stall; they are shown only
+    while it can still be one: the reader is alive, something is claimed at
+    its head (head < tail), and that is not a frame already revoked (which
+    the reader skips on its next read)."""
+    head, tail = info.stats["head"], info.stats["tail"]
+    if info.stalled_pid <= 0 or not (info.reader_pid and info.reader_alive):
+        return None
+    if head >= tail or info.hold_position == head:
+        return None
+    since = info.stalled_since_ns
+    seconds = max(0.0, (now_ns - since) / 1e9) if since else None
+    return {"pid": info.stalled_pid, "since_ns": since, "seconds": seconds}
+
+
+def stall_note(stall: Optional[dict[str, Any]]) -> Optional[str]:
+    """``stalled: writer 1234 for 2.3 s``, or None."""
+    if stall is None:
+        return None
+    how_long = "" if stall["seconds"] is None else f" for {format_seconds(stall['seconds'])}"
+    return f"stalled: writer {stall['pid']}{how_long} (the reader waits for its frame)"
+
+
+def hold_note(position: Optional[int]) -> Optional[str]:
+    """What a held revoked claim means, or None."""
+    if position is None:
+        return None
+    return (
+        f"hold: revoked frame at position {position} (writers do not reuse the ring "
+        "from there until its writer returns or dies)"
+    )
 
 
 def format_pid(pid: int, alive: bool) -> str:

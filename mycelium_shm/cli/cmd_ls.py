@@ -1,4 +1,8 @@
-"""``mycelium-shm ls``: every channel, its fill, counters, processes and age."""
+"""``mycelium-shm ls``: every channel, its fill, counters, processes and age.
+
+Below the table, one line per channel whose reader is held by a stalled
+writer (``stalled: writer 1234 for 2.3 s``) or that holds a revoked frame
+(see ``mycelium-shm unblock``)."""
 
 from __future__ import annotations
 
@@ -15,7 +19,10 @@ from ._common import (
     format_bytes,
     format_count,
     format_pid,
+    hold_note,
     render_table,
+    stall_note,
+    stalled_writer,
 )
 
 __all__ = ["add_parser", "describe", "info_dict", "run"]
@@ -77,6 +84,8 @@ def info_dict(info: ChannelInfo, now_ns: int) -> dict[str, Any]:
         "created_ns": info.created_ns,
         "age_s": max(0.0, (now_ns - info.created_ns) / 1e9),
         "in_use": info.any_process_alive,
+        "stalled_writer": stalled_writer(info, now_ns),
+        "hold_position": info.hold_position,
     }
 
 
@@ -119,4 +128,14 @@ def run(args: argparse.Namespace) -> int:
         for name, info, error in described
     ]
     print(render_table(HEADERS, rows))
+    notes = [
+        f"{name}: {note}"
+        for name, info, _ in described
+        if info is not None
+        for note in (stall_note(stalled_writer(info, now_ns)), hold_note(info.hold_position))
+        if note is not None
+    ]
+    if notes:
+        print()
+        print("\n".join(notes))
     return 1 if failed else 0

@@ -15,6 +15,9 @@ from ._common import (
     format_count,
     format_pid,
     format_rate,
+    hold_note,
+    stall_note,
+    stalled_writer,
 )
 
 __all__ = ["COUNTERS", "add_parser", "run"]
@@ -43,6 +46,16 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, not {value}")
     return value
 
 
@@ -77,6 +90,12 @@ def _rates(prev: ChannelInfo, cur: ChannelInfo, dt: float) -> dict[str, float]:
     return {key: (cur.stats[key] - prev.stats[key]) / dt for key, *_ in COUNTERS}
 
 
+def _notes(info: ChannelInfo, now_ns: int) -> list[str]:
+    """The stalled writer and the held revoked frame, if any, as lines."""
+    notes = (stall_note(stalled_writer(info, now_ns)), hold_note(info.hold_position))
+    return [note for note in notes if note is not None]
+
+
 def _block(info: ChannelInfo, rates: dict[str, float], elapsed: float) -> list[str]:
     used = info.used_bytes
     writers = " ".join(format_pid(pid, alive) for pid, alive in info.writers) or "-"
@@ -92,6 +111,7 @@ def _block(info: ChannelInfo, rates: dict[str, float], elapsed: float) -> list[s
         total = info.stats[key]
         shown = format_bytes(total) if unit == "B" else str(total)
         lines.append(f"{label:18}{shown:>12}  {format_rate(rates[key], unit):>14}")
+    lines.extend(_notes(info, time.time_ns()))
     return lines
 
 
@@ -100,7 +120,9 @@ def _line(info: ChannelInfo, rates: dict[str, float], elapsed: float) -> str:
     parts = [f"t={elapsed:.1f}s", f"used={used}({100.0 * used / info.capacity:.1f}%)"]
     for key, _, short, _unit in COUNTERS:
         parts.append(f"{short}={info.stats[key]}(+{format_count(rates[key])}/s)")
-    return " ".join(parts)
+    line = " ".join(parts)
+    notes = _notes(info, time.time_ns())
+    return line if not notes else f"{line}  [{'; '.join(notes)}]"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -126,6 +148,8 @@ def run(args: argparse.Namespace) -> int:
                     "used_bytes": cur.used_bytes,
                     "counters": {key: cur.stats[key] for key, *_ in COUNTERS},
                     "rates": rates,
+                    "stalled_writer": stalled_writer(cur, time.time_ns()),
+                    "hold_position": cur.hold_position,
                 }
             )
         elif tty:

@@ -1,13 +1,15 @@
 """``mycelium-shm tail NAME``: print frames as they pass, without touching the reader.
 
 The channel is mapped read-only (see :mod:`.rawview`), so the real reader
-keeps every frame; ``tail`` sees those it can copy before the reader
-consumes them and counts the rest as missed.
+keeps every frame.  The reader never erases what it consumed, so ``tail``
+sees every frame as long as it keeps within one ring of the writers; frames
+the writers overwrite before ``tail`` could copy them are counted as missed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -17,7 +19,7 @@ from typing import Any, Optional
 from ..errors import DecodeError, SchemaMismatch
 from ..protocol import Schema
 from ._common import CliError, channel_name, emit_json
-from .cmd_stat import _positive_int
+from .cmd_stat import _non_negative_int, _positive_int
 from .rawview import Follower, RawChannel, TailFrame
 
 __all__ = ["add_parser", "run"]
@@ -33,7 +35,9 @@ def add_parser(sub: Any) -> None:
         "tail",
         help="print a channel's frames without disturbing its reader",
         description="Print frames as writers commit them (decoded with --schema, "
-        "else in hex), reading the channel read-only: its reader is not disturbed.",
+        "else in hex), reading the channel read-only: its reader is not disturbed. "
+        "Frames stay in the ring after the reader consumed them, so tail sees them all "
+        "while it keeps up; frames the writers overwrite first are counted as missed.",
     )
     p.add_argument("name", metavar="NAME", type=channel_name)
     p.add_argument("--schema", type=Path, metavar="FILE", help="decode with this schema (TOML)")
@@ -41,11 +45,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--from-start",
         action="store_true",
-        help="begin with the frames still in the ring (default: only new ones)",
+        help="begin with the oldest frames known to be in the ring: every frame if the "
+        "ring has not wrapped yet, else the unread ones (default: only new frames)",
     )
     p.add_argument(
         "--max-bytes",
-        type=int,
+        type=_non_negative_int,
         default=64,
         metavar="N",
         help="hex bytes shown per frame (default 64, 0 = all)",
@@ -109,7 +114,8 @@ def _show(frame: TailFrame, schema: Optional[Schema], args: argparse.Namespace) 
             record["fields"] = _fields(schema, decoded)  # type: ignore[arg-type]
         if problem is not None:
             record["decode_error"] = problem
-        emit_json(record)
+        # One line per frame; run() flushes after each batch, not each line.
+        sys.stdout.write(json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n")
         return
     head = f"{frame.position:>12}  type {frame.type_id:<5} {len(frame.payload):>7} B  "
     if decoded is not None:
@@ -167,7 +173,8 @@ def run(args: argparse.Namespace) -> int:
                 sys.stdout.flush()
         except KeyboardInterrupt:
             interrupted = True
-        missed = follower.missed()
+        # Frames a Ctrl-C caught between poll() and the screen count as missed.
+        missed = follower.missed(shown)
         if args.json:
             emit_json(
                 {
@@ -175,6 +182,8 @@ def run(args: argparse.Namespace) -> int:
                         "shown": shown,
                         "missed": missed,
                         "discarded": follower.discarded,
+                        "lapped": follower.lapped,
+                        "skipped_bytes": follower.skipped_bytes,
                         "start": follower.start,
                         "position": follower.position,
                         "interrupted": interrupted,
@@ -184,9 +193,14 @@ def run(args: argparse.Namespace) -> int:
             )
         if removed:
             print(f"tail: channel {args.name!r} was removed", file=sys.stderr)
+        lapped = (
+            f"; lapped {follower.lapped} time{'s' if follower.lapped != 1 else ''}"
+            if follower.lapped
+            else ""
+        )
         print(
             f"tail: {shown} frame{'s' if shown != 1 else ''} shown, {missed} missed "
-            "(consumed by the reader before tail could copy them)",
+            f"(overwritten by writers before tail could copy them{lapped})",
             file=sys.stderr,
             flush=True,
         )

@@ -1,27 +1,45 @@
-"""A channel seen read-only, straight from docs/FORMAT.md: for ``tail``.
+"""A channel seen read-only, straight from the format (docs/DESIGN-v2.md): for ``tail``.
 
 :class:`RawChannel` maps the object with ``PROT_READ`` (it cannot write a
-byte, so it can neither take the reader's place nor zero a frame) after
-validating the header as section 1-2 of the format say.  :class:`Follower`
-walks the frames between head and tail from a cursor of its own, trusting
-nothing it reads: a frame is delivered only if, after its payload was
-copied, the reader's head has still not passed it (the reader zeroes a frame
-before it moves head past it, and writers reuse the bytes only after that).
+byte, so it can neither take the reader's place nor disturb a frame) after
+validating the header as an attacher would.  :class:`Follower` walks the
+frames from a cursor of its own, trusting nothing it reads.
 
-The reader zeroes a frame *before* it stores the new head (several frames
-may be zeroed before one head store), so a head check alone would accept a
-payload zeroed under our copy.  But it zeroes the length word first, then
-the rest (FORMAT.md section 5), so a copy is kept
-only if, after it, the frame's length and type are unchanged and head has
-not passed it: then no byte of the copy was zeroed or reused (a seqlock).
-``tail`` is a debugging view, not a second reader: the real reader gets
-every frame.
+Format 2 in the words this module uses.  Positions (HEAD, TAIL) are u64
+byte counts that only grow; a frame starts at a 16-aligned position ``Q``
+with a 16-byte header: ``u64 stamp`` (``Q | state``), ``u32 frame_len``
+(header + payload), ``u16 type``, ``u16 flags``, and occupies
+``align16(frame_len)`` bytes.  States: CLAIMED 1, COMMITTED 2, PADDING 3,
+REVOKED 4.  A stamp names its own position, so a header left from an
+earlier lap (or never-written zero memory) never matches.  The reader never
+writes the ring: a consumed frame stays readable until writers claim its
+bytes again, one lap later.
+
+How a copy is known to be intact.  Writers move TAIL past a range (and
+fence) *before* they store a byte in it, and a byte at position ``p`` is
+rewritten only by a claim of position ``p + capacity`` or later.  So a
+frame at ``Q`` accepted on ``stamp == Q | COMMITTED`` (its header and
+payload are published by that stamp) is copied, and the copy is kept only
+if afterwards the stamp is unchanged and TAIL has not passed
+``Q + capacity``: no writer can have claimed any of its bytes meanwhile.
+Otherwise the frame was recycled under us: it is dropped and counted as
+missed, never shown with mixed bytes.  The cursor then resumes at a frame
+boundary that is still intact: a value of TAIL it read earlier (TAIL only
+ever holds the start of a claim, hence of a frame) not yet overwritten, or
+the reader's HEAD, which writers cannot pass.
+
+Missed frames are counted from the writers' ``frames written`` counters
+(block-4 totals plus every writer slot's own count): the data frames
+committed in our window, less those we showed, less those still ahead of
+our cursor.  The count is exact once the channel is quiet; while writers run
+it may be off by the frames in flight (claimed but not yet counted) at the
+start or the end of the window, and it never goes below zero.
 
 Memory ordering: the loads below are plain aligned loads made in program
 order by the interpreter.  On x86-64 (TSO) every load is an acquire load, as
 the format asks, and stores are seen in the order they were made; on weakly
-ordered CPUs the checks still reject consumed frames, but a payload copy
-might see older bytes, so ``tail`` there is a best-effort view.
+ordered CPUs a copy might see older bytes, so ``tail`` there is a
+best-effort view.
 """
 
 from __future__ import annotations
@@ -39,10 +57,10 @@ from ..errors import ChannelNotFound, CorruptChannel, FormatError
 
 __all__ = ["Follower", "RawChannel", "TailFrame"]
 
-# Section 2 of docs/FORMAT.md.
+# The header (DESIGN-v2.md "Header"; csrc/ring.h).
 MAGIC = 0x4D55494C4543594D  # "MYCELIUM"
 INIT_READY = 0x21594452  # "RDY!"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 HEADER_SIZE = 4096
 MIN_CAPACITY = 1024
 MAX_CAPACITY = 1 << 32
@@ -57,19 +75,39 @@ DIGEST_SIZE = 32
 OFF_INIT = 0x078
 OFF_TAIL = 0x080
 OFF_HEAD = 0x100
-OFF_FRAMES_WRITTEN = 0x200
+OFF_FRAMES_WRITTEN = 0x200  # block 4: totals folded in from released slots
 OFF_FRAMES_READ = 0x280
-# Section 3: a frame is i32 length, u16 type, u16 flags, payload.
-FRAME_HEADER = 8
-FRAME_OFF_TYPE = 4
-# How long an attacher waits for a creator to publish the header (section 2).
+# Writer registry: 32 slots of 64 bytes; +0 owner, +8 claim_start (low bit
+# CLAIM_PENDING while the range is only intended, before the TAIL CAS),
+# +16 claim_end, +24 frames written by the slot's owner.
+OFF_WRITER_TABLE = 0x300
+WRITER_SLOTS = 32
+WRITER_SLOT_SIZE = 64
+SLOT_OFF_CLAIM_START = 8
+SLOT_OFF_CLAIM_END = 16
+SLOT_OFF_FRAMES = 24
+CLAIM_PENDING = 1
+# The frame header, at a 16-aligned ring offset.
+FRAME_HEADER = 16
+FRAME_ALIGN = 16
+FRAME_OFF_LEN = 8
+FRAME_OFF_TYPE = 12
+STATE_MASK = 0xF
+CLAIMED, COMMITTED, PADDING, REVOKED = 1, 2, 3, 4
+# How long an attacher waits for a creator to publish the header.
 ATTACH_WAIT_S = 2.0
-# Retries of a head/tail snapshot before a moving head is reported as corrupt.
+# Retries of a snapshot of moving words before they are reported as corrupt.
 _SNAPSHOT_TRIES = 10_000
+# Looks at one position without progress before poll() returns to wait.
+_SPIN_LIMIT = 64
+
+_FRAMES_SLOTS = tuple(
+    (OFF_WRITER_TABLE + i * WRITER_SLOT_SIZE + SLOT_OFF_FRAMES) >> 3 for i in range(WRITER_SLOTS)
+)
 
 
-def align8(n: int) -> int:
-    return (n + 7) & ~7
+def align16(n: int) -> int:
+    return (n + FRAME_ALIGN - 1) & ~(FRAME_ALIGN - 1)
 
 
 @dataclass(frozen=True)
@@ -106,10 +144,10 @@ class RawChannel:
             os.close(fd)
         self._bytes = memoryview(self._mem)
         self._u64 = self._bytes.cast("Q")
-        self._i32 = self._bytes.cast("i")
+        self._u32 = self._bytes.cast("I")
         self._u16 = self._bytes.cast("H")
         self.schema_digest = bytes(self._bytes[OFF_DIGEST : OFF_DIGEST + DIGEST_SIZE])
-        self.positions()  # head <= tail <= head + capacity, else CorruptChannel
+        self.positions()  # head <= tail <= head + capacity, aligned, else CorruptChannel
 
     def _map(self, fd: int, attach_wait: float) -> mmap.mmap:
         deadline = time.monotonic() + attach_wait
@@ -139,7 +177,9 @@ class RawChannel:
             raise FormatError(f"channel {name!r} is not a mycelium channel")
         version = _u32(head, OFF_VERSION)
         if version != FORMAT_VERSION:
-            raise FormatError(f"channel {name!r} has format version {version}, not 1")
+            raise FormatError(
+                f"channel {name!r} has format version {version}, not {FORMAT_VERSION}"
+            )
         header_size = _u32(head, OFF_HEADER_SIZE)
         if header_size != HEADER_SIZE:
             raise FormatError(f"channel {name!r} has header size {header_size}, not 4096")
@@ -181,7 +221,17 @@ class RawChannel:
         return int(self._u64[OFF_FRAMES_READ >> 3])
 
     def frames_written(self) -> int:
-        return int(self._u64[OFF_FRAMES_WRITTEN >> 3])
+        """Data frames committed and counted: the block-4 total plus every slot's count.
+
+        Two passes that agree (a slot folding its count into the total while
+        we add could otherwise be counted twice or not at all)."""
+        u64 = self._u64
+        for _ in range(_SNAPSHOT_TRIES):
+            first = u64[OFF_FRAMES_WRITTEN >> 3] + sum(u64[i] for i in _FRAMES_SLOTS)
+            again = u64[OFF_FRAMES_WRITTEN >> 3] + sum(u64[i] for i in _FRAMES_SLOTS)
+            if first == again:
+                return int(first)
+        raise CorruptChannel(f"channel {self.name!r}: counters never held still")
 
     def positions(self) -> tuple[int, int]:
         """A consistent ``(head, tail)``: head did not move while tail was read."""
@@ -190,13 +240,22 @@ class RawChannel:
             tail = self.tail()
             if self.head() != head:
                 continue
-            if not head <= tail <= head + self.capacity:
-                raise CorruptChannel(
-                    f"channel {self.name!r} has head {head} and tail {tail}: "
-                    f"not head <= tail <= head + {self.capacity}"
-                )
+            self.check_positions(head, tail)
             return head, tail
         raise CorruptChannel(f"channel {self.name!r}: head never held still")
+
+    def check_positions(self, head: int, tail: int) -> None:
+        """CorruptChannel unless ``head <= tail <= head + capacity``, both 16-aligned."""
+        if not head <= tail <= head + self.capacity:
+            raise CorruptChannel(
+                f"channel {self.name!r} has head {head} and tail {tail}: "
+                f"not head <= tail <= head + {self.capacity}"
+            )
+        if (head | tail) % FRAME_ALIGN:
+            raise CorruptChannel(
+                f"channel {self.name!r} has head {head} and tail {tail}: "
+                f"not multiples of {FRAME_ALIGN}"
+            )
 
     def counter_at_head(self, counter: int) -> tuple[int, int]:
         """``(head, counter)`` read together: the counter did not change around head."""
@@ -207,17 +266,32 @@ class RawChannel:
                 return head, before
         raise CorruptChannel(f"channel {self.name!r}: counters never held still")
 
-    def counter_at_tail(self, counter: int) -> tuple[int, int]:
-        """``(tail, counter)`` read together, as :meth:`counter_at_head`."""
+    def written_at_tail(self) -> tuple[int, int]:
+        """``(tail, frames written)`` read together: no count changed around tail."""
         for _ in range(_SNAPSHOT_TRIES):
-            before = int(self._u64[counter >> 3])
+            before = self.frames_written()
             tail = self.tail()
-            if int(self._u64[counter >> 3]) == before:
+            if self.frames_written() == before:
                 return tail, before
         raise CorruptChannel(f"channel {self.name!r}: counters never held still")
 
+    def claims(self) -> list[tuple[int, int]]:
+        """Every writer slot's last published claim ``(start, end)`` (stale ones too;
+        ``start`` as stored, with its CLAIM_PENDING bit)."""
+        u64 = self._u64
+        out = []
+        for i in range(WRITER_SLOTS):
+            base = (OFF_WRITER_TABLE + i * WRITER_SLOT_SIZE) >> 3
+            start = int(u64[base + (SLOT_OFF_CLAIM_START >> 3)])
+            end = int(u64[base + (SLOT_OFF_CLAIM_END >> 3)])
+            out.append((start, end))
+        return out
+
+    def stamp(self, index: int) -> int:
+        return int(self._u64[(HEADER_SIZE + index) >> 3])
+
     def frame_length(self, index: int) -> int:
-        return int(self._i32[(HEADER_SIZE + index) >> 2])
+        return int(self._u32[(HEADER_SIZE + index + FRAME_OFF_LEN) >> 2])
 
     def frame_type(self, index: int) -> int:
         return int(self._u16[(HEADER_SIZE + index + FRAME_OFF_TYPE) >> 1])
@@ -238,7 +312,7 @@ class RawChannel:
         """Unmap (idempotent)."""
         if self._mem.closed:
             return
-        for view in (self._u64, self._i32, self._u16, self._bytes):
+        for view in (self._u64, self._u32, self._u16, self._bytes):
             view.release()
         self._mem.close()
 
@@ -260,121 +334,210 @@ def _u64(mem: mmap.mmap, offset: int) -> int:
 class Follower:
     """Frames of a :class:`RawChannel` from a cursor of our own, never disturbing the reader.
 
-    ``from_start``: begin at the reader's head (every frame still in the
-    ring); otherwise at the tail (only frames written from now on).
+    ``from_start``: begin with the oldest frames known to be in the ring:
+    position 0 while the ring has not wrapped (every frame ever written),
+    else the reader's head (the unread ones).  Otherwise begin at the tail
+    (only frames written from now on).
 
-    Missed frames are those the channel's reader consumed before we could
-    copy them.  They leave no trace in the ring (consumed bytes are zero), so
-    they are counted from the reader's ``frames read`` counter: frames it
-    consumed in our window, less those we saw.  The count is exact once the
-    channel is quiet; while it runs it may be ahead by the frames of one read
-    batch (the reader publishes its counters just before its head), and a
-    frame claimed before our start but committed after it may count once too
-    often.
+    The cursor may lag behind the reader's head: consumed frames stay in the
+    ring until writers lap them.  When they do (TAIL passes our position
+    plus the capacity), the frames in between are lost to us: the cursor
+    jumps to the oldest boundary known to be intact (``lapped``,
+    ``skipped_bytes``) and the lost frames show up in :meth:`missed`.
     """
 
     def __init__(self, channel: RawChannel, from_start: bool = False) -> None:
         self.channel = channel
         if from_start:
-            self.position, self._base = channel.counter_at_head(OFF_FRAMES_READ)
+            tail = channel.tail()
+            if tail <= channel.capacity:
+                # Nothing was ever overwritten: position 0 is the first frame.
+                self.position, self._base = 0, 0
+            else:
+                # Every committed data frame below head was delivered by the reader.
+                self.position, self._base = channel.counter_at_head(OFF_FRAMES_READ)
         else:
-            self.position, self._base = channel.counter_at_tail(OFF_FRAMES_WRITTEN)
+            self.position, self._base = channel.written_at_tail()
+        _, tail = channel.positions()
+        if not (self.position <= tail and self.position % FRAME_ALIGN == 0):
+            raise CorruptChannel(
+                f"channel {channel.name!r}: start position {self.position} "
+                f"is not an aligned position before the tail {tail}"
+            )
         self.start = self.position
         self.seen = 0  # data frames delivered
-        self.discarded = 0  # data frames copied, then found consumed meanwhile
-        self.jumps = 0  # times the reader's head overtook us
-        self._seen_unconsumed: deque[int] = deque()
-        self._seen_consumed = 0
+        self.discarded = 0  # data frames copied, then found recycled meanwhile
+        self.lapped = 0  # times writers overwrote frames before we reached them
+        self.skipped_bytes = 0  # ring bytes jumped over after being lapped
+        # TAIL values seen, oldest first: each is a frame boundary, intact
+        # until TAIL passes it plus the capacity.
+        self._marks: deque[int] = deque()
 
-    def _retire(self, head: int) -> None:
-        """Count the frames we saw that the reader has since consumed."""
-        seen = self._seen_unconsumed
-        while seen and seen[0] < head:
-            seen.popleft()
-            self._seen_consumed += 1
+    # -- what we could not show --------------------------------------------------
 
-    def _jump(self, head: int) -> None:
-        self.position = head
-        self.jumps += 1
+    def missed(self, shown: Optional[int] = None) -> int:
+        """Data frames committed in our window (from the start to our cursor) not
+        shown: ``shown`` of them were (default: every frame :meth:`poll` returned)."""
+        tail, written = self.channel.written_at_tail()
+        ahead = self._count_ahead(tail)
+        shown = self.seen if shown is None else shown
+        return max(0, written - self._base - shown - ahead)
 
-    def missed(self) -> int:
-        """Frames consumed by the reader in our window that we never delivered."""
-        head, frames_read = self.channel.counter_at_head(OFF_FRAMES_READ)
-        self._retire(head)
-        if head <= self.start:
-            return 0
-        return max(0, frames_read - self._base - self._seen_consumed)
+    def _count_ahead(self, tail: int) -> int:
+        """Committed data frames from our cursor to ``tail``, counted, not copied."""
+        ch = self.channel
+        cap, mask = ch.capacity, ch.mask
+        pos, count = self.position, 0
+        while pos < tail:
+            index = pos & mask
+            stamp = ch.stamp(index)
+            if stamp & ~STATE_MASK != pos or not CLAIMED <= stamp & STATE_MASK <= REVOKED:
+                break  # a claim whose header is not written yet, or a dead one
+            length = ch.frame_length(index)
+            kind = ch.frame_type(index)
+            if ch.tail() > pos + cap:
+                break  # lapped: whatever is left is missed
+            if length < FRAME_HEADER or align16(length) > cap - index:
+                break
+            if stamp & STATE_MASK == COMMITTED and kind != 0:
+                count += 1
+            pos += align16(length)
+        return count
+
+    # -- walking ---------------------------------------------------------------
+
+    def _mark(self, tail: int) -> None:
+        """Remember ``tail`` (a frame boundary); forget those overwritten since."""
+        marks = self._marks
+        if (not marks or tail > marks[-1]) and tail % FRAME_ALIGN == 0:
+            marks.append(tail)
+            floor = tail - self.channel.capacity
+            while marks[0] < floor:
+                marks.popleft()
+
+    def _resync(self) -> bool:
+        """If writers lapped our cursor, resume at the oldest boundary still
+        intact (with some room before writers reach it again), or at the
+        reader's head if that is older; whether they had lapped us."""
+        cap = self.channel.capacity
+        head, tail = self.channel.positions()
+        if tail <= self.position + cap:
+            return False
+        floor = tail - cap + cap // 8
+        marks = self._marks
+        while marks and marks[0] < floor:
+            marks.popleft()
+        # Both are past our position: head >= tail - capacity > position.
+        target = min(head, marks[0]) if marks else head
+        self.lapped += 1
+        self.skipped_bytes += target - self.position
+        self.position = target
+        return True
+
+    def _skip_dead_claim(self, pos: int, head: int) -> None:
+        """The reader moved past ``pos`` although no finished frame is there: it
+        skipped a dead writer's claim, to the end of the confirmed claim covering
+        it (else the smallest end of the intended ones).  Do as it did, or
+        resume at its head if the slots have moved on since."""
+        confirmed, intended = [], []
+        for raw_start, end in self.channel.claims():
+            start = raw_start & ~CLAIM_PENDING
+            if start <= pos < end <= head and end % FRAME_ALIGN == 0:
+                (intended if raw_start & CLAIM_PENDING else confirmed).append(end)
+        ends = confirmed or intended
+        target = min(ends) if ends else head
+        self.skipped_bytes += target - pos
+        self.position = target
 
     def poll(self, limit: int = 256) -> list[TailFrame]:
         """Up to ``limit`` frames committed past our cursor now ([] if none yet)."""
         ch = self.channel
+        cap, mask = ch.capacity, ch.mask
         out: list[TailFrame] = []
-        while len(out) < limit:
-            head, tail = ch.positions()
-            self._retire(head)
+        spins = 0
+        last_tail = -1
+        while len(out) < limit and spins < _SPIN_LIMIT:
             pos = self.position
-            if pos < head:
-                self._jump(head)
+            index = pos & mask
+            stamp = ch.stamp(index)
+            tail = ch.tail()  # loaded after the stamp
+            if tail < pos:
+                raise CorruptChannel(
+                    f"channel {ch.name!r}: tail {tail} went back behind position {pos}"
+                )
+            if tail != last_tail:
+                self._mark(tail)
+                last_tail = tail
+            if tail > pos + cap:
+                if not self._resync():
+                    spins += 1  # tail moved oddly; look again
                 continue
-            if pos >= tail:
-                if pos > tail:
-                    raise CorruptChannel(
-                        f"channel {ch.name!r}: tail {tail} went back behind position {pos}"
-                    )
-                break
-            index = pos & ch.mask
+            state = stamp & STATE_MASK
+            if stamp & ~STATE_MASK != pos or not COMMITTED <= state <= REVOKED:
+                # No finished frame here (yet).
+                if pos == tail:
+                    break  # nothing more was claimed
+                head, _ = ch.positions()
+                if head <= pos:
+                    break  # a writer is filling it: wait
+                # The reader is past it.  It may have become a frame the
+                # reader took: look at the stamp again.
+                again = ch.stamp(index)
+                if ch.tail() > pos + cap:
+                    if not self._resync():
+                        spins += 1
+                    continue
+                if again != stamp:
+                    spins += 1
+                    continue
+                self._skip_dead_claim(pos, head)
+                continue
+            # Copies of the header words: only these are used.
             length = ch.frame_length(index)
-            if length <= 0:
-                # Claimed but not committed yet, or consumed under our feet.
-                now = ch.head()
-                if now > pos:
-                    self._jump(now)
-                    continue
-                break
-            size = align8(length)
             type_id = ch.frame_type(index)
-            problem = _check_frame(ch, pos, index, length, size, type_id, tail)
-            if problem is not None:
-                now = ch.head()
-                if now > pos:  # the bytes were reused while we looked
-                    self._jump(now)
-                    continue
-                raise CorruptChannel(f"channel {ch.name!r}: {problem}")
-            payload = ch.copy(index + FRAME_HEADER, length - FRAME_HEADER) if type_id else b""
-            # The reader zeroes a frame (header included) and only then moves
-            # head past it, so a copy is good only if the header is intact
-            # after it and head has still not passed it.
-            intact = ch.frame_length(index) == length and ch.frame_type(index) == type_id
-            now = ch.head()
-            if now > pos or not intact:
-                # Consumed while we copied: the bytes may be zero or a newer
-                # frame's.  Drop the copy.
-                if type_id:
+            size = align16(length)
+            data = state == COMMITTED and type_id != 0
+            problem = _check_frame(ch, pos, index, length, size, type_id, data, tail)
+            if problem is None and data:
+                payload = ch.copy(index + FRAME_HEADER, length - FRAME_HEADER)
+            else:
+                payload = b""
+            # The copy (and the header words) are intact iff no writer can
+            # have claimed over them: stamp unchanged, TAIL not past Q + capacity.
+            if ch.stamp(index) != stamp or ch.tail() > pos + cap:
+                if data and problem is None:
                     self.discarded += 1
-                if now > pos:
-                    self._jump(now)
-                    continue
-                # Being zeroed: head will pass it shortly.
-                break
-            if type_id:
+                if not self._resync():
+                    spins += 1
+                continue
+            if problem is not None:
+                raise CorruptChannel(f"channel {ch.name!r}: {problem}")
+            if data:
                 out.append(TailFrame(pos, type_id, payload))
                 self.seen += 1
-                self._seen_unconsumed.append(pos)
             self.position = pos + size
+            spins = 0
         return out
 
 
 def _check_frame(
-    ch: RawChannel, pos: int, index: int, length: int, size: int, type_id: int, tail: int
+    ch: RawChannel,
+    pos: int,
+    index: int,
+    length: int,
+    size: int,
+    type_id: int,
+    data: bool,
+    tail: int,
 ) -> Optional[str]:
-    """Why a committed frame header breaks section 5 step 3, or None."""
+    """Why a finished frame's header breaks the format, or None."""
     if length < FRAME_HEADER:
-        return f"frame at position {pos} has length {length} (< 8)"
+        return f"frame at position {pos} has length {length} (< {FRAME_HEADER})"
     if size > ch.capacity - index:
         return f"frame at position {pos} of {length} bytes runs past the end of the ring"
     if pos + size > tail:
         return f"frame at position {pos} of {length} bytes runs past the tail {tail}"
-    if type_id != 0 and length - FRAME_HEADER > ch.max_payload:
+    if data and length - FRAME_HEADER > ch.max_payload:
         return (
             f"frame at position {pos} has a {length - FRAME_HEADER}-byte payload, "
             f"more than the max payload {ch.max_payload}"

@@ -661,6 +661,28 @@ static void test_corrupt_frames(void) {
     myc_writer_close(w);
     myc_unlink(name);
 
+    /* a length that runs past the ring's end while staying inside the tail
+     * (the next frame wrapped): only the ring-end check stops a view that
+     * reaches past the mapping */
+    name = fresh_name("corrupt-end");
+    w = create_writer(name, 4096, 0);
+    r = attach_reader(name);
+    raw = raw_open(name);
+    advance_to_index(w, r, raw, 4096, 4096 - 32);
+    CHECK_EQ(myc_write(w, 1, "0123456789abcdef", 16, 0), MYC_OK); /* 32 bytes, to the end */
+    CHECK_EQ(myc_write(w, 2, "0123456789abcdef", 16, 0), MYC_OK); /* at index 0 */
+    raw_set_u32(raw, MYC_HEADER_SIZE + 4096 - 32 + MYC_FRAME_OFF_LEN, 16 + 32);
+    myc_frame f;
+    CHECK_EQ(myc_peek(r, 0, &f), MYC_ERR_CORRUPT);
+    CHECK(strstr(myc_last_error(), "to the end") != NULL);
+    raw_set_u32(raw, MYC_HEADER_SIZE + 4096 - 32 + MYC_FRAME_OFF_LEN, 16 + 16);
+    CHECK_EQ(READ_TYPE(myc_read(r, 0, buf, sizeof buf)), 1);
+    CHECK_EQ(READ_TYPE(myc_read(r, 0, buf, sizeof buf)), 2);
+    raw_close(raw);
+    myc_reader_close(r);
+    myc_writer_close(w);
+    myc_unlink(name);
+
     /* stamps: a wrong state or another position is not a frame */
     name = fresh_name("corrupt-stamp");
     w = create_writer(name, 4096, 0);
@@ -1398,25 +1420,25 @@ static void test_force_unblock_in_process(void) {
 
 int main(int argc, char **argv) {
     static const test_case tests[] = {
-        {"names", test_names},
-        {"create_attach_and_header", test_create_attach_and_header},
-        {"frame_header_bytes", test_frame_header_bytes},
-        {"alignment_16", test_alignment_16},
-        {"padding_at_ring_end", test_padding_at_ring_end},
-        {"reader_never_writes_ring", test_reader_never_writes_ring},
-        {"exact_capacity_fill", test_exact_capacity_fill},
-        {"reserve_peek", test_reserve_peek},
-        {"dead_claims", test_dead_claims},
-        {"corrupt_frames", test_corrupt_frames},
-        {"stale_lap_stamp", test_stale_lap_stamp},
-        {"corrupt_headers", test_corrupt_headers},
-        {"schema_digest", test_schema_digest},
-        {"reader_busy_and_takeover", test_reader_busy_and_takeover},
-        {"blocking_read_sleeps_and_wakes", test_blocking_read_sleeps_and_wakes},
-        {"closed_handles", test_closed_handles},
-        {"max_capacity", test_max_capacity},
-        {"too_many_writers", test_too_many_writers},
-        {"force_unblock_in_process", test_force_unblock_in_process},
+        {"names", test_names, NULL},
+        {"create_attach_and_header", test_create_attach_and_header, NULL},
+        {"frame_header_bytes", test_frame_header_bytes, NULL},
+        {"alignment_16", test_alignment_16, NULL},
+        {"padding_at_ring_end", test_padding_at_ring_end, NULL},
+        {"reader_never_writes_ring", test_reader_never_writes_ring, NULL},
+        {"exact_capacity_fill", test_exact_capacity_fill, NULL},
+        {"reserve_peek", test_reserve_peek, NULL},
+        {"dead_claims", test_dead_claims, NULL},
+        {"corrupt_frames", test_corrupt_frames, NULL},
+        {"stale_lap_stamp", test_stale_lap_stamp, NULL},
+        {"corrupt_headers", test_corrupt_headers, NULL},
+        {"schema_digest", test_schema_digest, NULL},
+        {"reader_busy_and_takeover", test_reader_busy_and_takeover, NULL},
+        {"blocking_read_sleeps_and_wakes", test_blocking_read_sleeps_and_wakes, NULL},
+        {"closed_handles", test_closed_handles, NULL},
+        {"max_capacity", test_max_capacity, NULL},
+        {"too_many_writers", test_too_many_writers, NULL},
+        {"force_unblock_in_process", test_force_unblock_in_process, NULL},
     };
     return run_tests("test_ring", tests, sizeof tests / sizeof tests[0], argc, argv, 120);
 }

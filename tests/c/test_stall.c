@@ -51,6 +51,8 @@ static struct {
     uint8_t fill;
     int stop_step;  /* SIGSTOP itself at this step of its first frame, 0 = never */
     int fill_ring;  /* first fill the ring (timeout 0), then block for room */
+    uint8_t forged[32]; /* bytes put into the payload at forged_at */
+    uint32_t forged_at, forged_len;
 } g_plan;
 
 static int g_hook_fired;
@@ -70,6 +72,7 @@ static int child_writer(void *arg) {
     if (myc_writer_open(g_plan.channel, MYC_ATTACH, 0, 0, 0, NULL, &w) != MYC_OK) return 100;
     uint8_t payload[256];
     memset(payload, g_plan.fill, sizeof payload);
+    memcpy(payload + g_plan.forged_at, g_plan.forged, g_plan.forged_len);
     if (g_plan.fill_ring) {
         while (myc_write(w, g_plan.type, payload, 0, 0) == MYC_OK) {
         }
@@ -459,19 +462,76 @@ static void test_second_revoke_keeps_first_hold(void) {
     myc_unlink(name);
 }
 
+/* ------------------------------------------------------------------------ */
+/* A phantom range: published, never claimed                                 */
+/* ------------------------------------------------------------------------ */
+
+/* Writer A is killed at PUBLISHED: its slot keeps the range [0, 64) it was
+ * about to claim, though TAIL never moved for it.  Writer D then really
+ * claims [0, 128), copies its payload and is killed before committing.  The
+ * reader, stuck at 0, finds two dead slots covering it and skips to the
+ * smaller claim end, 64: the middle of D's claim, where D's payload bytes
+ * happen to look like a committed frame at position 64.  No writer ever
+ * committed a frame there; nothing may be delivered. */
+static void test_phantom_range_does_not_split_a_dead_claim(void) {
+    const char *name = fresh_name("phantom");
+    myc_reader *r = NULL;
+    CHECK_EQ(myc_reader_open(name, MYC_CREATE, CAPACITY, 0, 0, NULL, &r), MYC_OK);
+    if (r == NULL) return;
+    pid_t a = spawn_writer(name, A_TYPE, 48, 'A', MYC_STEP_PUBLISHED);
+    CHECK(wait_stopped(a, 5000));
+    CHECK_EQ(kill(a, SIGKILL), 0);
+    CHECK(wait_zombie(a));
+    /* D's payload: 112 bytes, of which those at ring index 64..88 read as
+     * a frame header stamped 64|COMMITTED, 8 bytes "GARBAGE!" */
+    memset(&g_plan, 0, sizeof g_plan);
+    g_plan.channel = name;
+    g_plan.type = B_TYPE;
+    g_plan.len = 112;
+    g_plan.fill = 'D';
+    g_plan.stop_step = MYC_STEP_FILLED;
+    uint8_t *forged = g_plan.forged;
+    uint64_t stamp = 64 | MYC_STAMP_COMMITTED;
+    uint32_t len = MYC_FRAME_HEADER_SIZE + 8;
+    uint16_t type = 7, flags = 0;
+    memcpy(forged + 0, &stamp, 8);
+    memcpy(forged + 8, &len, 4);
+    memcpy(forged + 12, &type, 2);
+    memcpy(forged + 14, &flags, 2);
+    memcpy(forged + 16, "GARBAGE!", 8);
+    g_plan.forged_at = 64 - MYC_FRAME_HEADER_SIZE; /* payload offset of ring index 64 */
+    g_plan.forged_len = 24;
+    pid_t d = spawn(child_writer, NULL);
+    CHECK(wait_stopped(d, 5000));
+    CHECK_EQ(kill(d, SIGKILL), 0);
+    CHECK(wait_zombie(d));
+    char frames[16];
+    drain(r, 500 * MS, frames, sizeof frames);
+    CHECK_STR(frames, ""); /* format 2 before confirmed ranges: "?" (the forged frame) */
+    myc_stats st = stats_of(r);
+    CHECK_EQ(st.frames_read, 0);
+    CHECK_EQ(st.head, st.tail);
+    CHECK_EQ(reap(a, 5000), 128 + SIGKILL);
+    CHECK_EQ(reap(d, 5000), 128 + SIGKILL);
+    myc_reader_close(r);
+    myc_unlink(name);
+}
+
 int main(int argc, char **argv) {
-#define STEP_CASES(mode)                                        \
-    {#mode "_published", test_##mode##_published},             \
-        {#mode "_claimed", test_##mode##_claimed},             \
-        {#mode "_header", test_##mode##_header},               \
-        {#mode "_filled", test_##mode##_filled},               \
-        {#mode "_committed", test_##mode##_committed}
+#define STEP_CASES(mode)                                  \
+    {#mode "_published", test_##mode##_published, NULL}, \
+        {#mode "_claimed", test_##mode##_claimed, NULL},  \
+        {#mode "_header", test_##mode##_header, NULL},    \
+        {#mode "_filled", test_##mode##_filled, NULL},    \
+        {#mode "_committed", test_##mode##_committed, NULL}
     static const test_case tests[] = {
         STEP_CASES(stop_then_continue),
         STEP_CASES(stop_then_kill),
         STEP_CASES(stop_then_revoke),
-        {"dead_sleeping_writer_costs_no_wakes", test_dead_sleeping_writer_costs_no_wakes},
-        {"second_revoke_keeps_first_hold", test_second_revoke_keeps_first_hold},
+        {"dead_sleeping_writer_costs_no_wakes", test_dead_sleeping_writer_costs_no_wakes, NULL},
+        {"second_revoke_keeps_first_hold", test_second_revoke_keeps_first_hold, NULL},
+        {"phantom_range_does_not_split_a_dead_claim", test_phantom_range_does_not_split_a_dead_claim,
+         NULL},
     };
     return run_tests("test_stall", tests, sizeof tests / sizeof tests[0], argc, argv, 60);
 }

@@ -220,6 +220,22 @@ static inline void on_watchdog(int sig) {
     _exit(3);
 }
 
+/* A crash still kills the children and unlinks the channels, then dies of
+ * the same signal.  (Not under ASan, whose own report is worth more.) */
+static inline void on_fatal(int sig) {
+    static const char msg[] = "FATAL signal in the test below; children killed, channels unlinked\n";
+    ssize_t ignored = write(2, msg, sizeof msg - 1);
+    ignored = write(2, g_current_test, strlen(g_current_test));
+    ignored = write(2, "\n", 1);
+    (void)ignored;
+    if (getpid() == g_main_pid) {
+        kill_all_children();
+        unlink_all_names();
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Raw access to a channel's bytes                                           */
 /* ------------------------------------------------------------------------ */
@@ -310,6 +326,9 @@ static inline uint64_t proc_start_ticks(pid_t pid) {
 typedef struct test_case {
     const char *name;
     void (*fn)(void);
+    /* Reproduces a defect of the core not fixed yet: asserts the correct
+     * behaviour, so it fails; run only when named (argv[1]). */
+    const char *known_defect;
 } test_case;
 
 /* Runs every test (or those whose name contains argv[1]) with a watchdog;
@@ -320,10 +339,20 @@ static inline int run_tests(const char *prog, const test_case *tests, size_t cou
     g_main_pid = getpid();
     atexit(cleanup_at_exit);
     signal(SIGALRM, on_watchdog);
+#ifndef __SANITIZE_ADDRESS__
+    signal(SIGSEGV, on_fatal);
+    signal(SIGBUS, on_fatal);
+    signal(SIGABRT, on_fatal);
+#endif
     setvbuf(stdout, NULL, _IOLBF, 0);
     int passed = 0, failed = 0;
     for (size_t i = 0; i < count; i++) {
         if (argc > 1 && strstr(tests[i].name, argv[1]) == NULL) continue;
+        if (tests[i].known_defect != NULL && argc <= 1) {
+            printf("SKIP %s (known defect: %s; run `%s %s` to reproduce)\n", tests[i].name,
+                   tests[i].known_defect, prog, tests[i].name);
+            continue;
+        }
         int before = g_failed_checks;
         g_current_test = tests[i].name;
         alarm(watchdog_s);
