@@ -118,7 +118,9 @@ class ChannelClosed(MyceliumError, ValueError):
 
 
 class FrameAbandoned(MyceliumError):
-    """The reader dropped this writer's frame: the writer stalled past the stuck timeout."""
+    """An operator force-unblocked this frame while its writer was stalled
+    (:func:`mycelium_shm.force_unblock`, ``mycelium-shm unblock``): it was
+    dropped, and no byte of it was delivered."""
 
     #: From ``write_many``: how many frames of the call were written before
     #: this one was dropped (see :func:`batch_failed`); None otherwise.

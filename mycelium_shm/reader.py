@@ -33,8 +33,11 @@ class ShmReader(ChannelHandle, FastReader):
     A channel has one reader: a second live one gets ``ReaderBusy``; a reader
     whose process died is replaced, and its successor continues from where it
     stopped.  Arguments as for :class:`~mycelium_shm.ShmWriter`, plus
-    ``stuck_timeout`` (s): how long a frame claimed by a writer that never
-    commits (it died) may block the channel before it is skipped.  A reader
+    ``stuck_timeout`` (s): how long an unfinished frame may hold the reader
+    before the reader checks whether its writer is alive (and again every such
+    interval).  A dead writer's frame is skipped; a live writer's is waited
+    for, however long it stalls, and shows as a stall in ``inspect()`` and
+    ``mycelium-shm ls`` (see :func:`~mycelium_shm.force_unblock`).  A reader
     is used by one thread at a time.
 
     ``read``, ``try_read`` and ``read_many`` are implemented by the C base
@@ -77,7 +80,7 @@ class ShmReader(ChannelHandle, FastReader):
         mode: int = 0o600,
         schema: Optional[SchemaLike] = None,
         exist_ok: bool = False,
-        stuck_timeout: float = 2.0,
+        stuck_timeout: float = 0.01,
     ) -> None:
         self.unknown_skipped = 0
         self._open(name, create, exist_ok, capacity, max_payload, mode, schema)

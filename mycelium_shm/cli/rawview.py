@@ -1,9 +1,10 @@
-"""A channel seen read-only, straight from the format (docs/DESIGN-v2.md): for ``tail``.
+"""A channel seen read-only, straight from docs/FORMAT.md (version 2): for ``tail``.
 
 :class:`RawChannel` maps the object with ``PROT_READ`` (it cannot write a
 byte, so it can neither take the reader's place nor disturb a frame) after
-validating the header as an attacher would.  :class:`Follower` walks the
-frames from a cursor of its own, trusting nothing it reads.
+validating the header as an attacher would (sections 1-2).  :class:`Follower`
+walks the frames from a cursor of its own, trusting nothing it reads: the
+passive observer of section 7.
 
 Format 2 in the words this module uses.  Positions (HEAD, TAIL) are u64
 byte counts that only grow; a frame starts at a 16-aligned position ``Q``
@@ -57,7 +58,7 @@ from ..errors import ChannelNotFound, CorruptChannel, FormatError
 
 __all__ = ["Follower", "RawChannel", "TailFrame"]
 
-# The header (DESIGN-v2.md "Header"; csrc/ring.h).
+# The header (FORMAT.md section 2; csrc/ring.h).
 MAGIC = 0x4D55494C4543594D  # "MYCELIUM"
 INIT_READY = 0x21594452  # "RDY!"
 FORMAT_VERSION = 2
