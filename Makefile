@@ -18,7 +18,7 @@ all: build
 
 $(STAMP): pyproject.toml setup.py mycelium_shm/_ffi_build.py $(CORE_SRC) $(CORE_HDR)
 	$(PYTHON) -m pip install -q --disable-pip-version-check "setuptools>=68" wheel "cffi>=1.15" \
-		"pytest>=7" "hypothesis>=6" "psutil>=5" "ruff>=0.4" "msgpack>=1" "matplotlib>=3.5"
+		"pytest>=7" "hypothesis>=6" "psutil>=5" "ruff>=0.4" "mypy>=1.11" "msgpack>=1" "matplotlib>=3.5" "numpy>=1.22"
 	$(PYTHON) -m pip install -q --disable-pip-version-check --no-build-isolation -e .
 	@mkdir -p build && touch $@
 
@@ -27,8 +27,15 @@ deps build: $(STAMP)
 demo: $(STAMP)
 	$(PYTHON) -m mycelium_shm.demo
 
+# mypy: the public API and examples/, strictly; modules they import are read
+# for their types only (--follow-imports=silent).
+MYPY_FILES := mycelium_shm/__init__.py mycelium_shm/writer.py mycelium_shm/reader.py \
+	mycelium_shm/channel.py mycelium_shm/frame.py mycelium_shm/errors.py mycelium_shm/_handle.py \
+	mycelium_shm/_native.py mycelium_shm/aio.py examples
+
 lint: $(STAMP)
 	$(PYTHON) -m ruff check mycelium_shm tests bench examples
+	$(PYTHON) -m mypy --strict --follow-imports=silent $(MYPY_FILES)
 
 test-py: $(STAMP)
 	$(PYTHON) -m pytest -q tests

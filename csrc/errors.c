@@ -66,6 +66,7 @@ const char *myc_result_name(int result) {
     case MYC_ERR_CLOSED: return "MYC_ERR_CLOSED";
     case MYC_ERR_ABANDONED: return "MYC_ERR_ABANDONED";
     case MYC_ERR_TOO_MANY_WRITERS: return "MYC_ERR_TOO_MANY_WRITERS";
+    case MYC_ERR_FOREIGN: return "MYC_ERR_FOREIGN";
     default: return "MYC_ERR_UNKNOWN";
     }
 }

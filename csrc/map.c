@@ -66,15 +66,74 @@ _Static_assert(sizeof(MYC_NAME_PREFIX) - 1 + MYC_NAME_MAX == NAME_MAX, "prefixed
 /* Names                                                                     */
 /* ------------------------------------------------------------------------ */
 
+/* Length of the UTF-8 sequence at s[0..len) (1 to 4), or 0 with `why` set:
+ * RFC 3629 exactly (no overlong form, no surrogate, nothing above
+ * U+10FFFF). */
+static size_t utf8_sequence(const unsigned char *s, size_t len, const char **why) {
+    unsigned char c = s[0];
+    if (c < 0x80) return 1;
+    size_t need;
+    unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+    if (c < 0xC0) {
+        *why = "a continuation byte without a lead byte";
+        return 0;
+    } else if (c < 0xC2) {
+        *why = "an overlong encoding";
+        return 0;
+    } else if (c < 0xE0) {
+        need = 2;
+    } else if (c < 0xF0) {
+        need = 3;
+        if (c == 0xE0) lo = 0xA0;      /* below: overlong */
+        else if (c == 0xED) hi = 0x9F; /* above: a UTF-16 surrogate */
+    } else if (c < 0xF5) {
+        need = 4;
+        if (c == 0xF0) lo = 0x90;      /* below: overlong */
+        else if (c == 0xF4) hi = 0x8F; /* above: beyond U+10FFFF */
+    } else {
+        *why = c >= 0xFE ? "a byte that never occurs in UTF-8" : "a code point beyond U+10FFFF";
+        return 0;
+    }
+    if (len < need) {
+        *why = "a truncated sequence";
+        return 0;
+    }
+    if (s[1] < lo || s[1] > hi) {
+        if (s[1] < 0x80 || s[1] > 0xBF) *why = "a truncated sequence";
+        else if (c == 0xED) *why = "a UTF-16 surrogate";
+        else if (c == 0xF4) *why = "a code point beyond U+10FFFF";
+        else *why = "an overlong encoding";
+        return 0;
+    }
+    for (size_t i = 2; i < need; i++) {
+        if (s[i] < 0x80 || s[i] > 0xBF) {
+            *why = "a truncated sequence";
+            return 0;
+        }
+    }
+    return need;
+}
+
 int myc_name_check(const char *name) {
     if (name == NULL || name[0] == '\0') return myc_fail(MYC_ERR_NAME, "channel name is empty");
     size_t len = strlen(name);
     if (len > MYC_NAME_MAX)
         return myc_fail(MYC_ERR_NAME, "channel name is %zu bytes, the limit is %u", len, MYC_NAME_MAX);
+    /* UTF-8 first: the messages below quote the name, which must be text. */
+    const unsigned char *u = (const unsigned char *)name;
+    for (size_t i = 0; i < len;) {
+        const char *why = "";
+        size_t n = utf8_sequence(u + i, len - i, &why);
+        if (n == 0)
+            return myc_fail(MYC_ERR_NAME,
+                            "channel name is not valid UTF-8: %s (byte 0x%02x) at byte offset %zu",
+                            why, u[i], i);
+        i += n;
+    }
     if (strcmp(name, ".") == 0 || strstr(name, "..") != NULL)
         return myc_fail(MYC_ERR_NAME, "channel name '%s' contains '..' or is '.'", name);
     for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)name[i];
+        unsigned char c = u[i];
         if (c == '/') return myc_fail(MYC_ERR_NAME, "channel name '%s' contains '/'", name);
         if (c < 0x20 || c == 0x7f)
             return myc_fail(MYC_ERR_NAME, "channel name contains control character 0x%02x at byte %zu", c, i);
@@ -270,15 +329,82 @@ sys_fail: {
 }
 }
 
-static int attach_object(const char *name, const char *obj, int writable, myc_map *map,
-                         int *fd_out) {
-    int fd = shm_open(obj, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0);
-    if (fd < 0) {
-        if (errno == ENOENT) return myc_fail(MYC_ERR_NOT_FOUND, "no channel named '%s'", name);
-        return myc_fail_sys(errno, "cannot open channel '%s'", name);
-    }
+/* What a file of mode `st_mode` is, for a message; NULL for a regular file. */
+static const char *odd_kind(mode_t st_mode) {
+    if (S_ISREG(st_mode)) return NULL;
+    if (S_ISDIR(st_mode)) return "a directory";
+    if (S_ISLNK(st_mode)) return "a symbolic link";
+    if (S_ISFIFO(st_mode)) return "a FIFO";
+    if (S_ISSOCK(st_mode)) return "a socket";
+    if (S_ISCHR(st_mode)) return "a character device";
+    if (S_ISBLK(st_mode)) return "a block device";
+    return "not a regular file";
+}
+
+/* shm_open failed with `err`: say what lies at the object's path. */
+static int open_failure(const char *name, const char *obj, int err) {
+    if (err == ENOENT) return myc_fail(MYC_ERR_NOT_FOUND, "no channel named '%s'", name);
+    char path[NAME_MAX + 16];
+    snprintf(path, sizeof path, "/dev/shm%s", obj);
+    struct stat st;
+    const char *kind = lstat(path, &st) == 0 ? odd_kind(st.st_mode) : NULL;
+    /* glibc's shm_open opens with O_NOFOLLOW (a symlink is ELOOP) and turns
+     * EISDIR into EINVAL. */
+    if (kind != NULL)
+        return myc_fail(MYC_ERR_FORMAT, "%s is %s, not a channel (refusing to use it)", path, kind);
+    if (err == ELOOP)
+        return myc_fail(MYC_ERR_FORMAT, "%s is a symbolic link, not a channel (refusing to follow it)",
+                        path);
+    return myc_fail_sys(err, "cannot open channel '%s'", name);
+}
+
+/* The ownership rule of MYC_TRUST_FOREIGN (ring.h). */
+static int check_owner(const char *name, const struct stat *st, uint32_t mode) {
+    uid_t me = geteuid();
+    if (st->st_uid != me)
+        return myc_fail(MYC_ERR_FOREIGN,
+                        "channel '%s' is owned by uid %u, not by this process's uid %u: its owner "
+                        "can corrupt, stall or truncate it; attach only if you trust that user "
+                        "(trust_foreign=True / MYC_TRUST_FOREIGN)",
+                        name, (unsigned)st->st_uid, (unsigned)me);
+    uint32_t have = (uint32_t)st->st_mode & 0777u;
+    if (have & ~mode)
+        return myc_fail(MYC_ERR_FOREIGN,
+                        "channel '%s' has mode 0%03o, wider than the 0%03o this open allows: the "
+                        "other users it admits can corrupt, stall or truncate it (a name squatted "
+                        "with a permissive mode looks like this); pass that mode, or attach only if "
+                        "you trust them (trust_foreign=True / MYC_TRUST_FOREIGN)",
+                        name, have, mode);
+    return MYC_OK;
+}
+
+/* `mode` and `trust`: the ownership rule, for writable attaches only (an
+ * observer writes nothing). */
+static int attach_object(const char *name, const char *obj, int writable, uint32_t mode,
+                         int trust, myc_map *map, int *fd_out) {
+    /* O_NONBLOCK: a FIFO planted at the path must not block the open. */
+    int fd = shm_open(obj, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK, 0);
+    if (fd < 0) return open_failure(name, obj, errno);
     int64_t deadline = myc_now_ns() + MYC_ATTACH_WAIT_NS;
     struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int err = errno;
+        close(fd);
+        return myc_fail_sys(err, "cannot stat channel '%s'", name);
+    }
+    const char *kind = odd_kind(st.st_mode);
+    if (kind != NULL) {
+        close(fd);
+        return myc_fail(MYC_ERR_FORMAT, "/dev/shm%s is %s, not a channel (refusing to use it)", obj,
+                        kind);
+    }
+    if (writable && !trust) {
+        int rc = check_owner(name, &st, mode);
+        if (rc != MYC_OK) {
+            close(fd);
+            return rc;
+        }
+    }
     /* A creator may be between shm_open and posix_fallocate, or still writing
      * the header: wait (bounded) for the init word. */
     for (;;) {
@@ -357,8 +483,11 @@ int myc_open_map(const char *name, int flags, uint64_t capacity, uint32_t max_pa
     char obj[NAME_MAX + 2];
     int rc = object_name(name, obj);
     if (rc != MYC_OK) return rc;
+    int trust = (flags & MYC_TRUST_FOREIGN) != 0;
+    flags &= ~MYC_TRUST_FOREIGN;
     if (flags != MYC_ATTACH && flags != MYC_CREATE && flags != MYC_CREATE_OR_ATTACH)
-        return myc_fail(MYC_ERR_ARG, "open flags must be MYC_ATTACH, MYC_CREATE or MYC_CREATE_OR_ATTACH");
+        return myc_fail(MYC_ERR_ARG, "open flags must be MYC_ATTACH, MYC_CREATE or MYC_CREATE_OR_ATTACH, "
+                                     "optionally with MYC_TRUST_FOREIGN");
     if (mode == 0) mode = 0600;
     if (mode & ~0777u) return myc_fail(MYC_ERR_ARG, "mode 0%o has bits outside 0777", mode);
     if (flags != MYC_ATTACH) {
@@ -376,15 +505,17 @@ int myc_open_map(const char *name, int flags, uint64_t capacity, uint32_t max_pa
     if (flags != MYC_ATTACH) {
         rc = create_object(name, obj, capacity, max_payload, mode, digest, map, &fd);
         if (rc == MYC_ERR_EXISTS && flags == MYC_CREATE_OR_ATTACH)
-            rc = attach_object(name, obj, 1, map, &fd);
+            rc = attach_object(name, obj, 1, mode, trust, map, &fd);
     } else {
-        rc = attach_object(name, obj, 1, map, &fd);
+        rc = attach_object(name, obj, 1, mode, trust, map, &fd);
     }
     if (rc != MYC_OK) return rc;
-    close(fd); /* the mapping keeps the object alive */
+    /* The mapping keeps the object alive; the descriptor is kept so that
+     * slow paths can notice a truncation (myc_map_check_size). */
+    map->fd = fd;
     fill_map(map, name);
     rc = check_digest(map, digest, name);
-    if (rc != MYC_OK) unmap_shared(map->base);
+    if (rc != MYC_OK) myc_close_map(map);
     return rc;
 }
 
@@ -394,12 +525,30 @@ int myc_open_map_readonly(const char *name, myc_map *map) {
     if (rc != MYC_OK) return rc;
     int fd;
     memset(map, 0, sizeof *map);
-    rc = attach_object(name, obj, 0, map, &fd);
+    rc = attach_object(name, obj, 0, 0, 1, map, &fd);
     if (rc != MYC_OK) return rc;
     close(fd);
+    map->fd = -1;
     fill_map(map, name);
     return MYC_OK;
 }
 
-void myc_close_map(myc_map *map) { unmap_shared(map->base); }
+void myc_close_map(myc_map *map) {
+    unmap_shared(map->base);
+    if (map->fd >= 0) close(map->fd);
+    map->fd = -1;
+}
+
+int myc_map_check_size(myc_map *map) {
+    struct stat st;
+    if (!map->truncated) {
+        if (map->fd < 0 || fstat(map->fd, &st) != 0) return MYC_OK; /* cannot tell */
+        if ((uint64_t)st.st_size >= map->map_size) return MYC_OK;
+        map->truncated = 1;
+    }
+    return myc_fail(MYC_ERR_CORRUPT,
+                    "channel '%s' was truncated under this handle's %zu-byte mapping (another "
+                    "process shrank its file): the handle cannot be used any more; close it",
+                    map->name, map->map_size);
+}
 

@@ -346,6 +346,11 @@ static int wait_frame(myc_reader *r, int64_t timeout_ns, myc_found *f) {
         r->sleeps++;
         myc_store_relaxed_u64(m->base, MYC_OFF_READER_SLEEPS, r->sleeps);
         int err = myc_futex_wait(m->base, MYC_OFF_READER_FUTEX, seq, wait);
+        /* The ring may have been truncated while we slept: look before
+         * touching it again (a truncation at any other moment is SIGBUS;
+         * see the threat model in docs/FORMAT.md). */
+        rc = myc_map_check_size(m);
+        if (rc != MYC_OK) return rc;
         myc_store_seq_cst_u32(m->base, MYC_OFF_READER_SLEEPING, 0);
         if (err == EINTR) return myc_fail(MYC_ERR_INTERRUPTED, "interrupted while waiting for a frame");
     }
@@ -374,6 +379,10 @@ static int reader_enter(myc_reader *r) {
                         r->map.name);
     if (!myc_flag_try_take(&r->busy))
         return myc_fail(MYC_ERR_HANDLE_BUSY, "the reader is in use by another thread");
+    if (r->map.truncated) {
+        myc_flag_release(&r->busy);
+        return myc_map_check_size(&r->map);
+    }
     if (r->held_bytes != 0) release_held(r); /* the frame of the last myc_peek is done */
     return MYC_OK;
 }
@@ -468,8 +477,10 @@ int64_t myc_read_batch(myc_reader *r, uint32_t max_frames, int64_t timeout_ns, u
 void myc_reader_close(myc_reader *r) {
     if (r == NULL) return;
     myc_map *m = &r->map;
-    if (__atomic_load_n(r->fork_counter, __ATOMIC_RELAXED) != r->fork_generation) {
-        /* A forked child's copy: the channel is the parent's to give back. */
+    if (__atomic_load_n(r->fork_counter, __ATOMIC_RELAXED) != r->fork_generation ||
+        m->truncated) {
+        /* A forked child's copy: the channel is the parent's to give back.
+         * A truncated channel: its header may be gone too (SIGBUS). */
         myc_close_map(m);
         free(r);
         return;

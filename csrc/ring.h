@@ -192,12 +192,28 @@ typedef enum myc_result {
     MYC_ERR_ABANDONED = -16,     /* an operator force-unblocked this claim;
                                     the frame was dropped, never delivered  */
     MYC_ERR_TOO_MANY_WRITERS = -17, /* all MYC_WRITER_SLOTS slots are taken  */
+    MYC_ERR_FOREIGN = -18,       /* the channel is owned by another uid, or
+                                    its mode is wider than the opener's;
+                                    refused without MYC_TRUST_FOREIGN      */
 } myc_result;
 
-/* Flags for the open functions. */
+/* Flags for the open functions: one of the three ways, optionally ORed with
+ * MYC_TRUST_FOREIGN. */
 #define MYC_ATTACH 0         /* the channel must exist                       */
 #define MYC_CREATE 1         /* the channel must not exist                   */
 #define MYC_CREATE_OR_ATTACH 2
+/*
+ * Attaching (MYC_ATTACH, or MYC_CREATE_OR_ATTACH finding the object) refuses
+ * with MYC_ERR_FOREIGN a channel whose file is owned by another uid than the
+ * caller's effective uid, or whose permission bits are wider than the open's
+ * `mode` (0 = 0600): any user it admits could corrupt the channel, stall it,
+ * or truncate it under this process's mapping (SIGBUS).  That also refuses a
+ * channel squatted by someone who created the name first with mode 0666.
+ * With this bit the caller trusts such a channel and attaches anyway (a
+ * shared group: mode 0660 on both sides plus this bit).  See the threat
+ * model in docs/FORMAT.md.
+ */
+#define MYC_TRUST_FOREIGN 0x100
 
 /* Human-readable detail of the last error on this thread ("" if none). */
 const char *myc_last_error(void);
@@ -219,7 +235,11 @@ void myc_set_wait_slice(int64_t slice_ns);
 /* Names                                                                     */
 /* ------------------------------------------------------------------------ */
 
-/* MYC_OK if name is a valid channel name, else MYC_ERR_NAME with detail. */
+/* MYC_OK if name is a valid channel name, else MYC_ERR_NAME with detail:
+ * 1 to MYC_NAME_MAX bytes of valid UTF-8 (no overlong form, surrogate, code
+ * point above U+10FFFF, stray continuation byte, 0xfe/0xff or truncated
+ * sequence: the message names the byte offset), no '/', no "..", not ".",
+ * no control byte (below 0x20, or 0x7f). */
 int myc_name_check(const char *name);
 /* Remove the channel's shared-memory object.  Open handles stay valid. */
 int myc_unlink(const char *name);
@@ -322,7 +342,10 @@ int64_t myc_read(myc_reader *reader, int64_t timeout_ns, uint8_t *buf,
 /*
  * Zero-copy: point `frame` at the next frame in the ring.  The frame stays
  * valid, and unconsumed, until myc_release() or the reader's next call; it
- * is counted in frames_read when released.
+ * is counted in frames_read when released.  Any read call (myc_read,
+ * myc_peek, myc_read_batch) made while a frame is held first releases it:
+ * the held frame is consumed and its pointer is dangling from then on.  The
+ * Python binding refuses such a nested read instead (ReadViewOpen).
  */
 int myc_peek(myc_reader *reader, int64_t timeout_ns, myc_frame *frame);
 void myc_release(myc_reader *reader);
@@ -384,11 +407,13 @@ typedef struct myc_info {
     uint64_t hold_position;   /* MYC_NO_HOLD, or a revoked claim's start  */
 } myc_info;
 
-/* Validate the channel's header and fill `out` (no side effects). */
+/* Validate the channel's header and fill `out` (no side effects).  An
+ * observer: maps read-only and applies no ownership rule. */
 int myc_inspect(const char *name, myc_info *out);
 
 /*
- * Operator's escape hatch: revoke the claim that holds the reader of
+ * Operator's escape hatch (it attaches as if with MYC_TRUST_FOREIGN: the
+ * operator names the channel on purpose): revoke the claim that holds the reader of
  * channel `name` (a live writer stalled mid-frame).  The reader skips it;
  * its writer's commit then fails with MYC_ERR_ABANDONED and none of its
  * bytes reach a reader; writers do not reuse its space until that writer

@@ -97,6 +97,8 @@ typedef struct myc_map {
     uint64_t mask;
     uint32_t max_payload;
     size_t map_size;
+    int fd;               /* the object, kept open to notice truncation; -1 none */
+    int truncated;        /* myc_map_check_size found the file shrunk */
     char name[MYC_NAME_MAX + 1];
 } myc_map;
 
@@ -105,6 +107,11 @@ int myc_open_map(const char *name, int flags, uint64_t capacity, uint32_t max_pa
 /* Read-only snapshot mapping for inspection (unmap with munmap). */
 int myc_open_map_readonly(const char *name, myc_map *map);
 void myc_close_map(myc_map *map);
+/* MYC_ERR_CORRUPT (and map->truncated set) if the object's file is now
+ * smaller than the mapping: a peer truncated it, and touching the missing
+ * pages would raise SIGBUS.  One fstat: called on slow paths only (after a
+ * sleep, before the ring is touched again). */
+int myc_map_check_size(myc_map *map);
 
 /* Positions loaded from shared memory: aligned, ordered, within a lap. */
 static inline int myc_positions_ok(const myc_map *m, uint64_t head, uint64_t tail) {

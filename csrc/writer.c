@@ -98,7 +98,8 @@ int myc_writer_open(const char *name, int flags, uint64_t capacity, uint32_t max
 void myc_writer_close(myc_writer *w) {
     if (w == NULL) return;
     /* A forked child's copy of the handle owns none of the parent's slots. */
-    if (__atomic_load_n(w->fork_counter, __ATOMIC_RELAXED) == w->fork_generation)
+    if (__atomic_load_n(w->fork_counter, __ATOMIC_RELAXED) == w->fork_generation &&
+        !w->map.truncated) /* a truncated header may be gone (SIGBUS) */
         for (uint32_t i = 0; i < w->thread_count; i++) myc_registry_release(&w->map, w->threads[i].slot);
     if (tl_last.writer == w) tl_last.writer = NULL;
     myc_close_map(&w->map);
@@ -286,6 +287,10 @@ static int claim_wait(myc_writer *w, myc_thread_slot *ts, claim_plan *p, int64_t
         int64_t wait = until == INT64_MAX ? MYC_MAX_SLEEP_NS : until - now;
         if (wait > MYC_MAX_SLEEP_NS) wait = MYC_MAX_SLEEP_NS;
         int err = myc_futex_wait(m->base, MYC_OFF_SPACE_FUTEX, seq, wait);
+        /* Truncated while we slept?  Look before touching the ring again. */
+        rc = myc_map_check_size(m);
+        if (rc != MYC_OK) return rc;
+        /* seq_cst: as every access to the mask. */
         __atomic_fetch_and(MYC_AT(m->base, MYC_OFF_WAITING_MASK, uint32_t), ~bit, __ATOMIC_SEQ_CST);
         if (err == EINTR) {
             tl_resuming = 1;

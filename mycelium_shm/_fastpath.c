@@ -27,6 +27,8 @@
 static PyTypeObject *g_frame_type; /* mycelium_shm.frame.Frame, a tuple subclass */
 static PyObject *g_abandoned;      /* mycelium_shm.errors.FrameAbandoned */
 static PyObject *g_batch_failed;   /* mycelium_shm.errors.batch_failed */
+static PyObject *g_view_open;      /* mycelium_shm.errors.ReadViewOpen */
+static PyObject *g_handle_busy;    /* mycelium_shm.errors.HandleBusy */
 
 /* A Frame(type_id, payload) built directly: the payload bytes are copied
  * once, from the ring. */
@@ -494,16 +496,28 @@ static PyObject *fr_detach(FastReader *self, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
+static void view_open_error(void) {
+    PyErr_SetString(g_view_open,
+                    "a read_view() block of this reader is still open: its frame is held, and "
+                    "this read would consume it; leave the block first");
+}
+
 /* Take the reader for the fast path: not closed, not in use by a blocked
- * call of another thread, no zero-copy view outstanding. */
+ * call of another thread, no zero-copy view outstanding.  1: taken; 0: the
+ * slow path must answer; -1: a read_view() holds a frame (ReadViewOpen set).
+ * The C API would release the held frame on the next read (ring.h); the
+ * Python API refuses instead, so a view never shows a consumed frame. */
 static int fast_enter(myc_reader *r) {
     if (r == NULL || g_frame_type == NULL) return 0;
     /* A forked child's copy: the slow path says why it cannot be used. */
     if (__atomic_load_n(r->fork_counter, __ATOMIC_RELAXED) != r->fork_generation) return 0;
+    /* Found truncated (the ring may be gone): the slow path says so. */
+    if (r->map.truncated) return 0;
     if (!myc_flag_try_take(&r->busy)) return 0;
     if (r->held_bytes != 0) {
         reader_leave(r);
-        return 0;
+        view_open_error();
+        return -1;
     }
     return 1;
 }
@@ -512,7 +526,7 @@ static int fast_enter(myc_reader *r) {
  * when the slow path must answer (nothing there, or a problem). */
 static PyObject *fast_read_list(myc_reader *r, Py_ssize_t max_frames, int *empty) {
     *empty = 0;
-    if (!fast_enter(r)) return NULL;
+    if (fast_enter(r) <= 0) return NULL;
     myc_found f;
     PyObject *list = NULL;
     Py_ssize_t n = 0;
@@ -553,7 +567,7 @@ static PyObject *fast_read_list(myc_reader *r, Py_ssize_t max_frames, int *empty
  * (no claim at all, which a non-waiting caller can be told at once). */
 static PyObject *fast_read_one(myc_reader *r, int *empty) {
     *empty = 0;
-    if (!fast_enter(r)) return NULL;
+    if (fast_enter(r) <= 0) return NULL;
     myc_found f;
     PyObject *frame = NULL;
     int rc = myc_next_frame(r, 0, &f);
@@ -660,12 +674,9 @@ static PyObject *fr_peek_now(FastReader *self, PyObject *unused) {
     /* _peek_now() -> (type_id, view) holding the next frame, or None */
     (void)unused;
     myc_reader *r = self->reader;
-    if (r != NULL && r->held_bytes != 0) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "a frame is already held by read_view(); leave that block first");
-        return NULL;
-    }
-    if (!fast_enter(r)) Py_RETURN_NONE;
+    int entered = fast_enter(r);
+    if (entered < 0) return NULL;
+    if (entered == 0) Py_RETURN_NONE;
     myc_found f;
     PyObject *result = NULL;
     if (myc_next_frame(r, 0, &f) == MYC_NEXT_FRAME) {
@@ -699,11 +710,26 @@ static PyObject *fr_release_held(FastReader *self, PyObject *unused) {
     myc_reader *r = self->reader;
     if (r == NULL) Py_RETURN_NONE; /* closed: close() consumed it */
     if (!myc_flag_try_take(&r->busy)) {
-        PyErr_SetString(PyExc_RuntimeError, "the reader is in use by another thread");
+        PyErr_SetString(g_handle_busy, "the reader is in use by another thread");
         return NULL;
     }
     if (r->held_bytes != 0) release_held(r);
     reader_leave(r);
+    Py_RETURN_NONE;
+}
+
+static PyObject *fr_check_no_view(FastReader *self, PyObject *unused) {
+    /* _check_no_view(): ReadViewOpen if a read_view() holds a frame */
+    (void)unused;
+    myc_reader *r = self->reader;
+    /* Closed, or in use by another thread: the C call that follows says so. */
+    if (r == NULL || !myc_flag_try_take(&r->busy)) Py_RETURN_NONE;
+    int held = r->held_bytes != 0;
+    reader_leave(r);
+    if (held) {
+        view_open_error();
+        return NULL;
+    }
     Py_RETURN_NONE;
 }
 
@@ -713,6 +739,8 @@ static PyMethodDef fr_methods[] = {
     {"_held_view", (PyCFunction)fr_held_view, METH_NOARGS,
      "(type_id, view) of the frame held by myc_peek."},
     {"_release_held", (PyCFunction)fr_release_held, METH_NOARGS, "Consume the held frame."},
+    {"_check_no_view", (PyCFunction)fr_check_no_view, METH_NOARGS,
+     "Raise ReadViewOpen if a read_view() block holds a frame (slow paths)."},
     {"_attach", (PyCFunction)fr_attach, METH_O, "Point the fast path at a myc_reader* (an int)."},
     {"_detach", (PyCFunction)fr_detach, METH_NOARGS, "Forget the handle (before it is closed)."},
     {"read", (PyCFunction)(void (*)(void))fr_read, METH_FASTCALL | METH_KEYWORDS,
@@ -770,8 +798,12 @@ PyMODINIT_FUNC PyInit__fastpath(void) {
     if (errors == NULL) return NULL;
     g_abandoned = PyObject_GetAttrString(errors, "FrameAbandoned");
     g_batch_failed = PyObject_GetAttrString(errors, "batch_failed");
+    g_view_open = PyObject_GetAttrString(errors, "ReadViewOpen");
+    g_handle_busy = PyObject_GetAttrString(errors, "HandleBusy");
     Py_DECREF(errors);
-    if (g_abandoned == NULL || g_batch_failed == NULL) return NULL;
+    if (g_abandoned == NULL || g_batch_failed == NULL || g_view_open == NULL ||
+        g_handle_busy == NULL)
+        return NULL;
     PyObject *module = PyModule_Create(&fastpath_module);
     if (module == NULL) return NULL;
     Py_INCREF(&FastWriterType);

@@ -3,22 +3,47 @@ statistics, closing, and the context-manager protocol."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Optional, Protocol
+import sys
+from typing import TYPE_CHECKING, Any, ClassVar, Optional, Protocol
 
 from ._native import encode_name, ffi, lib, raise_for
 
-__all__ = ["ChannelHandle", "SchemaLike", "stats_dict"]
+if sys.version_info >= (3, 11):
+    from typing import Self
+elif TYPE_CHECKING:
+    from typing_extensions import Self
+# else: annotations are strings (__future__), Self is only named in them.
+
+if TYPE_CHECKING:
+    # Type checkers: the message type defaults to Any (PEP 696), so a bare
+    # ``ShmReader`` or ``SchemaLike`` means "messages of any type".
+    from typing_extensions import TypeVar
+
+    MessageT = TypeVar("MessageT", default=Any)
+    MessageT_co = TypeVar("MessageT_co", covariant=True, default=Any)
+else:  # at run time the default does not matter (typing_extensions not needed)
+    from typing import TypeVar
+
+    MessageT = TypeVar("MessageT")
+    MessageT_co = TypeVar("MessageT_co", covariant=True)
+
+__all__ = ["ChannelHandle", "MessageT", "SchemaLike", "stats_dict"]
 
 
-class SchemaLike(Protocol):
-    """What a channel needs of a schema (see :mod:`mycelium_shm.protocol`)."""
+class SchemaLike(Protocol[MessageT_co]):
+    """What a channel needs of a schema (see :mod:`mycelium_shm.protocol`).
+
+    Generic over the type of the messages ``decode`` returns, which
+    ``ShmReader.recv`` returns: ``Schema`` decodes to ``Any`` (its message
+    classes are made at run time); a schema typed ``SchemaLike[Tick]`` makes
+    ``ShmReader(..., schema=s).recv()`` a ``Tick | None``."""
 
     @property
     def digest(self) -> bytes: ...
 
     def encode(self, message: Any) -> tuple[int, bytes]: ...
 
-    def decode(self, type_id: int, payload: Any) -> Any: ...
+    def decode(self, type_id: int, payload: Any) -> MessageT_co: ...
 
 
 def stats_dict(stats: Any) -> dict[str, int]:
@@ -31,7 +56,10 @@ class ChannelHandle:
     (``_open_fn`` ...) and also derive from a fast-path type that provides
     ``_attach`` and ``_detach``."""
 
-    __slots__ = ()
+    # The attributes below are slots of ShmWriter/ShmReader; an empty
+    # __slots__ seen by mypy would reject assigning them here.
+    if not TYPE_CHECKING:
+        __slots__ = ()
     _open_fn: ClassVar[Any]
     _close_fn: ClassVar[Any]
     _stats_fn: ClassVar[Any]
@@ -43,6 +71,12 @@ class ChannelHandle:
     capacity: int
     max_payload: int
 
+    if TYPE_CHECKING:  # provided by the fast-path base class (_fastpath.pyi)
+
+        def _attach(self, address: int) -> None: ...
+
+        def _detach(self) -> None: ...
+
     def _open(
         self,
         name: str,
@@ -52,9 +86,15 @@ class ChannelHandle:
         max_payload: int,
         mode: int,
         schema: Optional[SchemaLike],
+        trust_foreign: bool = False,
     ) -> None:
         """Open through cffi (raising the mapped exception) and point the
-        fast path at the handle."""
+        fast path at the handle.
+
+        Attaching refuses (:class:`~mycelium_shm.errors.ForeignChannel`) a
+        channel owned by another uid, or whose file mode is wider than
+        ``mode``, unless ``trust_foreign`` (the threat model in
+        docs/FORMAT.md)."""
         self._h = ffi.NULL
         self.name = name
         self.schema = schema
@@ -62,6 +102,8 @@ class ChannelHandle:
             flags = lib.MYC_ATTACH
         else:
             flags = lib.MYC_CREATE_OR_ATTACH if exist_ok else lib.MYC_CREATE
+        if trust_foreign:
+            flags |= lib.MYC_TRUST_FOREIGN
         digest = ffi.NULL
         if schema is not None:
             raw = bytes(schema.digest)
@@ -75,7 +117,7 @@ class ChannelHandle:
         if rc != lib.MYC_OK:
             raise_for(rc)
         self._h = ffi.gc(out[0], self._close_fn)
-        self._attach(int(ffi.cast("uintptr_t", self._h)))  # type: ignore[attr-defined]
+        self._attach(int(ffi.cast("uintptr_t", self._h)))
         stats = self.stats()
         self.capacity = stats["capacity"]
         self.max_payload = stats["max_payload"]
@@ -95,11 +137,11 @@ class ChannelHandle:
     def close(self) -> None:
         """Detach (the channel stays until :func:`unlink`).  Idempotent."""
         if self._h != ffi.NULL:
-            self._detach()  # type: ignore[attr-defined]
+            self._detach()
             handle, self._h = self._h, ffi.NULL
             ffi.release(handle)
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

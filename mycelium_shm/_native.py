@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno as _errno
 import numbers
 import operator
-import os
 from time import monotonic
 from typing import Any, Callable, NoReturn, Optional, Union
 
@@ -22,12 +21,18 @@ from .errors import (
     ChannelClosed,
     ChannelExists,
     ChannelNotFound,
+    ChannelOSError,
     CorruptChannel,
+    ForeignChannel,
     FormatError,
     FrameAbandoned,
     Full,
+    HandleBusy,
+    Interrupted,
+    InvalidArgument,
     InvalidName,
     MyceliumError,
+    PermissionDenied,
     ReaderBusy,
     SchemaMismatch,
     TooManyWriters,
@@ -61,10 +66,13 @@ _TYPE_ID_MAX = lib.MYC_TYPE_ID_MAX
 # simply resumed, like a slice).
 _MAX_WAIT_NS = 1 << 62
 
-_EXCEPTIONS: dict[int, type[Exception]] = {
+# Every code maps to a MyceliumError subclass (with the builtin exception
+# that says the same as a second parent), so ``except MyceliumError`` catches
+# whatever a channel operation raises.
+_EXCEPTIONS: dict[int, type[MyceliumError]] = {
     lib.MYC_ERR_FULL: Full,
-    lib.MYC_ERR_ARG: ValueError,
-    lib.MYC_ERR_TOO_LARGE: ValueError,
+    lib.MYC_ERR_ARG: InvalidArgument,
+    lib.MYC_ERR_TOO_LARGE: InvalidArgument,
     lib.MYC_ERR_NAME: InvalidName,
     lib.MYC_ERR_NOT_FOUND: ChannelNotFound,
     lib.MYC_ERR_EXISTS: ChannelExists,
@@ -72,16 +80,19 @@ _EXCEPTIONS: dict[int, type[Exception]] = {
     lib.MYC_ERR_CORRUPT: CorruptChannel,
     lib.MYC_ERR_READER_BUSY: ReaderBusy,
     lib.MYC_ERR_SCHEMA: SchemaMismatch,
-    lib.MYC_ERR_HANDLE_BUSY: RuntimeError,
+    lib.MYC_ERR_HANDLE_BUSY: HandleBusy,
     lib.MYC_ERR_CLOSED: ChannelClosed,
     lib.MYC_ERR_ABANDONED: FrameAbandoned,
     lib.MYC_ERR_TOO_MANY_WRITERS: TooManyWriters,
+    lib.MYC_ERR_FOREIGN: ForeignChannel,
+    lib.MYC_ERR_INTERRUPTED: Interrupted,
 }
 
 
 def last_error() -> str:
     """The C core's detail message for the last failure on this thread."""
-    return ffi.string(lib.myc_last_error()).decode("utf-8", "replace")
+    raw: bytes = ffi.string(lib.myc_last_error())
+    return raw.decode("utf-8", "replace")
 
 
 def raise_for(rc: int) -> NoReturn:
@@ -90,12 +101,8 @@ def raise_for(rc: int) -> NoReturn:
     if rc == lib.MYC_ERR_SYSTEM:
         err = lib.myc_last_errno()
         if err in (_errno.EACCES, _errno.EPERM):
-            raise PermissionError(err, message)
-        if err == _errno.ENOSPC:
-            raise OSError(err, message)
-        raise OSError(err, message)
-    if rc == lib.MYC_ERR_INTERRUPTED:
-        raise InterruptedError(message)
+            raise PermissionDenied(err, message)
+        raise ChannelOSError(err, message)
     exc = _EXCEPTIONS.get(rc)
     if exc is None:
         raise MyceliumError(f"unexpected result {rc}: {message}")
@@ -103,10 +110,21 @@ def raise_for(rc: int) -> NoReturn:
 
 
 def encode_name(name: str) -> bytes:
-    """The channel name as the C core takes it (UTF-8, no NUL)."""
+    """The channel name as the C core takes it (UTF-8, no NUL).
+
+    A ``str`` that is not Unicode text (a lone surrogate, such as the
+    ``"\\udcff"`` that ``os.listdir`` makes of a non-UTF-8 file name) raises
+    InvalidName naming the position; the C core checks the rest."""
     if not isinstance(name, str):
         raise TypeError(f"channel name must be str, not {type(name).__name__}")
-    raw = os.fsencode(name)
+    try:
+        raw = name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = name[exc.start]
+        raise InvalidName(
+            f"channel name is not valid UTF-8: lone surrogate U+{ord(bad):04X} at character "
+            f"{exc.start} of {name.encode('utf-8', 'backslashreplace').decode('ascii', 'replace')!r}"
+        ) from None
     if b"\0" in raw:
         raise InvalidName("channel name contains a NUL byte")
     return raw
@@ -198,7 +216,7 @@ def check_frames(items: list[Any], max_payload: int, arg: str = "frames") -> lis
             )
         type_id = check_type_id(pair[0], f"{arg}[{j}] type_id")
         data = check_payload(pair[1], max_payload, f"{arg}[{j}] payload")
-        checked.append((type_id, data if type(data) is bytes else data.tobytes()))
+        checked.append((type_id, data.tobytes() if isinstance(data, memoryview) else data))
     return checked
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -13,9 +14,11 @@ from .errors import ChannelNotFound
 __all__ = [
     "ChannelInfo",
     "check_name",
+    "display_name",
     "force_unblock",
     "inspect",
     "list_channels",
+    "object_kind",
     "object_path",
     "unlink",
 ]
@@ -60,8 +63,39 @@ def unlink(name: str, missing_ok: bool = False) -> None:
     raise_for(rc)
 
 
+def display_name(name: str) -> str:
+    """``name`` printable whatever it holds: a name ``os.listdir`` decoded from
+    bytes that are not UTF-8 (lone surrogates) shows those bytes as ``\\xff``."""
+    try:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def object_kind(name: str) -> tuple[str, int, int]:
+    """What lies at the path of channel ``name`` (any ``list_channels`` entry,
+    valid or not), without following a symlink: ``(kind, owner uid, mode
+    bits)``; kind is "file", "directory", "symlink", "other", or "missing"
+    (uid -1, mode 0)."""
+    try:
+        st = os.lstat(f"{SHM_DIR}/{OBJECT_PREFIX}{name}")
+    except OSError:
+        return "missing", -1, 0
+    if stat.S_ISREG(st.st_mode):
+        kind = "file"
+    elif stat.S_ISDIR(st.st_mode):
+        kind = "directory"
+    elif stat.S_ISLNK(st.st_mode):
+        kind = "symlink"
+    else:
+        kind = "other"
+    return kind, st.st_uid, stat.S_IMODE(st.st_mode)
+
+
 def list_channels() -> list[str]:
-    """Names of every channel object in /dev/shm, sorted (not validated)."""
+    """Names of every channel object in /dev/shm, sorted (not validated: an
+    entry may be a directory, a symlink, a foreign file, or a name that is not
+    UTF-8, decoded with surrogate escapes; see :func:`display_name`)."""
     try:
         entries = os.listdir(SHM_DIR)
     except FileNotFoundError:
@@ -93,6 +127,9 @@ class ChannelInfo:
     #: Start of a force-unblocked claim whose writer has not returned yet
     #: (writers do not reuse the ring from there), or None.
     hold_position: Optional[int] = None
+    #: The object's owner uid and permission bits (-1 and 0 if unknown).
+    owner_uid: int = -1
+    mode: int = 0
 
     @property
     def used_bytes(self) -> int:
@@ -118,6 +155,7 @@ def inspect(name: str) -> ChannelInfo:
     writers = [
         (int(out.writer_pids[i]), bool(out.writer_alive[i])) for i in range(out.writer_count)
     ]
+    _, owner_uid, mode = object_kind(name)
     return ChannelInfo(
         name=name,
         format_version=int(out.format_version),
@@ -135,6 +173,8 @@ def inspect(name: str) -> ChannelInfo:
         stalled_pid=int(out.stalled_pid),
         stalled_since_ns=int(out.stalled_since_ns),
         hold_position=None if out.hold_position == _NO_HOLD else int(out.hold_position),
+        owner_uid=owner_uid,
+        mode=mode,
     )
 
 

@@ -23,6 +23,7 @@ import struct
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from typing import Optional
 
 from . import ShmReader, ShmWriter, unlink
@@ -58,15 +59,39 @@ def _writer(name: str, writer_id: int, frames: int, batch: int, rate: float, siz
             next_send += interval
 
 
+_PLAIN_EVERY_S = 5.0
+
+
 def _progress(label: str, done: int, total: int, started: float) -> None:
+    """A bar redrawn in place (``\\r``) on a terminal; elsewhere (a log, a pipe)
+    a plain line at most every few seconds, so logs get no carriage returns."""
+    global _last_plain
     elapsed = max(time.monotonic() - started, 1e-9)
-    width = 30
-    filled = int(width * done / total)
-    sys.stderr.write(
-        f"\r  {label:<10} [{'#' * filled}{'.' * (width - filled)}] {done:>10,}/{total:,} "
-        f"{done / elapsed / 1e6:6.2f} M frames/s"
-    )
+    rate = f"{done / elapsed / 1e6:6.2f} M frames/s"
+    if sys.stderr.isatty():
+        width = 30
+        filled = int(width * done / total)
+        sys.stderr.write(
+            f"\r  {label:<10} [{'#' * filled}{'.' * (width - filled)}] {done:>10,}/{total:,} {rate}"
+        )
+        sys.stderr.flush()
+        return
+    now = time.monotonic()
+    if done < total and now - _last_plain < _PLAIN_EVERY_S:
+        return
+    _last_plain = now
+    sys.stderr.write(f"  {label}: {done:,}/{total:,} frames, {rate.strip()}\n")
     sys.stderr.flush()
+
+
+def _progress_done() -> None:
+    """End the bar's line (a terminal only: plain lines end themselves)."""
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+_last_plain = time.monotonic()
 
 
 def _run_phase(
@@ -111,7 +136,7 @@ def _run_phase(
                 last_shown = time.monotonic()
         elapsed = time.monotonic() - started
         _progress(label, received, total, started)
-        sys.stderr.write("\n")
+        _progress_done()
         for proc in procs:
             proc.join(timeout=10)
         return received, elapsed, latencies, total - received
@@ -129,21 +154,48 @@ def _percentile(sorted_values: list[int], q: float) -> float:
     return sorted_values[index] / 1000.0
 
 
+def _at_least(low: int) -> Callable[[str], int]:
+    """argparse type: an integer >= low (a negative count or size is refused)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
+        return value
+
+    return parse
+
+
+def _positive_rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive rate, not {text}")
+    return value
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m mycelium_shm.demo", description=__doc__.split("\n\n")[0]
+        prog="python -m mycelium_shm.demo",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--writers", type=int, default=3)
+    parser.add_argument("--writers", type=_at_least(1), default=3, help="writer processes")
     parser.add_argument(
-        "--frames", type=int, default=1_000_000, help="per writer, throughput phase"
+        "--frames", type=_at_least(1), default=1_000_000, help="per writer, throughput phase"
     )
-    parser.add_argument("--batch", type=int, default=64, help="frames per write_many call")
-    parser.add_argument("--size", type=int, default=64, help="payload bytes")
+    parser.add_argument("--batch", type=_at_least(1), default=64, help="frames per write_many call")
+    parser.add_argument("--size", type=_at_least(0), default=64, help="payload bytes")
     parser.add_argument(
-        "--latency-frames", type=int, default=20_000, help="per writer, latency phase"
+        "--latency-frames", type=_at_least(1), default=20_000, help="per writer, latency phase"
     )
     parser.add_argument(
-        "--rate", type=float, default=10_000, help="frames/s per writer, latency phase"
+        "--rate", type=_positive_rate, default=10_000, help="frames/s per writer, latency phase"
     )
     args = parser.parse_args(argv)
 

@@ -15,13 +15,20 @@ __all__ = [
     "ChannelClosed",
     "ChannelExists",
     "ChannelNotFound",
+    "ChannelOSError",
     "CorruptChannel",
     "DecodeError",
+    "ForeignChannel",
     "FormatError",
     "FrameAbandoned",
     "Full",
+    "HandleBusy",
+    "Interrupted",
+    "InvalidArgument",
     "InvalidName",
     "MyceliumError",
+    "PermissionDenied",
+    "ReadViewOpen",
     "ReaderBusy",
     "SchemaMismatch",
     "TooManyWriters",
@@ -33,7 +40,44 @@ class MyceliumError(Exception):
 
 
 class InvalidName(MyceliumError, ValueError):
-    """A channel name is empty, too long, or holds '/', '..' or control characters."""
+    """A channel name is empty, too long, not valid UTF-8 (a lone surrogate in
+    a Python ``str``, say), or holds '/', '..' or control characters."""
+
+
+class InvalidArgument(MyceliumError, ValueError):
+    """The C core refused an argument (a frame larger than the read buffer,
+    a capacity that is not a power of two...).  Arguments checked in Python
+    before they reach C raise plain ``TypeError``/``ValueError``."""
+
+
+class ChannelOSError(MyceliumError, OSError):
+    """The operating system refused a channel operation (``errno`` says why:
+    ENOSPC for a full /dev/shm, ENOMEM...)."""
+
+
+class PermissionDenied(MyceliumError, PermissionError):
+    """The operating system denied access to the channel's object (EACCES, EPERM)."""
+
+
+class ForeignChannel(MyceliumError, PermissionError):
+    """Attaching was refused: the channel's file is owned by another uid, or
+    its mode is wider than the one the caller opened with (a name squatted
+    with mode 0666, say).  Pass ``trust_foreign=True`` to attach anyway
+    (see the threat model in docs/FORMAT.md)."""
+
+
+class HandleBusy(MyceliumError, RuntimeError):
+    """A reader handle was used by two threads at once (a reader serves one thread)."""
+
+
+class ReadViewOpen(MyceliumError, RuntimeError):
+    """A read on a reader whose ``read_view()`` block is still open: the
+    view's frame stays held (and unconsumed); leave the block first."""
+
+
+class Interrupted(MyceliumError, InterruptedError):
+    """A wait of the C core was interrupted (only seen by direct callers of
+    the core: the Python API resumes its waits)."""
 
 
 class ChannelNotFound(MyceliumError, FileNotFoundError):

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from itertools import accumulate
 from types import TracebackType
-from typing import Any, Literal, Optional
+from typing import Any, Generic, Literal, Optional
 
 from ._fastpath import FastReader, set_frame_type
-from ._handle import ChannelHandle, SchemaLike
+from ._handle import ChannelHandle, MessageT, SchemaLike
 from ._native import check_int, check_timeout, ffi, lib, raise_for, timeout_ns, wait_call
+from .aio import AsyncReadState
+from .aio import frames as _aio_frames
 from .errors import ChannelClosed, DecodeError
-from .frame import Frame, FrameView
+from .frame import Frame, FrameView, FrameViewInUse, guarded_payload, release_payload
 
 __all__ = ["ShmReader"]
 
@@ -27,7 +29,7 @@ _BATCH_BYTES = 4 << 20
 set_frame_type(Frame)
 
 
-class ShmReader(ChannelHandle, FastReader):
+class ShmReader(ChannelHandle, FastReader, Generic[MessageT]):
     """Reads the frames of channel ``name``, in the order writers committed them.
 
     A channel has one reader: a second live one gets ``ReaderBusy``; a reader
@@ -38,7 +40,12 @@ class ShmReader(ChannelHandle, FastReader):
     interval).  A dead writer's frame is skipped; a live writer's is waited
     for, however long it stalls, and shows as a stall in ``inspect()`` and
     ``mycelium-shm ls`` (see :func:`~mycelium_shm.force_unblock`).  A reader
-    is used by one thread at a time.
+    is used by one thread at a time.  ``trust_foreign`` as for ShmWriter.
+
+    While a ``read_view()`` block is open, every other read of the same
+    reader (``read``, ``try_read``, ``read_many``, ``read_view``, ``recv``)
+    raises :class:`~mycelium_shm.errors.ReadViewOpen` and leaves the view's
+    frame held and unconsumed.
 
     ``read``, ``try_read`` and ``read_many`` are implemented by the C base
     class for the common case (frames are there now); everything else
@@ -49,6 +56,7 @@ class ShmReader(ChannelHandle, FastReader):
     """
 
     __slots__ = (
+        "_aio",
         "_batch",
         "_batch_cap",
         "_batch_u8",
@@ -69,6 +77,7 @@ class ShmReader(ChannelHandle, FastReader):
     _close_fn = lib.myc_reader_close
     _stats_fn = lib.myc_reader_stats
     _handle_type = "myc_reader"
+    schema: Optional[SchemaLike[MessageT]]
 
     def __init__(
         self,
@@ -78,12 +87,16 @@ class ShmReader(ChannelHandle, FastReader):
         capacity: int = 1 << 20,
         max_payload: int = 0,
         mode: int = 0o600,
-        schema: Optional[SchemaLike] = None,
+        schema: Optional[SchemaLike[MessageT]] = None,
         exist_ok: bool = False,
         stuck_timeout: float = 0.01,
+        trust_foreign: bool = False,
     ) -> None:
         self.unknown_skipped = 0
-        self._open(name, create, exist_ok, capacity, max_payload, mode, schema)
+        self._aio: Optional[AsyncReadState] = None
+        self._open(
+            name, create, exist_ok, capacity, max_payload, mode, schema, trust_foreign
+        )
         lib.myc_reader_set_stuck_timeout(self._h, timeout_ns(stuck_timeout, "stuck_timeout"))
         self._cap = max(self.max_payload, 1)
         self._buf = ffi.new("char[]", self._cap)
@@ -100,6 +113,7 @@ class ShmReader(ChannelHandle, FastReader):
     def _read_slow(self, timeout: Optional[float] = None) -> Optional[Frame]:
         """read() when no frame was ready: wait up to ``timeout`` s, or raise."""
         wait = check_timeout(timeout)
+        self._check_no_view()  # myc_read would consume a read_view()'s frame
         h, buf, cap = self._h, self._buf_u8, self._cap
         rc = wait_call(lambda ns: _read(h, ns, buf, cap), wait)
         if rc >= 0:
@@ -113,6 +127,7 @@ class ShmReader(ChannelHandle, FastReader):
         the first, then take what is there in one C call; [] on timeout."""
         max_frames = check_int(max_frames, "max_frames")
         wait = check_timeout(timeout)
+        self._check_no_view()  # myc_read_batch would consume a read_view()'s frame
         if max_frames <= 0:
             return []
         # The ring never holds more frames than this: a larger count only
@@ -134,7 +149,8 @@ class ShmReader(ChannelHandle, FastReader):
         )
 
         def call(ns: int) -> int:
-            return lib.myc_read_batch(h, max_frames, ns, batch, batch_cap, types_p, lens_p)
+            rc: int = lib.myc_read_batch(h, max_frames, ns, batch, batch_cap, types_p, lens_p)
+            return rc
 
         rc = wait_call(call, wait)
         if rc == _EMPTY:
@@ -159,8 +175,13 @@ class ShmReader(ChannelHandle, FastReader):
         self,
         timeout: Optional[float] = None,
         on_unknown: Literal["raise", "skip"] = "raise",
-    ) -> Any:
+    ) -> Optional[MessageT]:
         """The next message decoded with the channel's schema (None on timeout).
+
+        Typed as what the schema's ``decode`` returns (``ShmReader`` is
+        generic over it, see :class:`~mycelium_shm._handle.SchemaLike`):
+        ``Any`` for a :class:`~mycelium_shm.Schema`, ``T`` for a schema typed
+        ``SchemaLike[T]``.
 
         A frame whose type id the schema does not know raises ``DecodeError``,
         or with ``on_unknown="skip"`` is counted in ``unknown_skipped`` and
@@ -189,6 +210,40 @@ class ShmReader(ChannelHandle, FastReader):
             if frame is not None:
                 yield frame
 
+    # -- asyncio (see mycelium_shm.aio) --------------------------------------------
+
+    async def read_async(self, timeout: Optional[float] = None) -> Optional[Frame]:
+        """``await r.read_async(timeout)``: the next frame, None after
+        ``timeout`` s (None: wait forever, 0: only a frame there now).
+
+        A frame there now is taken at once (the C fast path); a wait runs in
+        the reader's helper thread, so the event loop keeps running.
+        Cancelling the awaiting task ends the wait at once, and a frame the
+        helper read meanwhile is kept for the next call.  Once a reader is
+        read with ``read_async``, read it only that way (see
+        :mod:`mycelium_shm.aio`)."""
+        if timeout is not None:  # checked even when a frame is there now
+            check_timeout(timeout)
+        aio = self._aio
+        if aio is None:
+            aio = self._aio = AsyncReadState(self)
+        if aio.quiet():  # no wait going on: the C fast path, no lock
+            frame = self.try_read()
+            if frame is not None:
+                return frame
+        return await aio.read(timeout)
+
+    def __aiter__(self) -> AsyncIterator[Frame]:
+        """``async for frame in r``: every frame, forever, as ``read_async``."""
+        return _aio_frames(self)
+
+    def close(self) -> None:
+        """Detach (the channel stays until :func:`unlink`).  Idempotent.  Stops
+        the asyncio helper thread first (see :mod:`mycelium_shm.aio`)."""
+        if self._aio is not None:
+            self._aio.close()
+        super().close()
+
 
 def _schema_knows(schema: SchemaLike, type_id: int) -> bool:
     try:
@@ -198,24 +253,59 @@ def _schema_knows(schema: SchemaLike, type_id: int) -> bool:
     return True
 
 
+# Readers whose read_view() block ended while its payload was still
+# referenced (FrameViewInUse): id -> (reader, payload view, ring view).  The
+# frame stays held, unconsumed, until the next read_view() finds both views
+# releasable.  The entry holds the reader, so its id is not reused meanwhile.
+_views_in_use: dict[int, tuple[ShmReader, memoryview, memoryview]] = {}
+
+_IN_USE_MSG = (
+    "the payload of a read_view() frame is still referenced after its block "
+    "({what}): something built over frame.payload (np.frombuffer, a slice or a "
+    "memoryview of it...) outlived the block.  The frame is kept unconsumed in "
+    "the ring so that memory is not overwritten; drop those references (copy what "
+    "you keep inside the block: bytes(...), np.array(...), or schema.decode, which "
+    "copies) and the next read_view() consumes it"
+)
+
+
+def _consume_in_use(reader: ShmReader) -> None:
+    """Consume the frame a FrameViewInUse left held, or raise it again."""
+    _, view, base = _views_in_use[id(reader)]
+    if reader.closed:  # close() consumed it
+        del _views_in_use[id(reader)]
+        return
+    if not release_payload(view, base):
+        raise FrameViewInUse(_IN_USE_MSG.format(what="still, at the next read_view()"))
+    del _views_in_use[id(reader)]
+    reader._release_held()
+
+
 class _ViewContext:
-    __slots__ = ("_reader", "_timeout", "_view")
+    __slots__ = ("_base", "_reader", "_timeout", "_view")
 
     def __init__(self, reader: ShmReader, timeout: Optional[float]) -> None:
         self._reader = reader
         self._timeout = timeout
         self._view: Optional[memoryview] = None
+        self._base: Optional[memoryview] = None
 
     def __enter__(self) -> Optional[FrameView]:
         reader = self._reader
         if self._timeout is not None:  # checked even when a frame is there now
             check_timeout(self._timeout)
+        if _views_in_use and id(reader) in _views_in_use:
+            _consume_in_use(reader)
         held = reader._peek_now()  # a frame there now: no cffi call
         if held is None:
             held = self._peek_slow()
             if held is None:
                 return None
-        type_id, view = held
+        type_id, base = held
+        # Hand out a view whose buffer is an export of the ring view, so that
+        # __exit__ can tell whether anything derived from it is still alive.
+        view = guarded_payload(base)
+        self._base = base
         self._view = view
         return FrameView(type_id, view)
 
@@ -225,13 +315,14 @@ class _ViewContext:
         if reader.closed:
             raise ChannelClosed("the reader is closed")
         wait = check_timeout(self._timeout)
+        reader._check_no_view()  # myc_peek would consume the held frame
         h, frame = reader._h, ffi.new("myc_frame *")
         rc = wait_call(lambda ns: lib.myc_peek(h, ns, frame), wait)
         if rc == _EMPTY:
             return None
         if rc != _OK:
             raise_for(rc)
-        return reader._held_view()  # type: ignore[no-any-return]
+        return reader._held_view()
 
     def __exit__(
         self,
@@ -239,7 +330,13 @@ class _ViewContext:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        if self._view is not None:
-            self._view.release()
-            self._view = None
-            self._reader._release_held()
+        view, base = self._view, self._base
+        if view is None or base is None:
+            return
+        self._view = self._base = None
+        reader = self._reader
+        if not release_payload(view, base):
+            # Consuming now would let writers overwrite bytes still referenced.
+            _views_in_use[id(reader)] = (reader, view, base)
+            raise FrameViewInUse(_IN_USE_MSG.format(what="at the end of the with block"))
+        reader._release_held()

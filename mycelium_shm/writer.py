@@ -41,6 +41,12 @@ class ShmWriter(ChannelHandle, FastWriter):
     create and checked on attach (``SchemaMismatch``), and :meth:`send`
     encodes messages.  One writer may be shared by threads.
 
+    Attaching to a channel owned by another user, or whose file mode is wider
+    than ``mode`` (default 0600; e.g. a name squatted with mode 0666), raises
+    :class:`~mycelium_shm.errors.ForeignChannel` unless ``trust_foreign=True``:
+    whoever else may open the file can corrupt, stall or truncate the channel
+    (see the threat model in docs/FORMAT.md).
+
     ``write``, ``try_write`` and ``write_many`` are implemented by the C base
     class for the common case (the frames fit now); everything else reaches
     the ``_*_slow`` methods below, which go through cffi.  They check the
@@ -65,8 +71,11 @@ class ShmWriter(ChannelHandle, FastWriter):
         mode: int = 0o600,
         schema: Optional[SchemaLike] = None,
         exist_ok: bool = False,
+        trust_foreign: bool = False,
     ) -> None:
-        self._open(name, create, exist_ok, capacity, max_payload, mode, schema)
+        self._open(
+            name, create, exist_ok, capacity, max_payload, mode, schema, trust_foreign
+        )
 
     # -- writing -------------------------------------------------------------
 
@@ -230,7 +239,7 @@ class Reservation:
         if claim is None:
             claim = self._reserve_slow()
         self._claim = claim
-        return claim.view  # type: ignore[no-any-return]
+        return claim.view
 
     def _reserve_slow(self) -> Any:
         """Claim through cffi: check, wait for room, or raise the right error."""

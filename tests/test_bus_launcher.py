@@ -189,3 +189,113 @@ def test_nodes_do_not_outlive_a_killed_launcher(topology):
         for child in children:
             if child.is_running():
                 child.kill()
+
+
+# -- channel cleanup ------------------------------------------------------------
+
+FAILING_SERVICES = '''
+from mycelium_shm.bus import Service, handles
+
+
+class BrokenSink(Service):
+    """Fails in its constructor: the node dies after its channel was created."""
+
+    def __init__(self) -> None:
+        raise RuntimeError("this sink never starts")
+
+    @handles("MarketTick")
+    def on_tick(self, tick) -> None:
+        pass
+'''
+
+
+def _shm_objects(channel: str) -> list[str]:
+    """The /dev/shm objects of a channel (its name, or a name it is a prefix of)."""
+    return [e for e in os.listdir("/dev/shm") if e.startswith(f"mycelium.{channel}")]
+
+
+def _shm_topology(tmp_path: Path, sink_class: str, sink_config: str = "") -> tuple[Path, str]:
+    channel = f"test-clean-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    (tmp_path / "launch_services.py").write_text(SERVICES)
+    (tmp_path / "failing_services.py").write_text(FAILING_SERVICES)
+    path = tmp_path / "topology.toml"
+    path.write_text(
+        textwrap.dedent(f"""\
+        schema = "{SCHEMA_PATH}"
+        [nodes.pinger]
+        services = ["pinger"]
+        [nodes.sink]
+        services = ["sink"]
+        endpoint = {{ kind = "shm", name = "{channel}" }}
+        [services.pinger]
+        class = "launch_services:Pinger"
+        consumes = []
+        [services.sink]
+        class = "{sink_class}"
+        consumes = ["MarketTick"]
+        config = {{ {sink_config} }}
+        """)
+    )
+    return path, channel
+
+
+def test_a_clean_stop_leaves_no_channel(tmp_path: Path) -> None:
+    """After frames flowed and every node stopped cleanly, no mycelium.* object is left."""
+    path, channel = _shm_topology(
+        tmp_path, "launch_services:Sink", f'path = "{tmp_path / "sink.log"}"'
+    )
+    launcher = Launcher(path, log_dir=tmp_path / "logs")
+    try:
+        launcher.start()
+        assert wait_for(lambda: len(records(tmp_path / "sink.log")) >= 3, PROCESS_TIMEOUT)
+        assert _shm_objects(channel) == [f"mycelium.{channel}"]
+    finally:
+        statuses = launcher.stop(timeout=10)
+        leftover = _shm_objects(channel)
+        unlink(channel, missing_ok=True)
+    assert statuses == {"pinger": 0, "sink": 0}
+    assert leftover == []
+
+
+def test_the_node_itself_unlinks_its_channel_on_a_clean_exit(tmp_path: Path) -> None:
+    """Not only the launcher's sweep: a node stopped by SIGTERM removes its own channel."""
+    path, channel = _shm_topology(
+        tmp_path, "launch_services:Sink", f'path = "{tmp_path / "sink.log"}"'
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(tmp_path)]))
+    node = subprocess.Popen(
+        [sys.executable, "-m", "mycelium_shm.bus", "run", str(path), "--node", "sink"],
+        env=env,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert wait_for(lambda: bool(_shm_objects(channel)), PROCESS_TIMEOUT)
+        node.send_signal(signal.SIGTERM)
+        assert node.wait(timeout=PROCESS_TIMEOUT) == 0
+        assert _shm_objects(channel) == []
+    finally:
+        if node.poll() is None:
+            node.kill()
+        node.wait()
+        assert node.stderr is not None
+        node.stderr.close()
+        unlink(channel, missing_ok=True)
+
+
+def test_a_node_that_fails_to_start_leaves_no_channel(tmp_path: Path) -> None:
+    """The sink creates its channel, then its service fails: the channel goes with it."""
+    path, channel = _shm_topology(tmp_path, "failing_services:BrokenSink")
+    launcher = Launcher(path, log_dir=tmp_path / "logs", restart=False)
+    try:
+        launcher.start()
+        assert launcher.wait("sink", timeout=PROCESS_TIMEOUT) == 1
+        # The node's own cleanup, before any launcher sweep at stop.
+        leftover_at_failure = _shm_objects(channel)
+        assert "this sink never starts" in (tmp_path / "logs" / "sink.err").read_text()
+    finally:
+        statuses = launcher.stop(timeout=10)
+        leftover = _shm_objects(channel)
+        unlink(channel, missing_ok=True)
+    assert leftover_at_failure == []
+    assert leftover == []
+    assert statuses["pinger"] == 0 and statuses["sink"] == 1

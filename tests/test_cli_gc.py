@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from typing import Callable
 
 import pytest
-from conftest import Processes, poke
+from conftest import ROOT, Processes, poke
 from test_cli_support import assert_one_error_line, killed_holder, start_holder
 
 from mycelium_shm import ShmWriter, exists
@@ -100,3 +103,97 @@ def test_rm_removes_and_reports_missing_ones(
     assert captured.out.splitlines() == [f"removed {a}", f"removed {b}"]
     assert_one_error_line(captured.err, f"no channel named {missing!r}")
     assert not exists(a) and not exists(b)
+
+
+def test_rm_refuses_a_channel_with_a_live_reader_or_writer(
+    channel_names: Callable[[], str], procs: Processes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A live reader or writer: one error line naming its pid, the channel stays;
+    --force removes it anyway."""
+    with_writer, with_reader = channel_names(), channel_names()
+    writer = start_holder(procs, with_writer, "writer", create=True)
+    reader = start_holder(procs, with_reader, "reader", create=True)
+    assert main(["rm", with_writer]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert_one_error_line(captured.err, with_writer, str(writer.pid), "--force")
+    assert exists(with_writer)
+    rc = main(["rm", "--json", with_reader])
+    captured = capsys.readouterr()
+    assert rc == 1
+    (outcome,) = json.loads(captured.out)
+    assert outcome["action"] == "refused"
+    assert {"role": "reader", "pid": reader.pid} in outcome["live"]
+    assert_one_error_line(captured.err, str(reader.pid))
+    assert exists(with_reader)
+    rc = main(["rm", "--force", "--json", with_writer, with_reader])
+    assert rc == 0
+    outcomes = json.loads(capsys.readouterr().out)
+    assert [(o["name"], o["action"]) for o in outcomes] == [
+        (with_writer, "removed"),
+        (with_reader, "removed"),
+    ]
+    assert not exists(with_writer) and not exists(with_reader)
+
+
+def test_rm_json_reports_removed_and_missing(
+    channel_names: Callable[[], str], procs: Processes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """rm --json: one array, an entry per name; dead processes do not hold a channel."""
+    dead, missing = channel_names(), channel_names()
+    killed_holder(procs, dead)
+    assert main(["rm", "--json", dead, missing]) == 1
+    captured = capsys.readouterr()
+    outcomes = json.loads(captured.out)
+    assert [o["action"] for o in outcomes] == ["removed", "missing"]
+    assert_one_error_line(captured.err, f"no channel named {missing!r}")
+    assert not exists(dead)
+
+
+THREADED_WRITER = """
+import sys, threading, time
+from mycelium_shm import ShmWriter
+w = ShmWriter(sys.argv[1], create=True, capacity=1 << 16)
+def write():
+    for _ in range(20):
+        w.write(1, b"x" * 8)
+threads = [threading.Thread(target=write) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print("ready", flush=True)
+time.sleep(3600)
+"""
+
+
+def test_gc_and_ls_name_each_writer_pid_once(
+    channel_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A writer that wrote from many threads (a registry slot each) is one pid."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", THREADED_WRITER, channel_name],
+        stdout=subprocess.PIPE,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"ready\n"
+        rc, (decision,) = gc_json(capsys, "--dry-run", channel_name)
+        assert rc == 0
+        assert decision["reason"].count(f"writer {proc.pid}") == 1, decision
+        assert main(["ls", "--json", channel_name]) == 0
+        (entry,) = json.loads(capsys.readouterr().out)
+        assert entry["writers"] == [{"pid": proc.pid, "alive": True}]
+        proc.kill()
+        proc.wait(timeout=10)
+        rc, (decision,) = gc_json(capsys, "--dry-run", channel_name)
+        assert decision["action"] == "would remove"
+        assert decision["reason"].count(f"writer {proc.pid}(dead)") == 1, decision
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+        assert proc.stdout is not None
+        proc.stdout.close()

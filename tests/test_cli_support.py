@@ -75,3 +75,11 @@ def test_render_table_pads_columns_and_lets_short_rows_run_on() -> None:
     """Columns line up; a name-and-error row does not widen the columns."""
     text = render_table(("A", "BB", "C"), [["x", "1", "2"], ["yyy", "a long error message"]])
     assert text.splitlines() == ["A    BB  C", "x    1   2", "yyy  a long error message"]
+
+
+def test_unique_writers_lists_each_pid_once() -> None:
+    """Registry slots (one per writing thread) become one entry per pid, alive if any is."""
+    from mycelium_shm.cli._common import unique_writers
+
+    slots = [(7, False)] * 30 + [(9, True), (7, True), (9, False)]
+    assert unique_writers(slots) == [(7, True), (9, True)]

@@ -21,3 +21,6 @@ def test_bench_smoke(tmp_path: Path) -> None:
     assert {"mycelium", "struct", "pickle"} <= set(data["results"])
     assert data["results"]["struct"]["roundtrip_vs_struct"] == 1.0
     assert data["payload_bytes"] == 50
+    arr = data["array"]  # NumPy is a test dependency
+    assert arr["elements"] == 150_528 and arr["payload_bytes"] == 4 + 4 * 150_528
+    assert arr["roundtrip_vs_memcpy"] > 0

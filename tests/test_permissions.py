@@ -17,11 +17,13 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="dropping to another u
 
 @needs_root
 def test_mode_0600_keeps_other_users_out(channel_name: str, procs) -> None:
-    """Another user cannot attach to a 0600 channel (PermissionError), but can to a 0666 one."""
+    """Another user cannot attach to a 0600 channel (PermissionDenied); to a 0666
+    one owned by root only with trust_foreign (ForeignChannel otherwise)."""
     ShmWriter(channel_name, create=True, capacity=4096).close()
-    assert procs.run("attach-as-nobody", channel_name, "reader").strip() == "PermissionError"
+    assert procs.run("attach-as-nobody", channel_name, "reader").strip() == "PermissionDenied"
     os.chmod(f"/dev/shm/mycelium.{channel_name}", 0o666)
-    assert procs.run("attach-as-nobody", channel_name, "writer").strip() == "attached"
+    assert procs.run("attach-as-nobody", channel_name, "writer").strip() == "ForeignChannel"
+    assert procs.run("attach-as-nobody", channel_name, "writer", "trust").strip() == "attached"
 
 
 @needs_root
@@ -41,6 +43,6 @@ def test_full_dev_shm_is_an_oserror_and_leaves_nothing(channel_name: str) -> Non
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("OSError 28 "), lines
+    assert lines[0].startswith("ChannelOSError 28 "), lines  # a MyceliumError and an OSError
     assert "No space left on device" in lines[0]
     assert lines[1:] == []  # the half-made object was unlinked

@@ -81,12 +81,18 @@ def cmd_block_read(name: str, timeout: str) -> None:
         print(f"interrupted {time.monotonic():.6f}", flush=True)
 
 
-def cmd_attach_as_nobody(name: str, role: str) -> None:
-    """Drop root, then try to attach; print the outcome's class name."""
+def cmd_attach_as_nobody(name: str, role: str, trust: str = "") -> None:
+    """Drop root, then try to attach (trusting a foreign channel if TRUST is
+    "trust"); print the outcome's class name."""
     os.setgid(65534)
     os.setuid(65534)
+    trusted = trust == "trust"
     try:
-        handle = ShmReader(name) if role == "reader" else ShmWriter(name)
+        handle = (
+            ShmReader(name, trust_foreign=trusted)
+            if role == "reader"
+            else ShmWriter(name, trust_foreign=trusted)
+        )
         handle.close()
         print("attached", flush=True)
     except Exception as exc:

@@ -1,6 +1,6 @@
 /*
  * ring_bench: the C ceiling for the benchmark suite.  The same round-trip and
- * throughput loops as the Python harness, calling the core (csrc/*.c) directly, so
+ * throughput loops as the Python harness, calling the core (csrc/) directly, so
  * the report shows how much of each Python number is the ring and how much
  * is the interpreter.
  *

@@ -11,7 +11,9 @@ buffer or reconnect.
 
 :meth:`Launcher.stop` (and SIGINT/SIGTERM under :meth:`Launcher.run`) sends
 SIGTERM to every node, waits for their clean shutdown, and kills the ones
-still running after the timeout.
+still running after the timeout.  Each node removes its shared-memory channel
+when it exits cleanly or fails to start; after a stop the launcher removes
+those its killed nodes left.
 """
 
 from __future__ import annotations
@@ -285,7 +287,38 @@ class Launcher:
             for f in child.files:
                 f.close()
             child.files = []
+        self._unlink_channels()
         return statuses
+
+    def _unlink_channels(self) -> None:
+        """Remove the shared-memory channels of this launcher's nodes, now all stopped.
+
+        A node removes its own channel when it exits cleanly; this catches the
+        ones left by a node that was killed (SIGKILL after the stop timeout, a
+        crash not restarted).  A channel that another live process reads is kept.
+        """
+        from mycelium_shm import inspect, unlink
+        from mycelium_shm.errors import ChannelNotFound, MyceliumError
+
+        for name in self._children:
+            endpoint = self.topology.nodes[name].endpoint
+            if endpoint is None or endpoint.kind != "shm":
+                continue
+            try:
+                info = inspect(endpoint.target)
+                if info.reader_pid and info.reader_alive:
+                    log.warning(
+                        "channel %s of node %s is read by live pid %d: not removed",
+                        endpoint.target,
+                        name,
+                        info.reader_pid,
+                    )
+                    continue
+                unlink(endpoint.target, missing_ok=True)
+            except ChannelNotFound:
+                continue
+            except (MyceliumError, OSError) as exc:
+                log.warning("channel %s of node %s: not removed: %s", endpoint.target, name, exc)
 
     def run(self) -> int:
         """Start, supervise until SIGINT/SIGTERM or every node finished, stop; 0 if all clean."""

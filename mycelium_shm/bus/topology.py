@@ -507,7 +507,13 @@ class Topology:
         if endpoint.kind == "shm":
             from .transports.shm import ShmInbound
 
-            return ShmInbound(endpoint.target, schema=schema, capacity=endpoint.capacity)
+            # The node's process owns its channel: it removes it when it closes
+            # (a clean exit, or a start that failed after the channel was made).
+            # A node that crashes cannot, so its restarted process finds the
+            # frames sent meanwhile; the launcher removes what is left at stop.
+            return ShmInbound(
+                endpoint.target, schema=schema, capacity=endpoint.capacity, unlink_on_close=True
+            )
         from .transports.socket import SocketInbound
 
         address = endpoint.tcp_address if endpoint.kind == "tcp" else endpoint.target

@@ -4,11 +4,15 @@
     mycelium-shm stat NAME [--interval S] [--count N] [--json]
     mycelium-shm tail NAME [--schema FILE] [--count N] [--from-start] [--json]
     mycelium-shm unblock NAME [--json]
-    mycelium-shm rm NAME...
+    mycelium-shm rm NAME... [--force] [--json]
     mycelium-shm gc [NAME...] [--dry-run] [--json]
     mycelium-shm stress [--writers N] [--frames M] [--sizes A-B] [--capacity C] [--json]
-    mycelium-shm bench [ARGS...]      (python -m bench from the source checkout)
-    mycelium-shm codegen [ARGS...]    (python -m mycelium_shm.codegen)
+    mycelium-shm record NAME -o FILE [--count N] [--duration S] [--json]
+    mycelium-shm replay FILE --to NAME [--speed X|max] [--json]
+    mycelium-shm bench [ARGS...] [--json]    (python -m bench from the source checkout)
+    mycelium-shm codegen [ARGS...] [--json]  (python -m mycelium_shm.codegen)
+
+Every subcommand takes ``--json``: its result as JSON on stdout.
 
 Also ``python -m mycelium_shm``.  A mistake (bad name, missing or corrupt
 channel, bad option) is one line on stderr, ``mycelium-shm: error: ...``,
@@ -18,6 +22,8 @@ and a non-zero exit status: 2 for a malformed command line, 1 otherwise,
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -25,16 +31,38 @@ from typing import Optional
 
 from .. import __version__
 from ..errors import MyceliumError
-from . import cmd_bench, cmd_gc, cmd_ls, cmd_stat, cmd_stress, cmd_tail, cmd_unblock
-from ._common import PROG, CliError, Parser
+from . import (
+    cmd_bench,
+    cmd_gc,
+    cmd_ls,
+    cmd_record,
+    cmd_replay,
+    cmd_stat,
+    cmd_stress,
+    cmd_tail,
+    cmd_unblock,
+)
+from ._common import PROG, CliError, Parser, emit_json
 
 __all__ = ["build_parser", "main"]
 
 
 def _codegen(argv: Sequence[str]) -> int:
+    """``codegen ARGS``; with ``--json`` (taken out of ARGS) the files written, or
+    the languages of ``--list``, as one JSON object instead of lines."""
     from ..codegen import main as codegen_main
 
-    return codegen_main(list(argv))
+    words = list(argv)
+    if "--json" not in words or "-h" in words or "--help" in words:
+        return codegen_main(words)
+    words = [w for w in words if w != "--json"]
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        status = codegen_main(words)
+    lines = captured.getvalue().splitlines()
+    key = "languages" if "--list" in words else "written"
+    emit_json({"status": status, key: lines})
+    return status
 
 
 #: Subcommands whose arguments go, untouched, to another command line.
@@ -48,7 +76,8 @@ def build_parser() -> Parser:
     """The argument parser of every subcommand but the pass-through ones."""
     parser = Parser(
         prog=PROG,
-        description="Inspect, follow, unblock, clean up and stress-test mycelium-shm channels.",
+        description="Inspect, follow, unblock, clean up, record, replay and stress-test "
+        "mycelium-shm channels.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -58,8 +87,16 @@ def build_parser() -> Parser:
     cmd_unblock.add_parser(sub)
     cmd_gc.add_parsers(sub)
     cmd_stress.add_parser(sub)
-    sub.add_parser("bench", help="run the benchmark suite (ARGS go to python -m bench)")
-    sub.add_parser("codegen", help="generate code from a schema (ARGS go to the generator)")
+    cmd_record.add_parser(sub)
+    cmd_replay.add_parser(sub)
+    sub.add_parser(
+        "bench",
+        help="run the benchmark suite (ARGS go to python -m bench; --json: a summary)",
+    )
+    sub.add_parser(
+        "codegen",
+        help="generate code from a schema (ARGS go to the generator; --json: files written)",
+    )
     return parser
 
 

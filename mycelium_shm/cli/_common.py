@@ -14,6 +14,7 @@ from ..errors import InvalidName
 __all__ = [
     "PROG",
     "CliError",
+    "HelpFormatter",
     "Parser",
     "channel_name",
     "emit_json",
@@ -24,9 +25,13 @@ __all__ = [
     "format_rate",
     "format_seconds",
     "hold_note",
+    "non_negative_int",
+    "positive_float",
+    "positive_int",
     "render_table",
     "stall_note",
     "stalled_writer",
+    "unique_writers",
 ]
 
 PROG = "mycelium-shm"
@@ -43,8 +48,37 @@ class CliError(Exception):
         self.status = status
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, ``(default: ...)``, unless the
+    help text already names it or there is nothing to show (None, a flag's False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> Optional[str]:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or default is None
+            or default is False
+            or default is argparse.SUPPRESS
+            or isinstance(action, (argparse._HelpAction, argparse._VersionAction))
+        ):
+            return action.help
+        if not action.option_strings and action.nargs not in ("?", "*"):
+            return action.help
+        if isinstance(default, (tuple, list)) and default:
+            default = "-".join(map(str, default)) if len(default) == 2 else list(default)
+        shown = str(default).replace("%", "%%")
+        return f"{text} (default: {shown})" if text else f"(default: {shown})"
+
+
 class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors are one line (a CliError), not usage + exit."""
+    """An ArgumentParser whose usage errors are one line (a CliError), not usage + exit.
+
+    Its help shows every default (:class:`HelpFormatter`); so do its subcommands'."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         command = self.prog.removeprefix(PROG).strip()
@@ -58,6 +92,49 @@ def channel_name(text: str) -> str:
     except InvalidName as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0 (a negative one is a one-line usage error)."""
+    value = _integer(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, not {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = _integer(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
+
+
+def unique_writers(writers: Sequence[tuple[int, bool]]) -> list[tuple[int, bool]]:
+    """Writer registry slots (one per writing thread) as one entry per pid, in
+    first-seen order; a pid is alive if any of its slots says so."""
+    alive: dict[int, bool] = {}
+    for pid, ok in writers:
+        alive[pid] = alive.get(pid, False) or ok
+    return list(alive.items())
 
 
 def emit_json(obj: Any, out: TextIO | None = None) -> None:

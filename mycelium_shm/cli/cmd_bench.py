@@ -13,9 +13,9 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
-from ._common import CliError
+from ._common import CliError, emit_json
 
 __all__ = ["find_bench", "main"]
 
@@ -34,7 +34,23 @@ def find_bench() -> Optional[Path]:
     return Path(spec.origin).resolve().parents[1]
 
 
+def _out_dir(words: Sequence[str], root: Path) -> Path:
+    """The --out directory of a bench command line (bench/results by default)."""
+    out: Optional[str] = None
+    for i, word in enumerate(words):
+        if word == "--out" and i + 1 < len(words):
+            out = words[i + 1]
+        elif word.startswith("--out="):
+            out = word.split("=", 1)[1]
+    return root / "bench" / "results" if out is None else (root / out)
+
+
 def main(argv: Sequence[str]) -> int:
+    """Run the suite; with ``--json`` (taken out of ARGS) its output goes to
+    stderr and stdout gets one JSON object: status and where the results are."""
+    words = list(argv)
+    as_json = "--json" in words and not ("-h" in words or "--help" in words)
+    words = [w for w in words if w != "--json"] if as_json else words
     root = find_bench()
     if root is None:
         raise CliError(
@@ -43,4 +59,22 @@ def main(argv: Sequence[str]) -> int:
         )
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(root), env.get("PYTHONPATH"))))
-    return subprocess.call([sys.executable, "-m", "bench", *argv], cwd=root, env=env)
+    if not as_json:
+        return subprocess.call([sys.executable, "-m", "bench", *words], cwd=root, env=env)
+    try:
+        # The suite's own report goes to stderr: stdout is for the JSON object.
+        log: Any = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        log = subprocess.DEVNULL
+    status = subprocess.call([sys.executable, "-m", "bench", *words], cwd=root, env=env, stdout=log)
+    out = _out_dir(words, root)
+    results = out / "results.json"
+    emit_json(
+        {
+            "status": status,
+            "out": str(out),
+            "results_json": str(results) if results.is_file() else None,
+            "results_md": str(out / "results.md") if (out / "results.md").is_file() else None,
+        }
+    )
+    return status

@@ -1,5 +1,9 @@
 """``mycelium-shm rm NAME...`` and ``mycelium-shm gc``: remove channels.
 
+``rm`` removes the channels named, but refuses (one error line naming the
+live pids) a channel whose creator, reader or a writer is alive, or that
+cannot be inspected, unless ``--force``.
+
 ``gc`` removes a channel only when every process it knows of is dead: the
 creator, the reader and each writer in the registry (pid and start time, so
 a reused pid does not count as alive), and no process maps the object (a
@@ -15,18 +19,36 @@ import os
 import sys
 from typing import Any, Optional
 
-from ..channel import OBJECT_PREFIX, SHM_DIR, exists, inspect, list_channels, unlink
+from ..channel import (
+    OBJECT_PREFIX,
+    SHM_DIR,
+    ChannelInfo,
+    display_name,
+    exists,
+    inspect,
+    list_channels,
+    unlink,
+)
 from ..errors import ChannelNotFound, MyceliumError
-from ._common import channel_name, emit_json, format_pid, render_table
+from ._common import channel_name, emit_json, format_pid, render_table, unique_writers
 
-__all__ = ["add_parsers", "mapping_pids", "run_gc", "run_rm"]
+__all__ = ["add_parsers", "live_processes", "mapping_pids", "run_gc", "run_rm"]
 
 _DELETED = " (deleted)"
 
 
 def add_parsers(sub: Any) -> None:
-    rm = sub.add_parser("rm", help="remove channels", description="Remove channels by name.")
+    rm = sub.add_parser(
+        "rm",
+        help="remove channels",
+        description="Remove channels by name.  A channel whose creator, reader or a writer "
+        "is still alive is refused (one error line naming the live pids) unless --force; "
+        "so is one that cannot be inspected (corrupt, still being created).  Attached "
+        "processes keep their mapping of a removed channel.",
+    )
     rm.add_argument("names", nargs="+", metavar="NAME", type=channel_name)
+    rm.add_argument("--force", action="store_true", help="remove even channels with live processes")
+    rm.add_argument("--json", action="store_true", help="one JSON array of outcomes")
     rm.set_defaults(run=run_rm)
 
     gc = sub.add_parser(
@@ -43,21 +65,65 @@ def add_parsers(sub: Any) -> None:
     gc.set_defaults(run=run_gc)
 
 
-def run_rm(args: argparse.Namespace) -> int:
-    status = 0
-    for name in args.names:
+def live_processes(info: ChannelInfo, ignore_pid: int = 0) -> list[tuple[str, int]]:
+    """(role, pid) of every registered process of a channel that is alive, each
+    pid once per role (writers have a registry slot per writing thread)."""
+    live: list[tuple[str, int]] = []
+    if info.creator_alive and info.creator_pid and info.creator_pid != ignore_pid:
+        live.append(("creator", info.creator_pid))
+    if info.reader_pid and info.reader_alive:
+        live.append(("reader", info.reader_pid))
+    live += [("writer", pid) for pid, ok in unique_writers(info.writers) if ok]
+    return live
+
+
+def _rm_one(name: str, force: bool) -> dict[str, Any]:
+    """Remove one channel; its outcome (``error`` is the one-line reason of a failure)."""
+    outcome: dict[str, Any] = {"name": name, "action": "removed"}
+    if not exists(name):
+        return {"name": name, "action": "missing", "error": f"no channel named {name!r}"}
+    if not force:
         try:
-            unlink(name)
-        except ChannelNotFound:
-            print(f"mycelium-shm: error: no channel named {name!r}", file=sys.stderr)
-            status = 1
-            continue
+            info = inspect(name)
         except (MyceliumError, OSError) as exc:
-            print(f"mycelium-shm: error: cannot remove {name!r}: {exc}", file=sys.stderr)
-            status = 1
-            continue
-        print(f"removed {name}")
-    return status
+            return {
+                "name": name,
+                "action": "refused",
+                "error": f"cannot remove {name!r}: cannot inspect it "
+                f"({type(exc).__name__}: {exc}); --force removes it anyway",
+            }
+        # The creator entry of the process running rm does not hold the channel:
+        # it asked for the removal (a program calling main(["rm", ...])).
+        live = live_processes(info, ignore_pid=os.getpid())
+        if live:
+            pids = sorted({pid for _, pid in live})
+            roles = ", ".join(f"{role} {pid}" for role, pid in live)
+            return {
+                "name": name,
+                "action": "refused",
+                "live": [{"role": role, "pid": pid} for role, pid in live],
+                "error": f"channel {name!r} is in use by live pid{'s' if len(pids) > 1 else ''} "
+                f"{', '.join(map(str, pids))} ({roles}); --force removes it anyway",
+            }
+    try:
+        unlink(name)
+    except ChannelNotFound:
+        return {"name": name, "action": "missing", "error": f"no channel named {name!r}"}
+    except (MyceliumError, OSError) as exc:
+        return {"name": name, "action": "error", "error": f"cannot remove {name!r}: {exc}"}
+    return outcome
+
+
+def run_rm(args: argparse.Namespace) -> int:
+    outcomes = [_rm_one(name, args.force) for name in args.names]
+    for outcome in outcomes:
+        if "error" in outcome:
+            print(f"mycelium-shm: error: {outcome['error']}", file=sys.stderr)
+        elif not args.json:
+            print(f"removed {outcome['name']}")
+    if args.json:
+        emit_json(outcomes)
+    return 1 if any("error" in o for o in outcomes) else 0
 
 
 def mapping_pids() -> dict[str, set[int]]:
@@ -97,12 +163,7 @@ def _verdict(name: str, mapped: dict[str, set[int]]) -> tuple[bool, str]:
         info = inspect(name)
     except (MyceliumError, OSError) as exc:
         return False, f"cannot inspect ({type(exc).__name__}: {exc})"
-    alive = []
-    if info.creator_alive:
-        alive.append(f"creator {info.creator_pid}")
-    if info.reader_pid and info.reader_alive:
-        alive.append(f"reader {info.reader_pid}")
-    alive += [f"writer {pid}" for pid, ok in info.writers if ok]
+    alive = [f"{role} {pid}" for role, pid in live_processes(info)]
     if alive:
         return False, "in use: " + ", ".join(alive)
     if name in mapped:
@@ -110,7 +171,7 @@ def _verdict(name: str, mapped: dict[str, set[int]]) -> tuple[bool, str]:
     dead = [f"creator {format_pid(info.creator_pid, False)}"]
     if info.reader_pid:
         dead.append(f"reader {format_pid(info.reader_pid, False)}")
-    dead += [f"writer {format_pid(pid, False)}" for pid, _ in info.writers]
+    dead += [f"writer {format_pid(pid, False)}" for pid, _ in unique_writers(info.writers)]
     return True, "all processes dead: " + ", ".join(dead)
 
 
@@ -141,7 +202,9 @@ def run_gc(args: argparse.Namespace) -> int:
                 except (MyceliumError, OSError) as exc:
                     error = str(exc)
                     status = 1
-        decision = {"name": name, "action": action, "reason": reason}
+        # A name that is not UTF-8 (an odd object in /dev/shm) is shown
+        # escaped: it can be printed and JSON-encoded.
+        decision = {"name": display_name(name), "action": action, "reason": reason}
         if error is not None:
             decision["error"] = error
         decisions.append(decision)

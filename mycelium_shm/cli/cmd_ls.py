@@ -10,7 +10,7 @@ import argparse
 import time
 from typing import Any
 
-from ..channel import ChannelInfo, inspect, list_channels
+from ..channel import ChannelInfo, display_name, inspect, list_channels, object_kind
 from ..errors import MyceliumError
 from ._common import (
     channel_name,
@@ -23,12 +23,15 @@ from ._common import (
     render_table,
     stall_note,
     stalled_writer,
+    unique_writers,
 )
 
 __all__ = ["add_parser", "describe", "info_dict", "run"]
 
 HEADERS = (
     "NAME",
+    "OWNER",
+    "MODE",
     "CAPACITY",
     "USED",
     "FILL",
@@ -52,18 +55,31 @@ def add_parser(sub: Any) -> None:
 
 
 def describe(name: str) -> tuple[ChannelInfo | None, str | None]:
-    """``(info, None)``, or ``(None, error text)`` if the channel cannot be inspected."""
+    """``(info, None)``, or ``(None, error text)`` if the channel cannot be
+    inspected: whatever lies in /dev/shm under the prefix (a directory, a
+    symlink, a foreign or unreadable file, a name that is not UTF-8) is a
+    row with its error, never the end of a listing."""
     try:
         return inspect(name), None
     except (MyceliumError, OSError) as exc:  # one bad channel must not stop a listing
         return None, f"{type(exc).__name__}: {exc}"
 
 
+def _owner(uid: int) -> str:
+    return "-" if uid < 0 else str(uid)
+
+
+def _mode(mode: int, uid: int) -> str:
+    return "-" if uid < 0 else f"0{mode:03o}"
+
+
 def info_dict(info: ChannelInfo, now_ns: int) -> dict[str, Any]:
     """A channel snapshot as JSON-ready data."""
     s = info.stats
     return {
-        "name": info.name,
+        "name": display_name(info.name),
+        "owner_uid": info.owner_uid,
+        "mode": f"0{info.mode:03o}",
         "format_version": info.format_version,
         "capacity": info.capacity,
         "max_payload": info.max_payload,
@@ -79,7 +95,8 @@ def info_dict(info: ChannelInfo, now_ns: int) -> dict[str, Any]:
         "reader": (
             {"pid": info.reader_pid, "alive": info.reader_alive} if info.reader_pid else None
         ),
-        "writers": [{"pid": pid, "alive": alive} for pid, alive in info.writers],
+        # One entry per process: the registry has a slot per writing thread.
+        "writers": [{"pid": pid, "alive": alive} for pid, alive in unique_writers(info.writers)],
         "schema_digest": info.schema_digest.hex() if info.has_schema else None,
         "created_ns": info.created_ns,
         "age_s": max(0.0, (now_ns - info.created_ns) / 1e9),
@@ -91,9 +108,11 @@ def info_dict(info: ChannelInfo, now_ns: int) -> dict[str, Any]:
 
 def _row(info: ChannelInfo, now_ns: int) -> list[str]:
     s = info.stats
-    writers = " ".join(format_pid(pid, alive) for pid, alive in info.writers) or "-"
+    writers = " ".join(format_pid(p, ok) for p, ok in unique_writers(info.writers)) or "-"
     return [
-        info.name,
+        display_name(info.name),
+        _owner(info.owner_uid),
+        _mode(info.mode, info.owner_uid),
         format_bytes(info.capacity),
         format_bytes(info.used_bytes),
         f"{100.0 * info.used_bytes / info.capacity:.1f}%",
@@ -115,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(
             [
-                info_dict(info, now_ns) if info is not None else {"name": name, "error": error}
+                info_dict(info, now_ns) if info is not None else _error_dict(name, error)
                 for name, info, error in described
             ]
         )
@@ -124,12 +143,12 @@ def run(args: argparse.Namespace) -> int:
         print("no channels")
         return 0
     rows = [
-        _row(info, now_ns) if info is not None else [name, f"error: {error}"]
+        _row(info, now_ns) if info is not None else _error_row(name, error)
         for name, info, error in described
     ]
     print(render_table(HEADERS, rows))
     notes = [
-        f"{name}: {note}"
+        f"{display_name(name)}: {note}"
         for name, info, _ in described
         if info is not None
         for note in (stall_note(stalled_writer(info, now_ns)), hold_note(info.hold_position))
@@ -139,3 +158,20 @@ def run(args: argparse.Namespace) -> int:
         print()
         print("\n".join(notes))
     return 1 if failed else 0
+
+
+def _error_dict(name: str, error: str | None) -> dict[str, Any]:
+    kind, uid, mode = object_kind(name)
+    return {
+        "name": display_name(name),
+        "kind": kind,
+        "owner_uid": uid,
+        "mode": f"0{mode:03o}" if uid >= 0 else None,
+        "error": error,
+    }
+
+
+def _error_row(name: str, error: str | None) -> list[str]:
+    kind, uid, mode = object_kind(name)
+    what = "" if kind == "file" else f"{kind}; "
+    return [display_name(name), _owner(uid), _mode(mode, uid), f"error: {what}{error}"]

@@ -16,8 +16,12 @@ from ._common import (
     format_pid,
     format_rate,
     hold_note,
+    non_negative_int,
+    positive_float,
+    positive_int,
     stall_note,
     stalled_writer,
+    unique_writers,
 )
 
 __all__ = ["COUNTERS", "add_parser", "run"]
@@ -39,34 +43,10 @@ COUNTERS: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, not {value}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
+# Kept under their old names: other modules import them from here.
+_positive_float = positive_float
+_non_negative_int = non_negative_int
+_positive_int = positive_int
 
 
 def add_parser(sub: Any) -> None:
@@ -77,7 +57,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("name", metavar="NAME", type=channel_name)
     p.add_argument(
-        "--interval", type=_positive_float, default=1.0, metavar="S", help="seconds (default 1)"
+        "--interval", type=_positive_float, default=1.0, metavar="S", help="seconds between samples"
     )
     p.add_argument(
         "--count", type=_positive_int, metavar="N", help="stop after N samples (default: never)"
@@ -98,7 +78,7 @@ def _notes(info: ChannelInfo, now_ns: int) -> list[str]:
 
 def _block(info: ChannelInfo, rates: dict[str, float], elapsed: float) -> list[str]:
     used = info.used_bytes
-    writers = " ".join(format_pid(pid, alive) for pid, alive in info.writers) or "-"
+    writers = " ".join(format_pid(p, ok) for p, ok in unique_writers(info.writers)) or "-"
     lines = [
         f"channel {info.name}  capacity {format_bytes(info.capacity)}  "
         f"max payload {format_bytes(info.max_payload)}  t={elapsed:.1f}s",

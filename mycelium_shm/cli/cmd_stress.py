@@ -19,7 +19,15 @@ from typing import Any, Optional, TextIO
 
 from ..channel import unlink
 from ..reader import ShmReader
-from ._common import CliError, channel_name, emit_json, format_bytes, format_count
+from ._common import (
+    CliError,
+    channel_name,
+    emit_json,
+    format_bytes,
+    format_count,
+    positive_float,
+    positive_int,
+)
 from .payload import HEAD, MODES, PayloadError, check_payload, type_id_of
 
 __all__ = ["Verifier", "add_parser", "parse_size", "parse_sizes", "run"]
@@ -34,6 +42,8 @@ _LINE_WIDTH = 78
 
 def parse_size(text: str) -> int:
     """``65536``, ``64k``, ``1M``, ``1MiB``: a byte count (binary multiples)."""
+    if text.strip().startswith("-"):
+        raise argparse.ArgumentTypeError(f"a size must not be negative, not {text.strip()}")
     m = re.fullmatch(r"\s*(\d+)\s*([kKmMgG]?)(?:i?B)?\s*", text)
     if m is None:
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 65536, 64k, 1M)")
@@ -43,6 +53,8 @@ def parse_size(text: str) -> int:
 
 def parse_sizes(text: str) -> tuple[int, int]:
     """``A-B`` (or ``A``): the payload size range, A <= B."""
+    if text.strip().startswith("-"):
+        raise argparse.ArgumentTypeError(f"sizes must not be negative, not {text.strip()}")
     parts = text.split("-")
     if len(parts) > 2 or not all(p.strip() for p in parts):
         raise argparse.ArgumentTypeError(f"expected A-B (e.g. 16-256), not {text!r}")
@@ -52,14 +64,7 @@ def parse_sizes(text: str) -> tuple[int, int]:
     return low, high
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
+_count = positive_int
 
 
 def add_parser(sub: Any) -> None:
@@ -69,8 +74,8 @@ def add_parser(sub: Any) -> None:
         description="Start N writer processes on a fresh channel; a reader checks every "
         "frame.  Exit 0 if none was lost, duplicated, reordered or corrupt.",
     )
-    p.add_argument("--writers", type=_count, default=4, metavar="N", help="default 4")
-    p.add_argument("--frames", type=_count, default=10_000, metavar="M", help="per writer")
+    p.add_argument("--writers", type=_count, default=4, metavar="N", help="writer processes")
+    p.add_argument("--frames", type=_count, default=10_000, metavar="M", help="frames per writer")
     p.add_argument(
         "--sizes",
         type=parse_sizes,
@@ -81,11 +86,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--capacity", type=parse_size, default=1 << 20, metavar="C", help="ring bytes (default 1M)"
     )
-    p.add_argument("--mode", choices=MODES, default="mixed", help="how writers write")
+    p.add_argument(
+        "--mode", choices=MODES, default="mixed", help="how writers write: " + ", ".join(MODES)
+    )
     p.add_argument("--name", type=channel_name, help="channel name (default: a fresh one)")
     p.add_argument(
         "--stall-timeout",
-        type=float,
+        type=positive_float,
         default=30.0,
         metavar="S",
         help="fail if no frame arrives for S seconds while writers run (default 30)",

@@ -40,8 +40,18 @@ def add_parser(sub: Any) -> None:
         "while it keeps up; frames the writers overwrite first are counted as missed.",
     )
     p.add_argument("name", metavar="NAME", type=channel_name)
-    p.add_argument("--schema", type=Path, metavar="FILE", help="decode with this schema (TOML)")
-    p.add_argument("--count", type=_positive_int, metavar="N", help="stop after N frames")
+    p.add_argument(
+        "--schema",
+        type=Path,
+        metavar="FILE",
+        help="decode with this schema (TOML) (default: show payloads in hex)",
+    )
+    p.add_argument(
+        "--count",
+        type=_positive_int,
+        metavar="N",
+        help="stop after N frames (default: until Ctrl-C)",
+    )
     p.add_argument(
         "--from-start",
         action="store_true",

@@ -3,7 +3,9 @@
 Every message class derives from :class:`Message` and has ``__slots__``, an
 ``__init__`` taking every field (positionally in declared order, or by
 keyword; all required), ``__eq__`` (same class and equal fields, so a NaN
-field makes a message unequal to itself, as NaN is), ``__repr__`` of the form
+field makes a message unequal to itself, as NaN is; an array field, list or
+NumPy array, equals another of the same length and equal elements, so a
+decoded ``ndarray`` equals the list it was encoded from), ``__repr__`` of the form
 ``MarketTick(symbol='EURUSD', seq=1, ...)`` and ``__match_args__``.  Messages
 are mutable and so unhashable.  ``__init__`` does not check values: the
 encoder does, with messages that name the field.
@@ -11,6 +13,7 @@ encoder does, with messages that name the field.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -33,6 +36,25 @@ class Message:
         def __getattr__(self, name: str) -> Any: ...
 
 
+def _fields_equal(mine: tuple[Any, ...], theirs: tuple[Any, ...]) -> bool:
+    """Field-wise equality when a plain tuple comparison cannot answer.
+
+    ``ndarray == x`` is element-wise, and the truth of a result of more (or
+    fewer) than one element is a ValueError: such fields compare with
+    ``numpy.array_equal`` (same shape, equal elements; NaN never equals).
+    """
+    np = sys.modules.get("numpy")
+    for x, y in zip(mine, theirs):
+        if x is y:
+            continue
+        if np is not None and (isinstance(x, np.ndarray) or isinstance(y, np.ndarray)):
+            if not np.array_equal(x, y):
+                return False
+        elif not x == y:
+            return False
+    return True
+
+
 def generated_methods(name: str, fields: tuple[str, ...]) -> dict[str, Callable[..., Any]]:
     """Source-generated ``__init__``, ``__repr__`` and ``__eq__`` for a class."""
     args = "".join(f", {f}" for f in fields)
@@ -49,9 +71,12 @@ def __repr__(self):
 def __eq__(self, other):
     if other.__class__ is not self.__class__:
         return NotImplemented
-    return ({mine}) == ({theirs})
+    try:
+        return ({mine}) == ({theirs})
+    except ValueError:  # a NumPy array field: compared element-wise
+        return _fields_equal(({mine}), ({theirs}))
 """
-    ns: dict[str, Any] = {}
+    ns: dict[str, Any] = {"_fields_equal": _fields_equal}
     exec(compile(src, f"<message {name}>", "exec"), ns)
     return {k: ns[k] for k in ("__init__", "__repr__", "__eq__")}
 

@@ -14,8 +14,12 @@ Encoders check only what ``struct`` would let through (bool is True/False,
 ``bytes[N]`` has N bytes, a nested value has the right class); on any
 failure they call :func:`~.validate.check_message` for an error naming the
 field.  Decoders check every length before reading and raise
-:class:`~mycelium_shm.errors.PayloadError`; the values they return are
-copies that never alias the input buffer.
+:class:`~mycelium_shm.errors.PayloadError`; the values they return never
+alias a mutable or borrowed input buffer (the one exception: with
+``arrays="numpy"``, arrays decoded from a ``bytes`` payload are read-only
+views of that immutable bytes object; see :mod:`.arrays`).  Array fields
+encode from lists and sequences element-wise, and from NumPy arrays and
+other buffers with one copy (:mod:`.arrays`).
 
 Set ``MYCELIUM_SHOW_CODEC=1`` to print the generated source.
 """
@@ -25,13 +29,12 @@ from __future__ import annotations
 import os
 import struct
 import sys
-from array import array
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import PayloadError
+from .arrays import make_packer, make_unpacker
 from .model import MessageDef, Model
-from .types import Scalar
 from .validate import check_message
 
 __all__ = ["Decoder", "Encoder", "compile_codecs", "generated_source"]
@@ -48,65 +51,6 @@ def _as_bytes(v: Any) -> bytes:
     if isinstance(v, (bytearray, memoryview)):
         return bytes(v)
     raise _Bad
-
-
-_NOT_ARRAYS = (str, dict, set, frozenset)
-
-
-def _array_packer(s: Scalar) -> Callable[[Sequence[Any]], bytes]:
-    if s.kind == "bool":
-
-        def pack_bools(a: Sequence[Any]) -> bytes:
-            if a.__class__ is not list and isinstance(a, _NOT_ARRAYS):
-                raise _Bad
-            for x in a:
-                if x is not True and x is not False:
-                    raise _Bad
-            return bytes(a)
-
-        return pack_bools
-    code = s.code
-    pack = struct.pack
-
-    def pack_scalars(a: Sequence[Any]) -> bytes:
-        if a.__class__ is not list and isinstance(a, _NOT_ARRAYS):
-            raise _Bad  # unordered or text: check_message says which field
-        return pack(f"<{len(a)}{code}", *a)
-
-    return pack_scalars
-
-
-def _array_typecode(s: Scalar) -> str | None:
-    """An array-module typecode with the width of ``s`` (None if none)."""
-    if s.kind == "float":
-        return s.code
-    candidates = "bhilq" if s.min < 0 else "BHILQ"
-    for tc in candidates:
-        if array(tc).itemsize == s.size:
-            return tc
-    return None  # pragma: no cover - every CPython platform has them all
-
-
-def _array_unpacker(s: Scalar) -> Callable[[Any], list[Any]]:
-    """Decoder of a byte slice holding whole elements (bool excluded)."""
-    tc = _array_typecode(s)
-    if tc is not None:
-        swap = sys.byteorder != "little"
-
-        def unpack_array(view: Any) -> list[Any]:
-            a = array(tc)
-            a.frombytes(view)
-            if swap:  # pragma: no cover - big-endian hosts only
-                a.byteswap()
-            return a.tolist()
-
-        return unpack_array
-    code, size = s.code, s.size  # pragma: no cover
-
-    def unpack_struct(view: Any) -> list[Any]:  # pragma: no cover
-        return list(struct.unpack(f"<{len(view) // size}{code}", view))
-
-    return unpack_struct  # pragma: no cover
 
 
 class _Names:
@@ -176,7 +120,7 @@ class _EncodeGen:
                     piece = v
                 else:
                     assert t.scalar is not None
-                    packer = self.names.add("packarr", _array_packer(t.scalar))
+                    packer = self.names.add("packarr", make_packer(t.scalar, _Bad))
                     emit(f"{v} = {expr}")
                     piece = f"{packer}({v})"
                 self.codes.append("I")
@@ -254,9 +198,15 @@ _SKIP = object()
 
 class _DecodeGen:
     def __init__(
-        self, model: Model, cls_names: Mapping[str, str], names: _Names, fixed: bool
+        self,
+        model: Model,
+        cls_names: Mapping[str, str],
+        names: _Names,
+        fixed: bool,
+        arrays: str = "list",
     ) -> None:
         self.model = model
+        self.arrays = arrays
         self.cls_names = cls_names
         self.names = names
         self.fixed = fixed
@@ -365,10 +315,11 @@ class _DecodeGen:
                             f"if {v}.translate(None, b'\\x00\\x01'): raise _E('bool', "
                             f"f'{label}: an element is not a bool (0 or 1)')"
                         )
+                    if t.scalar.kind == "bool" and self.arrays == "list":
                         emit(f"{v} = list(map(bool, {v}))")
                     else:
-                        unp = self.names.add("unparr", _array_unpacker(t.scalar))
-                        emit(f"{v} = {unp}(buf[{start}:{end}])")
+                        unp = self.names.add("unparr", make_unpacker(t.scalar, self.arrays))
+                        emit(f"{v} = {unp}(buf, {start}, {count})")
                 values.append(v)
                 self.pos_var, self.pos_const = end, 0
             else:
@@ -424,7 +375,7 @@ class _DecodeGen:
 
 
 def _module_source(
-    model: Model, classes: Mapping[str, type]
+    model: Model, classes: Mapping[str, type], arrays: str = "list"
 ) -> tuple[str, dict[str, Any], dict[str, tuple[str, str]]]:
     names = _Names()
     glob = names.glob
@@ -460,24 +411,27 @@ def _module_source(
         dec = f"decode_{m.name}"
         chunks.append(_EncodeGen(model, cls_names, names).source(m, enc, diag))
         fixed = m.fixed_size is not None
-        chunks.append(_DecodeGen(model, cls_names, names, fixed).source(m, dec))
+        chunks.append(_DecodeGen(model, cls_names, names, fixed, arrays).source(m, dec))
         fn_names[m.name] = (enc, dec)
     return "\n\n".join(chunks), glob, fn_names
 
 
-def generated_source(model: Model, classes: Mapping[str, type]) -> str:
+def generated_source(model: Model, classes: Mapping[str, type], arrays: str = "list") -> str:
     """The Python source the codecs of ``model`` are compiled from."""
-    return _module_source(model, classes)[0]
+    return _module_source(model, classes, arrays)[0]
 
 
-def compile_codecs(model: Model, classes: Mapping[str, type]) -> dict[str, tuple[Encoder, Decoder]]:
+def compile_codecs(
+    model: Model, classes: Mapping[str, type], arrays: str = "list"
+) -> dict[str, tuple[Encoder, Decoder]]:
     """An (encoder, decoder) pair per message name.
 
     ``encoder(msg) -> (type_id, payload)``; ``decoder(payload) -> msg``.
     ``classes`` maps each message name to its class (decoders build them,
-    encoders check nested values against them).
+    encoders check nested values against them).  ``arrays`` is the decode
+    mode of array fields, ``"list"`` or ``"numpy"`` (see :mod:`.arrays`).
     """
-    src, glob, fn_names = _module_source(model, classes)
+    src, glob, fn_names = _module_source(model, classes, arrays)
     if os.environ.get("MYCELIUM_SHOW_CODEC"):
         print(src, file=sys.stderr)
     exec(compile(src, "<mycelium codecs>", "exec"), glob)

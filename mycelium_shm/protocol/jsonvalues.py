@@ -1,7 +1,7 @@
 """Messages as JSON values, with the conventions of the test vectors.
 
 u64/i64 as decimal strings, f32/f64 as ``"0x"`` + the IEEE bit pattern in
-hex, bytes as lowercase hex, arrays as lists, nested messages as objects
+hex, bytes as lowercase hex, arrays (lists or NumPy arrays) as lists, nested messages as objects
 (tests/vectors/README.md).  Used to write and to check the test vectors, and
 handy for logging messages losslessly.
 """
@@ -54,6 +54,8 @@ def _to(schema: Schema, t: FieldType, v: Any) -> Any:
         return _scalar_to(t.scalar, v)
     if t.kind == "array":
         assert t.scalar is not None
+        if hasattr(v, "tolist"):  # a NumPy array (or array.array): Python scalars
+            v = v.tolist()
         return [_scalar_to(t.scalar, x) for x in v]
     if t.kind in ("bytes", "fixed_bytes"):
         return bytes(v).hex()

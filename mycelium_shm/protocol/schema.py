@@ -5,6 +5,10 @@ tick = schema.MarketTick(symbol="EURUSD", seq=1, ts_ns=0, bid=1.1,
                          ask=1.2, bid_size=5, ask_size=7)
 type_id, payload = schema.encode(tick)       # (1, b"...")
 assert schema.decode(type_id, payload) == tick
+
+Array fields (``[f32]``...) decode to NumPy arrays when NumPy is installed,
+else to lists; ``arrays="list"`` (or ``"numpy"``) on any constructor chooses
+(see :mod:`.arrays` and docs/FORMAT.md (Part 2), "Arrays and NumPy").
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PayloadError
+from .arrays import ArraysMode, resolve_mode
 from .classes import Message, make_message_class
 from .codec import Decoder, Encoder, compile_codecs, generated_source
 from .decorators import message_def_of
@@ -28,11 +33,25 @@ class Schema:
 
     Build one with :meth:`load`, :meth:`from_toml_str` or
     :meth:`from_classes`.  ``schema.<MessageName>`` is the message class.
+
+    ``arrays`` says what array fields decode to: ``"numpy"`` (1-D
+    ``numpy.ndarray``), ``"list"``, or None (the default): ``"numpy"`` if
+    NumPy is importable, else ``"list"``.  Encoding takes either, whatever
+    the mode.
     """
 
-    def __init__(self, model: Model, classes: dict[str, type[Message]] | None = None) -> None:
+    def __init__(
+        self,
+        model: Model,
+        classes: dict[str, type[Message]] | None = None,
+        *,
+        arrays: ArraysMode | None = None,
+    ) -> None:
         """Wrap ``model``; generate classes for messages missing from ``classes``."""
         self.model = model
+        #: What array fields decode to: "numpy" or "list".  (NumPy itself is
+        #: imported only if an array field is decoded to it.)
+        self.arrays: str = resolve_mode(arrays)
         given = classes or {}
         built: dict[str, type[Message]] = {}
         for m in model.messages:
@@ -40,7 +59,7 @@ class Schema:
             if cls is None:
                 cls = make_message_class(m.name, m.field_names, m.doc)
             built[m.name] = cls
-        codecs = compile_codecs(model, built)
+        codecs = compile_codecs(model, built, self.arrays)
         self.__dict__.update(built)
         self._classes = built
         self._by_name: dict[str, type[Message]] = dict(built)
@@ -58,18 +77,18 @@ class Schema:
     # -- construction ----------------------------------------------------
 
     @classmethod
-    def load(cls, path: str | Path) -> Schema:
+    def load(cls, path: str | Path, *, arrays: ArraysMode | None = None) -> Schema:
         """Load a TOML schema file."""
         p = Path(path)
-        return cls(model_from_toml(p.read_text(encoding="utf-8"), str(p)))
+        return cls(model_from_toml(p.read_text(encoding="utf-8"), str(p)), arrays=arrays)
 
     @classmethod
-    def from_toml_str(cls, text: str) -> Schema:
+    def from_toml_str(cls, text: str, *, arrays: ArraysMode | None = None) -> Schema:
         """Load a schema from TOML text."""
-        return cls(model_from_toml(text))
+        return cls(model_from_toml(text), arrays=arrays)
 
     @classmethod
-    def from_classes(cls, *classes: type) -> Schema:
+    def from_classes(cls, *classes: type, arrays: ArraysMode | None = None) -> Schema:
         """A schema of ``@message`` classes; decoded messages are instances of them.
 
         Every nested message class must be passed too.
@@ -77,7 +96,13 @@ class Schema:
         localns = {c.__name__: c for c in classes}
         defs = [message_def_of(c, localns) for c in classes]
         model = Model(defs)
-        return cls(model, {c.__name__: c for c in classes})
+        return cls(model, {c.__name__: c for c in classes}, arrays=arrays)
+
+    def with_arrays(self, arrays: ArraysMode) -> Schema:
+        """This schema, same classes and digest, with array fields decoding to ``arrays``."""
+        if arrays == self.arrays:
+            return self
+        return Schema(self.model, dict(self._classes), arrays=arrays)
 
     # -- introspection ---------------------------------------------------
 
@@ -139,7 +164,7 @@ class Schema:
 
     def codec_source(self) -> str:
         """The generated Python source of the codecs (for debugging)."""
-        return generated_source(self.model, self._classes)
+        return generated_source(self.model, self._classes, self.arrays)
 
     # -- codec -------------------------------------------------------------
 
@@ -158,8 +183,11 @@ class Schema:
     def decode(self, type_id: int, payload: bytes | bytearray | memoryview) -> Any:
         """The message a payload holds; PayloadError (a DecodeError) if it is malformed.
 
-        A memoryview must be of bytes (format "B", the default); the result
-        never references ``payload``, so a shared buffer may be reused at once.
+        A memoryview must be of bytes (format "B", the default).  The result
+        never references a ``bytearray`` or ``memoryview`` payload, so a
+        shared buffer (a ``read_view()`` ring slot) may be reused at once;
+        with ``arrays="numpy"``, arrays decoded from a ``bytes`` payload are
+        read-only zero-copy views of that (immutable) bytes object.
         """
         # __init__ shadows this method with a faster closure of the same logic.
         dec = self._decoders.get(type_id) if isinstance(type_id, int) else None

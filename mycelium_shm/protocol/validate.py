@@ -87,6 +87,11 @@ def _check_field(
             raise TypeError(
                 f"{path}: expected a sequence of {t.scalar.name}, got {type(v).__name__}"
             )
+        ndim = getattr(v, "ndim", 1)
+        if ndim != 1:  # a NumPy array or memoryview of another shape
+            raise TypeError(
+                f"{path}: expected a 1-D array of {t.scalar.name}, got {ndim}-D {type(v).__name__}"
+            )
         if len(v) > MAX_LENGTH:
             raise ValueError(f"{path}: {len(v)} elements, more than {MAX_LENGTH}")
         for i, x in enumerate(v):

@@ -78,6 +78,33 @@ static void test_names(void) {
     CHECK_EQ(myc_name_check("."), MYC_ERR_NAME);
     CHECK_EQ(myc_name_check("bell\a"), MYC_ERR_NAME);
     CHECK_EQ(myc_name_check("del\x7f"), MYC_ERR_NAME);
+    /* UTF-8 only (FORMAT.md section 1): valid multi-byte text passes ... */
+    CHECK_EQ(myc_name_check("caf\xc3\xa9-\xe2\x82\xac-\xf0\x9f\x98\x80"), MYC_OK);
+    /* ... overlong forms, surrogates, 0xfe/0xff, stray continuation bytes,
+     * code points above U+10FFFF and truncated sequences do not, and the
+     * message names the byte offset. */
+    static const struct {
+        const char *name, *why;
+    } bad_utf8[] = {
+        {"a\xc0\xaf", "overlong encoding (byte 0xc0) at byte offset 1"},
+        {"ab\xe0\x80\xaf", "overlong encoding (byte 0xe0) at byte offset 2"},
+        {"\xf0\x80\x80\xaf", "overlong encoding (byte 0xf0) at byte offset 0"},
+        {"a\xed\xa0\x80", "UTF-16 surrogate (byte 0xed) at byte offset 1"},
+        {"a\xed\xbf\xbf", "UTF-16 surrogate (byte 0xed) at byte offset 1"},
+        {"x\xff", "never occurs in UTF-8 (byte 0xff) at byte offset 1"},
+        {"x\xfe", "never occurs in UTF-8 (byte 0xfe) at byte offset 1"},
+        {"\x80" "abc", "continuation byte without a lead byte (byte 0x80) at byte offset 0"},
+        {"\xf4\x90\x80\x80", "beyond U+10FFFF (byte 0xf4) at byte offset 0"},
+        {"\xf5\x80\x80\x80", "beyond U+10FFFF (byte 0xf5) at byte offset 0"},
+        {"abc\xe2\x82", "truncated sequence (byte 0xe2) at byte offset 3"},
+        {"abc\xc3", "truncated sequence (byte 0xc3) at byte offset 3"},
+        {"a\xc3" "b", "truncated sequence (byte 0xc3) at byte offset 1"},
+    };
+    for (size_t i = 0; i < sizeof bad_utf8 / sizeof bad_utf8[0]; i++) {
+        CHECK_EQ(myc_name_check(bad_utf8[i].name), MYC_ERR_NAME);
+        CHECK(strstr(myc_last_error(), "not valid UTF-8") != NULL);
+        CHECK(strstr(myc_last_error(), bad_utf8[i].why) != NULL);
+    }
     char longname[MYC_NAME_MAX + 2];
     memset(longname, 'n', sizeof longname);
     longname[MYC_NAME_MAX] = '\0';
@@ -88,6 +115,70 @@ static void test_names(void) {
     myc_writer *w = NULL;
     CHECK_EQ(myc_writer_open("bad/name", MYC_CREATE, 4096, 0, 0, NULL, &w), MYC_ERR_NAME);
     CHECK(w == NULL);
+}
+
+/* Attaching refuses a channel whose mode is wider than the opener's (or
+ * whose owner is another uid: tests/test_permissions.py) unless
+ * MYC_TRUST_FOREIGN; an odd object at the path is MYC_ERR_FORMAT saying what
+ * it is; a file truncated while a reader sleeps is noticed on waking. */
+static void test_foreign_and_odd_objects(void) {
+    const char *name = fresh_name("foreign");
+    myc_writer *w = NULL, *w2 = NULL;
+    CHECK_EQ(myc_writer_open(name, MYC_CREATE, 4096, 0, 0666, NULL, &w), MYC_OK);
+    CHECK_EQ(myc_writer_open(name, MYC_ATTACH, 0, 0, 0, NULL, &w2), MYC_ERR_FOREIGN);
+    CHECK(strstr(myc_last_error(), "mode 0666, wider than the 0600") != NULL);
+    CHECK(w2 == NULL);
+    CHECK_EQ(myc_writer_open(name, MYC_CREATE_OR_ATTACH, 4096, 0, 0640, NULL, &w2), MYC_ERR_FOREIGN);
+    CHECK_EQ(myc_writer_open(name, MYC_ATTACH, 0, 0, 0666, NULL, &w2), MYC_OK);
+    myc_writer_close(w2);
+    CHECK_EQ(myc_writer_open(name, MYC_ATTACH | MYC_TRUST_FOREIGN, 0, 0, 0, NULL, &w2), MYC_OK);
+    myc_writer_close(w2);
+    CHECK_EQ(myc_writer_open(name, 4 | MYC_TRUST_FOREIGN, 0, 0, 0, NULL, &w2), MYC_ERR_ARG);
+    myc_writer_close(w);
+    myc_unlink(name);
+
+    char path[300];
+    name = fresh_name("symlink");
+    snprintf(path, sizeof path, "/dev/shm/mycelium.%s", name);
+    CHECK_EQ(symlink("/etc/passwd", path), 0);
+    CHECK_EQ(myc_writer_open(name, MYC_ATTACH, 0, 0, 0, NULL, &w), MYC_ERR_FORMAT);
+    CHECK(strstr(myc_last_error(), "is a symbolic link, not a channel") != NULL);
+    CHECK_EQ(myc_writer_open(name, MYC_CREATE_OR_ATTACH, 4096, 0, 0, NULL, &w), MYC_ERR_FORMAT);
+    myc_info info;
+    CHECK_EQ(myc_inspect(name, &info), MYC_ERR_FORMAT);
+    unlink(path);
+    name = fresh_name("dir");
+    snprintf(path, sizeof path, "/dev/shm/mycelium.%s", name);
+    CHECK_EQ(mkdir(path, 0700), 0);
+    CHECK_EQ(myc_writer_open(name, MYC_ATTACH, 0, 0, 0, NULL, &w), MYC_ERR_FORMAT);
+    CHECK(strstr(myc_last_error(), "is a directory, not a channel") != NULL);
+    CHECK_EQ(myc_inspect(name, &info), MYC_ERR_FORMAT);
+    CHECK(strstr(myc_last_error(), "is a directory, not a channel") != NULL);
+    rmdir(path);
+
+    /* truncated under a sleeping reader: CORRUPT, not SIGBUS, and the handle
+     * stays refused */
+    name = fresh_name("truncated");
+    snprintf(path, sizeof path, "/dev/shm/mycelium.%s", name);
+    CHECK_EQ(myc_writer_open(name, MYC_CREATE, 4096, 0, 0, NULL, &w), MYC_OK);
+    myc_reader *r = NULL;
+    CHECK_EQ(myc_reader_open(name, MYC_ATTACH, 0, 0, 0, NULL, &r), MYC_OK);
+    uint8_t buf[64];
+    CHECK_EQ(myc_read(r, 0, buf, sizeof buf), MYC_ERR_EMPTY);
+    myc_writer_close(w);
+    pid_t child = fork();
+    if (child == 0) {
+        usleep(50 * 1000);
+        _exit(truncate(path, MYC_HEADER_SIZE) == 0 ? 0 : 1);
+    }
+    CHECK_EQ(myc_read(r, 2000 * MS, buf, sizeof buf), MYC_ERR_CORRUPT);
+    CHECK(strstr(myc_last_error(), "was truncated") != NULL);
+    CHECK_EQ(myc_read(r, 0, buf, sizeof buf), MYC_ERR_CORRUPT);
+    int status = 0;
+    CHECK_EQ(waitpid(child, &status, 0), child);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    myc_reader_close(r);
+    myc_unlink(name);
 }
 
 static void test_create_attach_and_header(void) {
@@ -1421,6 +1512,7 @@ static void test_force_unblock_in_process(void) {
 int main(int argc, char **argv) {
     static const test_case tests[] = {
         {"names", test_names, NULL},
+        {"foreign", test_foreign_and_odd_objects, NULL},
         {"create_attach_and_header", test_create_attach_and_header, NULL},
         {"frame_header_bytes", test_frame_header_bytes, NULL},
         {"alignment_16", test_alignment_16, NULL},

@@ -52,7 +52,8 @@
  *                 returns; a crash after that store loses the frame for the
  *                 application, the design's at-most-once, outside the model)
  *   lastdel[w]    1 + sequence number of w's last delivered frame
- *   cowner[c]     the last committed frame whose bytes are in cell c
+ *   cowner[c]     the committed, undelivered frame whose bytes are in cell
+ *                 c, 0 = none (set by the commit, cleared by the delivery)
  *
  * Properties (assertions)
  *   (a) a writer never writes a cell that holds a committed, undelivered frame
@@ -150,7 +151,7 @@ bool rdone = false;             /* the reader reached its final state */
 #define MIN(a, b)    ((a) < (b) -> (a) : (b))
 
 /* (a): the cell about to be written holds no committed, undelivered frame */
-#define WCHK(c)      assert(cowner[c] == 0 || delivered[cowner[c]])
+#define WCHK(c)      assert(cowner[c] == 0)
 
 /* the reader's stamp checks at position p: stamp == p | state */
 #ifdef BUG_NO_STAMP
@@ -174,11 +175,25 @@ bool rdone = false;             /* the reader reached its final state */
 #error "NW must be 2 or 3"
 #endif
 
+mtype:act = { NOTHING, WAIT, AGAIN };
+
+/* would step 1 find room for a frame of ln cells now? */
+#define LAYOUT(t, ln)  ((t) + ((((t) % C) + (ln) > C) -> C - ((t) % C) : 0) + (ln))
+#ifdef BUG_NO_HOLD
+#define ROOMNOW(ln)    (LAYOUT(TAIL, ln) <= HEAD + C)
+#else
+#define ROOMNOW(ln)    (LAYOUT(TAIL, ln) <= MIN(HEAD, HOLD) + C)
+#endif
+
 #define HOLDER_DEAD   (HOLD != NONE && HOLD_SLOT != NONE && dead[HOLD_SLOT])
 
 /* A writer step that the writer may not live to take: either the step, or the
  * process dies here (dead[w] = true) and takes no further step. */
+#ifdef NODEATH
+#define OR_DIE
+#else
 #define OR_DIE        :: atomic { dead[w] = true; WRESET; goto gone }
+#endif
 /* a dead writer's locals are forgotten (fewer distinct states) */
 #define WRESET        k = 0; fid = 0; ln = 0; t = 0; pad = 0; req = 0; h = 0; hd = 0; p = 0; c = 0; ok = false
 
@@ -194,17 +209,25 @@ proctype writer(byte w)
     :: k < NF ->
         /* a write call: frame fid of 1 or 2 cells */
         if
+#ifdef LEN_W1_2
+        :: w == 1 -> d_step { fid = w * NF + k + 1; ln = 2 }
+        :: w != 1 -> d_step { fid = w * NF + k + 1; ln = 1 }
+        :: w != 1 -> d_step { fid = w * NF + k + 1; ln = 2 }
+#else
         :: d_step { fid = w * NF + k + 1; ln = 1 }
         :: d_step { fid = w * NF + k + 1; ln = 2 }
+#endif
         fi;
 retry:
         /* step 1: t = TAIL; lay out the frame (padding to the ring end if it
          * would straddle it); check room against min(HEAD, HOLD), loading HEAD
-         * before HOLD. The three loads are one step: TAIL only grows, so a
-         * writer whose CAS on t succeeds saw TAIL == t all along; HEAD only
-         * grows, so a HEAD loaded at the time of the HOLD load allows at least
-         * the room the earlier load would. (Loading HOLD first is not
-         * equivalent: -DBUG_HOLD_FIRST.) */
+         * before HOLD. Then step 2 begins: claim_end = t + req.
+         * The loads and that store are one step. This is sound: TAIL only
+         * grows, so a writer whose CAS on t succeeds saw TAIL == t all along;
+         * HEAD only grows, so HEAD loaded at the time of the HOLD load allows
+         * at least the room that the earlier load would; and nobody can tell
+         * a store made at once from one made a bit later. (Loading HOLD
+         * before HEAD is not equivalent: -DBUG_HOLD_FIRST.) */
 #ifdef BUG_HOLD_FIRST
         if
         :: hd = HOLD
@@ -218,16 +241,22 @@ retry:
                req = pad + ln;
                h = HEAD;
 #ifndef BUG_HOLD_FIRST
-               hd = HOLD
+               hd = HOLD;
 #endif
+#ifdef BUG_NO_HOLD
+               hd = NONE;
+#endif
+               if
+               :: t + req <= MIN(h, hd) + C ->               /* room */
+                   claim_end[w] = t + req;                  /* step 2 */
+                   h = 0; hd = 0; ok = true
+               :: else -> ok = false
+               fi
            }
         OR_DIE
         fi;
-#ifdef BUG_NO_HOLD
-        hd = NONE;
-#endif
         if
-        :: t + req <= MIN(h, hd) + C -> skip                  /* room */
+        :: ok -> ok = false
         :: else ->
             /* no room: a writer waiting for room clears a dead holder's HOLD
              * (CAS HOLD hd -> none), then sleeps (WAITING_MASK) until HEAD or
@@ -235,12 +264,16 @@ retry:
              * needs -DWRITE_TIMEOUT.) */
             if
             :: hd != NONE && HOLD_SLOT != NONE && dead[HOLD_SLOT] ->
-                HOLD = (HOLD == hd -> NONE : HOLD)
-            :: !(hd != NONE && HOLD_SLOT != NONE && dead[HOLD_SLOT]) -> skip
+                atomic { HOLD = (HOLD == hd -> NONE : HOLD); t = 0; pad = 0; req = 0; h = 0; hd = 0 }
+            :: !(hd != NONE && HOLD_SLOT != NONE && dead[HOLD_SLOT]) ->
+                d_step { t = 0; pad = 0; req = 0; h = 0; hd = 0 }
             OR_DIE
             fi;
+            /* asleep: woken when step 1 would now find room, or the holder
+             * of HOLD has died (the real writer is woken by every HEAD or
+             * HOLD move and goes back to sleep if there is still no room) */
             if
-            :: (HEAD != h || HOLD != hd || HOLDER_DEAD) -> goto retry   /* woken */
+            :: (ROOMNOW(ln) || HOLDER_DEAD) -> goto retry   /* woken */
 #ifdef WRITE_TIMEOUT
             :: goto next
 #endif
@@ -248,11 +281,7 @@ retry:
             fi
         fi;
 
-        /* step 2: publish the claim range: claim_end, then claim_start */
-        if
-        :: claim_end[w] = t + req
-        OR_DIE
-        fi;
+        /* step 2 (cont.): publish claim_start = t */
         if
         :: claim_start[w] = t
         OR_DIE
@@ -262,15 +291,17 @@ retry:
         if
         :: atomic {
                if
-               :: TAIL == t -> TAIL = t + req; gpos[fid] = t + pad; ok = true
+               :: TAIL == t ->
+                   TAIL = t + req; gpos[fid] = t + pad;
+                   p = t + pad; t = 0; req = 0; ok = true
                :: else -> ok = false
                fi
            }
         OR_DIE
         fi;
         if
-        :: ok -> p = t + pad
-        :: !ok ->
+        :: ok -> ok = false
+        :: else ->
 #ifndef STALE_RANGE
             /* AMENDMENT (not in DESIGN-v2): retract the published range
              * (claim_start = claim_end, empty) before going back to step 1,
@@ -284,6 +315,7 @@ retry:
             OR_DIE
             fi;
 #endif
+            d_step { t = 0; req = 0; pad = 0 };
             goto retry
         fi;
 
@@ -293,7 +325,7 @@ retry:
         if
         :: pad > 0 ->
             if
-            :: d_step { c = t % C; WCHK(c); flen[c] = pad; st_pos[c] = t; st_state[c] = PADDING; c = 0 }
+            :: d_step { c = (p - pad) % C; WCHK(c); flen[c] = pad; st_pos[c] = p - pad; st_state[c] = PADDING; c = 0; pad = 0 }
             OR_DIE
             fi
         :: else -> skip
@@ -381,6 +413,7 @@ active proctype reader()
 {
     byte P, i, sp, ss, ln, f, f2, t, emin, w, g;
     bool got, stuck, live, cov;
+    mtype:act act;
 
     /* a reader takes READER_OWNER and starts at the published HEAD */
     P = HEAD;
@@ -415,6 +448,8 @@ active proctype reader()
                 assert(FSEQ(f) + 1 > lastdel[FWRITER(f)]);           /* (b) per-writer order */
                 delivered[f] = true;
                 lastdel[FWRITER(f)] = FSEQ(f) + 1;
+                cowner[i] = 0;
+                cowner[(i + 1) % C] = (ln == 2 -> 0 : cowner[(i + 1) % C]);
                 HEAD = P + ln; P = P + ln;
                 got = true
             :: ISSKIP(sp, ss, P) ->
@@ -433,26 +468,30 @@ active proctype reader()
         if
         :: !stuck -> skip               /* consumed or skipped one: go round */
         :: stuck ->
-            /* the stamp did not validate. If P == TAIL: nothing there. */
-            d_step { stuck = false; t = TAIL; assert(P <= t) }
-            if
-            :: P == t ->
-                /* sleep until a writer moves TAIL; the run ends here once
-                 * every writer has finished or died */
+            /* The stamp did not validate. If P == TAIL, nothing is there.
+             * If P < TAIL, a claim is in flight: after stuck_timeout, look
+             * at the writer slots whose [claim_start, claim_end) covers P.
+             * If any has a live owner: wait. If all are dead: re-load the
+             * stamp (a commit just before death wins), then skip to the
+             * smallest claim_end among them (store HEAD, write nothing).
+             * If none covers P: CorruptChannel.
+             * The loads of TAIL, of the slots and of the stamp are one step,
+             * apart from the stamp load above. This is sound: TAIL only
+             * grows, so P < TAIL stays true; a dead writer's slot never
+             * changes again; and the stamp at P can only change from CLAIMED
+             * to COMMITTED (the writer, which then is not dead) or to REVOKED
+             * (the operator; skipped either way). A slot seen live makes
+             * the reader wait whenever it was seen. */
+            d_step {
+                stuck = false;
+                t = TAIL;
+                assert(P <= t);
                 if
-                :: TAIL != P -> skip
-                :: atomic { (TAIL == P && ALLWFIN) -> rdone = true }; break
-                fi
-            :: P < t ->
-                /* a claim is in flight. After stuck_timeout, look at the
-                 * writer slots whose [claim_start, claim_end) covers P. One
-                 * step per slot (a torn claim_start/claim_end view only ever
-                 * covers more, and only matters for a live writer, for which
-                 * the reader waits anyway). */
-                d_step { live = false; cov = false; emin = NONE; w = 0 }
-                do
-                :: w < NW ->
-                    d_step {
+                :: P == t -> act = NOTHING
+                :: else ->
+                    live = false; cov = false; emin = NONE; w = 0;
+                    do
+                    :: w < NW ->
                         if
                         :: COVERS(w, P) ->
                             cov = true;
@@ -468,55 +507,37 @@ active proctype reader()
                         :: else -> skip
                         fi;
                         w++
-                    }
-                :: else -> break
-                od;
-                if
-                :: live ->
-                    /* a live writer covers P: wait (back-pressure, STALL_PID)
-                     * until the stamp at P changes or no live writer covers P.
-                     * Or the reader dies while it waits (an operator kills
-                     * the stalled reader): a new reader takes READER_OWNER
-                     * and starts from the published HEAD. The reader
-                     * publishes nothing but HEAD, and the HEAD store is part
-                     * of the consuming step, so P == HEAD at every step: a
-                     * reader dying at any other point is the same as a reader
-                     * pausing there, which interleaving already covers. */
+                    :: else -> break
+                    od;
                     if
-                    :: ((st_pos[P % C] != sp || st_state[P % C] != ss) || !ANYLIVECOVER(P)) -> skip
-                    :: d_step { assert(P == HEAD); P = HEAD }      /* crash + replacement */
-                    fi
-                :: !live ->
-#ifdef CORRUPT_NO_RELOAD
-                    assert(cov);    /* as written: no covering slot = CorruptChannel */
-#endif
-                    /* re-load the stamp: a commit just before death wins.
-                     * AMENDMENT: DESIGN-v2 re-loads only when all covering
-                     * writers are dead; it must also re-load before it reports
-                     * CorruptChannel (no slot covers P): the stamp loaded above
-                     * may predate a commit after which that writer moved its
-                     * range on (-DCORRUPT_NO_RELOAD). */
-#ifdef BUG_NO_RELOAD
-                    if
-                    :: !cov -> d_step { sp = st_pos[P % C]; ss = st_state[P % C] }
-                    :: else -> skip
-                    fi;
-#else
-                    d_step { sp = st_pos[P % C]; ss = st_state[P % C] }
-#endif
-                    if
-                    :: ISVALID(sp, ss, P) -> skip       /* go round and read it */
+                    :: live -> act = WAIT
                     :: else ->
-                        assert(cov);                    /* else CorruptChannel */
-                        /* every covering writer is dead: skip to the smallest
-                         * claim_end among them (store HEAD, write nothing) */
-                        d_step {
+#ifdef CORRUPT_NO_RELOAD
+                        assert(cov);    /* as written: no covering slot = CorruptChannel */
+#endif
+                        /* Re-load the stamp. AMENDMENT: DESIGN-v2 re-loads it
+                         * only when all covering writers are dead; it must also
+                         * re-load it before reporting CorruptChannel: the stamp
+                         * loaded above may predate a commit after which its
+                         * writer moved its claim range on (-DCORRUPT_NO_RELOAD). */
+#ifdef BUG_NO_RELOAD
+                        if
+                        :: !cov -> sp = st_pos[P % C]; ss = st_state[P % C]
+                        :: else -> skip     /* skips with the stamp loaded above */
+                        fi;
+#else
+                        sp = st_pos[P % C]; ss = st_state[P % C];
+#endif
+                        if
+                        :: ISVALID(sp, ss, P) -> skip       /* go round and read it */
+                        :: else ->
+                            assert(cov);                    /* else CorruptChannel */
                             g = 1;
                             do
                             :: g <= NFR ->
                                 if
                                 :: gpos[g] != NONE && P <= gpos[g] && gpos[g] < emin ->
-                                    assert(!committed[g]);      /* (b) */
+                                    assert(!committed[g]);  /* (b) no committed frame skipped */
                                     reclaimed[g] = true
                                 :: else -> skip
                                 fi;
@@ -526,11 +547,37 @@ active proctype reader()
                             g = 0;
                             HEAD = emin;
                             P = emin
-                        }
+                        fi;
+                        act = AGAIN
                     fi
                 fi;
-                d_step { live = false; cov = false; emin = 0; w = 0; t = 0; sp = 0; ss = 0 }
-            fi
+                t = 0; live = false; cov = false; emin = 0; w = 0; sp = 0; ss = 0
+            }
+            if
+            :: act == NOTHING ->
+                /* sleep until a writer moves TAIL; the run ends here once
+                 * every writer has finished or died */
+                if
+                :: TAIL != P -> skip
+                :: atomic { (TAIL == P && ALLWFIN) -> rdone = true }; break
+                fi
+            :: act == WAIT ->
+                /* a live writer covers P: wait (back-pressure, STALL_PID)
+                 * until the stamp at P changes or no live writer covers P.
+                 * Or the reader dies while it waits (an operator kills the
+                 * stalled reader): a new reader takes READER_OWNER and starts
+                 * from the published HEAD. The reader publishes nothing but
+                 * HEAD, and the HEAD store is part of the consuming step, so
+                 * P == HEAD at every step: a reader dying at any other point
+                 * is the same as a reader pausing there, which interleaving
+                 * already covers. */
+                if
+                :: (ISVALID(st_pos[P % C], st_state[P % C], P) || !ANYLIVECOVER(P)) -> skip
+                :: d_step { assert(P == HEAD); P = HEAD }      /* crash + replacement */
+                fi
+            :: act == AGAIN -> skip
+            fi;
+            d_step { act = 0; sp = 0; ss = 0 }
         fi
     od;
 
@@ -555,30 +602,32 @@ active proctype reader()
 active proctype operator()
 {
     byte n = 0, p, g;
-    bool rv;
 
 end_op:
     do
     :: /* p = HEAD; if the stamp at p is p|CLAIMED (the claim's header is
-        * written), CAS HOLD none -> p. One step, taken only when it succeeds:
-        * an operator that finds nothing to unblock changes nothing, and not
-        * acting is covered by the operator not being scheduled. */
+        * written): CAS HOLD none -> p, and HOLD_SLOT = a slot whose claim
+        * range covers p. One step, taken only when it succeeds: an operator
+        * that finds nothing to unblock changes nothing. (Storing HOLD_SLOT
+        * in the same step as HOLD hides the window in which a third writer,
+        * waiting for room, can see the new HOLD with an old HOLD_SLOT; with
+        * two writers nobody else waits for room then: see the report.) */
         atomic {
             (n < MAXREV && HOLD == NONE &&
              st_pos[HEAD % C] == HEAD && st_state[HEAD % C] == CLAIMED) ->
-            n++; p = HEAD; HOLD = p
-        }
-        /* HOLD_SLOT = a slot whose claim range covers p (the registry scan
-         * and the store in one step) */
-        if
-        :: COVERS(0, p) -> HOLD_SLOT = 0
-        :: COVERS(1, p) -> HOLD_SLOT = 1
+            n++; p = HEAD; HOLD = p;
+            if
+            :: COVERS(0, p) -> HOLD_SLOT = 0
+            :: COVERS(1, p) -> HOLD_SLOT = 1
 #if NW == 3
-        :: COVERS(2, p) -> HOLD_SLOT = 2
+            :: COVERS(2, p) -> HOLD_SLOT = 2
 #endif
-        :: else -> HOLD_SLOT = NONE
-        fi;
-        /* CAS stamp p|CLAIMED -> p|REVOKED */
+            :: else -> HOLD_SLOT = NONE
+            fi
+        }
+        /* CAS stamp p|CLAIMED -> p|REVOKED. If the writer committed first,
+         * give HOLD back: CAS HOLD p -> none (same step: between the two,
+         * HOLD only holds writers back). */
         d_step {
             if
             :: st_pos[p % C] == p && st_state[p % C] == CLAIMED ->
@@ -593,18 +642,12 @@ end_op:
                     g++
                 :: else -> break
                 od;
-                g = 0;
-                rv = true
-            :: else -> rv = false
-            fi
+                g = 0
+            :: else ->
+                HOLD = (HOLD == p -> NONE : HOLD)
+            fi;
+            p = 0
         }
-        if
-        :: rv -> skip
-        :: else ->
-            /* the writer committed first: give HOLD back (CAS p -> none) */
-            HOLD = (HOLD == p -> NONE : HOLD)
-        fi;
-        d_step { p = 0; rv = false }
     od
 }
 

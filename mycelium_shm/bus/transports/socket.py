@@ -39,9 +39,11 @@ waits for the peer to read to the end and close, so nothing is lost.
 
 from __future__ import annotations
 
+import errno
 import logging
+import math
 import os
-import select
+import selectors
 import socket
 import stat
 import struct
@@ -167,6 +169,11 @@ def handshake(
         sock.settimeout(old_timeout)
     if data is None:
         raise TransportError("peer closed the connection during the handshake")
+    return _check_hello(data, digest, max_payload)
+
+
+def _check_hello(data: bytes, digest: bytes, max_payload: int) -> int:
+    """Check a peer's 48-byte hello against this side's; the agreed max payload."""
     magic, version, peer_max, peer_digest = HELLO.unpack(data)
     if magic != MAGIC:
         raise TransportError(f"peer is not a mycelium bus (magic {magic!r})")
@@ -468,11 +475,13 @@ class SocketLink:
     @staticmethod
     def _peer_gone(sock: socket.socket) -> bool:
         """The peer sends nothing after its hello: readable means EOF or reset."""
+        # A non-blocking peek, not select(): select() fails outright on
+        # descriptors >= FD_SETSIZE (1024), which busy processes do hold.
+        # The socket has no Python timeout here, so recv() does not poll first.
         try:
-            readable, _, _ = select.select([sock], [], [], 0)
-            if not readable:
-                return False
-            return sock.recv(1, socket.MSG_PEEK) == b""
+            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except (BlockingIOError, InterruptedError):
+            return False
         except OSError:
             return True
 
@@ -502,6 +511,47 @@ class SocketLink:
             sock.close()
 
 
+#: Bytes of a partial frame every connection may hold outside the shared budget.
+_RESERVE = 64 << 10
+#: The most one recv() reads.
+_CHUNK = 256 << 10
+#: accept() errors that mean "no descriptor for the new connection".
+_FD_EXHAUSTED = frozenset(
+    e for e in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM) if e is not None
+)
+#: accept() errors of one connection that died in the backlog: skip it.
+_ACCEPT_TRANSIENT = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR})
+_HELLO_STATE = 0
+_FRAMES_STATE = 1
+
+
+class _Conn:
+    """One accepted connection as the event loop sees it."""
+
+    __slots__ = ("buf", "deadline", "events", "fd", "limit", "out", "sock", "starved", "state")
+
+    def __init__(self, sock: socket.socket, hello: bytes, deadline: float) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.state = _HELLO_STATE
+        #: Received bytes not yet parsed: part of the hello or of one frame.
+        self.buf = bytearray()
+        #: Our hello, until the kernel took all of it.
+        self.out = hello
+        #: When this connection is dropped unless it makes progress (None: never).
+        self.deadline: float | None = deadline
+        #: Selector events registered (0: not registered).
+        self.events = 0
+        self.limit = 0
+        #: Not reading because the shared buffer budget is spent.
+        self.starved = False
+
+    @property
+    def extra(self) -> int:
+        """Buffered bytes beyond the per-connection reserve (charged to the budget)."""
+        return max(0, len(self.buf) - _RESERVE)
+
+
 class SocketInbound:
     """Listens on a Unix path or a TCP address and receives frames from links.
 
@@ -509,8 +559,37 @@ class SocketInbound:
     peers may connect right away; they are accepted once :meth:`start` or
     :meth:`poll` runs).  ``address`` holds the bound address (the real port if
     0 was asked for).  Errors of single connections (a schema mismatch, a bad
-    frame) end that connection only; they go to ``on_error`` (default: a log
-    warning) and to :attr:`errors`.
+    frame, a deadline missed) end that connection only; they go to
+    ``on_error`` (default: a log warning, rate-limited) and to :attr:`errors`.
+
+    One thread serves every connection with a selector (epoll where there is
+    one), so hostile peers cost descriptors and small buffers, not threads:
+
+    * ``handshake_timeout``: a peer must complete its hello within this many
+      seconds of being accepted; ``frame_timeout``: once the first byte of a
+      frame arrived, the whole frame must arrive within this many seconds;
+      ``idle_timeout`` (default None, off): a connection that sends nothing
+      for this long is closed (an idle :class:`SocketLink` reconnects by
+      itself; over TCP a frame sent at the very moment of the close can be
+      lost and is not counted, so keep it well above the senders' quiet spells).  A peer that misses a deadline is dropped
+      and counted in ``stats["timed_out"]``.
+    * ``max_connections``: connections beyond it are accepted and closed at
+      once (``stats["refused"]``), so the backlog never clogs.
+    * Buffers grow as bytes arrive, never from a frame's announced length: a
+      header announcing 1 MiB costs nothing until the bytes come.  A frame
+      longer than the agreed maximum ends the connection before its payload
+      is read (``stats["oversized"]``).  Each connection may buffer 64 KiB of
+      a partial frame; beyond that partial frames share ``max_buffered``
+      bytes, and a connection that would exceed it is not read until others
+      free room (its frame deadline keeps running).
+    * Frames are handed to a queue (at most ``max_queued`` frames and
+      ``max_queued_bytes`` bytes); :meth:`start`'s delivery thread or
+      :meth:`poll` drains it.  While it is full no connection is read (and no
+      frame deadline runs): back-pressure reaches the senders through TCP.
+    * When accept() fails for want of descriptors (EMFILE, ENFILE), the
+      listener closes a spare descriptor, accepts and closes what waits in
+      the backlog (refused), and otherwise backs off up to 1 s; it logs once
+      per burst (``stats["accept_errors"]``) and keeps serving.
     """
 
     def __init__(
@@ -521,13 +600,35 @@ class SocketInbound:
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         max_queued: int = 65536,
         handshake_timeout: float = 5.0,
+        frame_timeout: float = 30.0,
+        idle_timeout: float | None = None,
+        max_connections: int = 1024,
+        max_buffered: int = 64 << 20,
+        max_queued_bytes: int = 64 << 20,
+        backlog: int = 1024,
         on_error: ErrorHook | None = None,
         name: str | None = None,
     ) -> None:
+        for label, value in (
+            ("handshake_timeout", handshake_timeout),
+            ("frame_timeout", frame_timeout),
+            ("idle_timeout", idle_timeout),
+        ):
+            if value is not None and not value > 0:
+                raise ValueError(f"{label} must be positive, not {value!r}")
+        if max_connections < 1 or max_queued < 1:
+            raise ValueError("max_connections and max_queued must be at least 1")
         self._schema = schema
-        _digest_of(schema)
+        self._digest = _digest_of(schema)
         self._max_payload = max_payload
         self._handshake_timeout = handshake_timeout
+        self._frame_timeout = frame_timeout
+        self._idle_timeout = idle_timeout
+        self._max_connections = max_connections
+        self._max_buffered = max_buffered
+        self._max_queued = max_queued
+        self._max_queued_bytes = max_queued_bytes
+        self._hello = HELLO.pack(MAGIC, VERSION, max_payload, self._digest)
         self.on_error = on_error
         #: The most recent connection errors (at most 32).
         self.errors: deque[BaseException] = deque(maxlen=32)
@@ -544,148 +645,102 @@ class SocketInbound:
                 sock.bind(path)
                 self._unix_path = path
                 self.address = path
-            sock.listen(64)
-            sock.settimeout(0.05)
+            sock.listen(backlog)
+            sock.setblocking(False)
         except BaseException:
             sock.close()
             raise
         self._listener = sock
         self.name = name or _describe(self.address)
         self._lock = threading.Lock()
-        self._conns: set[socket.socket] = set()
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
-        self._deliver: Deliver | None = None
-        self._queue: deque[tuple[int, bytes]] = deque()
-        self._queue_room = threading.Condition()
-        self._max_queued = max_queued
         self._started = False
-        #: ``connections`` accepted and handshaken, ``frames`` received.
-        self.stats: dict[str, int] = {"connections": 0, "frames": 0}
+        self._deliver: Deliver | None = None
+        # Frames received, not yet delivered; guarded by _queue_cond.
+        self._queue: deque[tuple[int, bytes]] = deque()
+        self._queued_bytes = 0
+        self._queue_cond = threading.Condition()
+        # Event-loop state, touched by the loop thread only.
+        self._conns: dict[int, _Conn] = {}
+        self._selector: selectors.BaseSelector | None = None
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
+        self._scratch = bytearray(_CHUNK)
+        self._extra_total = 0
+        self._starved: set[_Conn] = set()
+        self._paused_since: float | None = None
+        self._next_check = math.inf
+        self._batch: list[tuple[int, bytes]] = []
+        self._batch_bytes = 0
+        self._reserve_fd: int | None = None
+        self._listening = False
+        self._listen_resume: float | None = None
+        self._accept_delay = 0.0
+        self._accept_burst = 0
+        self._refusing = 0
+        self._log_lock = threading.Lock()
+        self._log_window = 0.0
+        self._log_count = 0
+        self._log_suppressed = 0
+        #: ``connections`` accepted and handshaken, ``frames`` received,
+        #: ``open`` connections now; peers ``refused`` (over
+        #: ``max_connections``, or while descriptors ran out), ``timed_out``
+        #: (a deadline missed), ``oversized`` (a frame longer than agreed),
+        #: ``accept_errors`` (accept() failures, e.g. EMFILE).
+        self.stats: dict[str, int] = {
+            "connections": 0,
+            "frames": 0,
+            "open": 0,
+            "refused": 0,
+            "timed_out": 0,
+            "oversized": 0,
+            "accept_errors": 0,
+        }
+
+    # -- user side ----------------------------------------------------------
 
     def start(self, deliver: Deliver) -> None:
-        """Accept connections in a thread; each connection's thread calls ``deliver``."""
-        self._deliver = deliver
+        """Accept and read connections in a thread; a second thread calls ``deliver``."""
+        with self._lock:
+            if self._stop.is_set():
+                raise BusClosed(f"inbound {self.name} is closed")
+            first = self._deliver is None
+            self._deliver = deliver
+            if first:
+                thread = threading.Thread(
+                    target=self._delivery_loop, name=f"deliver {self.name}", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
         self._start_accepting()
 
     def poll(self, deliver: Deliver, max_frames: int = 1024) -> int:
         """Deliver up to ``max_frames`` frames received so far, in this thread."""
         self._start_accepting()
-        n = 0
-        while n < max_frames:
-            try:
-                type_id, payload = self._queue.popleft()
-            except IndexError:
-                break
-            n += 1
+        with self._queue_cond:
+            batch = self._take(max_frames)
+        for type_id, payload in batch:
             deliver(type_id, payload)
-        if n:
-            with self._queue_room:
-                self._queue_room.notify_all()
-        return n
-
-    def _start_accepting(self) -> None:
-        with self._lock:
-            if self._started:
-                return
-            self._started = True
-            thread = threading.Thread(
-                target=self._accept_loop, name=f"accept {self.name}", daemon=True
-            )
-            self._threads.append(thread)
-        thread.start()
-
-    def _accept_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                if self._stop.is_set():
-                    return
-                raise
-            conn.settimeout(None)
-            if conn.family != socket.AF_UNIX:
-                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            with self._lock:
-                if self._stop.is_set():
-                    conn.close()
-                    return
-                self._conns.add(conn)
-                thread = threading.Thread(
-                    target=self._serve, args=(conn,), name=f"conn {self.name}", daemon=True
-                )
-                self._threads = [t for t in self._threads if t.is_alive()]
-                self._threads.append(thread)
-            thread.start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        try:
-            limit = handshake(
-                conn, self._schema, max_payload=self._max_payload, timeout=self._handshake_timeout
-            )
-            self.stats["connections"] += 1
-            header = FRAME_HEADER
-            while True:
-                head = _recv_exact(conn, header.size)
-                if head is None:
-                    return
-                length, type_id, _flags = header.unpack(head)
-                if length < header.size or length - header.size > limit:
-                    raise TransportError(
-                        f"frame length {length} outside {header.size}..{header.size + limit}"
-                    )
-                if type_id == 0:
-                    raise TransportError("frame of type 0 (reserved for padding)")
-                payload = _recv_exact(conn, length - header.size)
-                if payload is None:
-                    raise TransportError("connection closed between a frame header and payload")
-                self.stats["frames"] += 1
-                self._hand_over(type_id, payload)
-        except (MyceliumError, OSError) as exc:
-            if not self._stop.is_set():
-                self._report(exc)
-        finally:
-            with self._lock:
-                self._conns.discard(conn)
-            conn.close()
-
-    def _hand_over(self, type_id: int, payload: bytes) -> None:
-        deliver = self._deliver
-        if deliver is not None:
-            deliver(type_id, payload)
-            return
-        if len(self._queue) >= self._max_queued:
-            with self._queue_room:
-                while len(self._queue) >= self._max_queued and not self._stop.is_set():
-                    self._queue_room.wait(0.05)
-        self._queue.append((type_id, payload))
-
-    def _report(self, exc: BaseException) -> None:
-        self.errors.append(exc)
-        if self.on_error is not None:
-            self.on_error(exc)
-        else:
-            log.warning("%s: connection ended: %s", self.name, exc)
+        return len(batch)
 
     def close(self) -> None:
         """Stop accepting, end every connection, remove the Unix socket file."""
         if self._stop.is_set():
             return
         self._stop.set()
+        self._wake()
+        with self._queue_cond:
+            self._queue_cond.notify_all()
         with self._lock:
-            conns = list(self._conns)
             threads = list(self._threads)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         for thread in threads:
             if thread is not threading.current_thread():
                 thread.join(2.0)
-        self._listener.close()
+        with self._lock:
+            started = self._started
+        if not started:
+            self._close_loop_resources()
         if self._unix_path is not None:
             try:
                 os.unlink(self._unix_path)
@@ -699,7 +754,492 @@ class SocketInbound:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<SocketInbound {self.name} connections={len(self._conns)}>"
+        return f"<SocketInbound {self.name} connections={self.stats['open']}>"
+
+    # -- queue ----------------------------------------------------------------
+
+    def _take(self, max_frames: int) -> list[tuple[int, bytes]]:
+        """Pop up to max_frames queued frames (caller holds _queue_cond)."""
+        queue = self._queue
+        n = min(max_frames, len(queue))
+        batch = [queue.popleft() for _ in range(n)]
+        if batch:
+            self._queued_bytes -= sum(len(p) for _, p in batch)
+            if self._paused_since is not None:
+                self._wake()
+        return batch
+
+    def _queue_full(self) -> bool:
+        return len(self._queue) >= self._max_queued or self._queued_bytes >= self._max_queued_bytes
+
+    def _delivery_loop(self) -> None:
+        while True:
+            with self._queue_cond:
+                while not self._queue and not self._stop.is_set():
+                    self._queue_cond.wait()
+                if self._stop.is_set():
+                    return
+                batch = self._take(1024)
+                deliver = self._deliver
+            for type_id, payload in batch:
+                if deliver is None:  # pragma: no cover - start() sets it first
+                    break
+                try:
+                    deliver(type_id, payload)
+                except Exception as exc:
+                    self._report(exc)
+
+    # -- event loop -------------------------------------------------------------
+
+    def _start_accepting(self) -> None:
+        with self._lock:
+            if self._started or self._stop.is_set():
+                return
+            self._started = True
+            self._selector = selectors.DefaultSelector()
+            self._wake_r, self._wake_w = socket.socketpair()
+            self._wake_r.setblocking(False)
+            self._wake_w.setblocking(False)
+            self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
+            self._selector.register(self._listener, selectors.EVENT_READ, "listen")
+            self._listening = True
+            thread = threading.Thread(target=self._loop, name=f"inbound {self.name}", daemon=True)
+            self._threads.append(thread)
+        thread.start()
+
+    def _wake(self) -> None:
+        wake = self._wake_w
+        if wake is not None:
+            try:
+                wake.send(b"\0")
+            except OSError:  # full (a wake-up is pending anyway) or closed
+                pass
+
+    def _loop(self) -> None:
+        selector = self._selector
+        assert selector is not None
+        self._reserve_open()
+        try:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                timeout = self._next_check - now
+                if self._listen_resume is not None:
+                    timeout = min(timeout, self._listen_resume - now)
+                if self._paused_since is not None:
+                    timeout = min(timeout, 0.05)
+                events = selector.select(None if timeout == math.inf else max(0.0, timeout))
+                now = time.monotonic()
+                for key, mask in events:
+                    data = key.data
+                    if data == "wake":
+                        try:
+                            while self._wake_r is not None and self._wake_r.recv(4096):
+                                pass
+                        except OSError:
+                            pass
+                    elif data == "listen":
+                        self._accept_ready(now)
+                    elif self._conns.get(data.fd) is data:
+                        if mask & selectors.EVENT_WRITE:
+                            self._on_writable(data)
+                        if mask & selectors.EVENT_READ and self._conns.get(data.fd) is data:
+                            self._on_readable(data, now)
+                self._flush_batch()
+                self._update_pause(now)
+                self._timers(now)
+        except Exception:  # pragma: no cover - a bug; keep it visible
+            log.exception("%s: event loop failed", self.name)
+        finally:
+            for conn in list(self._conns.values()):
+                self._drop(conn)
+            self._flush_batch()
+            if self._reserve_fd is not None:
+                os.close(self._reserve_fd)
+                self._reserve_fd = None
+            self._close_loop_resources()
+
+    def _close_loop_resources(self) -> None:
+        if self._selector is not None:
+            self._selector.close()
+        wake_w, self._wake_w = self._wake_w, None
+        for sock in (self._wake_r, wake_w, self._listener):
+            if sock is not None:
+                sock.close()
+
+    def _set_interest(self, conn: _Conn) -> None:
+        want = 0
+        if conn.out:
+            want |= selectors.EVENT_WRITE
+        if not conn.starved and not (
+            self._paused_since is not None and conn.state == _FRAMES_STATE
+        ):
+            want |= selectors.EVENT_READ
+        if want == conn.events:
+            return
+        selector = self._selector
+        assert selector is not None
+        if conn.events == 0:
+            selector.register(conn.sock, want, conn)
+        elif want == 0:
+            selector.unregister(conn.sock)
+        else:
+            selector.modify(conn.sock, want, conn)
+        conn.events = want
+
+    def _set_deadline(self, conn: _Conn, deadline: float | None) -> None:
+        conn.deadline = deadline
+        if deadline is not None and deadline < self._next_check:
+            self._next_check = deadline
+
+    # -- accepting --------------------------------------------------------------
+
+    def _reserve_open(self) -> None:
+        if self._reserve_fd is None:
+            try:
+                self._reserve_fd = os.open(os.devnull, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            except OSError:
+                self._reserve_fd = None
+
+    def _accept_ready(self, now: float) -> None:
+        for _ in range(256):  # then let the connections have a turn
+            try:
+                sock, _ = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in _ACCEPT_TRANSIENT:
+                    continue
+                if self._stop.is_set():
+                    return
+                self._accept_failed(exc, now)
+                return
+            if self._accept_burst:
+                log.warning(
+                    "%s: accepting again after %d failed accept() calls",
+                    self.name,
+                    self._accept_burst,
+                )
+                self._accept_burst = 0
+                self._accept_delay = 0.0
+            if len(self._conns) >= self._max_connections:
+                self.stats["refused"] += 1
+                if not self._refusing:
+                    log.warning(
+                        "%s: %d connections open; refusing new ones",
+                        self.name,
+                        len(self._conns),
+                    )
+                self._refusing += 1
+                sock.close()
+                continue
+            if self._refusing:
+                log.info("%s: accepting again (%d refused)", self.name, self._refusing)
+                self._refusing = 0
+            self._add_conn(sock, now)
+
+    def _accept_failed(self, exc: OSError, now: float) -> None:
+        """No descriptor for a new connection (or another accept error): keep serving."""
+        self.stats["accept_errors"] += 1
+        if not self._accept_burst:
+            log.warning("%s: accept failed (%s); shedding new connections", self.name, exc)
+        self._accept_burst += 1
+        drained = False
+        if exc.errno in _FD_EXHAUSTED and self._reserve_fd is not None:
+            # Spend the spare descriptor to accept and close what waits, so
+            # those peers learn at once instead of hanging in the backlog.
+            os.close(self._reserve_fd)
+            self._reserve_fd = None
+            try:
+                for _ in range(4096):
+                    sock, _ = self._listener.accept()
+                    sock.close()
+                    self.stats["refused"] += 1
+            except (BlockingIOError, InterruptedError):
+                drained = True
+            except OSError:
+                pass
+            self._reserve_open()
+            drained = drained and self._reserve_fd is not None
+        if drained:
+            return
+        # Stop watching the listener for a while (it stays readable, and
+        # level-triggered polling would spin).
+        self._accept_delay = min(max(self._accept_delay * 2, 0.01), 1.0)
+        if self._listening:
+            assert self._selector is not None
+            self._selector.unregister(self._listener)
+            self._listening = False
+        self._listen_resume = now + self._accept_delay
+
+    def _add_conn(self, sock: socket.socket, now: float) -> None:
+        try:
+            sock.setblocking(False)
+            if sock.family != socket.AF_UNIX:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            sock.close()
+            return
+        conn = _Conn(sock, self._hello, now + self._handshake_timeout)
+        self._conns[conn.fd] = conn
+        self.stats["open"] = len(self._conns)
+        self._set_deadline(conn, conn.deadline)
+        self._on_writable(conn)
+        if conn.fd in self._conns:
+            self._set_interest(conn)
+
+    # -- reading and writing -----------------------------------------------------
+
+    def _on_writable(self, conn: _Conn) -> None:
+        try:
+            sent = conn.sock.send(conn.out)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            self._drop(conn, exc)
+            return
+        conn.out = conn.out[sent:]
+        self._set_interest(conn)
+
+    def _on_readable(self, conn: _Conn, now: float) -> None:
+        room = max(0, _RESERVE - len(conn.buf)) + max(0, self._max_buffered - self._extra_total)
+        if room <= 0:
+            conn.starved = True
+            self._starved.add(conn)
+            self._set_interest(conn)
+            return
+        scratch = self._scratch
+        try:
+            k = conn.sock.recv_into(scratch, min(room, _CHUNK))
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._drop(conn, exc)
+            return
+        if k == 0:
+            self._on_eof(conn)
+            return
+        old_extra = conn.extra
+        had_partial = bool(conn.buf) and conn.state == _FRAMES_STATE
+        buffered = bool(conn.buf)
+        if buffered:
+            conn.buf += memoryview(scratch)[:k]
+            view = memoryview(conn.buf)
+        else:  # the common case: parse straight from the scratch buffer
+            view = memoryview(scratch)[:k]
+        frames_before = self.stats["frames"]
+        try:
+            used = self._parse(conn, view)
+            if not buffered:
+                conn.buf = bytearray(view[used:])
+        except (MyceliumError, OSError) as exc:
+            view.release()
+            self._drop(conn, exc)
+            return
+        view.release()
+        if buffered:
+            del conn.buf[:used]
+        self._extra_total += conn.extra - old_extra
+        if conn.state == _FRAMES_STATE:
+            if conn.buf:
+                if not had_partial or self.stats["frames"] != frames_before:
+                    self._set_deadline(conn, now + self._frame_timeout)
+            elif self._idle_timeout is not None:
+                self._set_deadline(conn, now + self._idle_timeout)
+            else:
+                conn.deadline = None
+        if self._starved and self._extra_total < self._max_buffered:
+            self._resume_starved()
+
+    def _parse(self, conn: _Conn, view: memoryview) -> int:
+        """Take the hello and every complete frame out of ``view``; bytes used."""
+        off = 0
+        n = len(view)
+        if conn.state == _HELLO_STATE:
+            if n < HELLO.size:
+                return 0
+            conn.limit = _check_hello(bytes(view[: HELLO.size]), self._digest, self._max_payload)
+            conn.state = _FRAMES_STATE
+            conn.deadline = None
+            self.stats["connections"] += 1
+            off = HELLO.size
+        header = FRAME_HEADER
+        hsize = header.size
+        limit = conn.limit
+        batch = self._batch
+        try:
+            while n - off >= hsize:
+                length, type_id, _flags = header.unpack_from(view, off)
+                if length < hsize or length - hsize > limit:
+                    if length > hsize:
+                        self.stats["oversized"] += 1
+                    raise TransportError(f"frame length {length} outside {hsize}..{hsize + limit}")
+                if type_id == 0:
+                    raise TransportError("frame of type 0 (reserved for padding)")
+                if n - off < length:
+                    break
+                batch.append((type_id, bytes(view[off + hsize : off + length])))
+                self._batch_bytes += length - hsize
+                self.stats["frames"] += 1
+                off += length
+        finally:
+            if len(batch) >= 1024:
+                self._flush_batch()
+        return off
+
+    def _on_eof(self, conn: _Conn) -> None:
+        got = len(conn.buf)
+        if conn.state == _HELLO_STATE:
+            if got:
+                error = TransportError(
+                    f"connection closed inside a record ({got} of {HELLO.size} bytes)"
+                )
+            else:
+                error = TransportError("peer closed the connection during the handshake")
+        elif got == 0:
+            self._drop(conn)  # a clean end between frames
+            return
+        elif got < FRAME_HEADER.size:
+            error = TransportError(
+                f"connection closed inside a record ({got} of {FRAME_HEADER.size} bytes)"
+            )
+        elif got == FRAME_HEADER.size:
+            error = TransportError("connection closed between a frame header and payload")
+        else:
+            length = FRAME_HEADER.unpack_from(conn.buf)[0]
+            error = TransportError(
+                f"connection closed inside a record ({got - FRAME_HEADER.size} of "
+                f"{length - FRAME_HEADER.size} bytes)"
+            )
+        self._drop(conn, error)
+
+    def _drop(self, conn: _Conn, error: BaseException | None = None) -> None:
+        if self._conns.pop(conn.fd, None) is None:
+            return
+        if conn.events:
+            assert self._selector is not None
+            try:
+                self._selector.unregister(conn.sock)
+            except (KeyError, ValueError):
+                pass
+            conn.events = 0
+        self._extra_total -= conn.extra
+        conn.buf = bytearray()
+        self._starved.discard(conn)
+        conn.sock.close()
+        self.stats["open"] = len(self._conns)
+        if error is not None and not self._stop.is_set():
+            self._report(error)
+        if self._starved and self._extra_total < self._max_buffered:
+            self._resume_starved()
+
+    def _resume_starved(self) -> None:
+        starved, self._starved = self._starved, set()
+        for conn in starved:
+            conn.starved = False
+            if conn.fd in self._conns:
+                self._set_interest(conn)
+
+    # -- hand-over, back-pressure, deadlines ---------------------------------------
+
+    def _flush_batch(self) -> None:
+        if not self._batch:
+            return
+        batch, self._batch = self._batch, []
+        nbytes, self._batch_bytes = self._batch_bytes, 0
+        with self._queue_cond:
+            self._queue.extend(batch)
+            self._queued_bytes += nbytes
+            self._queue_cond.notify()
+
+    def _update_pause(self, now: float) -> None:
+        with self._queue_cond:
+            full = self._queue_full()
+        if full and self._paused_since is None:
+            self._paused_since = now
+        elif not full and self._paused_since is not None:
+            # The wait was this side's: give the frame deadlines that time back.
+            shift = now - self._paused_since
+            self._paused_since = None
+            for conn in self._conns.values():
+                if conn.state == _FRAMES_STATE and conn.buf and conn.deadline is not None:
+                    conn.deadline += shift
+            self._next_check = now
+        else:
+            return
+        for conn in list(self._conns.values()):
+            if conn.state == _FRAMES_STATE:
+                self._set_interest(conn)
+
+    def _timers(self, now: float) -> None:
+        if self._listen_resume is not None and now >= self._listen_resume:
+            self._listen_resume = None
+            if not self._listening and not self._stop.is_set():
+                assert self._selector is not None
+                self._selector.register(self._listener, selectors.EVENT_READ, "listen")
+                self._listening = True
+        if now < self._next_check:
+            return
+        paused = self._paused_since is not None
+        next_check = math.inf
+        for conn in list(self._conns.values()):
+            deadline = conn.deadline
+            if deadline is None:
+                continue
+            if paused and conn.state == _FRAMES_STATE and conn.buf:
+                continue  # frozen while this side does not read; checked on resume
+            if deadline > now:
+                next_check = min(next_check, deadline)
+                continue
+            if conn.state == _FRAMES_STATE and not conn.buf and _has_data(conn.sock):
+                # Not idle after all: a frame arrived and waits to be read.
+                # Closing now would drop it unseen (the sender counts it sent).
+                conn.deadline = now + (self._idle_timeout or 0.0)
+                next_check = min(next_check, conn.deadline)
+                continue
+            self.stats["timed_out"] += 1
+            if conn.state == _HELLO_STATE:
+                what = f"no handshake within {self._handshake_timeout} s"
+            elif conn.buf:
+                what = f"frame not completed within {self._frame_timeout} s"
+            else:
+                what = f"idle for {self._idle_timeout} s"
+            self._drop(conn, TransportError(f"{what}; connection dropped"))
+        self._next_check = next_check
+
+    def _report(self, exc: BaseException) -> None:
+        self.errors.append(exc)
+        if self.on_error is not None:
+            self.on_error(exc)
+            return
+        # A flood of bad peers must not flood the log: 10 warnings a second.
+        with self._log_lock:
+            now = time.monotonic()
+            if now - self._log_window >= 1.0:
+                if self._log_suppressed:
+                    log.warning(
+                        "%s: %d more connection errors not logged",
+                        self.name,
+                        self._log_suppressed,
+                    )
+                self._log_window = now
+                self._log_count = 0
+                self._log_suppressed = 0
+            self._log_count += 1
+            if self._log_count > 10:
+                self._log_suppressed += 1
+                return
+        log.warning("%s: connection ended: %s", self.name, exc)
+
+
+def _has_data(sock: socket.socket) -> bool:
+    """Whether bytes (or an EOF) wait to be read on a non-blocking socket."""
+    try:
+        sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _remove_stale_unix_socket(path: str) -> None:
