@@ -2,25 +2,33 @@
 # Both install what they need (Python packages from PyPI; the OCaml
 # toolchain from Debian packages; Rust crates from crates.io).
 
-PYTHON ?= python3
+# SYS_PYTHON only creates the project's virtual environment (.venv); every
+# Python command runs in that venv, never in the system interpreter (which
+# on Debian is "externally managed", PEP 668).
+SYS_PYTHON ?= python3
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
 CC ?= gcc
 CFLAGS_CORE := -std=c11 -Wall -Wextra -Werror -Icsrc
 CBUILD := tests/c/build
 CORE_SRC := $(wildcard csrc/*.c)
 CORE_HDR := $(wildcard csrc/*.h)
-STAMP := build/.installed
+STAMP := $(VENV)/.installed
 
-.PHONY: all deps build demo test test-c test-py test-rust test-ocaml lint bench bench-deps bench-quick clean
+.PHONY: all deps build demo test test-quickstart test-c test-py test-rust test-ocaml lint bench bench-deps bench-quick clean
 
 all: build
 
 # -- Python ---------------------------------------------------------------
 
-$(STAMP): pyproject.toml setup.py mycelium_shm/_ffi_build.py $(CORE_SRC) $(CORE_HDR)
-	$(PYTHON) -m pip install -q --disable-pip-version-check "setuptools>=68" wheel "cffi>=1.15" \
+$(PYTHON):
+	sh scripts/make-venv.sh $(SYS_PYTHON) $(VENV)
+
+$(STAMP): $(PYTHON) pyproject.toml setup.py mycelium_shm/_ffi_build.py $(CORE_SRC) $(CORE_HDR)
+	$(PYTHON) -m pip install -q --disable-pip-version-check "setuptools>=77" wheel "cffi>=1.15" \
 		"pytest>=7" "hypothesis>=6" "psutil>=5" "ruff>=0.4" "mypy>=1.11" "msgpack>=1" "matplotlib>=3.5" "numpy>=1.22"
 	$(PYTHON) -m pip install -q --disable-pip-version-check --no-build-isolation -e .
-	@mkdir -p build && touch $@
+	touch $@
 
 deps build: $(STAMP)
 
@@ -147,11 +155,18 @@ fuzz-corpus: $(FUZZ_BUILD)/make_corpus
 
 .PHONY: fuzz test-fuzz fuzz-corpus
 
+# -- the quick start, as a new user runs it --------------------------------
+
+# A fresh clone's `make demo` with Debian's python3 (PEP 668): it must work
+# in the project venv and leave that interpreter untouched.
+test-quickstart:
+	sh scripts/check-quickstart.sh
+
 # -- everything -----------------------------------------------------------
 
 # The Python tests include the cross-language ones, which start the Rust and
 # OCaml programs: they run after the bindings are built and tested.
-test: test-c lint test-rust test-ocaml test-py test-fuzz
+test: test-c lint test-rust test-ocaml test-py test-fuzz test-quickstart
 
 # The peers the benchmark compares against (not needed by the tests).
 bench-deps: $(STAMP)

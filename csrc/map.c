@@ -398,13 +398,6 @@ static int attach_object(const char *name, const char *obj, int writable, uint32
         return myc_fail(MYC_ERR_FORMAT, "/dev/shm%s is %s, not a channel (refusing to use it)", obj,
                         kind);
     }
-    if (writable && !trust) {
-        int rc = check_owner(name, &st, mode);
-        if (rc != MYC_OK) {
-            close(fd);
-            return rc;
-        }
-    }
     /* A creator may be between shm_open and posix_fallocate, or still writing
      * the header: wait (bounded) for the init word. */
     for (;;) {
@@ -445,6 +438,14 @@ static int attach_object(const char *name, const char *obj, int writable, uint32
                         (long long)st.st_size);
         }
         usleep(1000);
+    }
+    /* After the header: a file that is no channel at all says so first. */
+    if (writable && !trust) {
+        int rc = check_owner(name, &st, mode);
+        if (rc != MYC_OK) {
+            close(fd);
+            return rc;
+        }
     }
     void *base = writable ? map_shared(fd, (size_t)st.st_size)
                           : mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
@@ -541,10 +542,12 @@ void myc_close_map(myc_map *map) {
 
 int myc_map_check_size(myc_map *map) {
     struct stat st;
-    if (!map->truncated) {
+    /* relaxed: a handle-local flag (a writer handle is shared by threads);
+     * it orders nothing, the fstat is what each caller relies on. */
+    if (!__atomic_load_n(&map->truncated, __ATOMIC_RELAXED)) {
         if (map->fd < 0 || fstat(map->fd, &st) != 0) return MYC_OK; /* cannot tell */
         if ((uint64_t)st.st_size >= map->map_size) return MYC_OK;
-        map->truncated = 1;
+        __atomic_store_n(&map->truncated, 1, __ATOMIC_RELAXED);
     }
     return myc_fail(MYC_ERR_CORRUPT,
                     "channel '%s' was truncated under this handle's %zu-byte mapping (another "

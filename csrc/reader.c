@@ -379,7 +379,7 @@ static int reader_enter(myc_reader *r) {
                         r->map.name);
     if (!myc_flag_try_take(&r->busy))
         return myc_fail(MYC_ERR_HANDLE_BUSY, "the reader is in use by another thread");
-    if (r->map.truncated) {
+    if (__atomic_load_n(&r->map.truncated, __ATOMIC_RELAXED)) { /* relaxed: see map.c */
         myc_flag_release(&r->busy);
         return myc_map_check_size(&r->map);
     }
@@ -478,7 +478,7 @@ void myc_reader_close(myc_reader *r) {
     if (r == NULL) return;
     myc_map *m = &r->map;
     if (__atomic_load_n(r->fork_counter, __ATOMIC_RELAXED) != r->fork_generation ||
-        m->truncated) {
+        __atomic_load_n(&m->truncated, __ATOMIC_RELAXED)) { /* relaxed: see map.c */
         /* A forked child's copy: the channel is the parent's to give back.
          * A truncated channel: its header may be gone too (SIGBUS). */
         myc_close_map(m);

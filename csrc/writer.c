@@ -99,7 +99,8 @@ void myc_writer_close(myc_writer *w) {
     if (w == NULL) return;
     /* A forked child's copy of the handle owns none of the parent's slots. */
     if (__atomic_load_n(w->fork_counter, __ATOMIC_RELAXED) == w->fork_generation &&
-        !w->map.truncated) /* a truncated header may be gone (SIGBUS) */
+        /* relaxed (see map.c): a truncated header may be gone (SIGBUS) */
+        !__atomic_load_n(&w->map.truncated, __ATOMIC_RELAXED))
         for (uint32_t i = 0; i < w->thread_count; i++) myc_registry_release(&w->map, w->threads[i].slot);
     if (tl_last.writer == w) tl_last.writer = NULL;
     myc_close_map(&w->map);

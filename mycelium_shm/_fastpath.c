@@ -512,7 +512,7 @@ static int fast_enter(myc_reader *r) {
     /* A forked child's copy: the slow path says why it cannot be used. */
     if (__atomic_load_n(r->fork_counter, __ATOMIC_RELAXED) != r->fork_generation) return 0;
     /* Found truncated (the ring may be gone): the slow path says so. */
-    if (r->map.truncated) return 0;
+    if (__atomic_load_n(&r->map.truncated, __ATOMIC_RELAXED)) return 0; /* relaxed: map.c */
     if (!myc_flag_try_take(&r->busy)) return 0;
     if (r->held_bytes != 0) {
         reader_leave(r);
