@@ -24,7 +24,7 @@ all: build
 $(PYTHON):
 	sh scripts/make-venv.sh $(SYS_PYTHON) $(VENV)
 
-$(STAMP): $(PYTHON) pyproject.toml setup.py mycelium_shm/_ffi_build.py $(CORE_SRC) $(CORE_HDR)
+$(STAMP): $(PYTHON) pyproject.toml setup.py mycelium_shm/_ffi_build.py mycelium_shm/_fastpath.c $(CORE_SRC) $(CORE_HDR)
 	$(PYTHON) -m pip install -q --disable-pip-version-check "setuptools>=77" wheel "cffi>=1.15" \
 		"pytest>=7" "hypothesis>=6" "psutil>=5" "ruff>=0.4" "mypy>=1.11" "msgpack>=1" "matplotlib>=3.5" "numpy>=1.22"
 	$(PYTHON) -m pip install -q --disable-pip-version-check --no-build-isolation -e .

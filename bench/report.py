@@ -400,12 +400,18 @@ def add_floor_ratios(rows):
     """Set row['vs_floor'] (and row['vs_floor_batch'] on batch rows) on every
     measured RTT, throughput and multi-writer row, floor rows included (the
     per-message SPSC ring and the ping-pong read 1.0; the batched SPSC ring
-    reads its gain over the per-message one)."""
+    reads its gain over the per-message one).  A row the suite measured in
+    pairs with the floor (floor_paired, see suite.FloorRef) keeps its paired
+    ratio; the others (extension rows, or no pairing) are divided by the floor
+    row of their kind and size."""
     fl = floors(rows)
     for row in rows:
         if not ok(row) or row["kind"] not in ("rtt", "tput", "mw"):
             continue
-        row["vs_floor"], batch = _floor_ratio(row, fl)
+        vs, batch = _floor_ratio(row, fl)
+        if not row.get("floor_paired"):
+            row["vs_floor"] = vs
+            row["floor_paired"] = False
         if row.get("mode") == "batch" and not is_floor(row):
             row["vs_floor_batch"] = batch
     return rows
@@ -462,6 +468,18 @@ def _measured(rows, kind, size, **match):
     ]  # fmt: skip
 
 
+def _to_floor(row, floor_row):
+    """A row's ratio to the floor: its paired ratio if the suite measured one,
+    else its value divided by the floor row's (None without either)."""
+    if row.get("floor_paired") and row.get("vs_floor") is not None:
+        return row["vs_floor"]
+    if floor_row is None:
+        return None
+    if floor_row["kind"] == "rtt":
+        return _div(row.get("p50_ns"), floor_row["p50_ns"])
+    return _div(row.get("msgs_per_s"), floor_row["msgs_per_s"])
+
+
 def floor_targets(rows):
     """The targets set against the floor and against single-writer speed,
     each judged on the best qualifying row of this run (None: not measured)."""
@@ -470,30 +488,30 @@ def floor_targets(rows):
     spsc = fl["tput"].get(FLOOR_SIZE)
     out = []
 
-    def vs_floor(tid, desc, op, threshold, best, floor_row, floor_what):
+    def vs_floor(tid, desc, op, threshold, candidates, floor_row, floor_what):
+        """The candidate closest to the floor (paired ratio if it has one)."""
         t = _target(tid, desc, op, threshold)
-        if best is None or floor_row is None:
+        scored = [(r, _to_floor(r, floor_row)) for r in candidates]
+        scored = [(r, x) for r, x in scored if x is not None]
+        if not scored or floor_row is None:
             missing = [
-                w for w, r in (("no qualifying row", best), (floor_what, floor_row)) if not r
-            ]
+                w for w, r in (("no qualifying row", candidates), (floor_what, floor_row)) if not r
+            ] or ["no ratio to the floor"]
             t["note"] = f"{NOT_MEASURED}: {', '.join(missing)}"
             return t
-        if floor_row["kind"] == "rtt":
-            ratio = best["p50_ns"] / floor_row["p50_ns"]
-        else:
-            ratio = best["msgs_per_s"] / floor_row["msgs_per_s"]
-        return _judge(t, best, ratio, f"{label(best)} vs {floor_row['name']}")
+        pick = min if op == "<=" else max
+        best, ratio = pick(scored, key=lambda item: item[1])
+        paired = "paired runs" if best.get("floor_paired") else "floor row"
+        return _judge(t, best, ratio, f"{label(best)} vs {floor_row['name']} ({paired})")
 
-    c_rtt = _best_rtt([r for r in _measured(rows, "rtt", FLOOR_SIZE, lang="c") if is_mycelium(r)])
-    rust_rtt = _best_rtt(
-        [r for r in _measured(rows, "rtt", FLOOR_SIZE) if pair_of(r) == "rust-rust"]
-    )
-    c_single = _best_tput(
-        [r for r in _measured(rows, "tput", FLOOR_SIZE, lang="c", mode="single") if is_mycelium(r)]
-    )
-    c_batch = _best_tput(
-        [r for r in _measured(rows, "tput", FLOOR_SIZE, lang="c", mode="batch") if is_mycelium(r)]
-    )
+    c_rtt = [r for r in _measured(rows, "rtt", FLOOR_SIZE, lang="c") if is_mycelium(r)]
+    rust_rtt = [r for r in _measured(rows, "rtt", FLOOR_SIZE) if pair_of(r) == "rust-rust"]
+    c_single = [
+        r for r in _measured(rows, "tput", FLOOR_SIZE, lang="c", mode="single") if is_mycelium(r)
+    ]
+    c_batch = [
+        r for r in _measured(rows, "tput", FLOOR_SIZE, lang="c", mode="batch") if is_mycelium(r)
+    ]
     no_pp, no_spsc = "no ping-pong floor row", "no SPSC floor row"
     x = f"{C_RTT_VS_FLOOR:g}x"
     out.append(vs_floor("c_rtt_vs_floor", f"C 64 B RTT p50 <= {x} the cache-line ping-pong",
@@ -949,7 +967,11 @@ def _floor_section(result):
         "of slots, cached opposite index, release/acquire, copied in and out; `single` "
         "publishes an index per message, `batch` once per up to 64. Nothing that moves "
         "data between processes through shared memory does less work, so these are what "
-        "every row below is divided by.",
+        "every row below is divided by. The rows this suite measures itself are paired "
+        "with the floor: each of their repeats follows a short run of the floor, and "
+        "`x floor` is the median of the per-repeat ratios, since the machine drifts "
+        "between rows. Ratios marked `*` (rows measured by other programs: Rust, OCaml) "
+        "are divided by the floor row below.",
         "",
     ]
     body = []
@@ -976,7 +998,7 @@ def _floor_section(result):
             "",
         ]
         body = [[r["name"], r["lang"], r["mode"], r.get("wait", ""), _size(r["size"]),
-                 _us(r["p50_ns"]), _ratio(r.get("vs_floor"))]
+                 _us(r["p50_ns"]), _floor_cell(r)]
                 for r in rtt if r["size"] in fl["rtt"]]  # fmt: skip
         header = ["transport", "lang", "mode", "wait", "size", "p50 us", "x floor"]
         out += [*_table(header, body), ""]
@@ -1000,7 +1022,7 @@ def _floor_section(result):
             line = [any_row["name"], any_row["lang"], any_row["mode"], any_row.get("wait", "")]
             for s in sizes:
                 r = per.get(s)
-                cell = "" if r is None else _ratio(r.get("vs_floor"))
+                cell = "" if r is None else _floor_cell(r)
                 if r is not None and r.get("vs_floor_batch") is not None:
                     cell += f" ({_ratio(r['vs_floor_batch'])})"
                 line.append(cell)
@@ -1019,7 +1041,7 @@ def _floor_section(result):
         by_label = {}
         for r in mw:
             by_label.setdefault(label(r), {})[r["writers"]] = r
-        body = [[lab] + [_ratio(per[c].get("vs_floor")) if c in per else "" for c in counts]
+        body = [[lab] + [_floor_cell(per[c]) if c in per else "" for c in counts]
                 for lab, per in by_label.items()]  # fmt: skip
         header = ["transport"] + [f"{c} writer{'s' if c > 1 else ''}" for c in counts]
         out += [*_table(header, body), ""]
@@ -1038,3 +1060,11 @@ def _spsc_floor_text(fl, sizes):
             text += f" ({_rate(batch['msgs_per_s'])} msgs/s batched)"
         parts.append(text)
     return ", ".join(parts)
+
+
+def _floor_cell(row):
+    """A row's x floor as text, `*` when divided by the floor row, not paired."""
+    text = _ratio(row.get("vs_floor"))
+    if text and not row.get("floor_paired"):
+        text += "*"
+    return text

@@ -27,7 +27,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 
 from bench import bus, common, extensions, report, suite
 from bench.cring import CRingTransport
-from bench.floor import floor_transports
+from bench.floor import FloorTransport, floor_transports
 from bench.transports import iceoryx_shm_objects, peer_transports, remove_iceoryx_leftovers
 from bench.transports_mycelium import MyceliumTransport, mycelium_transports
 
@@ -292,15 +292,24 @@ def main(argv=None):
     )
 
     rows = []
+    floor_refs = {}  # ("rtt" | "tput", size) -> suite.FloorRef, once that floor row is measured
     for kind, transport, size, writers in steps:
+        ref_key = ("rtt" if kind == "rtt" else "tput", size)
+        floor = None if isinstance(transport, FloorTransport) else floor_refs.get(ref_key)
         if kind == "rtt":
-            row = suite.guarded(transport, kind, size, cfg, clock, suite.measure_rtt)
+            row = suite.guarded(transport, kind, size, cfg, clock, suite.measure_rtt, floor=floor)
         elif kind == "tput":
-            row = suite.guarded(transport, kind, size, cfg, clock, suite.measure_tput)
+            row = suite.guarded(transport, kind, size, cfg, clock, suite.measure_tput, floor=floor)
         else:
-            row = suite.guarded(transport, kind, size, cfg, clock, suite.measure_tput, writers)
+            row = suite.guarded(
+                transport, kind, size, cfg, clock, suite.measure_tput, writers, floor=floor
+            )
             row["writers"] = writers
         rows.append(row)
+        if isinstance(transport, FloorTransport) and transport.mode == "single":
+            ref = _floor_ref(transport, row, cfg)
+            if ref is not None:
+                floor_refs[ref_key] = ref
         clock.step(_done_line(row))
 
     bus_rows, bus_report, incomplete = run_bus(args, cfg, clock)
@@ -363,6 +372,17 @@ def main(argv=None):
     if args.check_targets and not all(t["pass"] for t in result["targets"]):
         return 1
     return 0
+
+
+def _floor_ref(transport, row, cfg):
+    """How later rows rerun this floor row before each of their repeats: a
+    quarter of its run length (the pairing, not the floor row, is what needs
+    to be close in time), never below the suite's minimum counts."""
+    if row.get("status") != "ok":
+        return None
+    low = cfg.rtt_min if row["kind"] == "rtt" else cfg.tput_min
+    n = max(low, row["n"] // 4)
+    return suite.FloorRef(transport, n, min(row["warm"], n // 10))
 
 
 def _done_line(row):

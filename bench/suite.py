@@ -4,9 +4,16 @@ Each measurement first runs a short calibration (also a warm-up for caches
 and page faults), sizes its runs to take about `target_s` seconds each from
 the calibrated speed, clamps that count, then repeats `repeats` times.  A
 row reports the median over repeats of each statistic.
+
+Given a FloorRef (the floor row of the same kind and size, measured earlier in
+the run), every repeat is paired with one run of the floor right before it,
+and the row's vs_floor is the median of the per-repeat ratios: the machine
+drifts between rows (on a shared VM the ping-pong can move 5x within a
+minute), and a ratio of two numbers taken seconds apart cancels that drift.
 """
 
 import dataclasses
+import math
 import time
 
 from . import common
@@ -73,6 +80,34 @@ class Config:
             ext_budget_s=40.0,
             bus_timeout=30.0,
         )
+
+
+@dataclasses.dataclass
+class FloorRef:
+    """How to rerun a floor row: its transport and the counts it was measured with."""
+
+    transport: object
+    n: int
+    warm: int
+
+    def rtt_p50(self, size, timeout):
+        lat = self.transport.run_rtt(size, self.n, self.warm, timeout)
+        return common.latency_summary(lat)["p50_ns"]
+
+    def msgs_per_s(self, size, timeout):
+        elapsed, count = self.transport.run_tput(size, self.n, self.warm, timeout)
+        return _rate(elapsed, count)
+
+
+def _paired(row, values, floor_values):
+    """Record the floor runs paired with a row's repeats; vs_floor is the
+    median of the per-repeat value / floor (p50s for RTT, msgs/s otherwise)."""
+    ratios = [
+        v / f for v, f in zip(values, floor_values) if f and math.isfinite(v / f)
+    ]  # fmt: skip
+    row["floor_runs"] = floor_values
+    row["vs_floor"] = common.median(ratios) if ratios else None
+    row["floor_paired"] = bool(ratios)
 
 
 def clamp(value, low, high):
@@ -144,8 +179,9 @@ def skipped_row(transport, kind, size):
     return row
 
 
-def measure_rtt(transport, size, cfg, clock):
-    """Round-trip latency row of one transport at one payload size."""
+def measure_rtt(transport, size, cfg, clock, floor=None):
+    """Round-trip latency row of one transport at one payload size; with a
+    FloorRef, each repeat follows a run of the ping-pong floor."""
     label = f"rtt {size} B {transport.label()}"
     clock.show(label + ": calibrating")
     cal = transport.run_rtt(size, cfg.rtt_cal, max(20, cfg.rtt_cal // 5), cfg.run_timeout)
@@ -157,7 +193,11 @@ def measure_rtt(transport, size, cfg, clock):
     warm = clamp(n // 10, 100, 5000)
     runs = []
     curves = []
+    floor_p50 = []
     for i in range(cfg.repeats):
+        if floor is not None:
+            clock.show(f"{label}: floor before run {i + 1}/{cfg.repeats}")
+            floor_p50.append(floor.rtt_p50(size, cfg.run_timeout))
         clock.show(f"{label}: run {i + 1}/{cfg.repeats} ({n} round trips)")
         lat = transport.run_rtt(size, n, warm, cfg.run_timeout)
         summary = common.latency_summary(lat)
@@ -178,6 +218,8 @@ def measure_rtt(transport, size, cfg, clock):
             ],
         }
     )
+    if floor is not None:
+        _paired(row, [run["p50_ns"] for run in runs], floor_p50)
     # The plotted distribution is the run whose p50 is the median one.
     curves.sort(key=lambda item: item[0])
     row["curve"] = curves[len(curves) // 2][1]
@@ -188,8 +230,9 @@ def _rate(elapsed_ns, count):
     return count / (elapsed_ns / 1e9) if elapsed_ns > 0 else float("nan")
 
 
-def measure_tput(transport, size, cfg, clock, writers=None):
-    """One-way throughput row (or multi-writer row when writers is given)."""
+def measure_tput(transport, size, cfg, clock, writers=None, floor=None):
+    """One-way throughput row (or multi-writer row when writers is given);
+    with a FloorRef, each repeat follows a run of the SPSC floor."""
     kind = "tput" if writers is None else "mw"
     who = "" if writers is None else f" x{writers} writers"
     label = f"{kind} {size} B{who} {transport.label()}"
@@ -208,7 +251,11 @@ def measure_tput(transport, size, cfg, clock, writers=None):
     n_each = max(1, n // parts)
     warm = clamp((n_each * parts) // 10, 50, 100000)
     rates = []
+    floor_rates = []
     for i in range(cfg.repeats):
+        if floor is not None:
+            clock.show(f"{label}: floor before run {i + 1}/{cfg.repeats}")
+            floor_rates.append(floor.msgs_per_s(size, cfg.run_timeout))
         clock.show(f"{label}: run {i + 1}/{cfg.repeats} ({n_each * parts} messages)")
         elapsed, count = run(n_each, warm)
         rates.append(_rate(elapsed, count))
@@ -229,10 +276,12 @@ def measure_tput(transport, size, cfg, clock, writers=None):
     )
     if writers is not None:
         row["writers"] = writers
+    if floor is not None:
+        _paired(row, rates, floor_rates)
     return row
 
 
-def guarded(transport, kind, size, cfg, clock, func, *args):
+def guarded(transport, kind, size, cfg, clock, func, *args, **kwargs):
     """Run one measurement; unavailable, failed or over-budget become rows."""
     reason = transport.unavailable()
     if reason:
@@ -240,7 +289,7 @@ def guarded(transport, kind, size, cfg, clock, func, *args):
     if clock.over_budget():
         return skipped_row(transport, kind, size)
     try:
-        return func(transport, size, cfg, clock, *args)
+        return func(transport, size, cfg, clock, *args, **kwargs)
     except Exception as exc:  # one broken transport must not end the suite
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         clock.log(f"{kind} {size} B {transport.label()} failed: {first}")

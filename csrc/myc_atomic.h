@@ -22,6 +22,9 @@ static inline uint64_t myc_load_relaxed_u64(const void *base, uint64_t off) {
 static inline uint64_t myc_load_acquire_u64(const void *base, uint64_t off) {
     return __atomic_load_n(MYC_AT(base, off, uint64_t), __ATOMIC_ACQUIRE);
 }
+static inline uint64_t myc_load_seq_cst_u64(const void *base, uint64_t off) {
+    return __atomic_load_n(MYC_AT(base, off, uint64_t), __ATOMIC_SEQ_CST);
+}
 static inline void myc_store_relaxed_u64(void *base, uint64_t off, uint64_t v) {
     __atomic_store_n(MYC_AT(base, off, uint64_t), v, __ATOMIC_RELAXED);
 }

@@ -164,10 +164,11 @@ static int resolve_stuck(myc_reader *r, const uint8_t *hdr) {
     int32_t live_confirmed = 0, live_intended = 0;
     for (uint32_t i = 0; i < MYC_WRITER_SLOTS && live_confirmed == 0; i++) {
         uint64_t off = myc_slot_off(i);
-        /* acquire: pairs with the writer's release stores of CLAIM_START;
-         * CLAIM_END was stored before them. */
+        /* acquire (both words): pairs with the writer's release stores;
+         * whichever of its stores we see, its earlier commits are visible
+         * to the stamp re-check below. */
         uint64_t raw_start = myc_load_acquire_u64(m->base, off + MYC_SLOT_OFF_CLAIM_START);
-        uint64_t end = myc_load_relaxed_u64(m->base, off + MYC_SLOT_OFF_CLAIM_END);
+        uint64_t end = myc_load_acquire_u64(m->base, off + MYC_SLOT_OFF_CLAIM_END);
         uint64_t start = raw_start & ~MYC_CLAIM_PENDING;
         int intended = (raw_start & MYC_CLAIM_PENDING) != 0;
         if (start > pos || end <= pos || end - pos > m->capacity) continue;
@@ -327,6 +328,13 @@ static int wait_frame(myc_reader *r, int64_t timeout_ns, myc_found *f) {
         uint32_t armed = ((uint32_t)r->sleeps << 1) | 1u;
         myc_store_seq_cst_u32(m->base, MYC_OFF_READER_SLEEPING, armed);
         uint32_t seq = myc_load_seq_cst_u32(m->base, MYC_OFF_READER_FUTEX);
+        /* The last look, seq_cst as the flag store before it: the stamp a
+         * writer commits (seq_cst CAS) before it loads READER_SLEEPING
+         * (seq_cst).  In the single total order either this load follows
+         * the commit and sees it, or the writer's load follows our store
+         * and it wakes us: no store-buffering, which acquire alone would
+         * allow.  The walk below then reads the same word again. */
+        (void)myc_load_seq_cst_u64(m->ring + (r->head & m->mask), MYC_FRAME_OFF_STAMP);
         int64_t now = myc_now_ns();
         rc = myc_next_frame(r, now, f);
         if (rc == MYC_NEXT_FRAME || rc < 0 || now >= until) {

@@ -185,13 +185,15 @@ int myc_try_claim(myc_writer *w, myc_thread_slot *ts, claim_plan *p, int fresh_h
             }
             if (p->planned == 0) return MYC_ERR_FULL;
         }
-        /* Publish the range before claiming it, end first: a reader that
-         * sees TAIL past `tail` (acquire) sees both words (the CAS below
-         * releases them), and a writer that dies between the two stores
-         * leaves its previous, already consumed start.  PENDING: intended,
-         * not yet ours. */
-        myc_store_relaxed_u64(m->base, slot_off + MYC_SLOT_OFF_CLAIM_END, tail + p->required);
+        /* Publish the range before claiming it, start first, marked
+         * PENDING (intended, not yet ours).  A writer that dies between the
+         * two stores leaves [tail, its previous end): empty, since that end
+         * is at most `tail`; never its old start with its new end.  release
+         * (both): a reader that acquires either word sees our earlier
+         * commits, so a range that stopped covering it means "committed";
+         * and the CAS below releases both to a reader that sees TAIL move. */
         myc_store_release_u64(m->base, slot_off + MYC_SLOT_OFF_CLAIM_START, tail | MYC_CLAIM_PENDING);
+        myc_store_release_u64(m->base, slot_off + MYC_SLOT_OFF_CLAIM_END, tail + p->required);
         MYC_HOOK(MYC_STEP_PUBLISHED, tail);
         /* acq_rel: one writer wins each byte range; on failure `tail` is
          * reloaded and we lay out (and publish) again. */
@@ -351,9 +353,12 @@ static void store_header(uint8_t *hdr, uint64_t frame_len, uint16_t type_id) {
 static void write_padding(myc_map *m, uint64_t pos, uint64_t bytes) {
     uint8_t *hdr = m->ring + (pos & m->mask);
     store_header(hdr, bytes, MYC_TYPE_PADDING);
-    /* release: frame_len is visible before the reader acts on the stamp
-     * (pairs with its acquire load). */
-    myc_store_release_u64(hdr, MYC_FRAME_OFF_STAMP, pos | MYC_STAMP_PADDING);
+    /* seq_cst (release at least: frame_len is visible before the reader
+     * acts on the stamp): like a commit, padding can be the word the
+     * reader's seq_cst last look before sleeping reads (Dekker with
+     * READER_SLEEPING).  Only at the ring's end, so the cost is nil. */
+    __atomic_store_n(MYC_AT(hdr, MYC_FRAME_OFF_STAMP, uint64_t), pos | MYC_STAMP_PADDING,
+                     __ATOMIC_SEQ_CST);
 }
 
 uint64_t myc_place_padding(myc_map *m, uint64_t pos, uint64_t frame_bytes) {

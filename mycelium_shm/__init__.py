@@ -44,7 +44,7 @@ from .errors import (
     SchemaMismatch,
     TooManyWriters,
 )
-from .frame import Frame, FrameView
+from .frame import Frame, FrameView, FrameViewInUse
 from .protocol import Schema, message
 from .reader import ShmReader
 from .writer import ShmWriter
@@ -64,6 +64,7 @@ __all__ = [
     "Frame",
     "FrameAbandoned",
     "FrameView",
+    "FrameViewInUse",
     "Full",
     "HandleBusy",
     "Interrupted",

@@ -6,6 +6,7 @@ with tiny counts and is checked for what it reports, never for speed.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # bench/ is a directory of the repo, not installed
     sys.path.insert(0, str(ROOT))
 
-from bench import cring, floor, report, run  # noqa: E402
+from bench import cring, floor, report, run, suite  # noqa: E402
 
 PP, SPSC = report.FLOOR_PINGPONG, report.FLOOR_SPSC
 
@@ -162,6 +163,100 @@ def test_floor_summary_names_the_floor_values() -> None:
     assert summary["spsc_batch_msgs_per_s"] == {64: 50e6}
 
 
+def test_paired_ratios_are_kept_and_marked() -> None:
+    """A row the suite paired with the floor keeps its ratio; the others are divided
+    by the floor row, and the report marks those with *."""
+    paired = dict(_rtt("mycelium", "c", 180), vs_floor=1.2, floor_paired=True)
+    rows = report.add_floor_ratios([*_floors(), paired, _rtt("mycelium", "python", 600)])
+    assert rows[-2]["vs_floor"] == 1.2 and rows[-2]["floor_paired"] is True
+    assert rows[-1]["vs_floor"] == pytest.approx(6.0) and rows[-1]["floor_paired"] is False
+    assert report._floor_cell(rows[-2]) == "1.20x" and report._floor_cell(rows[-1]) == "6.00x*"
+
+
+class _Fake:
+    """A transport whose runs return scripted values and log the call order."""
+
+    def __init__(self, name: str, log: list, values: list[float]) -> None:
+        self.name, self.log, self.values = name, log, list(values)
+        self.lang, self.mode, self.wait, self.note = "c", "single", "busy-poll", ""
+
+    def label(self) -> str:
+        return self.name
+
+    def describe(self) -> dict:
+        return {"name": self.name, "lang": "c", "mode": "single", "wait": "busy-poll"}
+
+    def run_rtt(self, size: int, n: int, warm: int, timeout: float) -> list[int]:
+        self.log.append((self.name, n))
+        value = self.values.pop(0) if len(self.log) > 1 else 100  # calibration
+        return [int(value)] * n
+
+    def run_tput(self, size: int, n: int, warm: int, timeout: float) -> tuple[int, int]:
+        self.log.append((self.name, n))
+        rate = self.values.pop(0) if len(self.log) > 1 else 1e6  # calibration
+        return (int(1e9 * (n - warm) / rate) if rate else 0), n - warm  # 0 ns: no rate
+
+
+def _cfg() -> suite.Config:
+    cfg = suite.Config.quick_()
+    cfg.repeats = 3
+    return cfg
+
+
+def test_each_repeat_follows_a_floor_run_and_vs_floor_is_the_median_ratio() -> None:
+    """Floor, row, floor, row, ...: the paired ratios cancel a machine that drifts."""
+    log: list = []
+    row_t = _Fake("row", log, [300, 600, 3000])
+    floor_t = _Fake("floor", log, [100, 200, 1000])  # the machine slows down 10x
+    ref = suite.FloorRef(floor_t, 500, 50)
+    row = suite.measure_rtt(row_t, 64, _cfg(), suite.Clock(1, 1e9, open(os.devnull, "w")),
+                            floor=ref)  # fmt: skip
+    assert [who for who, _ in log] == ["row", "floor", "row", "floor", "row", "floor", "row"]
+    assert all(n == 500 for who, n in log if who == "floor")
+    assert row["floor_runs"] == [100, 200, 1000] and row["floor_paired"] is True
+    assert row["vs_floor"] == pytest.approx(3.0)  # the unpaired median would say 600 / 200
+    log.clear()
+    row_t = _Fake("row", log, [2e6, 4e6, 1e6])
+    floor_t = _Fake("floor", log, [10e6, 10e6, 0.0])  # a broken floor run is left out
+    row = suite.measure_tput(row_t, 64, _cfg(), suite.Clock(1, 1e9, open(os.devnull, "w")),
+                             floor=suite.FloorRef(floor_t, 1000, 10))  # fmt: skip
+    assert row["vs_floor"] == pytest.approx(0.3) and len(row["floor_runs"]) == 3
+
+
+def test_run_pairs_rows_with_the_floor_of_their_kind_and_size(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The suite measures the floor first, then pairs every later row of that kind and
+    size with a quarter-length rerun of it (never shorter than the minimum counts)."""
+    calls: list = []
+
+    def fake(transport, size, cfg, clock, *args, floor=None):
+        calls.append((transport.label(), size, floor))
+        row = suite.base_row(transport, "rtt" if "rtt" in transport.kinds else "tput", size)
+        row.update({"n": 40000, "warm": 4000, "p50_ns": 100, "p99_ns": 100, "p999_ns": 100,
+                    "msgs_per_s": 1e6, "mb_per_s": 64.0, "runs": []})  # fmt: skip
+        return row
+
+    monkeypatch.setattr(suite, "measure_rtt", fake)
+    monkeypatch.setattr(suite, "measure_tput", fake)
+    monkeypatch.setattr(run, "machine_info", lambda: {"loadavg_start": None})
+    monkeypatch.setattr(run.common, "install_cleanup_handlers", lambda: None)
+    monkeypatch.setattr(run, "iceoryx_shm_objects", lambda: set())
+    monkeypatch.setattr(run, "remove_iceoryx_leftovers", lambda before: [])
+    argv = ["--quick", "--only", "pyring", "--sizes", "64", "--no-mw", "--no-ext", "--no-bus",
+            "--no-plots", "--out", str(tmp_path)]  # fmt: skip
+    assert run.main(argv) == 0
+    refs = {lab: ref for lab, _, ref in calls}
+    assert refs[f"{PP} [c] single busy-poll"] is None  # the floor rows are not paired
+    assert refs[f"{SPSC} [c] single busy-poll"] is None
+    rtt_ref, tput_ref = [ref for lab, _, ref in calls if lab.startswith("pyring")]
+    assert (rtt_ref.transport.what, rtt_ref.n, rtt_ref.warm) == ("pingpong", 10000, 1000)
+    assert (tput_ref.transport.what, tput_ref.transport.mode) == ("spsc", "single")
+    assert (tput_ref.n, tput_ref.warm) == (10000, 1000)
+    result = json.loads((tmp_path / "results.json").read_text())
+    assert result["floor"]["pingpong_p50_ns"] == 100
+
+
 # --------------------------------------------------------------------------- #
 # Targets                                                                     #
 # --------------------------------------------------------------------------- #
@@ -272,10 +367,10 @@ def test_markdown_has_the_floor_section_after_the_targets() -> None:
     assert sections[sections.index("## Targets") + 1] == "## Against the physical floor"
     floor_md = md.split("## Against the physical floor", 1)[1].split("\n## ", 1)[0]
     assert "| floor: cache-line ping-pong | single | 64 B | 0.10 | 0.20 | 0.30 |  |  |" in floor_md
-    assert "| mycelium | c | single | blocking | 64 B | 0.18 | 1.80x |" in floor_md
-    assert "| mycelium | c | batch | blocking | 0.80x (0.32x) |" in floor_md
-    assert "| pyring | python | single | busy-poll | 0.10x |" in floor_md
-    assert "| mycelium [c] single blocking | 0.50x | 0.38x |" in floor_md
+    assert "| mycelium | c | single | blocking | 64 B | 0.18 | 1.80x* |" in floor_md
+    assert "| mycelium | c | batch | blocking | 0.80x* (0.32x) |" in floor_md
+    assert "| pyring | python | single | busy-poll | 0.10x* |" in floor_md
+    assert "| mycelium [c] single blocking | 0.50x* | 0.38x* |" in floor_md
     assert "64 B 20.00 M msgs/s (50.00 M msgs/s batched)" in floor_md
     targets = md.split("## Targets", 1)[1].split("## ", 1)[0]
     assert "| C 64 B RTT p50 <= 1.5x the cache-line ping-pong |" in targets

@@ -129,7 +129,7 @@ def test_every_mycelium_row_has_a_ratio_to_the_pure_python_ring(smoke: dict) -> 
 
 
 def test_every_row_has_a_ratio_to_the_floor_of_the_same_run(smoke: dict) -> None:
-    """The floor rows are measured in the run, and each 64 B row is divided by them."""
+    """The floor rows are measured in the run, and every row is paired with them."""
     rows = smoke["result"]["rows"]
     floors = {(r["name"], r["mode"], r["size"]) for r in rows if r["name"].startswith("floor:")
               and r["status"] == "ok"}  # fmt: skip
@@ -141,6 +141,8 @@ def test_every_row_has_a_ratio_to_the_floor_of_the_same_run(smoke: dict) -> None
     assert {r["lang"] for r in measured} == {"c", "python"}
     for r in measured:
         assert r["vs_floor"] is not None and r["vs_floor"] > 0, r
+        if not r["name"].startswith("floor:"):  # paired: a floor run before each repeat
+            assert r["floor_paired"] is True and len(r["floor_runs"]) == r["repeats"], r
     floor = smoke["result"]["floor"]
     assert floor["pingpong_p50_ns"] > 0 and set(floor["spsc_msgs_per_s"]) == {"64", "65536"}
     md = (smoke["out"] / "results.md").read_text()

@@ -15,6 +15,7 @@ from conftest import ROOT
 from test_cli_support import assert_one_error_line, run_cli
 
 from mycelium_shm import ChannelNotFound, ShmWriter, exists, inspect
+from mycelium_shm.channel import FRAME_HEADER_SIZE
 from mycelium_shm.cli import main
 from mycelium_shm.cli.cmd_stress import Verifier, parse_sizes
 from mycelium_shm.cli.payload import make_payload, type_id_of
@@ -65,7 +66,7 @@ def test_verifier_counts_each_defect() -> None:
         (["--sizes", "a-b"], "not a size"),
         (["--sizes", "1-2-3"], "expected A-B"),
         (["--sizes", "4-100"], "at least 16 bytes"),
-        (["--sizes", "16-5000", "--capacity", "16k"], "more than the max payload 4088"),
+        (["--sizes", "16-5000", "--capacity", "16k"], f"more than the max payload {16384 // 4 - FRAME_HEADER_SIZE}"),
         (["--capacity", "3000"], "not a power of two"),
         (["--writers", "0"], "at least 1"),
     ],

@@ -110,15 +110,15 @@ def test_nested_inline() -> None:
 
 def test_accepts_bytes_like_and_sequences() -> None:
     """bytes fields take bytearray/memoryview; arrays take tuples; decode gives bytes,
-    and lists with arrays="list"."""
+    and lists when asked (arrays="list"; NumPy arrays by default, test_codec_numpy)."""
     f = TRADING.Fill(1, bytearray(b"XLON"), 2, 1.0, 0.0, 3)
     out = TRADING.decode(*TRADING.encode(f))
     assert out.venue == b"XLON" and type(out.venue) is bytes
     b = SCHEMA.Blob(memoryview(b"xyz"))
     assert SCHEMA.decode(*SCHEMA.encode(b)).data == b"xyz"
-    sig = TRADING.Signal(1, "S", 2, -1, 0.5, (1.0, 2.0))
     lists = TRADING.with_arrays("list")
-    assert lists.decode(*TRADING.encode(sig)).features == [1.0, 2.0]
+    sig = lists.Signal(1, "S", 2, -1, 0.5, (1.0, 2.0))
+    assert lists.decode(*lists.encode(sig)).features == [1.0, 2.0]
 
 
 def test_decoded_values_do_not_alias_the_buffer() -> None:

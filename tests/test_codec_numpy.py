@@ -22,8 +22,8 @@ hnp = pytest.importorskip("hypothesis.extra.numpy")
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "tests" / "vectors"
-TRADING = Schema.load(ROOT / "schemas" / "trading.toml")
-VSCHEMA = Schema.load(VECTORS / "schema.toml")
+TRADING = Schema.load(ROOT / "schemas" / "trading.toml", arrays="numpy")
+VSCHEMA = Schema.load(VECTORS / "schema.toml", arrays="numpy")
 VALID = json.loads((VECTORS / "valid.json").read_text(encoding="utf-8"))
 
 DTYPES = {
@@ -41,7 +41,7 @@ DTYPES = {
 }
 
 
-def one_array(scalar: str, mode: str | None = None) -> Schema:
+def one_array(scalar: str, mode: str | None = "numpy") -> Schema:
     """A schema of M(tag: u8, a: [scalar]) (the u8 puts the array at an odd offset)."""
     return Schema.from_toml_str(
         f'[[message]]\nname = "M"\nid = 7\nfields = [{{ name = "tag", type = "u8" }},'
@@ -50,7 +50,7 @@ def one_array(scalar: str, mode: str | None = None) -> Schema:
     )
 
 
-def aligned_array(scalar: str, mode: str | None = None) -> Schema:
+def aligned_array(scalar: str, mode: str | None = "numpy") -> Schema:
     """A schema of A(a: [scalar]): the array starts at byte 4 of the payload."""
     return Schema.from_toml_str(
         f'[[message]]\nname = "A"\nid = 8\nfields = [{{ name = "a", type = "[{scalar}]" }}]\n',
@@ -67,8 +67,17 @@ def wire(scalar: str, values: Any) -> bytes:
 # -- modes -----------------------------------------------------------------------
 
 
-def test_default_mode_is_numpy_when_importable() -> None:
-    """Without arrays=, array fields decode to ndarrays (NumPy is installed here)."""
+def test_default_mode_is_numpy_when_installed_and_list_on_request() -> None:
+    """Without arrays=, array fields decode to NumPy arrays (NumPy is installed
+    here); arrays="list" gives lists."""
+    default = Schema.load(ROOT / "schemas" / "trading.toml")
+    assert default.arrays == "numpy"
+    out = default.decode(*default.encode(default.Signal(1, "S", 2, -1, 0.5, np.ones(2))))
+    assert isinstance(out.features, np.ndarray) and out.features.tolist() == [1.0, 1.0]
+    lists = Schema.load(ROOT / "schemas" / "trading.toml", arrays="list")
+    assert lists.decode(
+        *lists.encode(lists.Signal(1, "S", 2, -1, 0.5, np.ones(2)))
+    ).features == [1.0, 1.0]
     assert TRADING.arrays == "numpy"
     sig = TRADING.Signal(1, "S", 2, -1, 0.5, [1.0, 2.0])
     out = TRADING.decode(*TRADING.encode(sig))
@@ -92,13 +101,13 @@ def test_list_mode_and_with_arrays() -> None:
 
 def test_bad_mode_and_missing_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
     """An unknown mode is a ValueError; "numpy" without NumPy an ImportError; the
-    default falls back to lists."""
+    default (lists) needs no NumPy."""
     with pytest.raises(ValueError, match="'numpy' or 'list'"):
         one_array("f32", "tuple")
     monkeypatch.setattr(arrays_mod, "_numpy_found", False)
     with pytest.raises(ImportError, match="needs NumPy"):
         one_array("f32", "numpy")
-    s = one_array("f32")
+    s = one_array("f32", None)
     assert s.arrays == "list"
     assert s.decode(*s.encode(s.M(1, [1.0]))).a == [1.0]
 

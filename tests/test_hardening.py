@@ -205,7 +205,8 @@ def test_ls_as_another_user_shows_unreadable_channels(
     """A 0600 channel of root listed by nobody: a PermissionDenied row, not a crash."""
     ShmWriter(channel_name, create=True, capacity=4096).close()
     code = (
-        "import os, sys\n"
+        "import os, shutil, sys\n"  # shutil: argparse imports it lazily, and the
+        # interpreter's stdlib may live where nobody cannot read (/root/.pyenv)
         "from mycelium_shm.cli import main\n"
         f"os.setgid({NOBODY}); os.setuid({NOBODY})\n"
         "sys.exit(main(['ls']))\n"

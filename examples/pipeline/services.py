@@ -148,7 +148,7 @@ class Risk(Service):
                 symbol=signal.symbol,
                 side=signal.side,
                 qty=self.lot,
-                limit_price=round(signal.features[0], 5),
+                limit_price=round(float(signal.features[0]), 5),
                 ioc=True,
                 ts_ns=1_700_000_000_000_000_000 + signal.tick_seq * 1_000 + 100,
             )

@@ -17,7 +17,7 @@ import sys
 import time
 from typing import Any, Optional, TextIO
 
-from ..channel import unlink
+from ..channel import FRAME_HEADER_SIZE, unlink
 from ..reader import ShmReader
 from ._common import (
     CliError,
@@ -202,7 +202,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise CliError(
             f"--sizes: payloads are at least {HEAD.size} bytes (writer id, sequence, CRC)", 2
         )
-    max_payload = capacity // 4 - 8
+    max_payload = capacity // 4 - FRAME_HEADER_SIZE
     if high > max_payload:
         raise CliError(
             f"--sizes: {high} bytes is more than the max payload {max_payload} "

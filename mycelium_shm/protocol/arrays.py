@@ -79,7 +79,10 @@ def numpy_available() -> bool:
 
 
 def resolve_mode(mode: str | None) -> str:
-    """The decode mode to use: ``mode``, or "numpy" if NumPy is importable else "list"."""
+    """The decode mode to use: ``mode``, or when None "numpy" if NumPy is
+    installed (array fields decode to NumPy arrays, the form ML services
+    use) and "list" otherwise.  ``arrays="list"`` keeps Python lists.
+    """
     if mode is None:
         return "numpy" if numpy_available() else "list"
     if mode not in ARRAY_MODES:

@@ -6,8 +6,8 @@ tick = schema.MarketTick(symbol="EURUSD", seq=1, ts_ns=0, bid=1.1,
 type_id, payload = schema.encode(tick)       # (1, b"...")
 assert schema.decode(type_id, payload) == tick
 
-Array fields (``[f32]``...) decode to NumPy arrays when NumPy is installed,
-else to lists; ``arrays="list"`` (or ``"numpy"``) on any constructor chooses
+Array fields (``[f32]``...) decode to lists, or to NumPy arrays with
+``arrays="numpy"`` on any constructor
 (see :mod:`.arrays` and docs/FORMAT.md (Part 2), "Arrays and NumPy").
 """
 
@@ -35,9 +35,8 @@ class Schema:
     :meth:`from_classes`.  ``schema.<MessageName>`` is the message class.
 
     ``arrays`` says what array fields decode to: ``"numpy"`` (1-D
-    ``numpy.ndarray``), ``"list"``, or None (the default): ``"numpy"`` if
-    NumPy is importable, else ``"list"``.  Encoding takes either, whatever
-    the mode.
+    ``numpy.ndarray``), ``"list"``, or None (the default): ``"list"``.
+    Encoding takes lists and NumPy arrays alike, whatever the mode.
     """
 
     def __init__(

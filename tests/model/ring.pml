@@ -197,6 +197,42 @@ mtype:act = { NOTHING, WAIT, AGAIN };
 /* a dead writer's locals are forgotten (fewer distinct states) */
 #define WRESET        k = 0; fid = 0; ln = 0; t = 0; pad = 0; req = 0; h = 0; hd = 0; p = 0; c = 0; ok = false
 
+/* write step 5 (after the header): the payload; it clobbers the stamp word of
+ * the frame's second cell */
+#ifdef FORGE_PAYLOAD
+#define CLOBBER(c)   st_pos[c] = p + 1; st_state[c] = COMMITTED; flen[c] = 1  /* reads as "p+1 | COMMITTED, len 1" */
+#else
+#define CLOBBER(c)   st_pos[c] = 0; st_state[c] = 0; flen[c] = 0
+#endif
+#define PAYLOAD \
+    c = p % C; data[c] = fid; \
+    if \
+    :: ln == 2 -> c = (p + 1) % C; WCHK(c); data[c] = fid; CLOBBER(c) \
+    :: else -> skip \
+    fi; \
+    c = 0
+
+/* write step 6: commit: CAS stamp p|CLAIMED -> p|COMMITTED. Success: the write
+ * returns OK. Failure: the frame was force-unblocked (REVOKED): FrameAbandoned */
+#define COMMIT \
+    c = p % C; \
+    if \
+    :: st_pos[c] == p && st_state[c] == CLAIMED -> \
+        st_state[c] = COMMITTED; \
+        assert(!reclaimed[fid]);        /* (b) an OK frame was not skipped */ \
+        committed[fid] = true; \
+        acked[fid] = true; \
+        cowner[c] = fid; \
+        cowner[(p + 1) % C] = (ln == 2 -> fid : cowner[(p + 1) % C]); \
+        ok = true \
+    :: else -> \
+        assert(revoked[fid]);           /* only a revoke makes the CAS fail */ \
+        assert(!delivered[fid]);        /* (d) */ \
+        abandoned[fid] = true; \
+        ok = false \
+    fi; \
+    c = 0
+
 /* ============================================================================ */
 /* Writer: DESIGN-v2 "Write", steps 1-6.                                         */
 /* ============================================================================ */
@@ -227,7 +263,10 @@ retry:
          * HEAD only grows, so HEAD loaded at the time of the HOLD load allows
          * at least the room that the earlier load would; and nobody can tell
          * a store made at once from one made a bit later. (Loading HOLD
-         * before HEAD is not equivalent: -DBUG_HOLD_FIRST.) */
+         * before HEAD is not equivalent: -DBUG_HOLD_FIRST.) With no room,
+         * the HOLD_SLOT and liveness loads and the HOLD CAS below are in the
+         * step too: with two writers HOLD_SLOT is set with HOLD (see the
+         * operator), and a holder that dies later wakes the sleeper. */
 #ifdef BUG_HOLD_FIRST
         if
         :: hd = HOLD
@@ -249,47 +288,48 @@ retry:
                if
                :: t + req <= MIN(h, hd) + C ->               /* room */
                    claim_end[w] = t + req;                  /* step 2 */
-                   h = 0; hd = 0; ok = true
-               :: else -> ok = false
-               fi
+                   ok = true
+               :: else ->
+                   /* no room: a writer waiting for room clears a dead
+                    * holder's HOLD (CAS HOLD hd -> none) */
+                   if
+                   :: hd != NONE && HOLD_SLOT != NONE && dead[HOLD_SLOT] ->
+                       HOLD = (HOLD == hd -> NONE : HOLD)
+                   :: else -> skip
+                   fi;
+                   t = 0; pad = 0; req = 0; ok = false
+               fi;
+               h = 0; hd = 0
            }
         OR_DIE
         fi;
         if
         :: ok -> ok = false
         :: else ->
-            /* no room: a writer waiting for room clears a dead holder's HOLD
-             * (CAS HOLD hd -> none), then sleeps (WAITING_MASK) until HEAD or
-             * HOLD moves or the holder dies. (A write timeout, i.e. Full,
-             * needs -DWRITE_TIMEOUT.) */
+            /* then sleeps (WAITING_MASK) until step 1 would find room, or the
+             * holder of HOLD has died (the real writer is woken by every HEAD
+             * or HOLD move, and goes back to sleep if there is still no
+             * room), or times out. */
             if
-            :: hd != NONE && HOLD_SLOT != NONE && dead[HOLD_SLOT] ->
-                atomic { HOLD = (HOLD == hd -> NONE : HOLD); t = 0; pad = 0; req = 0; h = 0; hd = 0 }
-            :: !(hd != NONE && HOLD_SLOT != NONE && dead[HOLD_SLOT]) ->
-                d_step { t = 0; pad = 0; req = 0; h = 0; hd = 0 }
-            OR_DIE
+            :: skip
+            OR_DIE          /* (dying asleep = dying before falling asleep) */
             fi;
-            /* asleep: woken when step 1 would now find room, or the holder
-             * of HOLD has died (the real writer is woken by every HEAD or
-             * HOLD move and goes back to sleep if there is still no room) */
             if
             :: (ROOMNOW(ln) || HOLDER_DEAD) -> goto retry   /* woken */
-#ifdef WRITE_TIMEOUT
-            :: goto next
+#ifndef NO_WRITE_TIMEOUT
+            :: goto next            /* write timeout: Full, the frame is not written */
 #endif
-            OR_DIE
             fi
         fi;
 
-        /* step 2 (cont.): publish claim_start = t */
-        if
-        :: claim_start[w] = t
-        OR_DIE
-        fi;
-
-        /* step 3: CAS TAIL t -> t + req; on failure back to step 1 */
+        /* step 2 (cont.): claim_start = t; step 3: CAS TAIL t -> t + req (on
+         * failure: back to step 1). One step: until TAIL reaches t, no reader
+         * stops inside [t, t + req), and a live writer covering P only makes
+         * the reader wait; a writer that dies between the two leaves the same
+         * published range as one that dies after a failed CAS. */
         if
         :: atomic {
+               claim_start[w] = t;
                if
                :: TAIL == t ->
                    TAIL = t + req; gpos[fid] = t + pad;
@@ -332,60 +372,31 @@ retry:
         fi;
 
         /* step 5: frame_len/type/flags and stamp = p|CLAIMED (one step, as
-         * above), then the payload (which clobbers the stamp word of the
-         * frame's second cell). */
+         * above); then the payload (PAYLOAD); step 6: commit (COMMIT) */
         if
         :: d_step { c = p % C; WCHK(c); flen[c] = ln; st_pos[c] = p; st_state[c] = CLAIMED; c = 0 }
         OR_DIE
         fi;
-        if
-        :: d_step {
-               c = p % C; data[c] = fid;
-               if
-               :: ln == 2 ->
-                   c = (p + 1) % C; WCHK(c);
-                   data[c] = fid;
 #ifdef FORGE_PAYLOAD
-                   /* payload bytes that read as "p+1 | COMMITTED, len 1" */
-                   st_pos[c] = p + 1; st_state[c] = COMMITTED; flen[c] = 1;
-#else
-                   st_pos[c] = 0; st_state[c] = 0; flen[c] = 0;
-#endif
-               :: else -> skip
-               fi;
-               c = 0
-           }
-        OR_DIE
-        fi;
-
-        /* step 6: commit: CAS stamp p|CLAIMED -> p|COMMITTED. Success: the
-         * write returns OK. Failure: the frame was force-unblocked (REVOKED):
-         * FrameAbandoned, and the writer clears HOLD (CAS p -> none). */
         if
-        :: d_step {
-               c = p % C;
-               if
-               :: st_pos[c] == p && st_state[c] == CLAIMED ->
-                   st_state[c] = COMMITTED;
-                   assert(!reclaimed[fid]);        /* (b) an OK frame was not skipped */
-                   committed[fid] = true;
-                   acked[fid] = true;
-                   cowner[c] = fid;
-                   if
-                   :: ln == 2 -> cowner[(p + 1) % C] = fid
-                   :: else -> skip
-                   fi;
-                   ok = true
-               :: else ->
-                   assert(revoked[fid]);           /* only a revoke makes the CAS fail */
-                   assert(!delivered[fid]);        /* (d) */
-                   abandoned[fid] = true;
-                   ok = false
-               fi;
-               c = 0
-           }
+        :: d_step { PAYLOAD }
         OR_DIE
         fi;
+        if
+        :: d_step { COMMIT }
+        OR_DIE
+        fi;
+#else
+        /* payload and commit in one step: nobody reads a frame's payload
+         * before its commit (the stamp word clobbered in the second cell
+         * never validates), and the step can be scheduled at the time of
+         * the real payload stores */
+        if
+        :: d_step { PAYLOAD; COMMIT }
+        OR_DIE
+        fi;
+#endif
+        /* FrameAbandoned: the writer clears HOLD (CAS p -> none) */
         if
         :: ok -> skip
         :: else ->
@@ -395,10 +406,8 @@ retry:
             fi
         fi;
         /* step 7 (wake the reader) is the reader's blocking guard */
-#ifdef WRITE_TIMEOUT
 next:
-#endif
-        d_step { k++; ln = 0; t = 0; pad = 0; req = 0; h = 0; hd = 0; p = 0; ok = false; fid = 0 }
+        atomic { k++; ln = 0; t = 0; pad = 0; req = 0; h = 0; hd = 0; p = 0; ok = false; fid = 0 }
     :: else -> break
     od;
     wdone[w] = true;
@@ -467,6 +476,17 @@ active proctype reader()
         }
         if
         :: !stuck -> skip               /* consumed or skipped one: go round */
+        :: stuck ->
+            /* The reader dies (say, an operator kills a reader stalled on a
+             * writer) and a new one takes READER_OWNER and starts at the
+             * published HEAD. The reader publishes nothing but HEAD, and the
+             * HEAD store is part of the consuming step, so P == HEAD at every
+             * step: the new reader is in the state the old one was in before
+             * its last stamp load. Dying at any other point (while waiting,
+             * say) is the same as pausing there and dying here later, which
+             * interleaving covers; offering the crash only here keeps a
+             * reader stalled for good visible as a deadlock. */
+            d_step { assert(P == HEAD); P = HEAD; stuck = false; sp = 0; ss = 0 }
         :: stuck ->
             /* The stamp did not validate. If P == TAIL, nothing is there.
              * If P < TAIL, a claim is in flight: after stuck_timeout, look
@@ -563,17 +583,9 @@ active proctype reader()
                 fi
             :: act == WAIT ->
                 /* a live writer covers P: wait (back-pressure, STALL_PID)
-                 * until the stamp at P changes or no live writer covers P.
-                 * Or the reader dies while it waits (an operator kills the
-                 * stalled reader): a new reader takes READER_OWNER and starts
-                 * from the published HEAD. The reader publishes nothing but
-                 * HEAD, and the HEAD store is part of the consuming step, so
-                 * P == HEAD at every step: a reader dying at any other point
-                 * is the same as a reader pausing there, which interleaving
-                 * already covers. */
+                 * until the stamp at P validates or no live writer covers P */
                 if
                 :: (ISVALID(st_pos[P % C], st_state[P % C], P) || !ANYLIVECOVER(P)) -> skip
-                :: d_step { assert(P == HEAD); P = HEAD }      /* crash + replacement */
                 fi
             :: act == AGAIN -> skip
             fi;
@@ -606,16 +618,22 @@ active proctype operator()
 end_op:
     do
     :: /* p = HEAD; if the stamp at p is p|CLAIMED (the claim's header is
-        * written): CAS HOLD none -> p, and HOLD_SLOT = a slot whose claim
-        * range covers p. One step, taken only when it succeeds: an operator
-        * that finds nothing to unblock changes nothing. (Storing HOLD_SLOT
-        * in the same step as HOLD hides the window in which a third writer,
-        * waiting for room, can see the new HOLD with an old HOLD_SLOT; with
-        * two writers nobody else waits for room then: see the report.) */
+        * written): CAS HOLD none -> p, and HOLD_SLOT = the claiming writer's
+        * slot. One step, taken only when it succeeds: an operator that finds
+        * nothing to unblock changes nothing. (Storing HOLD_SLOT in the same
+        * step as HOLD hides a window in which a third writer waiting for
+        * room could see the new HOLD with an old HOLD_SLOT; with two writers
+        * nobody else waits for room then.) */
         atomic {
             (n < MAXREV && HOLD == NONE &&
              st_pos[HEAD % C] == HEAD && st_state[HEAD % C] == CLAIMED) ->
             n++; p = HEAD; HOLD = p;
+#ifdef HOLD_SLOT_BY_RANGE
+            /* DESIGN-v2 does not say how HOLD_SLOT is found. Taken from the
+             * registry like the reader does (a slot whose range covers p), it
+             * can name a live writer whose range covers p for a moment (its
+             * CAS is about to fail): if the real holder then dies, no writer
+             * ever clears HOLD and writers wait for room for good. */
             if
             :: COVERS(0, p) -> HOLD_SLOT = 0
             :: COVERS(1, p) -> HOLD_SLOT = 1
@@ -624,6 +642,22 @@ end_op:
 #endif
             :: else -> HOLD_SLOT = NONE
             fi
+#else
+            /* AMENDMENT: the writer records its slot in the frame header
+             * (e.g. in flags) before the CLAIMED stamp; the operator reads it
+             * there. Modelled with the ghost owner of the claim at p. */
+            g = 1;
+            do
+            :: g <= NFR ->
+                if
+                :: gpos[g] == p -> HOLD_SLOT = FWRITER(g)
+                :: else -> skip
+                fi;
+                g++
+            :: else -> break
+            od;
+            g = 0
+#endif
         }
         /* CAS stamp p|CLAIMED -> p|REVOKED. If the writer committed first,
          * give HOLD back: CAS HOLD p -> none (same step: between the two,
