@@ -67,6 +67,7 @@ const char *myc_result_name(int result) {
     case MYC_ERR_ABANDONED: return "MYC_ERR_ABANDONED";
     case MYC_ERR_TOO_MANY_WRITERS: return "MYC_ERR_TOO_MANY_WRITERS";
     case MYC_ERR_FOREIGN: return "MYC_ERR_FOREIGN";
+    case MYC_ERR_FORKED: return "MYC_ERR_FORKED";
     default: return "MYC_ERR_UNKNOWN";
     }
 }

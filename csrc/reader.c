@@ -124,7 +124,16 @@ static void clear_stall(myc_reader *r) {
     myc_store_relaxed_u64(r->map.base, MYC_OFF_STALL_SINCE, 0);
 }
 
-void myc_reader_advance(myc_reader *r, const myc_found *f) { r->head += f->bytes; }
+void myc_reader_consume(myc_reader *r, const myc_found *f) {
+    r->head += f->bytes;
+    r->frames_read++;
+    r->bytes_read += f->payload_len;
+}
+
+void myc_reader_publish(myc_reader *r) {
+    myc_publish_counters(r);
+    myc_publish_head(r);
+}
 
 /* ------------------------------------------------------------------------ */
 /* The frame walk                                                            */
@@ -381,7 +390,7 @@ static void release_held(myc_reader *r) {
 static int reader_enter(myc_reader *r) {
     if (r == NULL) return myc_fail(MYC_ERR_CLOSED, "the reader is closed");
     if (__atomic_load_n(r->fork_counter, __ATOMIC_RELAXED) != r->fork_generation)
-        return myc_fail(MYC_ERR_CLOSED,
+        return myc_fail(MYC_ERR_FORKED,
                         "this reader of channel '%s' was opened by the parent of this forked "
                         "process; the channel still belongs to the parent's reader",
                         r->map.name);
@@ -413,11 +422,8 @@ int64_t myc_read(myc_reader *r, int64_t timeout_ns, uint8_t *buf, uint64_t buf_l
         return rc;
     }
     memcpy(buf, f.hdr + MYC_FRAME_HEADER_SIZE, f.payload_len);
-    myc_reader_advance(r, &f);
-    r->frames_read++;
-    r->bytes_read += f.payload_len;
-    myc_publish_counters(r);
-    myc_publish_head(r);
+    myc_reader_consume(r, &f);
+    myc_reader_publish(r);
     reader_leave(r);
     return ((int64_t)f.type_id << 32) | (int64_t)f.payload_len;
 }
@@ -465,17 +471,14 @@ int64_t myc_read_batch(myc_reader *r, uint32_t max_frames, int64_t timeout_ns, u
         lens[n] = f.payload_len;
         memcpy(buf + used, f.hdr + MYC_FRAME_HEADER_SIZE, f.payload_len);
         used += f.payload_len;
-        myc_reader_advance(r, &f);
-        r->frames_read++;
-        r->bytes_read += f.payload_len;
+        myc_reader_consume(r, &f);
         if (++n == max_frames) break;
         int nrc = myc_next_frame(r, 0, &f);
         if (nrc < 0) rc = nrc;
         else if (nrc != MYC_NEXT_FRAME) break;
     }
     if (n > 0) {
-        myc_publish_counters(r);
-        myc_publish_head(r);
+        myc_reader_publish(r);
     }
     reader_leave(r);
     if (n > 0) return n; /* an error after some frames surfaces on the next call */

@@ -195,6 +195,9 @@ typedef enum myc_result {
     MYC_ERR_FOREIGN = -18,       /* the channel is owned by another uid, or
                                     its mode is wider than the opener's;
                                     refused without MYC_TRUST_FOREIGN      */
+    MYC_ERR_FORKED = -19,        /* the handle was opened by the parent of
+                                    this forked process: the child must open
+                                    its own (the parent's state is untouched) */
 } myc_result;
 
 /* Flags for the open functions: one of the three ways, optionally ORed with

@@ -245,8 +245,10 @@ enum { MYC_NEXT_FRAME = 1, MYC_NEXT_NONE = 2, MYC_NEXT_PENDING = 3 };
  * negative myc_result.
  */
 int myc_next_frame(myc_reader *r, int64_t now, myc_found *f);
-/* Consume the frame the walk returned (no bytes are written to the ring). */
-void myc_reader_advance(myc_reader *r, const myc_found *f);
+/* Consume and count the frame the walk returned (no byte of the ring is
+ * written); myc_reader_publish then makes it (and any before it) known. */
+void myc_reader_consume(myc_reader *r, const myc_found *f);
+void myc_reader_publish(myc_reader *r);
 /* Publish r->head (and wake writers waiting for room). */
 void myc_publish_head(myc_reader *r);
 void myc_publish_counters(myc_reader *r);

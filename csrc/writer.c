@@ -32,7 +32,7 @@ myc_thread_slot *myc_writer_thread_slot(myc_writer *w) {
     if (tl_last.writer == w && tl_last.generation == w->generation && tl_last.fork_generation == forks)
         return tl_last.entry;
     if (forks != w->fork_generation) {
-        myc_fail(MYC_ERR_CLOSED,
+        myc_fail(MYC_ERR_FORKED,
                  "this writer of channel '%s' was opened by the parent of this forked process; "
                  "open a new writer in the child",
                  w->map.name);
@@ -451,15 +451,23 @@ int myc_write_claimed(myc_writer *w, myc_thread_slot *ts, const claim_plan *p, u
     return rc;
 }
 
-int myc_write(myc_writer *w, uint32_t type_id, const void *payload, uint32_t payload_len,
-              int64_t timeout_ns) {
+/* Check, find this thread's slot and claim room for one frame. */
+static int claim_one(myc_writer *w, uint32_t type_id, uint32_t payload_len, int64_t timeout_ns,
+                     myc_thread_slot **ts, claim_plan *p) {
     if (w == NULL) return myc_fail(MYC_ERR_CLOSED, "the writer is closed");
     int rc = myc_check_frame_args(&w->map, type_id, payload_len);
     if (rc != MYC_OK) return rc;
-    myc_thread_slot *ts = myc_writer_thread_slot(w);
-    if (ts == NULL) return myc_last_result();
-    claim_plan p = {.count = 1, .len0 = payload_len};
-    rc = claim(w, ts, &p, timeout_ns);
+    *ts = myc_writer_thread_slot(w);
+    if (*ts == NULL) return myc_last_result();
+    *p = (claim_plan){.count = 1, .len0 = payload_len};
+    return claim(w, *ts, p, timeout_ns);
+}
+
+int myc_write(myc_writer *w, uint32_t type_id, const void *payload, uint32_t payload_len,
+              int64_t timeout_ns) {
+    myc_thread_slot *ts = NULL;
+    claim_plan p;
+    int rc = claim_one(w, type_id, payload_len, timeout_ns, &ts, &p);
     if (rc != MYC_OK) return rc;
     return myc_write_claimed(w, ts, &p, type_id, payload, payload_len);
 }
@@ -505,15 +513,11 @@ int64_t myc_write_batch(myc_writer *w, uint32_t count, const uint16_t *type_ids,
 
 int myc_reserve(myc_writer *w, uint32_t type_id, uint32_t payload_len, int64_t timeout_ns,
                 myc_reservation *res) {
-    if (w == NULL) return myc_fail(MYC_ERR_CLOSED, "the writer is closed");
+    myc_thread_slot *ts = NULL;
+    claim_plan p;
+    int rc = claim_one(w, type_id, payload_len, timeout_ns, &ts, &p);
+    if (rc != MYC_OK) return rc;
     myc_map *m = &w->map;
-    int rc = myc_check_frame_args(m, type_id, payload_len);
-    if (rc != MYC_OK) return rc;
-    myc_thread_slot *ts = myc_writer_thread_slot(w);
-    if (ts == NULL) return myc_last_result();
-    claim_plan p = {.count = 1, .len0 = payload_len};
-    rc = claim(w, ts, &p, timeout_ns);
-    if (rc != MYC_OK) return rc;
     uint64_t pos = myc_place_padding(m, p.tail, myc_plan_frame_bytes(&p, 0));
     uint8_t *hdr = myc_begin_frame(m, pos, type_id, payload_len);
     ts->reserved_open = 1;
@@ -548,6 +552,13 @@ static int finish_reservation(myc_writer *w, myc_reservation *res, int commit) {
     if (w == NULL) return myc_fail(MYC_ERR_CLOSED, "the writer is closed");
     myc_map *m = &w->map;
     if (res->payload == NULL) return myc_fail(MYC_ERR_ARG, "reservation already committed or aborted");
+    /* A forked child's copy of the parent's claim: finishing it would
+     * commit (or pad) a frame the parent is still filling. */
+    if (__atomic_load_n(w->fork_counter, __ATOMIC_RELAXED) != w->fork_generation)
+        return myc_fail(MYC_ERR_FORKED,
+                        "this reservation on channel '%s' belongs to the parent of this forked "
+                        "process; the child cannot commit or abort it",
+                        m->name);
     myc_thread_slot *ts = reservation_owner(w, res);
     int rc;
     if (commit) {

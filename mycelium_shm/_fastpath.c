@@ -543,14 +543,11 @@ static PyObject *fast_read_list(myc_reader *r, Py_ssize_t max_frames, int *empty
             break;
         }
         Py_DECREF(frame);
-        myc_reader_advance(r, &f);
-        r->frames_read++;
-        r->bytes_read += f.payload_len;
+        myc_reader_consume(r, &f);
         n++;
     }
     if (n > 0) {
-        myc_publish_counters(r);
-        myc_publish_head(r);
+        myc_reader_publish(r);
     } else {
         *empty = rc == MYC_NEXT_NONE;
     }
@@ -575,11 +572,8 @@ static PyObject *fast_read_one(myc_reader *r, int *empty) {
     if (rc == MYC_NEXT_FRAME) {
         frame = new_frame(f.type_id, f.hdr + MYC_FRAME_HEADER_SIZE, f.payload_len);
         if (frame != NULL) {
-            myc_reader_advance(r, &f);
-            r->frames_read++;
-            r->bytes_read += f.payload_len;
-            myc_publish_counters(r);
-            myc_publish_head(r);
+            myc_reader_consume(r, &f);
+            myc_reader_publish(r);
         }
     }
     reader_leave(r);
@@ -633,7 +627,7 @@ static PyObject *fr_read_many(FastReader *self, PyObject *const *args, Py_ssize_
     if (nargs >= 1 && PyLong_CheckExact(args[0]) &&
         timeout_ok(timeout_arg(args, nargs, kwnames, 1))) {
         Py_ssize_t max_frames = PyLong_AsSsize_t(args[0]);
-        if (max_frames > 0) {
+        if (max_frames > 0 && (uint64_t)max_frames <= UINT32_MAX) { /* else: the slow path says why */
             int empty;
             PyObject *list = fast_read_list(self->reader, max_frames, &empty);
             if (list != NULL || PyErr_Occurred()) return list;
@@ -709,6 +703,12 @@ static PyObject *fr_release_held(FastReader *self, PyObject *unused) {
     (void)unused;
     myc_reader *r = self->reader;
     if (r == NULL) Py_RETURN_NONE; /* closed: close() consumed it */
+    if (__atomic_load_n(r->fork_counter, __ATOMIC_RELAXED) != r->fork_generation) {
+        /* A forked child leaving a view the parent opened: the frame is the
+         * parent's to consume; forget it in this copy only. */
+        r->held_bytes = 0;
+        Py_RETURN_NONE;
+    }
     if (!myc_flag_try_take(&r->busy)) {
         PyErr_SetString(g_handle_busy, "the reader is in use by another thread");
         return NULL;

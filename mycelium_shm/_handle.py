@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any, ClassVar, Optional, Protocol
 
-from ._native import encode_name, ffi, lib, raise_for
+from ._native import check_bool, check_open, check_schema, encode_name, ffi, lib, raise_for
 
 if sys.version_info >= (3, 11):
     from typing import Self
@@ -96,6 +96,13 @@ class ChannelHandle:
         ``mode``, unless ``trust_foreign`` (the threat model in
         docs/FORMAT.md)."""
         self._h = ffi.NULL
+        # Every argument is checked (names the argument) before C sees it.
+        raw_name = encode_name(name)
+        create = check_bool(create, "create")
+        exist_ok = check_bool(exist_ok, "exist_ok")
+        trust_foreign = check_bool(trust_foreign, "trust_foreign")
+        capacity, max_payload, mode = check_open(capacity, max_payload, mode, create)
+        raw_digest = check_schema(schema)
         self.name = name
         self.schema = schema
         if not create:
@@ -104,16 +111,9 @@ class ChannelHandle:
             flags = lib.MYC_CREATE_OR_ATTACH if exist_ok else lib.MYC_CREATE
         if trust_foreign:
             flags |= lib.MYC_TRUST_FOREIGN
-        digest = ffi.NULL
-        if schema is not None:
-            raw = bytes(schema.digest)
-            if len(raw) != lib.MYC_DIGEST_SIZE:
-                raise ValueError(
-                    f"schema digest must be {lib.MYC_DIGEST_SIZE} bytes, not {len(raw)}"
-                )
-            digest = ffi.new("uint8_t[]", raw)
+        digest = ffi.NULL if raw_digest is None else ffi.new("uint8_t[]", raw_digest)
         out = ffi.new(f"{self._handle_type} **")
-        rc = self._open_fn(encode_name(name), flags, capacity, max_payload, mode, digest, out)
+        rc = self._open_fn(raw_name, flags, capacity, max_payload, mode, digest, out)
         if rc != lib.MYC_OK:
             raise_for(rc)
         self._h = ffi.gc(out[0], self._close_fn)

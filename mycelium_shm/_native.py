@@ -24,6 +24,7 @@ from .errors import (
     ChannelOSError,
     CorruptChannel,
     ForeignChannel,
+    ForkedHandle,
     FormatError,
     FrameAbandoned,
     Full,
@@ -39,10 +40,16 @@ from .errors import (
 )
 
 __all__ = [
+    "MAX_READ_FRAMES",
     "WAIT_SLICE_NS",
+    "check_bool",
+    "check_choice",
     "check_frames",
     "check_int",
+    "check_max_frames",
+    "check_open",
     "check_payload",
+    "check_schema",
     "check_size",
     "check_timeout",
     "check_type_id",
@@ -85,6 +92,7 @@ _EXCEPTIONS: dict[int, type[MyceliumError]] = {
     lib.MYC_ERR_ABANDONED: FrameAbandoned,
     lib.MYC_ERR_TOO_MANY_WRITERS: TooManyWriters,
     lib.MYC_ERR_FOREIGN: ForeignChannel,
+    lib.MYC_ERR_FORKED: ForkedHandle,
     lib.MYC_ERR_INTERRUPTED: Interrupted,
 }
 
@@ -218,6 +226,102 @@ def check_frames(items: list[Any], max_payload: int, arg: str = "frames") -> lis
         data = check_payload(pair[1], max_payload, f"{arg}[{j}] payload")
         checked.append((type_id, data.tobytes() if isinstance(data, memoryview) else data))
     return checked
+
+
+def check_bool(value: object, arg: str) -> bool:
+    """A flag: ``True`` or ``False`` only (TypeError naming ``arg`` otherwise),
+    so that ``create="no"`` is not silently true."""
+    if value is True or value is False:
+        return value
+    raise TypeError(f"{arg} must be True or False, not {_kind(value)}")
+
+
+def _check_range(value: object, arg: str, low: int, high: int, what: str) -> int:
+    number = check_int(value, arg, f"an int in {low}..{high}{what}")
+    if not low <= number <= high:
+        raise ValueError(f"{arg} must be in {low}..{high}{what}, not {number}")
+    return number
+
+
+_MIN_CAPACITY = lib.MYC_MIN_CAPACITY
+_MAX_CAPACITY = lib.MYC_MAX_CAPACITY
+_U32_MAX = (1 << 32) - 1
+
+
+def check_open(
+    capacity: object, max_payload: object, mode: object, create: bool
+) -> tuple[int, int, int]:
+    """The ``capacity``, ``max_payload`` and ``mode`` of an open, checked
+    before anything is mapped or allocated: ints (TypeError otherwise, bool
+    included) in range (ValueError naming the argument and its range).
+
+    ``capacity`` is a power of two in MYC_MIN_CAPACITY..MYC_MAX_CAPACITY and
+    ``max_payload`` at most capacity / 2 - 16 (0: capacity / 4 - 16) when the
+    open may create the channel; attaching ignores both, but they must still
+    be numbers the C core can take.  ``mode`` is file permission bits,
+    0..0o777 (0: 0o600)."""
+    cap = _check_range(capacity, "capacity", 0, _MAX_CAPACITY, " (ring bytes)")
+    payload = _check_range(max_payload, "max_payload", 0, _U32_MAX, " (bytes; 0: capacity / 4 - 16)")
+    bits = check_int(mode, "mode", "an int in 0..0o777 (permission bits)")
+    if not 0 <= bits <= 0o777:
+        raise ValueError(f"mode must be in 0..0o777 (permission bits), not {bits:#o}")
+    if create:
+        if cap < _MIN_CAPACITY or cap & (cap - 1):
+            raise ValueError(
+                f"capacity must be a power of two in {_MIN_CAPACITY}..{_MAX_CAPACITY} "
+                f"(ring bytes), not {cap}"
+            )
+        limit = cap // 2 - lib.MYC_FRAME_HEADER_SIZE
+        if payload > limit:
+            raise ValueError(
+                f"max_payload must be in 0..{limit} for capacity {cap} "
+                f"(0: capacity / 4 - 16), not {payload}"
+            )
+    return cap, payload, bits
+
+
+#: The most frames one ``read_many`` may ask for (the C core's uint32 count).
+MAX_READ_FRAMES = _U32_MAX
+
+
+def check_max_frames(max_frames: object, arg: str = "max_frames") -> int:
+    """A count of frames to read: an int in 0..MAX_READ_FRAMES, checked
+    before any buffer is sized by it."""
+    return _check_range(max_frames, arg, 0, MAX_READ_FRAMES, "")
+
+
+def check_schema(schema: object, arg: str = "schema") -> Optional[bytes]:
+    """The 32-byte digest of ``schema`` (None for no schema).  TypeError if
+    it is not a schema (an object with ``digest``, ``encode`` and
+    ``decode``), ValueError if its digest is not 32 bytes."""
+    if schema is None:
+        return None
+    if not all(hasattr(schema, name) for name in ("digest", "encode", "decode")):
+        raise TypeError(
+            f"{arg} must be a Schema (an object with digest, encode and decode) or None, "
+            f"not {_kind(schema)}"
+        )
+    try:
+        raw = bytes(schema.digest)  # type: ignore[attr-defined]
+    except TypeError:
+        raise TypeError(
+            f"{arg}.digest must be {lib.MYC_DIGEST_SIZE} bytes, "
+            f"not {_kind(schema.digest)}"  # type: ignore[attr-defined]
+        ) from None
+    if len(raw) != lib.MYC_DIGEST_SIZE:
+        raise ValueError(f"{arg}.digest must be {lib.MYC_DIGEST_SIZE} bytes, not {len(raw)}")
+    return raw
+
+
+def check_choice(value: object, arg: str, choices: tuple[str, ...]) -> str:
+    """One of the strings ``choices``: TypeError for a non-str, ValueError
+    for another string, both naming ``arg`` and the choices."""
+    allowed = " or ".join(repr(c) for c in choices)
+    if not isinstance(value, str):
+        raise TypeError(f"{arg} must be {allowed}, not {_kind(value)}")
+    if value not in choices:
+        raise ValueError(f"{arg} must be {allowed}, not {value!r}")
+    return value
 
 
 def check_size(size: object, max_payload: int, arg: str = "size") -> int:

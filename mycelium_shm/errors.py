@@ -19,6 +19,7 @@ __all__ = [
     "CorruptChannel",
     "DecodeError",
     "ForeignChannel",
+    "ForkedHandle",
     "FormatError",
     "FrameAbandoned",
     "Full",
@@ -159,6 +160,16 @@ class PayloadError(DecodeError):
 
 class ChannelClosed(MyceliumError, ValueError):
     """The writer or reader was used after close()."""
+
+
+class ForkedHandle(ChannelClosed):
+    """A writer or reader was used in a process forked after it was opened.
+
+    The handle belongs to the parent: the child's copy refuses every write
+    and read (and never touches the parent's writer slots, reader ownership
+    or held frame), so the parent keeps working.  Open a new ShmWriter or
+    ShmReader in the child instead.  A ``ChannelClosed`` (the child's copy
+    is closed to it), so ``except ChannelClosed`` catches it too."""
 
 
 class FrameAbandoned(MyceliumError):

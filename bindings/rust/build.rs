@@ -1,6 +1,11 @@
 //! Compiles the C core (every `csrc/*.c`) into a static library linked into
 //! this crate, plus a layout check that fails the build when the Rust
 //! mirrors in `src/sys.rs` drift from the structs in `csrc/ring.h`.
+//!
+//! `csrc` is the crate's own directory: in the repository a symbolic link to
+//! the repository's `csrc/` (one copy of the core, never out of sync); `cargo
+//! package` and git dependencies carry the files it points to, so the crate
+//! builds the same from a path, a git or a packaged dependency.
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +16,7 @@ use std::path::{Path, PathBuf};
 fn core_sources(csrc: &Path) -> Vec<PathBuf> {
     let entries = std::fs::read_dir(csrc).unwrap_or_else(|e| {
         panic!(
-            "mycelium-shm: cannot list {}: {e}; the Rust binding builds the C core from the repository checkout",
+            "mycelium-shm: cannot list {}: {e}; the crate's csrc (a link to the repository's csrc/) must hold the C core",
             csrc.display()
         )
     });
@@ -25,7 +30,7 @@ fn core_sources(csrc: &Path) -> Vec<PathBuf> {
 
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let csrc = manifest.join("../../csrc");
+    let csrc = manifest.join("csrc");
     let csrc = csrc.canonicalize().unwrap_or(csrc);
 
     // The directory itself: a unit added or removed changes its listing.
@@ -36,7 +41,7 @@ fn main() {
     let sources = core_sources(&csrc);
     if sources.is_empty() {
         panic!(
-            "mycelium-shm: no C sources in {}; the Rust binding builds the C core from the repository checkout",
+            "mycelium-shm: no C sources in {}; the crate's csrc (a link to the repository's csrc/) must hold the C core",
             csrc.display()
         );
     }

@@ -1,123 +1,138 @@
 /*
- * ring.pml: a Promela model of the format-2 ring protocol (docs/DESIGN-v2.md):
- * claim / commit (writers), consume / reclaim (reader), force-unblock (the
- * operator's HOLD protocol), with writers that can die at any step and a
- * reader that can crash and be replaced. Checked exhaustively by spin;
- * tests/model/run.sh builds and runs it and its deliberately broken variants.
+ * ring.pml: a Promela model of the format-2 ring protocol of
+ * docs/DESIGN-v2.md: claim and commit (writers), consume and reclaim (the
+ * reader), force-unblock (the operator's HOLD protocol). Writers can die at
+ * any step; the reader can crash and be replaced. tests/model/run.sh checks
+ * it exhaustively with spin, together with deliberately broken variants that
+ * must fail.
  *
- * Processes and the design steps they model
- *   writer(w)   "Write" steps 1-6, NF frames, one frame per write call, using
- *               registry slot w. May die before any of its shared-memory steps.
- *   reader      "Read": consume in order, validate stamps, skip padding and
- *               revoked frames, reclaim a stuck claim whose covering writers
- *               are all dead. Publishes nothing but HEAD; can crash and be
- *               replaced by a reader that starts at HEAD ("Ownership").
- *   operator    "Force-unblock": HOLD = P, HOLD_SLOT, stamp CLAIMED -> REVOKED.
+ * Processes, and the parts of DESIGN-v2 they model
+ *   writer(w)  "Write" steps 1-6 (step 7, the wake-up, is the reader's
+ *              blocking guard), NF write calls of one frame each, using writer
+ *              registry slot w. Dies, or not, before any of its steps.
+ *   reader     "Read": consumes frames in order, validates stamps, skips
+ *              PADDING and REVOKED frames, waits for a live writer's claim and
+ *              reclaims (skips) a claim whose covering writers are all dead.
+ *              It never writes the ring; it publishes only HEAD. It can crash
+ *              and be replaced by a reader that starts at HEAD ("Ownership").
+ *   operator   "Force-unblock": HOLD = P, HOLD_SLOT, stamp CLAIMED -> REVOKED;
+ *              MAXREV attempts, at any time.
  *
  * Abstraction
  *   - The ring has C cells; a cell stands for one 16-byte unit. A frame takes
- *     1 or 2 cells (header cell + optional payload cell), so 16-aligned
- *     positions become plain counters and ring index = position % C.
+ *     1 or 2 cells (a header cell and at most one payload cell): 16-aligned
+ *     byte positions become counters, and ring index = position % C.
  *   - Each cell holds what the ring holds at that 16-byte offset:
  *       st_pos, st_state  the u64 stamp (position | state), one word;
- *       flen              frame_len (in cells);
- *       data              payload bytes, modelled as a tag: the id of the frame
- *                         whose writer wrote them.
- *     A frame's second cell is payload: writing it clobbers the stamp word
- *     there (state 0, which never validates; see FORGE_PAYLOAD).
+ *       flen              frame_len, in cells;
+ *       data              the payload bytes, modelled as a tag: the id of the
+ *                         frame whose writer wrote them.
+ *     The payload cell of a 2-cell frame is payload only: writing it also
+ *     overwrites the stamp word there, with a value that never validates
+ *     (state 0) unless -DFORGE_PAYLOAD.
+ *   - Positions are counters far below NONE (255), which stands for UINT64_MAX.
  *   - Sequential consistency: each Promela step is atomic. The design's
- *     relaxed/release/acquire annotations are not modelled. Steps that only
- *     read, or that no other process can observe in between, are merged (each
- *     merge says why); every separate store of the design that another
- *     process can observe half-done is a separate step.
- *   - Futex sleeps/wakes (READER_SLEEPING, WAITING_MASK, write step 7) are
- *     blocking guards: a sleeper blocks until what it waits for has changed.
- *     "After stuck_timeout" is "at any time".
- *   - A writer can die before any of its shared steps (including while it
- *     sleeps for room): it sets dead[w] (the kernel's view: the pid is gone)
- *     and takes no further step. Death is permanent (pid + start time).
- *   - Positions are counters well below NONE (255), the model's UINT64_MAX.
+ *     relaxed/acquire/release orderings are not modelled.
+ *   - Granularity: every store of the design that another process could
+ *     observe half-done is its own step, except where a comment at the step
+ *     says why merging it with a neighbour changes nothing observable (loads
+ *     of values that only grow, loads of words nobody else may change then).
+ *   - Futex sleeps and wake-ups (READER_SLEEPING, WAITING_MASK, step 7) are
+ *     blocking guards: a sleeper moves on once what it waits for holds. "After
+ *     stuck_timeout" is "at any time".
+ *   - Death: a writer may die (dead[w] = true, the kernel's view: its pid is
+ *     gone) instead of taking any of its steps, and never moves again. Death
+ *     is permanent (the design checks pid and start time).
+ *   - A deadlock (no process can move, some process not at an end state) is
+ *     an "invalid end state" error of pan.
  *
- * Ghost state (read only by assertions). Frame ids f = w*NF + k + 1 (the
- * k-th frame of writer w).
+ * Ghost state, read only by assertions. Frame ids f = w*NF + k + 1 (the k-th
+ * frame of writer w).
  *   gpos[f]       position of f's header, set by f's successful tail CAS
  *   committed[f]  f's commit CAS succeeded
- *   acked[f]      the write returned OK (= committed: the OK is decided by the
- *                 commit CAS; requiring delivery of every committed frame is
- *                 the stronger check)
+ *   acked[f]      the write of f returned OK. The OK is decided by the commit
+ *                 CAS, so acked = committed; a writer that dies before it
+ *                 returns still counts (requiring its delivery is stronger).
  *   abandoned[f]  f's writer was told FrameAbandoned
- *   revoked[f]    force-unblocked          reclaimed[f]  skipped as dead
- *   delivered[f]  consumed by the reader: the HEAD store past f, with f's
- *                 bytes copied (a copying read publishes HEAD before it
- *                 returns; a crash after that store loses the frame for the
- *                 application, the design's at-most-once, outside the model)
- *   lastdel[w]    1 + sequence number of w's last delivered frame
- *   cowner[c]     the committed, undelivered frame whose bytes are in cell
- *                 c, 0 = none (set by the commit, cleared by the delivery)
+ *   revoked[f]    force-unblocked by the operator
+ *   reclaimed[f]  skipped by the reader as a dead writer's claim
+ *   delivered[f]  consumed: the reader stored HEAD past f with f's bytes in
+ *                 hand. (A copying read publishes HEAD before it returns, so
+ *                 a reader dying between the two loses the frame for its
+ *                 caller; that is the design's at-most-once, not modelled.)
+ *   lastdel[w]    1 + the sequence number of w's last delivered frame
+ *   cowner[c]     the committed, undelivered frame whose bytes are in cell c
+ *                 (0 = none): set by the commit, cleared by the delivery
  *
  * Properties (assertions)
- *   (a) a writer never writes a cell that holds a committed, undelivered frame
- *       (WCHK at every ring store);
- *   (b) every frame delivered at most once and in per-writer order (at the
+ *   (a) no writer ever stores into a cell that holds a committed, undelivered
+ *       frame (WCHK, at every ring store);
+ *   (b) a frame is delivered at most once and in per-writer order (at the
  *       delivery); a frame whose write returned OK is never skipped (at the
  *       commit and at the reclaim) and is delivered (in the reader's final
  *       state, reached once every writer has finished or died and the reader
  *       has caught up with TAIL);
  *   (c) no stale frame: the reader delivers a frame only if its stamp names
- *       the reader's position and all its bytes come from the one frame that
- *       was committed there, neither revoked nor reclaimed;
+ *       the reader's position, and all its bytes come from the one frame
+ *       committed there, which was neither revoked nor reclaimed;
  *   (d) a frame whose writer was told FrameAbandoned is never delivered (at
- *       the delivery, at the abandonment, and in the final state).
- *   A deadlock (no process can move, some process not at its end) is an
- *   "invalid end state" error of pan.
+ *       the delivery, at the abandonment, in the final state).
+ *   The reader's length checks (else CorruptChannel) and its "no slot covers
+ *   P" check (else CorruptChannel) are assertions too: a healthy channel must
+ *   never look corrupt.
  *
- * Variants (spin -DNAME). The first five are deliberately broken protocols;
- * run.sh expects each to fail.
+ * Amendments to DESIGN-v2 (the model checks the design with these; each has
+ * a variant that takes the design as written, which fails):
+ *   A1 a writer whose tail CAS fails retracts its published claim range
+ *      before it goes back to step 1 (else -DSTALE_RANGE deadlocks);
+ *   A2 the reader re-loads the stamp before it reports CorruptChannel, not
+ *      only before a reclaim (else -DCORRUPT_NO_RELOAD);
+ *   A3 the operator takes HOLD_SLOT from the claimed frame's header, where the
+ *      writer records its slot (DESIGN-v2 does not say where HOLD_SLOT comes
+ *      from; finding it by claim range, -DHOLD_SLOT_BY_RANGE, deadlocks).
+ *
+ * Variants (spin -DNAME)
+ *   Broken protocols, each of which must fail:
  *   BUG_RECLAIM_LIVE  the reader skips a stuck claim after its timeout even if
  *                     a covering writer is alive (format 1).
  *   BUG_NO_STAMP      the reader accepts any stamp whose state is COMMITTED,
  *                     whatever position it names.
  *   BUG_NO_RELOAD     the reader skips a dead writer's claim without
- *                     re-loading the stamp (loses a commit made just before
- *                     the writer died).
+ *                     re-loading the stamp first.
  *   BUG_NO_HOLD       writers check room against HEAD only, ignoring HOLD.
  *   BUG_HOLD_FIRST    writers load HOLD before HEAD in the room check.
- *   The next two are DESIGN-v2 taken literally, where the model needed an
- *   amendment (see the comments at the amendments). run.sh expects them to
- *   fail too and reports them as findings.
- *   STALE_RANGE       a writer whose tail CAS failed goes back to step 1
- *                     leaving its claim range published.
- *   CORRUPT_NO_RELOAD the reader reports CorruptChannel when no slot covers P
- *                     without re-loading the stamp first.
- *   Others:
- *   FORGE_PAYLOAD     payload bytes may equal a valid COMMITTED stamp for the
- *                     position they sit at (an exploration, see run.sh).
- *   C, NW (2 or 3), NF, MAXREV: sizes, below.
+ *   The design as written, where an amendment was needed (must fail):
+ *   STALE_RANGE, CORRUPT_NO_RELOAD, HOLD_SLOT_BY_RANGE (see A1-A3).
+ *   Other:
+ *   FORGE_PAYLOAD     payload bytes may look like a valid COMMITTED stamp for
+ *                     the position they are at (fails: see run.sh).
+ *   NO_WRITE_TIMEOUT  writers never give up waiting for room.
+ *   COVER=n           assert(false) at coverage point n (REACHED(n)), to show
+ *                     that the point is reached (run.sh does this).
+ *   C, NF, MAXREV     sizes, below.
  */
 
 #ifndef C
 #define C       4       /* ring capacity, in cells */
 #endif
-#ifndef NW
-#define NW      2       /* writer processes (= writer slots) */
-#endif
+#define NW      2       /* writer processes, one registry slot each */
 #ifndef NF
-#define NF      2       /* frames per writer */
+#define NF      2       /* frames (write calls) per writer */
 #endif
 #ifndef MAXREV
-#define MAXREV  1       /* force-unblock attempts by the operator */
+#define MAXREV  1       /* force-unblocks by the operator */
 #endif
 
 #define NFR     (NW*NF)
-#define NONE    255     /* UINT64_MAX: HOLD = none, no slot */
+#define NONE    255     /* UINT64_MAX: HOLD = none; no slot */
 
-/* stamp states (DESIGN-v2 "Frame header"); 0 = never written / payload bytes */
+/* stamp states (DESIGN-v2 "Frame header"); 0 = never written, or payload */
 #define CLAIMED   1
 #define COMMITTED 2
 #define PADDING   3
 #define REVOKED   4
 
-/* ---- shared memory -------------------------------------------------------- */
+/* ---- shared memory ----------------------------------------------------- */
 byte TAIL = 0;                  /* header block 1 */
 byte HEAD = 0;                  /* header block 2 */
 byte HOLD = NONE;               /* header block 2 */
@@ -128,12 +143,12 @@ byte st_state[C];
 byte flen[C];
 byte data[C];
 
-byte claim_start[NW];           /* writer registry; slot w is writer w's */
+byte claim_start[NW];           /* writer registry: slot w is writer w's */
 byte claim_end[NW];
 
-bool dead[NW];                  /* the kernel's view of the writer processes */
+bool dead[NW];                  /* the kernel's view: writer w's pid is gone */
 
-/* ---- ghost state ------------------------------------------------------------ */
+/* ---- ghost state ----------------------------------------------------------- */
 byte gpos[NFR+1] = NONE;
 bool committed[NFR+1];
 bool acked[NFR+1];
@@ -144,11 +159,17 @@ bool delivered[NFR+1];
 byte lastdel[NW];
 byte cowner[C];
 bool wdone[NW];                 /* writer w returned from its last write */
-bool rdone = false;             /* the reader reached its final state */
 
 #define FWRITER(f)   (((f) - 1) / NF)
 #define FSEQ(f)      (((f) - 1) % NF)
 #define MIN(a, b)    ((a) < (b) -> (a) : (b))
+
+/* coverage points: run.sh builds with -DCOVER=n to show that point n is reached */
+#ifdef COVER
+#define REACHED(n)   assert(COVER != (n))
+#else
+#define REACHED(n)   skip
+#endif
 
 /* (a): the cell about to be written holds no committed, undelivered frame */
 #define WCHK(c)      assert(cowner[c] == 0)
@@ -161,48 +182,39 @@ bool rdone = false;             /* the reader reached its final state */
 #endif
 #define ISSKIP(sp, ss, p)       ((sp) == (p) && ((ss) == PADDING || (ss) == REVOKED))
 #define ISVALID(sp, ss, p)      (ISCOMMITTED(sp, ss, p) || ISSKIP(sp, ss, p))
+#define VALIDAT(p)              ISVALID(st_pos[(p) % C], st_state[(p) % C], p)
 
-#define COVERS(w, p)  (claim_start[w] <= (p) && (p) < claim_end[w])
-#define LIVECOV(w, p) (!dead[w] && COVERS(w, p))
-#define WFIN(w)       (wdone[w] || dead[w])
-#if NW == 2
-#define ANYLIVECOVER(p) (LIVECOV(0, p) || LIVECOV(1, p))
-#define ALLWFIN         (WFIN(0) && WFIN(1))
-#elif NW == 3
-#define ANYLIVECOVER(p) (LIVECOV(0, p) || LIVECOV(1, p) || LIVECOV(2, p))
-#define ALLWFIN         (WFIN(0) && WFIN(1) && WFIN(2))
+#define COVERS(w, p)    (claim_start[w] <= (p) && (p) < claim_end[w])
+#define ANYLIVECOVER(p) ((!dead[0] && COVERS(0, p)) || (!dead[1] && COVERS(1, p)))
+#define ALLWFIN         ((wdone[0] || dead[0]) && (wdone[1] || dead[1]))
+
+/* where a frame of ln cells starting at tail t ends (padding to the ring end
+ * first if it would straddle it), and would step 1 find room for it now? */
+#define PADFOR(t, ln)  ((((t) % C) + (ln) > C) -> C - ((t) % C) : 0)
+#ifdef BUG_NO_HOLD
+#define ROOMNOW(ln)    (TAIL + PADFOR(TAIL, ln) + (ln) <= HEAD + C)
 #else
-#error "NW must be 2 or 3"
+#define ROOMNOW(ln)    (TAIL + PADFOR(TAIL, ln) + (ln) <= MIN(HEAD, HOLD) + C)
 #endif
+#define HOLDER_DEAD    (HOLD != NONE && HOLD_SLOT != NONE && dead[HOLD_SLOT])
 
 mtype:act = { NOTHING, WAIT, AGAIN };
 
-/* would step 1 find room for a frame of ln cells now? */
-#define LAYOUT(t, ln)  ((t) + ((((t) % C) + (ln) > C) -> C - ((t) % C) : 0) + (ln))
-#ifdef BUG_NO_HOLD
-#define ROOMNOW(ln)    (LAYOUT(TAIL, ln) <= HEAD + C)
-#else
-#define ROOMNOW(ln)    (LAYOUT(TAIL, ln) <= MIN(HEAD, HOLD) + C)
-#endif
+/* ============================================================================ */
+/* Writer                                                                       */
+/* ============================================================================ */
 
-#define HOLDER_DEAD   (HOLD != NONE && HOLD_SLOT != NONE && dead[HOLD_SLOT])
+/* An option of every writer step: die here instead (and forget the locals, so
+ * that dead writers do not make states differ). */
+#define OR_DIE   :: atomic { dead[w] = true; WRESET; goto gone }
+#define WRESET   k = 0; fid = 0; ln = 0; t = 0; pad = 0; req = 0; h = 0; hd = 0; p = 0; c = 0; ok = false
 
-/* A writer step that the writer may not live to take: either the step, or the
- * process dies here (dead[w] = true) and takes no further step. */
-#ifdef NODEATH
-#define OR_DIE
-#else
-#define OR_DIE        :: atomic { dead[w] = true; WRESET; goto gone }
-#endif
-/* a dead writer's locals are forgotten (fewer distinct states) */
-#define WRESET        k = 0; fid = 0; ln = 0; t = 0; pad = 0; req = 0; h = 0; hd = 0; p = 0; c = 0; ok = false
-
-/* write step 5 (after the header): the payload; it clobbers the stamp word of
- * the frame's second cell */
+/* step 5, after the header: the payload. In a 2-cell frame it overwrites the
+ * stamp word of the second cell. */
 #ifdef FORGE_PAYLOAD
-#define CLOBBER(c)   st_pos[c] = p + 1; st_state[c] = COMMITTED; flen[c] = 1  /* reads as "p+1 | COMMITTED, len 1" */
+#define CLOBBER(c)  st_pos[c] = p + 1; st_state[c] = COMMITTED; flen[c] = 1  /* reads as "p+1 | COMMITTED, len 1" */
 #else
-#define CLOBBER(c)   st_pos[c] = 0; st_state[c] = 0; flen[c] = 0
+#define CLOBBER(c)  st_pos[c] = 0; st_state[c] = 0; flen[c] = 0
 #endif
 #define PAYLOAD \
     c = p % C; data[c] = fid; \
@@ -212,8 +224,9 @@ mtype:act = { NOTHING, WAIT, AGAIN };
     fi; \
     c = 0
 
-/* write step 6: commit: CAS stamp p|CLAIMED -> p|COMMITTED. Success: the write
- * returns OK. Failure: the frame was force-unblocked (REVOKED): FrameAbandoned */
+/* step 6: commit: CAS stamp p|CLAIMED -> p|COMMITTED. Success: the write
+ * returns OK. Failure: the frame was force-unblocked (REVOKED): the write
+ * returns FrameAbandoned. */
 #define COMMIT \
     c = p % C; \
     if \
@@ -226,16 +239,14 @@ mtype:act = { NOTHING, WAIT, AGAIN };
         cowner[(p + 1) % C] = (ln == 2 -> fid : cowner[(p + 1) % C]); \
         ok = true \
     :: else -> \
-        assert(revoked[fid]);           /* only a revoke makes the CAS fail */ \
+        assert(revoked[fid]);           /* only a force-unblock fails a commit */ \
         assert(!delivered[fid]);        /* (d) */ \
         abandoned[fid] = true; \
+        REACHED(6); \
         ok = false \
     fi; \
     c = 0
 
-/* ============================================================================ */
-/* Writer: DESIGN-v2 "Write", steps 1-6.                                         */
-/* ============================================================================ */
 proctype writer(byte w)
 {
     byte k = 0, fid, ln, t, pad, req, h, hd, p, c;
@@ -243,30 +254,24 @@ proctype writer(byte w)
 
     do
     :: k < NF ->
-        /* a write call: frame fid of 1 or 2 cells */
+        /* a write call: frame fid, of 1 or 2 cells */
         if
-#ifdef LEN_W1_2
-        :: w == 1 -> d_step { fid = w * NF + k + 1; ln = 2 }
-        :: w != 1 -> d_step { fid = w * NF + k + 1; ln = 1 }
-        :: w != 1 -> d_step { fid = w * NF + k + 1; ln = 2 }
-#else
         :: d_step { fid = w * NF + k + 1; ln = 1 }
         :: d_step { fid = w * NF + k + 1; ln = 2 }
-#endif
         fi;
 retry:
-        /* step 1: t = TAIL; lay out the frame (padding to the ring end if it
-         * would straddle it); check room against min(HEAD, HOLD), loading HEAD
-         * before HOLD. Then step 2 begins: claim_end = t + req.
-         * The loads and that store are one step. This is sound: TAIL only
-         * grows, so a writer whose CAS on t succeeds saw TAIL == t all along;
-         * HEAD only grows, so HEAD loaded at the time of the HOLD load allows
-         * at least the room that the earlier load would; and nobody can tell
-         * a store made at once from one made a bit later. (Loading HOLD
-         * before HEAD is not equivalent: -DBUG_HOLD_FIRST.) With no room,
-         * the HOLD_SLOT and liveness loads and the HOLD CAS below are in the
-         * step too: with two writers HOLD_SLOT is set with HOLD (see the
-         * operator), and a holder that dies later wakes the sleeper. */
+        /* Step 1: t = TAIL; lay out the frame (padding to the ring end if it
+         * would straddle it: req = pad + ln); check room against
+         * min(HEAD, HOLD), loading HEAD before HOLD. Step 2 begins:
+         * claim_end = t + req.
+         * One step, which is sound: TAIL only grows, so a writer whose CAS on
+         * t succeeds saw TAIL == t all along; HEAD only grows, so HEAD loaded
+         * when HOLD is loaded allows at least the room the earlier load
+         * would; nobody can tell a store made at once from one made a bit
+         * later. (Loading HOLD first is not the same: -DBUG_HOLD_FIRST.)
+         * With no room, the writer clears the HOLD of a dead holder (CAS
+         * HOLD hd -> none), in the same step: HOLD_SLOT is stored with HOLD
+         * (see the operator), and a holder dying later wakes the sleeper. */
 #ifdef BUG_HOLD_FIRST
         if
         :: hd = HOLD
@@ -276,7 +281,7 @@ retry:
         if
         :: atomic {
                t = TAIL;
-               pad = ((t % C) + ln > C -> C - (t % C) : 0);
+               pad = PADFOR(t, ln);
                req = pad + ln;
                h = HEAD;
 #ifndef BUG_HOLD_FIRST
@@ -286,15 +291,14 @@ retry:
                hd = NONE;
 #endif
                if
-               :: t + req <= MIN(h, hd) + C ->               /* room */
-                   claim_end[w] = t + req;                  /* step 2 */
+               :: t + req <= MIN(h, hd) + C ->          /* room */
+                   claim_end[w] = t + req;             /* step 2 */
                    ok = true
                :: else ->
-                   /* no room: a writer waiting for room clears a dead
-                    * holder's HOLD (CAS HOLD hd -> none) */
                    if
-                   :: hd != NONE && HOLD_SLOT != NONE && dead[HOLD_SLOT] ->
-                       HOLD = (HOLD == hd -> NONE : HOLD)
+                   :: hd != NONE && HOLD_SLOT != NONE && dead[HOLD_SLOT] && HOLD == hd ->
+                       HOLD = NONE;
+                       REACHED(7)
                    :: else -> skip
                    fi;
                    t = 0; pad = 0; req = 0; ok = false
@@ -306,27 +310,28 @@ retry:
         if
         :: ok -> ok = false
         :: else ->
-            /* then sleeps (WAITING_MASK) until step 1 would find room, or the
-             * holder of HOLD has died (the real writer is woken by every HEAD
-             * or HOLD move, and goes back to sleep if there is still no
-             * room), or times out. */
+            /* No room: sleep (WAITING_MASK) until step 1 would find room or
+             * the holder of HOLD has died (the real writer is woken by every
+             * move of HEAD or HOLD and sleeps again while there is no room),
+             * or time out (the write returns Full). Dying asleep is the same
+             * as dying before falling asleep, so that option comes first. */
             if
             :: skip
-            OR_DIE          /* (dying asleep = dying before falling asleep) */
+            OR_DIE
             fi;
             if
-            :: (ROOMNOW(ln) || HOLDER_DEAD) -> goto retry   /* woken */
+            :: (ROOMNOW(ln) || HOLDER_DEAD) -> goto retry
 #ifndef NO_WRITE_TIMEOUT
-            :: goto next            /* write timeout: Full, the frame is not written */
+            :: REACHED(10); goto next
 #endif
             fi
         fi;
 
-        /* step 2 (cont.): claim_start = t; step 3: CAS TAIL t -> t + req (on
-         * failure: back to step 1). One step: until TAIL reaches t, no reader
-         * stops inside [t, t + req), and a live writer covering P only makes
-         * the reader wait; a writer that dies between the two leaves the same
-         * published range as one that dies after a failed CAS. */
+        /* Step 2 (end): claim_start = t. Step 3: CAS TAIL t -> t + req; on
+         * failure back to step 1. One step: until TAIL reaches t no reader
+         * stops in [t, t + req); a live writer covering P only makes a
+         * reader wait; a writer dying between the two would leave the range
+         * that a writer dying after a failed CAS leaves. */
         if
         :: atomic {
                claim_start[w] = t;
@@ -342,14 +347,14 @@ retry:
         if
         :: ok -> ok = false
         :: else ->
+            REACHED(9);
 #ifndef STALE_RANGE
-            /* AMENDMENT (not in DESIGN-v2): retract the published range
-             * (claim_start = claim_end, empty) before going back to step 1,
-             * which may sleep. As written, the range stays published: it
-             * covers the claim that won the CAS, and if that claim's writer
-             * dies, the reader waits for this live writer, which may be
-             * asleep waiting for room the reader never frees: deadlock
-             * (-DSTALE_RANGE). */
+            /* AMENDMENT A1: retract the published range (claim_start =
+             * claim_end: empty) before going back to step 1, which may sleep.
+             * As written, the range stays: it covers the claim that won the
+             * CAS, and if that claim's writer dies, the reader waits for this
+             * live writer, which may be asleep waiting for room that only the
+             * reader can make: deadlock (-DSTALE_RANGE). */
             if
             :: claim_start[w] = t + req
             OR_DIE
@@ -359,24 +364,29 @@ retry:
             goto retry
         fi;
 
-        /* step 4: padding: frame_len (type 0), then stamp = t|PADDING. One
-         * step: frame_len is only read at a cell whose stamp names the
-         * reader's position, which this cell's does not yet. */
+        /* Step 4: padding: frame_len (type 0), then stamp = P|PADDING. One
+         * step: frame_len is read only at a cell whose stamp names the
+         * reader's position, which this one's does not yet. */
         if
         :: pad > 0 ->
             if
-            :: d_step { c = (p - pad) % C; WCHK(c); flen[c] = pad; st_pos[c] = p - pad; st_state[c] = PADDING; c = 0; pad = 0 }
+            :: d_step {
+                   c = (p - pad) % C; WCHK(c);
+                   flen[c] = pad; st_pos[c] = p - pad; st_state[c] = PADDING;
+                   c = 0; pad = 0
+               }
             OR_DIE
             fi
         :: else -> skip
         fi;
 
-        /* step 5: frame_len/type/flags and stamp = p|CLAIMED (one step, as
-         * above); then the payload (PAYLOAD); step 6: commit (COMMIT) */
+        /* Step 5: frame_len/type/flags and stamp = p|CLAIMED (one step, as
+         * for the padding; under A3 the flags carry the slot w). */
         if
         :: d_step { c = p % C; WCHK(c); flen[c] = ln; st_pos[c] = p; st_state[c] = CLAIMED; c = 0 }
         OR_DIE
         fi;
+        /* Step 5 (payload) and step 6 (commit). */
 #ifdef FORGE_PAYLOAD
         if
         :: d_step { PAYLOAD }
@@ -387,25 +397,25 @@ retry:
         OR_DIE
         fi;
 #else
-        /* payload and commit in one step: nobody reads a frame's payload
-         * before its commit (the stamp word clobbered in the second cell
-         * never validates), and the step can be scheduled at the time of
-         * the real payload stores */
+        /* One step: nothing reads a frame's payload before its commit (the
+         * stamp word it overwrites never validates), and the step can happen
+         * when the real payload stores would. */
         if
         :: d_step { PAYLOAD; COMMIT }
         OR_DIE
         fi;
 #endif
-        /* FrameAbandoned: the writer clears HOLD (CAS p -> none) */
+        /* FrameAbandoned: the writer clears HOLD (CAS HOLD p -> none). (The
+         * design then turns the rest of its batch into padding; the model
+         * writes one frame per call.) */
         if
         :: ok -> skip
         :: else ->
             if
-            :: HOLD = (HOLD == p -> NONE : HOLD)   /* CAS HOLD p -> none */
+            :: HOLD = (HOLD == p -> NONE : HOLD)
             OR_DIE
             fi
         fi;
-        /* step 7 (wake the reader) is the reader's blocking guard */
 next:
         atomic { k++; ln = 0; t = 0; pad = 0; req = 0; h = 0; hd = 0; p = 0; ok = false; fid = 0 }
     :: else -> break
@@ -416,11 +426,11 @@ gone:
 }
 
 /* ============================================================================ */
-/* Reader: DESIGN-v2 "Read". Local head P; its only shared store is HEAD.       */
+/* Reader: local head P; its only shared store is HEAD.                         */
 /* ============================================================================ */
 active proctype reader()
 {
-    byte P, i, sp, ss, ln, f, f2, t, emin, w, g;
+    byte P, i, sp, ss, ln, f, f2, t, emin, w, g, ndead;
     bool got, stuck, live, cov;
     mtype:act act;
 
@@ -429,25 +439,22 @@ active proctype reader()
     do
     :: /* stamp = load(P). If it is P|COMMITTED: copy frame_len ONCE,
         * validate the copy (1 <= len, fits before the ring end,
-        * P + len <= TAIL), copy the payload, publish HEAD = P + len (the
-        * delivery). If it is P|PADDING or P|REVOKED: validate len, skip.
-        * One step: once the stamp names P in one of those states, no other
-        * process can change the frame's cells (writers stay below
-        * min(HEAD, HOLD) + C, the operator only CASes a CLAIMED stamp), so
-        * the reader's loads commute with every other step; a crash before
-        * the HEAD store is the same as a crash before the stamp load. */
+        * P + len <= TAIL), copy the payload, publish HEAD = P + len: the
+        * delivery. If it is P|PADDING or P|REVOKED: validate len, skip.
+        * One step: once the stamp names P in one of those states, nothing
+        * can change the frame's cells (writers stay below min(HEAD, HOLD) + C;
+        * the operator only CASes a CLAIMED stamp), so the loads commute with
+        * every other step, and dying before the HEAD store is the same as
+        * dying before the stamp load. */
         d_step {
             i = P % C;
             sp = st_pos[i]; ss = st_state[i];
             if
             :: ISCOMMITTED(sp, ss, P) ->
                 ln = flen[i]; t = TAIL;
-                assert(ln >= 1 && i + ln <= C && P + ln <= t);   /* else CorruptChannel */
+                assert(ln >= 1 && i + ln <= C && P + ln <= t);  /* else CorruptChannel */
                 f = data[i];
-                if
-                :: ln == 2 -> f2 = data[(i + 1) % C]
-                :: else -> f2 = f
-                fi;
+                f2 = (ln == 2 -> data[(i + 1) % C] : f);
                 assert(sp == P);                                     /* (c) */
                 assert(f != 0 && f2 == f);                           /* (c) one frame's bytes */
                 assert(gpos[f] == P);                                /* (c) the frame written at P */
@@ -459,11 +466,19 @@ active proctype reader()
                 lastdel[FWRITER(f)] = FSEQ(f) + 1;
                 cowner[i] = 0;
                 cowner[(i + 1) % C] = (ln == 2 -> 0 : cowner[(i + 1) % C]);
+                if
+                :: P >= C -> REACHED(1)      /* a frame of the ring's second lap */
+                :: else -> skip
+                fi;
                 HEAD = P + ln; P = P + ln;
                 got = true
             :: ISSKIP(sp, ss, P) ->
                 ln = flen[i]; t = TAIL;
-                assert(ln >= 1 && i + ln <= C && P + ln <= t);
+                assert(ln >= 1 && i + ln <= C && P + ln <= t);  /* else CorruptChannel */
+                if
+                :: ss == PADDING -> REACHED(2)
+                :: else -> REACHED(3)
+                fi;
                 HEAD = P + ln; P = P + ln;
                 got = true
             :: else -> got = false
@@ -471,37 +486,35 @@ active proctype reader()
             i = 0; ln = 0; f = 0; f2 = 0; t = 0;
             if
             :: got -> sp = 0; ss = 0; got = false; stuck = false
-            :: else -> stuck = true     /* sp, ss kept for the next steps */
+            :: else -> stuck = true     /* sp, ss kept for the next step */
             fi
         }
         if
         :: !stuck -> skip               /* consumed or skipped one: go round */
         :: stuck ->
             /* The reader dies (say, an operator kills a reader stalled on a
-             * writer) and a new one takes READER_OWNER and starts at the
-             * published HEAD. The reader publishes nothing but HEAD, and the
-             * HEAD store is part of the consuming step, so P == HEAD at every
-             * step: the new reader is in the state the old one was in before
-             * its last stamp load. Dying at any other point (while waiting,
-             * say) is the same as pausing there and dying here later, which
-             * interleaving covers; offering the crash only here keeps a
-             * reader stalled for good visible as a deadlock. */
-            d_step { assert(P == HEAD); P = HEAD; stuck = false; sp = 0; ss = 0 }
+             * writer), and a new one takes READER_OWNER and starts at the
+             * published HEAD. Since P == HEAD at every step (the HEAD store is
+             * part of the consuming step), the new reader is where the old
+             * one was before its last stamp load. Dying at any other point
+             * (while it waits, say) is the same as pausing there and dying
+             * here later; offering it only here keeps a reader that is stuck
+             * for good visible as a deadlock. */
+            d_step { assert(P == HEAD); P = HEAD; stuck = false; sp = 0; ss = 0; REACHED(8) }
         :: stuck ->
-            /* The stamp did not validate. If P == TAIL, nothing is there.
-             * If P < TAIL, a claim is in flight: after stuck_timeout, look
-             * at the writer slots whose [claim_start, claim_end) covers P.
-             * If any has a live owner: wait. If all are dead: re-load the
-             * stamp (a commit just before death wins), then skip to the
-             * smallest claim_end among them (store HEAD, write nothing).
-             * If none covers P: CorruptChannel.
-             * The loads of TAIL, of the slots and of the stamp are one step,
-             * apart from the stamp load above. This is sound: TAIL only
-             * grows, so P < TAIL stays true; a dead writer's slot never
-             * changes again; and the stamp at P can only change from CLAIMED
-             * to COMMITTED (the writer, which then is not dead) or to REVOKED
-             * (the operator; skipped either way). A slot seen live makes
-             * the reader wait whenever it was seen. */
+            /* The stamp did not validate. If P == TAIL: nothing there. If
+             * P < TAIL, a claim is in flight: after stuck_timeout, look at the
+             * writer slots whose [claim_start, claim_end) covers P. If any has
+             * a live owner: wait. If all are dead: re-load the stamp (a commit
+             * just before death wins), then skip to the smallest claim_end
+             * among them (store HEAD; write nothing). If none covers P:
+             * CorruptChannel.
+             * One step for the loads of TAIL, the slots and the stamp (but not
+             * the stamp load above): TAIL only grows, so P < TAIL stays true;
+             * a dead writer's slot never changes again; the stamp at P can
+             * change only from CLAIMED to COMMITTED (by a writer, then alive)
+             * or to REVOKED (skipped as well); and a slot seen live makes the
+             * reader wait whenever it is seen. */
             d_step {
                 stuck = false;
                 t = TAIL;
@@ -509,7 +522,7 @@ active proctype reader()
                 if
                 :: P == t -> act = NOTHING
                 :: else ->
-                    live = false; cov = false; emin = NONE; w = 0;
+                    live = false; cov = false; emin = NONE; ndead = 0; w = 0;
                     do
                     :: w < NW ->
                         if
@@ -521,7 +534,7 @@ active proctype reader()
 #else
                             if
                             :: !dead[w] -> live = true
-                            :: else -> emin = MIN(claim_end[w], emin)
+                            :: else -> emin = MIN(claim_end[w], emin); ndead++
                             fi
 #endif
                         :: else -> skip
@@ -530,34 +543,34 @@ active proctype reader()
                     :: else -> break
                     od;
                     if
-                    :: live -> act = WAIT
+                    :: live -> act = WAIT; REACHED(11)
                     :: else ->
 #ifdef CORRUPT_NO_RELOAD
-                        assert(cov);    /* as written: no covering slot = CorruptChannel */
+                        assert(cov);    /* as written: no slot covers P = CorruptChannel */
 #endif
-                        /* Re-load the stamp. AMENDMENT: DESIGN-v2 re-loads it
-                         * only when all covering writers are dead; it must also
-                         * re-load it before reporting CorruptChannel: the stamp
-                         * loaded above may predate a commit after which its
-                         * writer moved its claim range on (-DCORRUPT_NO_RELOAD). */
+                        /* Re-load the stamp. AMENDMENT A2: DESIGN-v2 re-loads
+                         * it only when all covering writers are dead; it must
+                         * also be re-loaded before CorruptChannel: the load
+                         * above may predate a commit after which the writer
+                         * moved its range on (-DCORRUPT_NO_RELOAD). */
 #ifdef BUG_NO_RELOAD
                         if
                         :: !cov -> sp = st_pos[P % C]; ss = st_state[P % C]
-                        :: else -> skip     /* skips with the stamp loaded above */
+                        :: else -> skip     /* reclaims on the stamp loaded above */
                         fi;
 #else
                         sp = st_pos[P % C]; ss = st_state[P % C];
 #endif
                         if
-                        :: ISVALID(sp, ss, P) -> skip       /* go round and read it */
+                        :: ISVALID(sp, ss, P) -> REACHED(15)  /* go round and read it */
                         :: else ->
-                            assert(cov);                    /* else CorruptChannel */
+                            assert(cov);                      /* else CorruptChannel */
                             g = 1;
                             do
                             :: g <= NFR ->
                                 if
                                 :: gpos[g] != NONE && P <= gpos[g] && gpos[g] < emin ->
-                                    assert(!committed[g]);  /* (b) no committed frame skipped */
+                                    assert(!committed[g]);    /* (b) no committed frame skipped */
                                     reclaimed[g] = true
                                 :: else -> skip
                                 fi;
@@ -565,35 +578,39 @@ active proctype reader()
                             :: else -> break
                             od;
                             g = 0;
+                            REACHED(4);
+                            if
+                            :: ndead > 1 -> REACHED(5)        /* several dead slots cover P */
+                            :: else -> skip
+                            fi;
                             HEAD = emin;
                             P = emin
                         fi;
                         act = AGAIN
                     fi
                 fi;
-                t = 0; live = false; cov = false; emin = 0; w = 0; sp = 0; ss = 0
+                t = 0; live = false; cov = false; emin = 0; ndead = 0; w = 0; sp = 0; ss = 0
             }
             if
             :: act == NOTHING ->
-                /* sleep until a writer moves TAIL; the run ends here once
-                 * every writer has finished or died */
+                /* sleep until a writer moves TAIL; or, once every writer has
+                 * finished or died, the run is over */
                 if
                 :: TAIL != P -> skip
-                :: atomic { (TAIL == P && ALLWFIN) -> rdone = true }; break
+                :: (TAIL == P && ALLWFIN) -> break
                 fi
             :: act == WAIT ->
                 /* a live writer covers P: wait (back-pressure, STALL_PID)
                  * until the stamp at P validates or no live writer covers P */
-                if
-                :: (ISVALID(st_pos[P % C], st_state[P % C], P) || !ANYLIVECOVER(P)) -> skip
-                fi
+                (VALIDAT(P) || !ANYLIVECOVER(P))
             :: act == AGAIN -> skip
             fi;
-            d_step { act = 0; sp = 0; ss = 0 }
+            d_step { act = 0 }
         fi
     od;
 
-    /* final state: every writer finished or died, the reader caught up */
+    /* The final state: every writer has finished or died, and the reader has
+     * consumed everything up to TAIL. */
     atomic {
         assert(HEAD == TAIL && P == HEAD);
         g = 1;
@@ -604,55 +621,57 @@ active proctype reader()
             g++
         :: else -> break
         od;
+        if
+        :: dead[0] && dead[1] -> REACHED(13)
+        :: else -> skip
+        fi;
+        if
+        :: delivered[1] && delivered[2] && delivered[3] && delivered[4] -> REACHED(12)
+        :: else -> skip
+        fi;
         g = 0
-    };
+    }
 }
 
 /* ============================================================================ */
-/* Operator: DESIGN-v2 "Force-unblock", MAXREV attempts at any time.            */
+/* Operator: force-unblock, MAXREV times at most, at any time.                  */
 /* ============================================================================ */
 active proctype operator()
 {
     byte n = 0, p, g;
 
-end_op:
+end:
     do
     :: /* p = HEAD; if the stamp at p is p|CLAIMED (the claim's header is
-        * written): CAS HOLD none -> p, and HOLD_SLOT = the claiming writer's
-        * slot. One step, taken only when it succeeds: an operator that finds
-        * nothing to unblock changes nothing. (Storing HOLD_SLOT in the same
-        * step as HOLD hides a window in which a third writer waiting for
-        * room could see the new HOLD with an old HOLD_SLOT; with two writers
-        * nobody else waits for room then.) */
+        * written): CAS HOLD none -> p, and store HOLD_SLOT. One step, taken
+        * only when it succeeds: an operator that finds nothing to unblock
+        * changes nothing. (HOLD_SLOT stored with HOLD hides the moment when
+        * a writer waiting for room could see the new HOLD with an old
+        * HOLD_SLOT; with two writers, no writer then waits for room: the
+        * other one is the holder.) */
         atomic {
             (n < MAXREV && HOLD == NONE &&
              st_pos[HEAD % C] == HEAD && st_state[HEAD % C] == CLAIMED) ->
             n++; p = HEAD; HOLD = p;
 #ifdef HOLD_SLOT_BY_RANGE
-            /* DESIGN-v2 does not say how HOLD_SLOT is found. Taken from the
-             * registry like the reader does (a slot whose range covers p), it
-             * can name a live writer whose range covers p for a moment (its
-             * CAS is about to fail): if the real holder then dies, no writer
-             * ever clears HOLD and writers wait for room for good. */
+            /* DESIGN-v2 does not say where HOLD_SLOT comes from. Found like
+             * the reader finds claimants (a slot whose range covers p), it can
+             * name a live writer whose range covers p for a while (its CAS
+             * failed, or is going to); if the real holder then dies, nobody
+             * clears HOLD and writers wait for room for good. */
             if
             :: COVERS(0, p) -> HOLD_SLOT = 0
             :: COVERS(1, p) -> HOLD_SLOT = 1
-#if NW == 3
-            :: COVERS(2, p) -> HOLD_SLOT = 2
-#endif
             :: else -> HOLD_SLOT = NONE
             fi
 #else
-            /* AMENDMENT: the writer records its slot in the frame header
-             * (e.g. in flags) before the CLAIMED stamp; the operator reads it
+            /* AMENDMENT A3: the writer records its slot in the frame header
+             * (flags) before the CLAIMED stamp, and the operator reads it
              * there. Modelled with the ghost owner of the claim at p. */
             g = 1;
             do
             :: g <= NFR ->
-                if
-                :: gpos[g] == p -> HOLD_SLOT = FWRITER(g)
-                :: else -> skip
-                fi;
+                HOLD_SLOT = (gpos[g] == p -> FWRITER(g) : HOLD_SLOT);
                 g++
             :: else -> break
             od;
@@ -660,7 +679,7 @@ end_op:
 #endif
         }
         /* CAS stamp p|CLAIMED -> p|REVOKED. If the writer committed first,
-         * give HOLD back: CAS HOLD p -> none (same step: between the two,
+         * give HOLD back: CAS HOLD p -> none, in the same step (in between,
          * HOLD only holds writers back). */
         d_step {
             if
@@ -669,16 +688,14 @@ end_op:
                 g = 1;
                 do
                 :: g <= NFR ->
-                    if
-                    :: gpos[g] == p -> revoked[g] = true
-                    :: else -> skip
-                    fi;
+                    revoked[g] = (gpos[g] == p -> true : revoked[g]);
                     g++
                 :: else -> break
                 od;
                 g = 0
             :: else ->
-                HOLD = (HOLD == p -> NONE : HOLD)
+                HOLD = (HOLD == p -> NONE : HOLD);
+                REACHED(14)
             fi;
             p = 0
         }
@@ -687,12 +704,8 @@ end_op:
 
 init
 {
-    byte j = 0;
     atomic {
-        do
-        :: j < NW -> run writer(j); j++
-        :: else -> break
-        od;
-        j = 0
+        run writer(0);
+        run writer(1)
     }
 }
