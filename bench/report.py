@@ -401,9 +401,9 @@ def add_floor_ratios(rows):
     measured RTT, throughput and multi-writer row, floor rows included (the
     per-message SPSC ring and the ping-pong read 1.0; the batched SPSC ring
     reads its gain over the per-message one).  A row the suite measured in
-    pairs with the floor (floor_paired, see suite.FloorRef) keeps its paired
-    ratio; the others (extension rows, or no pairing) are divided by the floor
-    row of their kind and size."""
+    pairs with the floor (floor_paired: its round trips, see suite.FloorRef)
+    keeps its paired ratio; the others (throughput rows, extension rows) are
+    divided by the floor row of their kind and size."""
     fl = floors(rows)
     for row in rows:
         if not ok(row) or row["kind"] not in ("rtt", "tput", "mw"):
@@ -967,24 +967,30 @@ def _floor_section(result):
         "of slots, cached opposite index, release/acquire, copied in and out; `single` "
         "publishes an index per message, `batch` once per up to 64. Nothing that moves "
         "data between processes through shared memory does less work, so these are what "
-        "every row below is divided by. The rows this suite measures itself are paired "
-        "with the floor: each of their repeats follows a short run of the floor, and "
+        "every row below is divided by. Round trips this suite measures itself are "
+        "paired with the ping-pong: each repeat follows a short ping-pong run, and "
         "`x floor` is the median of the per-repeat ratios, since the machine drifts "
-        "between rows. Ratios marked `*` (rows measured by other programs: Rust, OCaml) "
-        "are divided by the floor row below.",
+        "between rows; RTT ratios marked `*` (Rust, OCaml: measured by their own "
+        "programs) are divided by the ping-pong row. Throughput rows are divided by the "
+        "SPSC row, the median of its repeats: the per-message SPSC ring is bimodal run "
+        "to run (it streams, or locks into polling every index store), so `runs` below "
+        "shows its spread.",
         "",
     ]
     body = []
     for r in _row_order(floor_rows):
         line = [r["name"], r["mode"], _size(r["size"])]
         if not ok(r):
-            line += [f"{r['status']}: {r.get('reason', '')}", "", "", "", ""]
+            line += [f"{r['status']}: {r.get('reason', '')}", "", "", "", "", ""]
         elif r["kind"] == "rtt":
-            line += [_us(r["p50_ns"]), _us(r["p99_ns"]), _us(r["p999_ns"]), "", ""]
+            line += [_us(r["p50_ns"]), _us(r["p99_ns"]), _us(r["p999_ns"]), "", "",
+                     _spread([run.get("p50_ns") for run in r.get("runs", [])], _us)]  # fmt: skip
         else:
-            line += ["", "", "", _rate(r["msgs_per_s"]), f"{r['mb_per_s']:.1f}"]
+            line += ["", "", "", _rate(r["msgs_per_s"]), f"{r['mb_per_s']:.1f}",
+                     _spread([run.get("msgs_per_s") for run in r.get("runs", [])], _rate)]  # fmt: skip
         body.append(line)
-    header = ["floor row", "mode", "size", "RTT p50 us", "p99 us", "p99.9 us", "msgs/s", "MB/s"]
+    header = ["floor row", "mode", "size", "RTT p50 us", "p99 us", "p99.9 us", "msgs/s", "MB/s",
+              "runs (min - max)"]  # fmt: skip
     out += [*_table(header, body), ""]
 
     measured = [r for r in rows if ok(r) and not is_floor(r)]
@@ -1063,8 +1069,14 @@ def _spsc_floor_text(fl, sizes):
 
 
 def _floor_cell(row):
-    """A row's x floor as text, `*` when divided by the floor row, not paired."""
+    """A row's x floor as text; an RTT row not paired with the ping-pong gets `*`."""
     text = _ratio(row.get("vs_floor"))
-    if text and not row.get("floor_paired"):
+    if text and row["kind"] == "rtt" and not row.get("floor_paired") and not is_floor(row):
         text += "*"
     return text
+
+
+def _spread(values, fmt):
+    """ "low - high" of a row's per-repeat values ("" without any)."""
+    values = [v for v in values if v is not None]
+    return f"{fmt(min(values))} - {fmt(max(values))}" if values else ""

@@ -306,7 +306,13 @@ def main(argv=None):
             )
             row["writers"] = writers
         rows.append(row)
-        if isinstance(transport, FloorTransport) and transport.mode == "single":
+        # Round trips are paired with the ping-pong (stable run to run, while
+        # the machine drifts between rows).  Throughput rows are not: the
+        # per-message SPSC ring is bimodal run to run (it streams, or it locks
+        # into polling every index store: 30 vs 350 M msgs/s here), so a short
+        # paired run adds noise; they are divided by the floor row, the median
+        # of its full-length repeats.
+        if isinstance(transport, FloorTransport) and transport.what == "pingpong":
             ref = _floor_ref(transport, row, cfg)
             if ref is not None:
                 floor_refs[ref_key] = ref

@@ -5,11 +5,13 @@ and page faults), sizes its runs to take about `target_s` seconds each from
 the calibrated speed, clamps that count, then repeats `repeats` times.  A
 row reports the median over repeats of each statistic.
 
-Given a FloorRef (the floor row of the same kind and size, measured earlier in
+Given a FloorRef (a floor row of the same kind and size, measured earlier in
 the run), every repeat is paired with one run of the floor right before it,
 and the row's vs_floor is the median of the per-repeat ratios: the machine
 drifts between rows (on a shared VM the ping-pong can move 5x within a
 minute), and a ratio of two numbers taken seconds apart cancels that drift.
+run.py pairs the round trips with the ping-pong (see there why not the
+throughput rows).
 """
 
 import dataclasses

@@ -422,7 +422,7 @@ void myc_wake_reader_if_sleeping(myc_map *m) {
 
 int myc_check_frame_args(const myc_map *m, uint32_t type_id, uint32_t payload_len) {
     if (type_id == MYC_TYPE_PADDING || type_id > MYC_TYPE_ID_MAX)
-        return myc_fail(MYC_ERR_ARG, "type id %u is out of range 1..%u", type_id, MYC_TYPE_ID_MAX);
+        return myc_fail(MYC_ERR_ARG, "type_id %u is out of range 1..%u", type_id, MYC_TYPE_ID_MAX);
     if (payload_len > m->max_payload)
         return myc_fail(MYC_ERR_TOO_LARGE,
                         "payload of %u bytes exceeds the maximum of %u of channel '%s'",

@@ -29,6 +29,8 @@ static PyObject *g_abandoned;      /* mycelium_shm.errors.FrameAbandoned */
 static PyObject *g_batch_failed;   /* mycelium_shm.errors.batch_failed */
 static PyObject *g_view_open;      /* mycelium_shm.errors.ReadViewOpen */
 static PyObject *g_handle_busy;    /* mycelium_shm.errors.HandleBusy */
+static PyObject *g_closed;         /* mycelium_shm.errors.ChannelClosed */
+static PyObject *g_forked;         /* mycelium_shm.errors.ForkedHandle */
 
 /* A Frame(type_id, payload) built directly: the payload bytes are copied
  * once, from the ring. */
@@ -78,7 +80,15 @@ static void batch_failed(Py_ssize_t done, Py_ssize_t total) {
  * number >= 0.  Anything else goes to the slow path, which rejects it. */
 static int timeout_ok(PyObject *timeout) {
     if (timeout == NULL || timeout == Py_None) return 1;
-    if (PyLong_CheckExact(timeout)) return Py_SIZE(timeout) >= 0;
+    if (PyLong_CheckExact(timeout)) {
+        /* Beyond long long (or beyond float range): the slow path decides. */
+        long long t = PyLong_AsLongLong(timeout);
+        if (t == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return 0;
+        }
+        return t >= 0;
+    }
     if (PyFloat_CheckExact(timeout)) {
         double t = PyFloat_AS_DOUBLE(timeout);
         return t >= 0.0 && t <= 1e18;
@@ -320,7 +330,7 @@ static PyObject *fres_finish(FastReservation *self, int commit) {
         Py_DECREF(released);
     }
     if (w == NULL) {
-        PyErr_SetString(PyExc_ValueError, "the writer is closed; the claim will be skipped");
+        PyErr_SetString(g_closed, "the writer is closed; the claim will be skipped");
         return NULL;
     }
     myc_map *m = &w->map;
@@ -331,7 +341,8 @@ static PyObject *fres_finish(FastReservation *self, int commit) {
     };
     int rc = commit ? myc_commit(w, &res) : myc_abort(w, &res);
     if (rc != MYC_OK) {
-        PyErr_SetString(g_abandoned, myc_last_error());
+        /* A forked child's copy of the parent's claim, or a revoked frame. */
+        PyErr_SetString(rc == MYC_ERR_FORKED ? g_forked : g_abandoned, myc_last_error());
         return NULL;
     }
     Py_RETURN_NONE;
@@ -722,8 +733,11 @@ static PyObject *fr_check_no_view(FastReader *self, PyObject *unused) {
     /* _check_no_view(): ReadViewOpen if a read_view() holds a frame */
     (void)unused;
     myc_reader *r = self->reader;
-    /* Closed, or in use by another thread: the C call that follows says so. */
-    if (r == NULL || !myc_flag_try_take(&r->busy)) Py_RETURN_NONE;
+    /* Closed, a forked child's copy, or in use by another thread: the C
+     * call that follows says so. */
+    if (r == NULL || __atomic_load_n(r->fork_counter, __ATOMIC_RELAXED) != r->fork_generation ||
+        !myc_flag_try_take(&r->busy))
+        Py_RETURN_NONE;
     int held = r->held_bytes != 0;
     reader_leave(r);
     if (held) {
@@ -800,9 +814,11 @@ PyMODINIT_FUNC PyInit__fastpath(void) {
     g_batch_failed = PyObject_GetAttrString(errors, "batch_failed");
     g_view_open = PyObject_GetAttrString(errors, "ReadViewOpen");
     g_handle_busy = PyObject_GetAttrString(errors, "HandleBusy");
+    g_closed = PyObject_GetAttrString(errors, "ChannelClosed");
+    g_forked = PyObject_GetAttrString(errors, "ForkedHandle");
     Py_DECREF(errors);
     if (g_abandoned == NULL || g_batch_failed == NULL || g_view_open == NULL ||
-        g_handle_busy == NULL)
+        g_handle_busy == NULL || g_closed == NULL || g_forked == NULL)
         return NULL;
     PyObject *module = PyModule_Create(&fastpath_module);
     if (module == NULL) return NULL;

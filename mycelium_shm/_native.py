@@ -72,6 +72,7 @@ _TYPE_ID_MAX = lib.MYC_TYPE_ID_MAX
 # reading in int64 nanoseconds (about 146 years; a longer finite timeout is
 # simply resumed, like a slice).
 _MAX_WAIT_NS = 1 << 62
+_MAX_WAIT_S = _MAX_WAIT_NS / 1e9
 
 # Every code maps to a MyceliumError subclass (with the builtin exception
 # that says the same as a second parent), so ``except MyceliumError`` catches
@@ -261,10 +262,13 @@ def check_open(
     be numbers the C core can take.  ``mode`` is file permission bits,
     0..0o777 (0: 0o600)."""
     cap = _check_range(capacity, "capacity", 0, _MAX_CAPACITY, " (ring bytes)")
-    payload = _check_range(max_payload, "max_payload", 0, _U32_MAX, " (bytes; 0: capacity / 4 - 16)")
+    payload = _check_range(
+        max_payload, "max_payload", 0, _U32_MAX, " (bytes; 0: capacity / 4 - 16)"
+    )
     bits = check_int(mode, "mode", "an int in 0..0o777 (permission bits)")
     if not 0 <= bits <= 0o777:
-        raise ValueError(f"mode must be in 0..0o777 (permission bits), not {bits:#o}")
+        shown = f"{bits:#o}" if bits > 0 else str(bits)
+        raise ValueError(f"mode must be in 0..0o777 (permission bits), not {shown}")
     if create:
         if cap < _MIN_CAPACITY or cap & (cap - 1):
             raise ValueError(
@@ -301,12 +305,12 @@ def check_schema(schema: object, arg: str = "schema") -> Optional[bytes]:
             f"{arg} must be a Schema (an object with digest, encode and decode) or None, "
             f"not {_kind(schema)}"
         )
+    digest = schema.digest  # type: ignore[attr-defined]
     try:
-        raw = bytes(schema.digest)  # type: ignore[attr-defined]
+        raw = bytes(digest)
     except TypeError:
         raise TypeError(
-            f"{arg}.digest must be {lib.MYC_DIGEST_SIZE} bytes, "
-            f"not {_kind(schema.digest)}"  # type: ignore[attr-defined]
+            f"{arg}.digest must be {lib.MYC_DIGEST_SIZE} bytes, not {_kind(digest)}"
         ) from None
     if len(raw) != lib.MYC_DIGEST_SIZE:
         raise ValueError(f"{arg}.digest must be {lib.MYC_DIGEST_SIZE} bytes, not {len(raw)}")
@@ -361,7 +365,9 @@ def check_timeout(timeout: object, arg: str = "timeout") -> Optional[float]:
 
 
 def _seconds_ns(seconds: float) -> int:
-    return max(0, min(int(seconds * 1e9), _MAX_WAIT_NS))
+    if seconds >= _MAX_WAIT_S:  # also where seconds * 1e9 would be inf (1e300)
+        return _MAX_WAIT_NS
+    return max(0, int(seconds * 1e9))
 
 
 def timeout_ns(timeout: object, arg: str = "timeout") -> int:

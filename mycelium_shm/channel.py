@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ._handle import stats_dict
-from ._native import encode_name, ffi, last_error, lib, raise_for
+from ._native import check_bool, encode_name, ffi, last_error, lib, raise_for
 from .errors import ChannelNotFound
 
 __all__ = [
@@ -55,7 +55,9 @@ def object_path(name: str) -> str:
 
 def unlink(name: str, missing_ok: bool = False) -> None:
     """Remove channel ``name``.  Attached processes keep their mapping."""
-    rc = lib.myc_unlink(encode_name(name))
+    raw = encode_name(name)
+    missing_ok = check_bool(missing_ok, "missing_ok")
+    rc = lib.myc_unlink(raw)
     if rc == lib.MYC_OK:
         return
     if rc == lib.MYC_ERR_NOT_FOUND and missing_ok:

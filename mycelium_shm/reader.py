@@ -9,7 +9,16 @@ from typing import Any, Generic, Literal, Optional
 
 from ._fastpath import FastReader, set_frame_type
 from ._handle import ChannelHandle, MessageT, SchemaLike
-from ._native import check_int, check_timeout, ffi, lib, raise_for, timeout_ns, wait_call
+from ._native import (
+    check_choice,
+    check_max_frames,
+    check_timeout,
+    ffi,
+    lib,
+    raise_for,
+    timeout_ns,
+    wait_call,
+)
 from .aio import AsyncReadState
 from .aio import frames as _aio_frames
 from .errors import ChannelClosed, DecodeError
@@ -94,10 +103,11 @@ class ShmReader(ChannelHandle, FastReader, Generic[MessageT]):
     ) -> None:
         self.unknown_skipped = 0
         self._aio: Optional[AsyncReadState] = None
+        stuck_ns = timeout_ns(stuck_timeout, "stuck_timeout")  # checked before attaching
         self._open(
             name, create, exist_ok, capacity, max_payload, mode, schema, trust_foreign
         )
-        lib.myc_reader_set_stuck_timeout(self._h, timeout_ns(stuck_timeout, "stuck_timeout"))
+        lib.myc_reader_set_stuck_timeout(self._h, stuck_ns)
         self._cap = max(self.max_payload, 1)
         self._buf = ffi.new("char[]", self._cap)
         self._buf_u8 = ffi.cast("uint8_t *", self._buf)
@@ -125,10 +135,10 @@ class ShmReader(ChannelHandle, FastReader, Generic[MessageT]):
     def _read_many_slow(self, max_frames: int, timeout: Optional[float] = 0) -> list[Frame]:
         """read_many() when no frame was ready: wait up to ``timeout`` s for
         the first, then take what is there in one C call; [] on timeout."""
-        max_frames = check_int(max_frames, "max_frames")
+        max_frames = check_max_frames(max_frames)  # before any buffer is sized by it
         wait = check_timeout(timeout)
         self._check_no_view()  # myc_read_batch would consume a read_view()'s frame
-        if max_frames <= 0:
+        if max_frames == 0:
             return []
         # The ring never holds more frames than this: a larger count only
         # costs memory (and overflows the C core's uint32 count).
@@ -186,11 +196,10 @@ class ShmReader(ChannelHandle, FastReader, Generic[MessageT]):
         A frame whose type id the schema does not know raises ``DecodeError``,
         or with ``on_unknown="skip"`` is counted in ``unknown_skipped`` and
         passed over."""
+        check_choice(on_unknown, "on_unknown", ("raise", "skip"))
         schema = self.schema
         if schema is None:
             raise ValueError("recv() needs a reader opened with schema=")
-        if on_unknown not in ("raise", "skip"):
-            raise ValueError(f"on_unknown must be 'raise' or 'skip', not {on_unknown!r}")
         while True:
             frame = self.read(timeout)
             if frame is None:

@@ -129,7 +129,8 @@ def test_every_mycelium_row_has_a_ratio_to_the_pure_python_ring(smoke: dict) -> 
 
 
 def test_every_row_has_a_ratio_to_the_floor_of_the_same_run(smoke: dict) -> None:
-    """The floor rows are measured in the run, and every row is paired with them."""
+    """The floor rows are measured in the run; round trips are paired with the ping-pong,
+    throughput rows divided by the SPSC row."""
     rows = smoke["result"]["rows"]
     floors = {(r["name"], r["mode"], r["size"]) for r in rows if r["name"].startswith("floor:")
               and r["status"] == "ok"}  # fmt: skip
@@ -141,8 +142,10 @@ def test_every_row_has_a_ratio_to_the_floor_of_the_same_run(smoke: dict) -> None
     assert {r["lang"] for r in measured} == {"c", "python"}
     for r in measured:
         assert r["vs_floor"] is not None and r["vs_floor"] > 0, r
-        if not r["name"].startswith("floor:"):  # paired: a floor run before each repeat
+        if r["kind"] == "rtt" and not r["name"].startswith("floor:"):  # a ping-pong run
             assert r["floor_paired"] is True and len(r["floor_runs"]) == r["repeats"], r
+        elif not r["name"].startswith("floor:"):  # divided by the SPSC row
+            assert r["floor_paired"] is False, r
     floor = smoke["result"]["floor"]
     assert floor["pingpong_p50_ns"] > 0 and set(floor["spsc_msgs_per_s"]) == {"64", "65536"}
     md = (smoke["out"] / "results.md").read_text()

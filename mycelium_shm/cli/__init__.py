@@ -39,6 +39,7 @@ from . import (
     cmd_replay,
     cmd_stat,
     cmd_stress,
+    cmd_sweep,
     cmd_tail,
     cmd_unblock,
 )
@@ -89,6 +90,7 @@ def build_parser() -> Parser:
     cmd_stress.add_parser(sub)
     cmd_record.add_parser(sub)
     cmd_replay.add_parser(sub)
+    cmd_sweep.add_parser(sub)
     sub.add_parser(
         "bench",
         help="run the benchmark suite (ARGS go to python -m bench; --json: a summary)",

@@ -1,7 +1,9 @@
 """``mycelium-shm bench [ARGS...]``: run the benchmark suite (``python -m bench``).
 
 The suite lives in the ``bench`` package of a source checkout, beside
-``mycelium_shm``; it is looked up there first, then on ``sys.path``.  ARGS
+``mycelium_shm``; it is looked up there first, then on ``sys.path``.  An
+installed package has no suite: the command then says, in one line, how to
+run it from a checkout (``make bench``).  ARGS
 are passed through unchanged (``mycelium-shm bench --help`` shows them).
 """
 
@@ -17,7 +19,14 @@ from typing import Any, Optional
 
 from ._common import CliError, emit_json
 
-__all__ = ["find_bench", "main"]
+__all__ = ["NOT_INSTALLED", "find_bench", "main"]
+
+#: The one line ``mycelium-shm bench`` prints where there is no suite (an
+#: installed package: the suite is not part of the wheel).
+NOT_INSTALLED = (
+    "the benchmark suite is not installed with the package: in a mycelium-shm source "
+    "checkout run `make bench` (or `make bench-quick`, about 1 min)"
+)
 
 
 def find_bench() -> Optional[Path]:
@@ -53,10 +62,7 @@ def main(argv: Sequence[str]) -> int:
     words = [w for w in words if w != "--json"] if as_json else words
     root = find_bench()
     if root is None:
-        raise CliError(
-            "the benchmark suite (package 'bench') is not importable: "
-            "run from a mycelium-shm source checkout"
-        )
+        raise CliError(NOT_INSTALLED)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(root), env.get("PYTHONPATH"))))
     if not as_json:

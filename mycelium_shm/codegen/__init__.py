@@ -1,6 +1,9 @@
 """Code generators: a schema in, source code for another language out.
 
-    python -m mycelium_shm.codegen --lang rust|ocaml|json SCHEMA.toml -o DIR
+    python -m mycelium_shm.codegen --lang rust|ocaml|json SCHEMA.toml -o DIR [--standalone]
+
+(``--standalone`` is passed on as ``standalone=True`` to a generator that
+takes it: Rust code for a crate of one's own, see ``rust.py``.)
 
 Each language lives in a module of this package (``rust.py``, ``ocaml.py``,
 ``json_model.py``...) listed in :data:`LANGUAGES`, imported only when used.  The
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -129,6 +133,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="list the languages and exit")
     p.add_argument("schema", nargs="?", type=Path, help="schema TOML file")
     p.add_argument("-o", "--out", type=Path, help="output directory (created if missing)")
+    p.add_argument(
+        "--standalone",
+        action="store_true",
+        default=None,
+        help="rust: code for a crate of one's own (mod.rs only, no test helpers); "
+        "the default for any directory outside the mycelium-shm crate",
+    )
     return p
 
 
@@ -148,7 +159,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         gen = get_generator(args.lang)
         schema = Schema.load(args.schema)
         args.out.mkdir(parents=True, exist_ok=True)
-        written = gen(schema, args.out, args.schema)
+        if args.standalone:
+            if "standalone" not in inspect.signature(gen).parameters:
+                raise LookupError(f"language {args.lang!r} has no --standalone option")
+            written = gen(schema, args.out, args.schema, standalone=True)  # type: ignore[call-arg]
+        else:
+            written = gen(schema, args.out, args.schema)
     except (LookupError, MyceliumError, OSError) as e:
         print(f"{p.prog}: error: {e}", file=sys.stderr)
         return 1

@@ -13,6 +13,7 @@ Array fields (``[f32]``...) decode to lists, or to NumPy arrays with
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,7 +78,9 @@ class Schema:
 
     @classmethod
     def load(cls, path: str | Path, *, arrays: ArraysMode | None = None) -> Schema:
-        """Load a TOML schema file."""
+        """Load a TOML schema file (``path``: a str or os.PathLike)."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a str or os.PathLike, not {type(path).__name__}")
         p = Path(path)
         return cls(model_from_toml(p.read_text(encoding="utf-8"), str(p)), arrays=arrays)
 
@@ -192,7 +195,11 @@ class Schema:
         dec = self._decoders.get(type_id) if isinstance(type_id, int) else None
         if dec is None:
             raise PayloadError("unknown_type", f"type id {type_id!r} is not in the schema")
-        return dec(payload)
+        try:
+            return dec(payload)
+        except TypeError:
+            _check_payload(payload)
+            raise
 
 
 def _make_encode(encoders: dict[type, Encoder]) -> Callable[[Any], tuple[int, bytes]]:
@@ -209,6 +216,22 @@ def _make_encode(encoders: dict[type, Encoder]) -> Callable[[Any], tuple[int, by
     return encode
 
 
+def _check_payload(payload: Any) -> None:
+    """TypeError naming ``payload`` unless it is a bytes-like object (the
+    decoders' own TypeError for, say, a str would not name it)."""
+    if isinstance(payload, str):
+        raise TypeError(
+            "payload must be a bytes-like object (bytes, bytearray, memoryview), not str"
+        ) from None
+    try:
+        memoryview(payload)
+    except TypeError:
+        raise TypeError(
+            "payload must be a bytes-like object (bytes, bytearray, memoryview), "
+            f"not {type(payload).__name__}"
+        ) from None
+
+
 def _make_decode(decoders: dict[int, Decoder]) -> Callable[[int, Any], Any]:
     def decode(type_id: int, payload: Any) -> Any:
         try:
@@ -217,7 +240,11 @@ def _make_decode(decoders: dict[int, Decoder]) -> Callable[[int, Any], Any]:
             raise PayloadError(
                 "unknown_type", f"type id {type_id!r} is not in the schema"
             ) from None
-        return dec(payload)
+        try:
+            return dec(payload)
+        except TypeError:  # no cost unless raised
+            _check_payload(payload)
+            raise
 
     decode.__doc__ = Schema.decode.__doc__
     return decode

@@ -36,5 +36,7 @@ def path(name: str = "trading") -> Path:
 
 def names() -> list[str]:
     """The names of the schemas available, sorted."""
-    found = {p.stem for where in (_packaged(), _CHECKOUT) if where.is_dir() for p in where.glob("*.toml")}
+    found = {
+        p.stem for where in (_packaged(), _CHECKOUT) if where.is_dir() for p in where.glob("*.toml")
+    }
     return sorted(found)

@@ -278,14 +278,30 @@ retry:
         OR_DIE
         fi;
 #endif
+#ifdef FINE
+        if
+        :: d_step { t = TAIL; pad = PADFOR(t, ln); req = pad + ln }
+        OR_DIE
+        fi;
+        if
+        :: h = HEAD
+        OR_DIE
+        fi;
+        if
+        :: hd = HOLD
+        OR_DIE
+        fi;
+#endif
         if
         :: atomic {
+#ifndef FINE
                t = TAIL;
                pad = PADFOR(t, ln);
                req = pad + ln;
                h = HEAD;
 #ifndef BUG_HOLD_FIRST
                hd = HOLD;
+#endif
 #endif
 #ifdef BUG_NO_HOLD
                hd = NONE;
@@ -332,9 +348,17 @@ retry:
          * stops in [t, t + req); a live writer covering P only makes a
          * reader wait; a writer dying between the two would leave the range
          * that a writer dying after a failed CAS leaves. */
+#ifdef FINE
+        if
+        :: claim_start[w] = t
+        OR_DIE
+        fi;
+#endif
         if
         :: atomic {
+#ifndef FINE
                claim_start[w] = t;
+#endif
                if
                :: TAIL == t ->
                    TAIL = t + req; gpos[fid] = t + pad;
@@ -387,7 +411,7 @@ retry:
         OR_DIE
         fi;
         /* Step 5 (payload) and step 6 (commit). */
-#ifdef FORGE_PAYLOAD
+#if defined(FORGE_PAYLOAD) || defined(FINE)
         if
         :: d_step { PAYLOAD }
         OR_DIE
@@ -440,7 +464,8 @@ active proctype reader()
     :: /* stamp = load(P). If it is P|COMMITTED: copy frame_len ONCE,
         * validate the copy (1 <= len, fits before the ring end,
         * P + len <= TAIL), copy the payload, publish HEAD = P + len: the
-        * delivery. If it is P|PADDING or P|REVOKED: validate len, skip.
+        * delivery (the ghost checks come first only so that a broken variant
+        * reports the property it breaks rather than the length check). If it is P|PADDING or P|REVOKED: validate len, skip.
         * One step: once the stamp names P in one of those states, nothing
         * can change the frame's cells (writers stay below min(HEAD, HOLD) + C;
         * the operator only CASes a CLAIMED stamp), so the loads commute with
@@ -452,7 +477,6 @@ active proctype reader()
             if
             :: ISCOMMITTED(sp, ss, P) ->
                 ln = flen[i]; t = TAIL;
-                assert(ln >= 1 && i + ln <= C && P + ln <= t);  /* else CorruptChannel */
                 f = data[i];
                 f2 = (ln == 2 -> data[(i + 1) % C] : f);
                 assert(sp == P);                                     /* (c) */
@@ -462,6 +486,7 @@ active proctype reader()
                 assert(!abandoned[f]);                               /* (d) */
                 assert(!delivered[f]);                               /* (b) at most once */
                 assert(FSEQ(f) + 1 > lastdel[FWRITER(f)]);           /* (b) per-writer order */
+                assert(ln >= 1 && i + ln <= C && P + ln <= t);      /* else CorruptChannel */
                 delivered[f] = true;
                 lastdel[FWRITER(f)] = FSEQ(f) + 1;
                 cowner[i] = 0;
@@ -653,6 +678,10 @@ end:
             (n < MAXREV && HOLD == NONE &&
              st_pos[HEAD % C] == HEAD && st_state[HEAD % C] == CLAIMED) ->
             n++; p = HEAD; HOLD = p;
+#ifdef FINE
+        }
+        atomic {
+#endif
 #ifdef HOLD_SLOT_BY_RANGE
             /* DESIGN-v2 does not say where HOLD_SLOT comes from. Found like
              * the reader finds claimants (a slot whose range covers p), it can
@@ -694,11 +723,24 @@ end:
                 od;
                 g = 0
             :: else ->
+#ifdef FINE
+                g = 1
+#else
                 HOLD = (HOLD == p -> NONE : HOLD);
+#endif
                 REACHED(14)
             fi;
+#ifndef FINE
             p = 0
+#endif
         }
+#ifdef FINE
+        if
+        :: g == 1 -> HOLD = (HOLD == p -> NONE : HOLD)
+        :: else -> skip
+        fi;
+        d_step { p = 0; g = 0 }
+#endif
     od
 }
 

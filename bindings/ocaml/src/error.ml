@@ -16,6 +16,8 @@ type code =
   | Closed
   | Abandoned
   | Too_many_writers
+  | Foreign
+  | Forked
   | Unknown of int
 
 type t = { code : code; message : string }
@@ -40,6 +42,8 @@ let code_name = function
   | Closed -> "MYC_ERR_CLOSED"
   | Abandoned -> "MYC_ERR_ABANDONED"
   | Too_many_writers -> "MYC_ERR_TOO_MANY_WRITERS"
+  | Foreign -> "MYC_ERR_FOREIGN"
+  | Forked -> "MYC_ERR_FORKED"
   | Unknown n -> Printf.sprintf "MYC_ERR_UNKNOWN(%d)" n
 
 let kind_name = function
@@ -60,6 +64,8 @@ let kind_name = function
   | Closed -> "ChannelClosed"
   | Abandoned -> "FrameAbandoned"
   | Too_many_writers -> "TooManyWriters"
+  | Foreign -> "ForeignChannel"
+  | Forked -> "ForkedHandle"
   | Unknown _ -> "MyceliumError"
 
 let to_string { code; message } =

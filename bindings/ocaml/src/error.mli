@@ -34,6 +34,13 @@ type code =
           are held by live writers, or by dead writers' claims the reader
           has not skipped yet.  A slot is taken per writing system thread:
           a writer used from several threads takes one for each. *)
+  | Foreign
+      (** [MYC_ERR_FOREIGN]: attaching was refused: the channel's file is
+          owned by another uid, or its mode is wider than the open's. *)
+  | Forked
+      (** [MYC_ERR_FORKED]: the handle was opened by the parent of this
+          forked process; the child's copy refuses every write and read and
+          leaves the parent's state alone.  Open a new handle in the child. *)
   | Unknown of int  (** A result code this binding does not know. *)
 
 type t = {

@@ -11,6 +11,7 @@ type how = Attach | Create | Create_or_attach
 let digest_size = T.digest_size
 let type_id_max = T.type_id_max
 let min_capacity = Int64.to_int T.min_capacity
+let max_capacity = Int64.to_int T.max_capacity
 let name_max = T.name_max
 
 (* The layout of struct myc_info is described with literal array sizes; fail
@@ -43,6 +44,8 @@ let error_of_result rc =
     else if rc = T.err_closed then Closed
     else if rc = T.err_abandoned then Abandoned
     else if rc = T.err_too_many_writers then Too_many_writers
+    else if rc = T.err_foreign then Foreign
+    else if rc = T.err_forked then Forked
     else Unknown rc
   in
   { code; message = F.last_error () }
@@ -55,7 +58,7 @@ let u32_max = 0xFFFF_FFFF
 
 let in_u32 what v k =
   if v < 0 || v > u32_max then
-    error Error.Bad_argument (Printf.sprintf "%s %d out of range" what v)
+    error Error.Bad_argument (Printf.sprintf "%s must be in 0..%d, not %d" what u32_max v)
   else k (Unsigned.UInt32.of_int v)
 
 let c_string what s k =
@@ -166,7 +169,9 @@ let open_handle c_open typ ~how ~capacity ~max_payload ~mode ~digest name =
   in_u32 "max_payload" max_payload @@ fun max_payload ->
   in_u32 "mode" mode @@ fun mode ->
   if capacity < 0 then
-    error Error.Bad_argument (Printf.sprintf "capacity %d out of range" capacity)
+    error Error.Bad_argument
+      (Printf.sprintf "capacity must be a power of two in %d..%d, not %d" min_capacity
+         max_capacity capacity)
   else
     with_digest digest @@ fun digest ->
     let out = allocate (ptr typ) (from_voidp typ null) in
@@ -194,13 +199,13 @@ let writer_stats = get_stats F.writer_stats
 let reader_stats = get_stats F.reader_stats
 
 let write_nowait w ~type_id s ~off ~len =
-  in_u32 "type id" type_id @@ fun type_id ->
+  in_u32 "type_id" type_id @@ fun type_id ->
   in_u32 "payload length" len @@ fun len ->
   let p = ocaml_string_start s +@ off in
   check (F.write_nowait w type_id p len 0L)
 
 let write_wait w ~type_id s ~off ~len ~timeout_ns =
-  in_u32 "type id" type_id @@ fun type_id ->
+  in_u32 "type_id" type_id @@ fun type_id ->
   in_u32 "payload length" len @@ fun len32 ->
   (* The stub releases the runtime lock, so the payload may not stay in the
      OCaml heap (the GC could move it): copy it into C memory first. *)
@@ -219,7 +224,8 @@ let write_batch w frames ~timeout_ns =
     Array.find_opt (fun (id, _) -> id < 0 || id > 0xFFFF) frames
   in
   match bad with
-  | Some (id, _) -> error Error.Bad_argument (Printf.sprintf "type id %d out of range" id)
+  | Some (id, _) -> error Error.Bad_argument
+        (Printf.sprintf "type_id %d is out of range 1..65535" id)
   | None when n = 0 -> error Error.Bad_argument "write_batch needs at least one frame"
   | None when n > u32_max -> error Error.Bad_argument "too many frames"
   | None -> (
@@ -305,7 +311,7 @@ let read_bigstring r ~timeout_ns ba ~off ~len =
   res
 
 let write_bigstring w ~type_id ba ~off ~len ~timeout_ns =
-  in_u32 "type id" type_id @@ fun type_id ->
+  in_u32 "type_id" type_id @@ fun type_id ->
   in_u32 "payload length" len @@ fun len ->
   (* The Bigarray's data is outside the OCaml heap, so the blocking stub (which
      releases the runtime lock) reads it in place: no copy, with or without

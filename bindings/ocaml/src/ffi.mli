@@ -32,6 +32,9 @@ val name_max : int
 val error : Error.code -> string -> ('a, Error.t) result
 (** [error code msg] is an error raised on the OCaml side of the boundary. *)
 
+val u32_max : int
+(** [u32_max] is the largest value a C [uint32_t] argument takes. *)
+
 val name_check : string -> (unit, Error.t) result
 (** [name_check name] is [myc_name_check]. *)
 

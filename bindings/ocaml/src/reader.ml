@@ -106,9 +106,19 @@ let batch_buffers t max_frames =
 let read_batch ?(timeout_ns = -1) ?(max_frames = 64) t =
   match t.handle with
   | None -> closed_error ()
-  | Some _ when max_frames < 1 ->
-      Ffi.error Error.Bad_argument "max_frames must be at least 1"
+  | Some _ when max_frames < 1 || max_frames > Ffi.u32_max ->
+      Ffi.error Error.Bad_argument
+        (Printf.sprintf "max_frames must be in 1..%d, not %d" Ffi.u32_max max_frames)
   | Some h -> (
+      (* Buffers for no more frames than the ring can hold (one 16-byte
+         header each), whatever was asked: sized before allocating. *)
+      let max_frames =
+        if max_frames <= 4096 then max_frames
+        else
+          match Ffi.reader_stats h with
+          | Ok s -> max 1 (min max_frames (s.Stats.capacity / 16))
+          | Error _ -> 4096
+      in
       let buf, ids = batch_buffers t max_frames in
       let r = Ffi.read_batch h ~timeout_ns ~max_frames buf ids in
       ignore (Sys.opaque_identity t);

@@ -93,7 +93,8 @@ val read_batch : ?timeout_ns:int -> ?max_frames:int -> t -> (frame list, Error.t
 (** [read_batch r] takes up to [max_frames] (default 64) frames at once,
     waiting up to [timeout_ns] (default -1) for the first one and not at all
     for the others; [Error] with [Empty] when none came in time.  Frames are
-    in ring order. *)
+    in ring order.  [max_frames] outside [1..0xFFFF_FFFF] is [Bad_argument]
+    naming it (checked before anything is allocated). *)
 
 val stats : t -> (Stats.t, Error.t) result
 (** [stats r] reads the channel's counters. *)

@@ -333,6 +333,110 @@ let test_closed () =
   Alcotest.(check string) "message" "MYC_ERR_CLOSED: reader is closed"
     (match Reader.read r with Error e -> Error.to_string e | Ok _ -> "")
 
+(* The bad-input table of tests/test_bad_inputs.py, as far as OCaml's types
+   leave anything to check: the error code, and a message naming the
+   argument. *)
+let check_named what want names r =
+  check_code what want r;
+  match r with
+  | Ok _ -> ()
+  | Error e ->
+      let m = e.Error.message in
+      let found =
+        let ln = String.length names and lm = String.length m in
+        let rec go i = i + ln <= lm && (String.sub m i ln = names || go (i + 1)) in
+        go 0
+      in
+      if not found then Alcotest.failf "%s: %S does not name %S" what m names
+
+let test_bad_inputs () =
+  with_channel @@ fun name ->
+  List.iter
+    (fun (what, capacity, max_payload, mode, names) ->
+      check_named what Error.Bad_argument names
+        (Writer.create ~capacity ~max_payload ~mode name);
+      check_named ("reader " ^ what) Error.Bad_argument names
+        (Reader.create ~capacity ~max_payload ~mode name))
+    [
+      ("capacity 0", 0, 0, 0o600, "capacity");
+      ("capacity 1000", 1000, 0, 0o600, "capacity");
+      ("capacity 2^40", 1 lsl 40, 0, 0o600, "capacity");
+      ("capacity max_int", max_int, 0, 0o600, "capacity");
+      ("capacity negative", -1, 0, 0o600, "capacity");
+      ("capacity min_int", min_int, 0, 0o600, "capacity");
+      ("max_payload negative", 4096, -1, 0o600, "max_payload");
+      ("max_payload 2^40", 4096, 1 lsl 40, 0o600, "max_payload");
+      ("max_payload above the limit", 4096, 2033, 0o600, "max_payload");
+      ("mode negative", 4096, 0, -1, "mode");
+      ("mode 0o1000", 4096, 0, 0o1000, "mode");
+      ("mode 2^40", 4096, 0, 1 lsl 40, "mode");
+    ];
+  Alcotest.(check bool) "nothing created" false (Channel.exists name);
+  let w = ok (Writer.create ~capacity:4096 ~max_payload:512 name) in
+  let r = ok (Reader.attach name) in
+  List.iter
+    (fun type_id ->
+      check_named (Printf.sprintf "type_id %d" type_id) Error.Bad_argument "type_id"
+        (Writer.write w ~type_id "x"))
+    [ 0; -1; 65536; 1 lsl 40; max_int; min_int ];
+  check_named "batch type_id" Error.Bad_argument "type_id" (Writer.write_batch w [ (1, "a"); (0, "b") ]);
+  check_named "payload too large" Error.Too_large "513" (Writer.write w ~type_id:1 (String.make 513 'x'));
+  List.iter
+    (fun max_frames ->
+      check_named (Printf.sprintf "max_frames %d" max_frames) Error.Bad_argument "max_frames"
+        (Reader.read_batch ~timeout_ns:0 ~max_frames r))
+    [ 0; -1; 1 lsl 40; max_int; min_int ];
+  (* A count the ring cannot hold is trimmed before allocating, not refused. *)
+  check_code "max_frames 2^31 on an empty ring" Error.Empty
+    (Reader.read_batch ~timeout_ns:0 ~max_frames:(1 lsl 31) r);
+  ok (Writer.write w ~type_id:1 "still fine");
+  Alcotest.(check int) "the frame after the bad inputs" 1
+    (List.length (ok (Reader.read_batch ~timeout_ns:0 ~max_frames:(1 lsl 31) r)));
+  check_code "nothing was written by the refused calls" Error.Empty (Reader.try_read r);
+  Writer.close w;
+  Reader.close r
+
+(* A handle used in a forked child: [Forked], naming the fork; the parent's
+   writer and reader keep working and the reader is not taken over. *)
+let test_forked_child () =
+  with_channel @@ fun name ->
+  let w = ok (Writer.create ~capacity:4096 name) in
+  let r = ok (Reader.attach name) in
+  ok (Writer.write w ~type_id:3 "pending");
+  let forked = function
+    | Error { Error.code = Error.Forked; message } ->
+        let key = "forked process" in
+        let lk = String.length key and lm = String.length message in
+        let rec go i = i + lk <= lm && (String.sub message i lk = key || go (i + 1)) in
+        go 0
+    | _ -> false
+  in
+  (match Unix.fork () with
+  | 0 ->
+      let ok_all =
+        forked (Writer.write w ~type_id:1 "child")
+        && forked (Writer.try_write w ~type_id:1 "child")
+        && forked (Reader.read ~timeout_ns:0 r)
+        && forked (Reader.try_read r)
+        && forked (Reader.read_batch ~timeout_ns:0 r)
+      in
+      Unix._exit (if ok_all then 0 else 1)
+  | pid -> (
+      match Unix.waitpid [] pid with
+      | _, Unix.WEXITED 0 -> ()
+      | _ -> Alcotest.fail "the child's calls did not all fail with Forked"));
+  Alcotest.check frame "the parent's pending frame" { Reader.type_id = 3; payload = "pending" }
+    (ok (Reader.read ~timeout_ns:1_000_000_000 r));
+  ok (Writer.write w ~type_id:7 "after");
+  Alcotest.check frame "after the child" { Reader.type_id = 7; payload = "after" }
+    (ok (Reader.read ~timeout_ns:1_000_000_000 r));
+  Alcotest.(check int) "no takeover" 0 (ok (Reader.stats r)).Stats.takeovers;
+  Alcotest.(check string) "kind name" "ForkedHandle" (Error.kind_name Error.Forked);
+  Alcotest.(check string) "code name" "MYC_ERR_FOREIGN" (Error.code_name Error.Foreign);
+  Writer.close w;
+  Reader.close r
+
+
 (* A read waiting in C must not hold the OCaml runtime lock: the main thread
    has to run (and write the frame the reader waits for) meanwhile. *)
 let test_read_releases_lock () =
@@ -501,6 +605,9 @@ let () =
           Alcotest.test_case "bigstring round trips skip the major heap" `Quick
             test_bigstring_no_major_alloc;
           Alcotest.test_case "closed handles" `Quick test_closed;
+          Alcotest.test_case "bad inputs name the argument" `Quick test_bad_inputs;
+          Alcotest.test_case "a forked child cannot use the parent's handles" `Quick
+            test_forked_child;
           Alcotest.test_case "blocking read releases the runtime lock" `Quick test_read_releases_lock;
           Alcotest.test_case "blocking write releases the runtime lock" `Quick test_write_releases_lock;
           Alcotest.test_case "a signal interrupts a blocking read" `Quick test_signal_interrupts_read;

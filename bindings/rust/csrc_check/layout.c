@@ -44,6 +44,7 @@ _Static_assert(MYC_ERR_FORMAT == -7 && MYC_ERR_CORRUPT == -8 && MYC_ERR_READER_B
 _Static_assert(MYC_ERR_SCHEMA == -10 && MYC_ERR_TOO_LARGE == -11 && MYC_ERR_INTERRUPTED == -12, "results");
 _Static_assert(MYC_ERR_SYSTEM == -13 && MYC_ERR_HANDLE_BUSY == -14 && MYC_ERR_CLOSED == -15, "results");
 _Static_assert(MYC_ERR_ABANDONED == -16 && MYC_ERR_TOO_MANY_WRITERS == -17, "results");
+_Static_assert(MYC_ERR_FOREIGN == -18 && MYC_ERR_FORKED == -19, "results");
 _Static_assert(MYC_ATTACH == 0 && MYC_CREATE == 1 && MYC_CREATE_OR_ATTACH == 2, "open flags");
 _Static_assert(MYC_DIGEST_SIZE == 32 && MYC_WRITER_SLOTS == 32, "array sizes");
 _Static_assert(MYC_NAME_MAX == 245 && MYC_MIN_CAPACITY == 1024 && MYC_MAX_CAPACITY == (1ull << 32), "limits");

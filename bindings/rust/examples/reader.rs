@@ -53,7 +53,7 @@ fn main() {
     let mut frames: u64 = 0;
     let mut stops = 0;
     while stops < stops_wanted {
-        let msg = match r.read_message(Some(timeout)) {
+        let msg = match r.read_message::<Message>(Some(timeout)) {
             Ok(Some(m)) => m,
             Ok(None) => fail("read", &format!("no frame within {timeout:?} ({stops} stops seen)")),
             Err(Error::Decode(e)) => {

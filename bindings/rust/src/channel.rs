@@ -7,6 +7,7 @@ use std::os::raw::c_int;
 use std::ptr::{self, NonNull};
 use std::time::{Duration, SystemTime};
 
+use crate::codec::{Encode, Schema};
 use crate::error::{check, BatchError, Error, Result};
 use crate::sys;
 
@@ -119,6 +120,19 @@ impl Options {
     pub fn schema_digest(mut self, digest: [u8; 32]) -> Self {
         self.schema_digest = Some(digest);
         self
+    }
+
+    /// Set the schema digest to that of the generated schema `M`
+    /// ([`Schema::DIGEST`]).
+    ///
+    /// ```
+    /// use mycelium_shm::generated::{Message, SCHEMA_DIGEST};
+    ///
+    /// let opts = mycelium_shm::Options::new().schema::<Message>();
+    /// assert_eq!(opts.schema_digest, Some(SCHEMA_DIGEST));
+    /// ```
+    pub fn schema<M: Schema>(self) -> Self {
+        self.schema_digest(M::DIGEST)
     }
 
     fn digest_ptr(&self) -> *const u8 {
@@ -627,7 +641,9 @@ impl ShmWriter {
         Ok(Reservation { writer: self, res, finished: false })
     }
 
-    /// Encode `message` and write it (see [`ShmWriter::write`]).
+    /// Encode `message` and write it (see [`ShmWriter::write`]): a message
+    /// struct or the `Message` enum of any generated schema ([`Encode`]);
+    /// [`Error::TooLarge`] if a field has more than `u32::MAX` items.
     ///
     /// ```
     /// # use mycelium_shm::{unlink, Options, ShmReader, ShmWriter};
@@ -638,14 +654,12 @@ impl ShmWriter {
     /// # let mut r = ShmReader::attach(&name, &Options::new()).unwrap();
     /// let msg = Message::from(Stop { last_seq: 9, reason: "done".into() });
     /// w.write_message(&msg, None).unwrap();
+    /// w.write_message(&Stop { last_seq: 10, reason: String::new() }, None).unwrap(); // a struct, as is
     /// assert_eq!(r.read_message(None).unwrap(), Some(msg));
+    /// assert_eq!(r.read_message::<Message>(None).unwrap().map(|m| m.type_id()), Some(Stop::TYPE_ID));
     /// ```
-    pub fn write_message(
-        &self,
-        message: &crate::generated::Message,
-        timeout: Option<Duration>,
-    ) -> Result<()> {
-        let (type_id, payload) = message.encode();
+    pub fn write_message<M: Encode + ?Sized>(&self, message: &M, timeout: Option<Duration>) -> Result<()> {
+        let (type_id, payload) = message.try_encode()?;
         self.write(type_id, &payload, timeout)
     }
 
@@ -833,6 +847,39 @@ impl Batch {
     pub fn new(max_frames: usize, max_bytes: usize) -> Batch {
         let max_frames = max_frames.max(1);
         Batch { buf: vec![0; max_bytes], type_ids: vec![0; max_frames], lens: vec![0; max_frames], count: 0 }
+    }
+
+    /// The most frames a batch may ask for: a ring of the largest capacity
+    /// holds no more frames than this (one 16-byte header each).
+    pub const MAX_FRAMES: usize = (sys::MYC_MAX_CAPACITY / sys::MYC_FRAME_HEADER_SIZE as u64) as usize;
+    /// The most payload bytes a batch may ask for: the largest ring.
+    pub const MAX_BYTES: usize = sys::MYC_MAX_CAPACITY as usize;
+
+    /// As [`Batch::new`], but the sizes are checked before anything is
+    /// allocated: [`Error::InvalidArgument`] naming `max_frames` (1 to
+    /// [`Batch::MAX_FRAMES`]) or `max_bytes` (0 to [`Batch::MAX_BYTES`])
+    /// instead of an allocation failure.
+    ///
+    /// ```
+    /// use mycelium_shm::{Batch, Error};
+    ///
+    /// assert_eq!(Batch::try_new(64, 4096).unwrap().max_frames(), 64);
+    /// assert!(matches!(Batch::try_new(1 << 40, 0), Err(Error::InvalidArgument(m)) if m.starts_with("max_frames")));
+    /// ```
+    pub fn try_new(max_frames: usize, max_bytes: usize) -> Result<Batch> {
+        if max_frames == 0 || max_frames > Batch::MAX_FRAMES {
+            return Err(Error::InvalidArgument(format!(
+                "max_frames must be in 1..{}, not {max_frames}",
+                Batch::MAX_FRAMES
+            )));
+        }
+        if max_bytes > Batch::MAX_BYTES {
+            return Err(Error::InvalidArgument(format!(
+                "max_bytes must be in 0..{}, not {max_bytes}",
+                Batch::MAX_BYTES
+            )));
+        }
+        Ok(Batch::new(max_frames, max_bytes))
     }
 
     /// The most frames one call may return.
@@ -1130,7 +1177,9 @@ impl ShmReader {
         Ok(count)
     }
 
-    /// Read and decode the next message (see [`crate::generated::Message::decode`]).
+    /// Read and decode the next message as a message of the schema `M` (the
+    /// `Message` enum of any generated schema, see [`Schema::decode`]); the
+    /// frame is consumed even when it does not decode.
     ///
     /// ```
     /// # use mycelium_shm::{unlink, Error, Options, ShmReader, ShmWriter};
@@ -1139,12 +1188,13 @@ impl ShmReader {
     /// # let mut r = ShmReader::create(&name, &Options::new()).unwrap();
     /// # let w = ShmWriter::attach(&name, &Options::new()).unwrap();
     /// w.write(65535, b"", None).unwrap(); // no message has this type id
-    /// assert!(matches!(r.read_message(None), Err(Error::Decode(_))));
+    /// let got = r.read_message::<mycelium_shm::generated::Message>(None);
+    /// assert!(matches!(got, Err(Error::Decode(_))));
     /// ```
-    pub fn read_message(&mut self, timeout: Option<Duration>) -> Result<Option<crate::generated::Message>> {
+    pub fn read_message<M: Schema>(&mut self, timeout: Option<Duration>) -> Result<Option<M>> {
         match self.peek(timeout)? {
             None => Ok(None),
-            Some(view) => crate::generated::Message::decode(view.type_id(), view.payload()).map(Some),
+            Some(view) => M::decode(view.type_id(), view.payload()).map(Some),
         }
     }
 

@@ -85,6 +85,53 @@ pub fn unknown_type(type_id: u16) -> Error {
     decode_error(DecodeKind::UnknownType, format!("type id {type_id} is not in the schema"))
 }
 
+/// A value that encodes to one frame: a message of a generated schema (each
+/// message struct) or the schema's `Message` enum.  Implemented by the code
+/// `python -m mycelium_shm.codegen --lang rust` generates; taken by
+/// [`ShmWriter::write_message`](crate::ShmWriter::write_message).
+///
+/// ```
+/// use mycelium_shm::codec::Encode;
+/// use mycelium_shm::generated::Stop;
+///
+/// let (type_id, payload) = Encode::try_encode(&Stop::default()).unwrap();
+/// assert_eq!((type_id, payload), (Stop::TYPE_ID, Stop::default().encode()));
+/// ```
+pub trait Encode {
+    /// The frame's type id and encoded payload; [`Error::TooLarge`] if a
+    /// field has more than `u32::MAX` items.
+    fn try_encode(&self) -> Result<(u16, Vec<u8>)>;
+}
+
+/// The messages of one schema as a whole: the `Message` enum the generator
+/// writes for every schema, with the schema's digest.  Lets
+/// [`ShmReader::read_message`](crate::ShmReader::read_message),
+/// [`ShmWriter::write_message`](crate::ShmWriter::write_message) and
+/// [`Options::schema`](crate::Options::schema) work with any generated
+/// schema, not only the library's own [`generated`](crate::generated).
+///
+/// ```
+/// use mycelium_shm::codec::Schema;
+/// use mycelium_shm::generated::{Message, Stop, SCHEMA_DIGEST};
+///
+/// assert_eq!(<Message as Schema>::DIGEST, SCHEMA_DIGEST);
+/// let msg = Message::from(Stop::default());
+/// let (id, payload) = msg.encode();
+/// assert_eq!(<Message as Schema>::decode(id, &payload).unwrap(), msg);
+/// ```
+pub trait Schema: Encode + Sized {
+    /// SHA-256 of [`Self::CANONICAL`]: the schema digest a channel carries.
+    const DIGEST: [u8; 32];
+    /// The exact text the digest hashes.
+    const CANONICAL: &'static str;
+    /// `(type id, name)` of every message, in schema order.
+    const MESSAGE_TYPES: &'static [(u16, &'static str)];
+
+    /// Decode the payload of a frame of type `type_id`; an id outside the
+    /// schema is a decode error of kind [`DecodeKind::UnknownType`].
+    fn decode(type_id: u16, payload: &[u8]) -> Result<Self>;
+}
+
 /// A cursor over a payload that checks every length before reading.
 ///
 /// ```

@@ -76,6 +76,15 @@ pub enum Error {
     ///
     /// [`ShmWriter`]: crate::ShmWriter
     TooManyWriters(String),
+    /// Attaching was refused: the channel's file is owned by another uid,
+    /// or its mode is wider than the one this open allows (Python:
+    /// `ForeignChannel`).  See the threat model in docs/FORMAT.md.
+    Foreign(String),
+    /// The handle was opened by the parent of this forked process: the
+    /// child's copy refuses every write and read and never touches the
+    /// parent's state; open a new handle in the child (Python:
+    /// `ForkedHandle`).
+    Forked(String),
     /// An operating-system error (Python: `OSError`).
     System(io::Error),
 }
@@ -110,6 +119,8 @@ impl Error {
             sys::MYC_ERR_CLOSED => Error::Closed(detail),
             sys::MYC_ERR_ABANDONED => Error::Abandoned(detail),
             sys::MYC_ERR_TOO_MANY_WRITERS => Error::TooManyWriters(detail),
+            sys::MYC_ERR_FOREIGN => Error::Foreign(detail),
+            sys::MYC_ERR_FORKED => Error::Forked(detail),
             sys::MYC_ERR_SYSTEM => {
                 // SAFETY: myc_last_errno only reads a thread-local int.
                 let errno = unsafe { sys::myc_last_errno() };
@@ -143,7 +154,9 @@ impl Error {
             | Error::HandleBusy(s)
             | Error::Closed(s)
             | Error::Abandoned(s)
-            | Error::TooManyWriters(s) => s.clone(),
+            | Error::TooManyWriters(s)
+            | Error::Foreign(s)
+            | Error::Forked(s) => s.clone(),
             Error::Decode(e) => e.to_string(),
             Error::System(e) => e.to_string(),
         }
@@ -170,6 +183,8 @@ impl Error {
             Error::Closed(_) => "ChannelClosed",
             Error::Abandoned(_) => "FrameAbandoned",
             Error::TooManyWriters(_) => "TooManyWriters",
+            Error::Foreign(_) => "ForeignChannel",
+            Error::Forked(_) => "ForkedHandle",
             Error::System(_) => "OSError",
         }
     }

@@ -73,6 +73,11 @@ pub const MYC_ERR_CLOSED: c_int = -15;
 pub const MYC_ERR_ABANDONED: c_int = -16;
 /// All `MYC_WRITER_SLOTS` writer slots are taken.
 pub const MYC_ERR_TOO_MANY_WRITERS: c_int = -17;
+/// The channel is owned by another uid, or its mode is wider than the
+/// opener's; refused without `MYC_TRUST_FOREIGN`.
+pub const MYC_ERR_FOREIGN: c_int = -18;
+/// The handle was opened by the parent of this forked process.
+pub const MYC_ERR_FORKED: c_int = -19;
 
 /// Open flag: the channel must exist.
 pub const MYC_ATTACH: c_int = 0;

@@ -303,7 +303,7 @@ fn messages_travel_typed() {
     let mut r = ShmReader::create(&ch.0, &opts).unwrap();
     let w = ShmWriter::attach(&ch.0, &opts).unwrap();
     let tick = MarketTick { symbol: "EURUSD".into(), seq: u64::MAX, bid: f64::NAN, ..Default::default() };
-    w.write_message(&tick.clone().into(), None).unwrap();
+    w.write_message(&tick, None).unwrap();
     match r.read_message(None).unwrap() {
         Some(Message::MarketTick(got)) => {
             assert_eq!((got.symbol.as_str(), got.seq), ("EURUSD", u64::MAX));
@@ -311,8 +311,10 @@ fn messages_travel_typed() {
         }
         other => panic!("{other:?}"),
     }
+    w.write_message(&Message::from(tick.clone()), None).unwrap();
+    assert_eq!(r.read_message(None).unwrap().map(|m: Message| m.type_id()), Some(MarketTick::TYPE_ID));
     w.write(9, b"", None).unwrap();
-    assert!(matches!(r.read_message(None), Err(Error::Decode(_))));
+    assert!(matches!(r.read_message::<Message>(None), Err(Error::Decode(_))));
 }
 
 #[test]

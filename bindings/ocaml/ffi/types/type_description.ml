@@ -29,6 +29,8 @@ module Types (F : Ctypes.TYPE) = struct
   let err_closed = constant "MYC_ERR_CLOSED" int
   let err_abandoned = constant "MYC_ERR_ABANDONED" int
   let err_too_many_writers = constant "MYC_ERR_TOO_MANY_WRITERS" int
+  let err_foreign = constant "MYC_ERR_FOREIGN" int
+  let err_forked = constant "MYC_ERR_FORKED" int
 
   (* Flags of the open functions. *)
   let attach = constant "MYC_ATTACH" int

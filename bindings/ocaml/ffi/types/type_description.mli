@@ -63,6 +63,12 @@ module Types (F : Ctypes.TYPE) : sig
   val err_too_many_writers : int F.const
   (** [MYC_ERR_TOO_MANY_WRITERS]. *)
 
+  val err_foreign : int F.const
+  (** [MYC_ERR_FOREIGN]. *)
+
+  val err_forked : int F.const
+  (** [MYC_ERR_FORKED]. *)
+
   (** {1 Open flags} *)
 
   val attach : int F.const

@@ -154,6 +154,22 @@ impl Message {
     }
 }
 
+impl ::mycelium_shm::codec::Encode for Message {
+    fn try_encode(&self) -> ::mycelium_shm::Result<(u16, ::std::vec::Vec<u8>)> {
+        Message::try_encode(self)
+    }
+}
+
+impl ::mycelium_shm::codec::Schema for Message {
+    const DIGEST: [u8; 32] = SCHEMA_DIGEST;
+    const CANONICAL: &'static str = SCHEMA_CANONICAL;
+    const MESSAGE_TYPES: &'static [(u16, &'static str)] = MESSAGE_TYPES;
+
+    fn decode(type_id: u16, payload: &[u8]) -> ::mycelium_shm::Result<Self> {
+        Message::decode(type_id, payload)
+    }
+}
+
 /// Top of book for one instrument.
 ///
 /// Type id 1; encoded payload: variable length.
@@ -248,6 +264,14 @@ impl ::std::convert::From<MarketTick> for Message {
     }
 }
 
+impl ::mycelium_shm::codec::Encode for MarketTick {
+    fn try_encode(&self) -> ::mycelium_shm::Result<(u16, ::std::vec::Vec<u8>)> {
+        let mut out = ::std::vec::Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out)?;
+        Ok((Self::TYPE_ID, out))
+    }
+}
+
 /// A strategy's view on one instrument, in reply to a tick.
 ///
 /// Type id 2; encoded payload: variable length.
@@ -335,6 +359,14 @@ impl Signal {
 impl ::std::convert::From<Signal> for Message {
     fn from(m: Signal) -> Self {
         Message::Signal(m)
+    }
+}
+
+impl ::mycelium_shm::codec::Encode for Signal {
+    fn try_encode(&self) -> ::mycelium_shm::Result<(u16, ::std::vec::Vec<u8>)> {
+        let mut out = ::std::vec::Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out)?;
+        Ok((Self::TYPE_ID, out))
     }
 }
 
@@ -432,6 +464,14 @@ impl ::std::convert::From<OrderRequest> for Message {
     }
 }
 
+impl ::mycelium_shm::codec::Encode for OrderRequest {
+    fn try_encode(&self) -> ::mycelium_shm::Result<(u16, ::std::vec::Vec<u8>)> {
+        let mut out = ::std::vec::Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out)?;
+        Ok((Self::TYPE_ID, out))
+    }
+}
+
 /// An execution report for (part of) an order.
 ///
 /// Type id 4; encoded payload: always 40 bytes.
@@ -522,6 +562,14 @@ impl ::std::convert::From<Fill> for Message {
     }
 }
 
+impl ::mycelium_shm::codec::Encode for Fill {
+    fn try_encode(&self) -> ::mycelium_shm::Result<(u16, ::std::vec::Vec<u8>)> {
+        let mut out = ::std::vec::Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out)?;
+        Ok((Self::TYPE_ID, out))
+    }
+}
+
 /// Control: the sender is done; receivers (and echo peers) exit.
 ///
 /// Type id 5; encoded payload: variable length.
@@ -593,5 +641,13 @@ impl Stop {
 impl ::std::convert::From<Stop> for Message {
     fn from(m: Stop) -> Self {
         Message::Stop(m)
+    }
+}
+
+impl ::mycelium_shm::codec::Encode for Stop {
+    fn try_encode(&self) -> ::mycelium_shm::Result<(u16, ::std::vec::Vec<u8>)> {
+        let mut out = ::std::vec::Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out)?;
+        Ok((Self::TYPE_ID, out))
     }
 }

@@ -270,6 +270,22 @@ impl Message {
     }
 }
 
+impl ::mycelium_shm::codec::Encode for Message {
+    fn try_encode(&self) -> ::mycelium_shm::Result<(u16, ::std::vec::Vec<u8>)> {
+        Message::try_encode(self)
+    }
+}
+
+impl ::mycelium_shm::codec::Schema for Message {
+    const DIGEST: [u8; 32] = SCHEMA_DIGEST;
+    const CANONICAL: &'static str = SCHEMA_CANONICAL;
+    const MESSAGE_TYPES: &'static [(u16, &'static str)] = MESSAGE_TYPES;
+
+    fn decode(type_id: u16, payload: &[u8]) -> ::mycelium_shm::Result<Self> {
+        Message::decode(type_id, payload)
+    }
+}
+
 /// Top of book for one instrument.
 ///
 /// Type id 1; encoded payload: variable length.
@@ -364,6 +380,14 @@ impl ::std::convert::From<MarketTick> for Message {
     }
 }
 
+impl ::mycelium_shm::codec::Encode for MarketTick {
+    fn try_encode(&self) -> ::mycelium_shm::Result<(u16, ::std::vec::Vec<u8>)> {
+        let mut out = ::std::vec::Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out)?;
+        Ok((Self::TYPE_ID, out))
+    }
+}
+
 /// A strategy's view on one instrument, in reply to a tick.
 ///
 /// Type id 2; encoded payload: variable length.
@@ -451,6 +475,14 @@ impl Signal {
 impl ::std::convert::From<Signal> for Message {
     fn from(m: Signal) -> Self {
         Message::Signal(m)
+    }
+}
+
+impl ::mycelium_shm::codec::Encode for Signal {
+    fn try_encode(&self) -> ::mycelium_shm::Result<(u16, ::std::vec::Vec<u8>)> {
+        let mut out = ::std::vec::Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out)?;
+        Ok((Self::TYPE_ID, out))
     }
 }
 
@@ -548,6 +580,14 @@ impl ::std::convert::From<OrderRequest> for Message {
     }
 }
 
+impl ::mycelium_shm::codec::Encode for OrderRequest {
+    fn try_encode(&self) -> ::mycelium_shm::Result<(u16, ::std::vec::Vec<u8>)> {
+        let mut out = ::std::vec::Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out)?;
+        Ok((Self::TYPE_ID, out))
+    }
+}
+
 /// An execution report for (part of) an order.
 ///
 /// Type id 4; encoded payload: always 40 bytes.
@@ -638,6 +678,14 @@ impl ::std::convert::From<Fill> for Message {
     }
 }
 
+impl ::mycelium_shm::codec::Encode for Fill {
+    fn try_encode(&self) -> ::mycelium_shm::Result<(u16, ::std::vec::Vec<u8>)> {
+        let mut out = ::std::vec::Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out)?;
+        Ok((Self::TYPE_ID, out))
+    }
+}
+
 /// Control: the sender is done; receivers (and echo peers) exit.
 ///
 /// Type id 5; encoded payload: variable length.
@@ -709,6 +757,14 @@ impl Stop {
 impl ::std::convert::From<Stop> for Message {
     fn from(m: Stop) -> Self {
         Message::Stop(m)
+    }
+}
+
+impl ::mycelium_shm::codec::Encode for Stop {
+    fn try_encode(&self) -> ::mycelium_shm::Result<(u16, ::std::vec::Vec<u8>)> {
+        let mut out = ::std::vec::Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out)?;
+        Ok((Self::TYPE_ID, out))
     }
 }
 
@@ -822,6 +878,14 @@ impl ::std::convert::From<Scalars> for Message {
     }
 }
 
+impl ::mycelium_shm::codec::Encode for Scalars {
+    fn try_encode(&self) -> ::mycelium_shm::Result<(u16, ::std::vec::Vec<u8>)> {
+        let mut out = ::std::vec::Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out)?;
+        Ok((Self::TYPE_ID, out))
+    }
+}
+
 /// Message `Text`.
 ///
 /// Type id 11; encoded payload: variable length.
@@ -892,6 +956,14 @@ impl ::std::convert::From<Text> for Message {
     }
 }
 
+impl ::mycelium_shm::codec::Encode for Text {
+    fn try_encode(&self) -> ::mycelium_shm::Result<(u16, ::std::vec::Vec<u8>)> {
+        let mut out = ::std::vec::Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out)?;
+        Ok((Self::TYPE_ID, out))
+    }
+}
+
 /// Message `Blob`.
 ///
 /// Type id 12; encoded payload: variable length.
@@ -959,6 +1031,14 @@ impl Blob {
 impl ::std::convert::From<Blob> for Message {
     fn from(m: Blob) -> Self {
         Message::Blob(m)
+    }
+}
+
+impl ::mycelium_shm::codec::Encode for Blob {
+    fn try_encode(&self) -> ::mycelium_shm::Result<(u16, ::std::vec::Vec<u8>)> {
+        let mut out = ::std::vec::Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out)?;
+        Ok((Self::TYPE_ID, out))
     }
 }
 
@@ -1033,6 +1113,14 @@ impl Fixed {
 impl ::std::convert::From<Fixed> for Message {
     fn from(m: Fixed) -> Self {
         Message::Fixed(m)
+    }
+}
+
+impl ::mycelium_shm::codec::Encode for Fixed {
+    fn try_encode(&self) -> ::mycelium_shm::Result<(u16, ::std::vec::Vec<u8>)> {
+        let mut out = ::std::vec::Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out)?;
+        Ok((Self::TYPE_ID, out))
     }
 }
 
@@ -1146,6 +1234,14 @@ impl ::std::convert::From<Arrays> for Message {
     }
 }
 
+impl ::mycelium_shm::codec::Encode for Arrays {
+    fn try_encode(&self) -> ::mycelium_shm::Result<(u16, ::std::vec::Vec<u8>)> {
+        let mut out = ::std::vec::Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out)?;
+        Ok((Self::TYPE_ID, out))
+    }
+}
+
 /// Message `Point`.
 ///
 /// Type id 15; encoded payload: always 16 bytes.
@@ -1217,6 +1313,14 @@ impl Point {
 impl ::std::convert::From<Point> for Message {
     fn from(m: Point) -> Self {
         Message::Point(m)
+    }
+}
+
+impl ::mycelium_shm::codec::Encode for Point {
+    fn try_encode(&self) -> ::mycelium_shm::Result<(u16, ::std::vec::Vec<u8>)> {
+        let mut out = ::std::vec::Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out)?;
+        Ok((Self::TYPE_ID, out))
     }
 }
 
@@ -1303,6 +1407,14 @@ impl Segment {
 impl ::std::convert::From<Segment> for Message {
     fn from(m: Segment) -> Self {
         Message::Segment(m)
+    }
+}
+
+impl ::mycelium_shm::codec::Encode for Segment {
+    fn try_encode(&self) -> ::mycelium_shm::Result<(u16, ::std::vec::Vec<u8>)> {
+        let mut out = ::std::vec::Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out)?;
+        Ok((Self::TYPE_ID, out))
     }
 }
 
@@ -1416,6 +1528,14 @@ impl ::std::convert::From<Envelope> for Message {
     }
 }
 
+impl ::mycelium_shm::codec::Encode for Envelope {
+    fn try_encode(&self) -> ::mycelium_shm::Result<(u16, ::std::vec::Vec<u8>)> {
+        let mut out = ::std::vec::Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out)?;
+        Ok((Self::TYPE_ID, out))
+    }
+}
+
 /// No fields: the payload is empty.
 ///
 /// Type id 18; encoded payload: always 0 bytes.
@@ -1475,6 +1595,14 @@ impl Empty {
 impl ::std::convert::From<Empty> for Message {
     fn from(m: Empty) -> Self {
         Message::Empty(m)
+    }
+}
+
+impl ::mycelium_shm::codec::Encode for Empty {
+    fn try_encode(&self) -> ::mycelium_shm::Result<(u16, ::std::vec::Vec<u8>)> {
+        let mut out = ::std::vec::Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out)?;
+        Ok((Self::TYPE_ID, out))
     }
 }
 
@@ -1545,5 +1673,13 @@ impl MaxId {
 impl ::std::convert::From<MaxId> for Message {
     fn from(m: MaxId) -> Self {
         Message::MaxId(m)
+    }
+}
+
+impl ::mycelium_shm::codec::Encode for MaxId {
+    fn try_encode(&self) -> ::mycelium_shm::Result<(u16, ::std::vec::Vec<u8>)> {
+        let mut out = ::std::vec::Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out)?;
+        Ok((Self::TYPE_ID, out))
     }
 }
