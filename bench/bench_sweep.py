@@ -93,7 +93,7 @@ def run_backtrader(csv: Path, fasts: list[int], slows: list[int]) -> tuple[float
 
 def compare(quick: bool) -> dict[str, Any]:
     bars = 2000
-    fasts = [5, 10, 15, 20] if quick else [5, 8, 10, 12, 15, 20, 25, 30]
+    fasts = [5, 10, 15, 20] if quick else [5, 8, 10, 12, 15, 20, 25, 28]
     slows = [30, 50] if quick else [30, 40, 50, 60, 80, 100]
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "bars.csv"

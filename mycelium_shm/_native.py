@@ -278,8 +278,8 @@ def check_open(
         limit = cap // 2 - lib.MYC_FRAME_HEADER_SIZE
         if payload > limit:
             raise ValueError(
-                f"max_payload must be in 0..{limit} for capacity {cap} "
-                f"(0: capacity / 4 - 16), not {payload}"
+                f"max_payload must be in 0..{limit} (0: capacity / 4 - 16), not {payload}: "
+                f"it exceeds the limit {limit} for capacity {cap}"
             )
     return cap, payload, bits
 

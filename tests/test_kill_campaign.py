@@ -1,6 +1,6 @@
 """Kill and stop campaign: the delivery promises of format 2 under SIGKILL and SIGSTOP.
 
-docs/DESIGN-v2.md promises that every write that returned OK is delivered
+docs/FORMAT.md (section 9) promises that every write that returned OK is delivered
 exactly once, in per-writer order, intact, whatever instruction a writer
 process is SIGKILLed or SIGSTOPped at; that a live writer that stalls is
 waited for (back-pressure), never reclaimed; that a dead writer's claim is

@@ -1,5 +1,5 @@
 /*
- * Unit tests of the ring core, format 2 (docs/DESIGN-v2.md): the raw bytes
+ * Unit tests of the ring core, format 2 (docs/FORMAT.md): the raw bytes
  * of the 16-byte stamped frame header, 16-byte alignment, padding at the
  * ring's end, a reader that never writes the ring, exact-capacity fill,
  * reserve/peek, corrupt frames and headers, the schema digest, reader

@@ -1,6 +1,6 @@
 /*
  * Writers stopped or killed between the steps of the write protocol
- * (DESIGN-v2.md, "Write"), through the core's test hooks: build with
+ * (docs/FORMAT.md section 4, "Writing"), through the core's test hooks: build with
  * -DMYC_TEST_HOOKS.  For each step (PUBLISHED, CLAIMED, HEADER, FILLED,
  * COMMITTED) a child process writes frame A and SIGSTOPs itself at that
  * step; a second writer process then writes frame B; this process reads.
