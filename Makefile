@@ -26,7 +26,7 @@ $(PYTHON):
 
 $(STAMP): $(PYTHON) pyproject.toml setup.py mycelium_shm/_ffi_build.py mycelium_shm/_fastpath.c $(CORE_SRC) $(CORE_HDR)
 	$(PYTHON) -m pip install -q --disable-pip-version-check "setuptools>=77" wheel "cffi>=1.15" \
-		"pytest>=7" "hypothesis>=6" "psutil>=5" "ruff>=0.4" "mypy>=1.11" "msgpack>=1" "matplotlib>=3.5" "numpy>=1.22"
+		"pytest>=7" "hypothesis>=6" "psutil>=5" "ruff>=0.4" "mypy>=1.11" "msgpack>=1" "matplotlib>=3.5" "numpy>=1.22" "ray>=2.9"
 	$(PYTHON) -m pip install -q --disable-pip-version-check --no-build-isolation -e .
 	touch $@
 
@@ -195,7 +195,7 @@ test: test-c lint test-rust test-ocaml test-py test-fuzz test-quickstart wheel t
 
 # The peers the benchmark compares against (not needed by the tests).
 bench-deps: $(STAMP)
-	$(PYTHON) -m pip install -q --disable-pip-version-check "pyzmq>=25" "faster-fifo>=1.4" iceoryx2
+	$(PYTHON) -m pip install -q --disable-pip-version-check "pyzmq>=25" "faster-fifo>=1.4" iceoryx2 "backtrader==1.9.78.123"
 
 bench: bench-deps
 	$(PYTHON) -m bench

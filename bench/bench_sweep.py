@@ -131,15 +131,34 @@ def child(n: int, executor: str, workers: int, bars: int) -> dict[str, Any]:
         paths=1, seed=1, schema=EXAMPLES / "schema.toml", sys_paths=[str(EXAMPLES)],
     ) if n >= 100 else None
     assert spec is not None and spec.size == n
+    import threading
+
+    import psutil
+
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:  # forkserver workers are grandchildren: not in RUSAGE_CHILDREN
+        me = psutil.Process()
+        while not done.wait(0.2):
+            try:
+                peak[0] = max([peak[0]] + [c.memory_info().rss for c in me.children(recursive=True)])
+            except psutil.Error:
+                pass
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         res = run_sweep(spec, tmp, executor=executor, workers=workers, progress=False)
         wall = time.perf_counter() - t0
+    done.set()
+    sampler.join()
     me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    kids = peak[0] / 1024
     return {"n": n, "executor": executor, "workers": workers, "wall_s": round(wall, 2),
             "instances_per_s": round(n / wall, 1), "setup_median_us": res.summary["setup_median_us"],
-            "peak_rss_parent_mb": round(me / 1024, 1), "peak_rss_worker_mb": round(kids / 1024, 1)}
+            "peak_rss_parent_mb": round(me / 1024, 1), "peak_rss_worker_mb": round(kids / 1024, 1), "load_avg": [round(x, 2) for x in __import__("os").getloadavg()]}
 
 
 def spawn(n: int, executor: str, workers: int, bars: int) -> dict[str, Any]:

@@ -147,6 +147,7 @@ byte claim_start[NW];           /* writer registry: slot w is writer w's */
 byte claim_end[NW];
 
 bool dead[NW];                  /* the kernel's view: writer w's pid is gone */
+bool pend[NW];                  /* FORMAT_MD only: claim_start's PENDING bit */
 
 /* ---- ghost state ----------------------------------------------------------- */
 byte gpos[NFR+1] = NONE;
@@ -196,7 +197,22 @@ bool wdone[NW];                 /* writer w returned from its last write */
 #else
 #define ROOMNOW(ln)    (TAIL + PADFOR(TAIL, ln) + (ln) <= MIN(HEAD, HOLD) + C)
 #endif
-#define HOLDER_DEAD    (HOLD != NONE && HOLD_SLOT != NONE && dead[HOLD_SLOT])
+#ifdef FORMAT_MD
+/* FORMAT.md 5.3: the reader waits if a live confirmed slot covers p, or if no
+ * confirmed slot covers p and a live intended one does */
+#define LIVECONF(w, p)  (!dead[w] && !pend[w] && COVERS(w, p))
+#define CONFCOV(w, p)   (!pend[w] && COVERS(w, p))
+#define LIVEINT(w, p)   (!dead[w] && pend[w] && COVERS(w, p))
+#define READERWAITS(p)  (LIVECONF(0, p) || LIVECONF(1, p) || \
+                         (!CONFCOV(0, p) && !CONFCOV(1, p) && (LIVEINT(0, p) || LIVEINT(1, p))))
+/* FORMAT.md 8.3: a waiting writer clears HOLD h if HOLD_SLOT's owner is dead
+ * or its range no longer covers h */
+#define HOLDERGONE(h)   (dead[HOLD_SLOT] || !COVERS(HOLD_SLOT, h))
+#else
+#define READERWAITS(p)  ANYLIVECOVER(p)
+#define HOLDERGONE(h)   (HOLD_SLOT != NONE && dead[HOLD_SLOT])
+#endif
+#define HOLDER_DEAD    (HOLD != NONE && HOLDERGONE(HOLD))
 
 mtype:act = { NOTHING, WAIT, AGAIN };
 
@@ -308,11 +324,14 @@ retry:
 #endif
                if
                :: t + req <= MIN(h, hd) + C ->          /* room */
+#ifdef FORMAT_MD_NOTORN
+                   claim_start[w] = t; pend[w] = true;  /* claim_start|PENDING first */
+#endif
                    claim_end[w] = t + req;             /* step 2 */
                    ok = true
                :: else ->
                    if
-                   :: hd != NONE && HOLD_SLOT != NONE && dead[HOLD_SLOT] && HOLD == hd ->
+                   :: hd != NONE && HOLDERGONE(hd) && HOLD == hd ->
                        HOLD = NONE;
                        REACHED(7)
                    :: else -> skip
@@ -359,6 +378,9 @@ retry:
 #ifndef FINE
                claim_start[w] = t;
 #endif
+#ifdef FORMAT_MD
+               pend[w] = true;                         /* t | PENDING */
+#endif
                if
                :: TAIL == t ->
                    TAIL = t + req; gpos[fid] = t + pad;
@@ -369,10 +391,20 @@ retry:
         OR_DIE
         fi;
         if
-        :: ok -> ok = false
+        :: ok ->
+            ok = false;
+#ifdef FORMAT_MD
+            /* FORMAT.md 4.1 step 4: confirm the range: claim_start = t */
+            if
+            :: pend[w] = false
+            OR_DIE
+            fi
+#else
+            skip
+#endif
         :: else ->
             REACHED(9);
-#ifndef STALE_RANGE
+#if !defined(STALE_RANGE) && !defined(FORMAT_MD)
             /* AMENDMENT A1: retract the published range (claim_start =
              * claim_end: empty) before going back to step 1, which may sleep.
              * As written, the range stays: it covers the claim that won the
@@ -548,6 +580,28 @@ active proctype reader()
                 :: P == t -> act = NOTHING
                 :: else ->
                     live = false; cov = false; emin = NONE; ndead = 0; w = 0;
+#ifdef FORMAT_MD
+                    /* FORMAT.md 5.3: confirmed slots first, then intended */
+                    live = READERWAITS(P);
+                    g = NONE;       /* smallest end among the dead intended */
+                    do
+                    :: w < NW ->
+                        if
+                        :: COVERS(w, P) ->
+                            cov = true;
+                            if
+                            :: dead[w] && !pend[w] -> emin = MIN(claim_end[w], emin); ndead++
+                            :: dead[w] && pend[w] -> g = MIN(claim_end[w], g); ndead++
+                            :: else -> skip
+                            fi
+                        :: else -> skip
+                        fi;
+                        w++
+                    :: else -> break
+                    od;
+                    emin = (emin == NONE -> g : emin);
+                    g = 0;
+#else
                     do
                     :: w < NW ->
                         if
@@ -567,6 +621,7 @@ active proctype reader()
                         w++
                     :: else -> break
                     od;
+#endif
                     if
                     :: live -> act = WAIT; REACHED(11)
                     :: else ->
@@ -627,7 +682,7 @@ active proctype reader()
             :: act == WAIT ->
                 /* a live writer covers P: wait (back-pressure, STALL_PID)
                  * until the stamp at P validates or no live writer covers P */
-                (VALIDAT(P) || !ANYLIVECOVER(P))
+                (VALIDAT(P) || !READERWAITS(P))
             :: act == AGAIN -> skip
             fi;
             d_step { act = 0 }
@@ -682,7 +737,11 @@ end:
         }
         atomic {
 #endif
-#ifdef HOLD_SLOT_BY_RANGE
+#if defined(FORMAT_MD)
+            /* FORMAT.md 8.3: the first slot with a live owner whose range
+             * covers p, 0 if none */
+            HOLD_SLOT = (!dead[0] && COVERS(0, p) -> 0 : (!dead[1] && COVERS(1, p) -> 1 : 0))
+#elif defined(HOLD_SLOT_BY_RANGE)
             /* DESIGN-v2 does not say where HOLD_SLOT comes from. Found like
              * the reader finds claimants (a slot whose range covers p), it can
              * name a live writer whose range covers p for a while (its CAS
