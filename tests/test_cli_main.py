@@ -68,7 +68,7 @@ def test_bench_without_the_suite(
     """Without the bench package: one error line, status 1."""
     monkeypatch.setattr(cmd_bench, "find_bench", lambda: None)
     assert main(["bench"]) == 1
-    assert_one_error_line(capsys.readouterr().err, "not importable")
+    assert_one_error_line(capsys.readouterr().err, "not installed with the package", "make bench")
 
 
 def test_console_script() -> None:

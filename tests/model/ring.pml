@@ -1,10 +1,12 @@
 /*
- * ring.pml: a Promela model of the format-2 ring protocol of
- * docs/DESIGN-v2.md: claim and commit (writers), consume and reclaim (the
- * reader), force-unblock (the operator's HOLD protocol). Writers can die at
- * any step; the reader can crash and be replaced. tests/model/run.sh checks
- * it exhaustively with spin, together with deliberately broken variants that
- * must fail.
+ * ring.pml: a Promela model of the format-2 ring protocol as described in
+ * docs/DESIGN-v2.md (the working notes added in commit 3e9e9c3 and removed
+ * in 8c775b2; docs/FORMAT.md is the reference now, and -DFORMAT_MD models
+ * its newer claim-range rules): claim and commit (writers), consume and
+ * reclaim (the reader), force-unblock (the operator's HOLD protocol).
+ * Writers can die at any step; the reader can crash and be replaced.
+ * tests/model/run.sh checks it exhaustively with spin, together with
+ * deliberately broken variants that must fail.
  *
  * Processes, and the parts of DESIGN-v2 they model
  *   writer(w)  "Write" steps 1-6 (step 7, the wake-up, is the reader's
@@ -103,10 +105,30 @@
  *   BUG_HOLD_FIRST    writers load HOLD before HEAD in the room check.
  *   The design as written, where an amendment was needed (must fail):
  *   STALE_RANGE, CORRUPT_NO_RELOAD, HOLD_SLOT_BY_RANGE (see A1-A3).
+ *   The claim-range rules of docs/FORMAT.md (sections 4.1, 5.3, 8.3), which
+ *   replaced DESIGN-v2's while this model was written:
+ *   FORMAT_MD         claim_start carries a PENDING bit (intended range) from
+ *                     before the tail CAS until a confirming store after it;
+ *                     no retraction after a failed CAS; the reader prefers
+ *                     confirmed covering slots; the operator's HOLD_SLOT is
+ *                     the first live slot whose range covers P (0 if none);
+ *                     a waiting writer clears HOLD if HOLD_SLOT's owner is
+ *                     dead or its range no longer covers HOLD.
+ *     with proposed fixes (all three needed; run.sh checks each is):
+ *     FORMAT_MD_NOTORN            publish claim_start|PENDING before
+ *                                 claim_end (no torn "confirmed" range);
+ *     FORMAT_MD_CONFIRMED_HOLDER  the operator picks only a live slot whose
+ *                                 CONFIRMED range covers P;
+ *     FORMAT_MD_RETRACT           a writer whose CAS failed retracts its
+ *                                 intended range (as A1).
  *   Other:
  *   FORGE_PAYLOAD     payload bytes may look like a valid COMMITTED stamp for
  *                     the position they are at (fails: see run.sh).
  *   NO_WRITE_TIMEOUT  writers never give up waiting for room.
+ *   FINE              finer steps: the writer's loads, claim_start and the CAS,
+ *                     payload and commit, and the operator's HOLD, HOLD_SLOT
+ *                     and stamp CASes are separate steps (a check of the
+ *                     merges; about 4x the states).
  *   COVER=n           assert(false) at coverage point n (REACHED(n)), to show
  *                     that the point is reached (run.sh does this).
  *   C, NF, MAXREV     sizes, below.
@@ -136,7 +158,11 @@
 byte TAIL = 0;                  /* header block 1 */
 byte HEAD = 0;                  /* header block 2 */
 byte HOLD = NONE;               /* header block 2 */
+#ifdef FORMAT_MD
+byte HOLD_SLOT = 0;             /* header block 2 (zero-filled by the creator) */
+#else
 byte HOLD_SLOT = NONE;          /* header block 2 */
+#endif
 
 byte st_pos[C];                 /* the ring */
 byte st_state[C];
@@ -207,7 +233,8 @@ bool wdone[NW];                 /* writer w returned from its last write */
                          (!CONFCOV(0, p) && !CONFCOV(1, p) && (LIVEINT(0, p) || LIVEINT(1, p))))
 /* FORMAT.md 8.3: a waiting writer clears HOLD h if HOLD_SLOT's owner is dead
  * or its range no longer covers h */
-#define HOLDERGONE(h)   (dead[HOLD_SLOT] || !COVERS(HOLD_SLOT, h))
+#define HSLOT           (HOLD_SLOT >= NW -> 0 : HOLD_SLOT)  /* "a value of 32 or more is read as slot 0" */
+#define HOLDERGONE(h)   (dead[HSLOT] || !COVERS(HSLOT, h))
 #else
 #define READERWAITS(p)  ANYLIVECOVER(p)
 #define HOLDERGONE(h)   (HOLD_SLOT != NONE && dead[HOLD_SLOT])
@@ -367,9 +394,14 @@ retry:
          * stops in [t, t + req); a live writer covering P only makes a
          * reader wait; a writer dying between the two would leave the range
          * that a writer dying after a failed CAS leaves. */
+#ifdef FORMAT_MD
+#define PENDSET  pend[w] = true                        /* t | PENDING: one word */
+#else
+#define PENDSET  skip
+#endif
 #ifdef FINE
         if
-        :: claim_start[w] = t
+        :: d_step { claim_start[w] = t; PENDSET }
         OR_DIE
         fi;
 #endif
@@ -377,9 +409,7 @@ retry:
         :: atomic {
 #ifndef FINE
                claim_start[w] = t;
-#endif
-#ifdef FORMAT_MD
-               pend[w] = true;                         /* t | PENDING */
+               PENDSET;
 #endif
                if
                :: TAIL == t ->
@@ -404,7 +434,7 @@ retry:
 #endif
         :: else ->
             REACHED(9);
-#if !defined(STALE_RANGE) && !defined(FORMAT_MD)
+#if (!defined(STALE_RANGE) && !defined(FORMAT_MD)) || defined(FORMAT_MD_RETRACT)
             /* AMENDMENT A1: retract the published range (claim_start =
              * claim_end: empty) before going back to step 1, which may sleep.
              * As written, the range stays: it covers the claim that won the
@@ -496,8 +526,9 @@ active proctype reader()
     :: /* stamp = load(P). If it is P|COMMITTED: copy frame_len ONCE,
         * validate the copy (1 <= len, fits before the ring end,
         * P + len <= TAIL), copy the payload, publish HEAD = P + len: the
-        * delivery (the ghost checks come first only so that a broken variant
-        * reports the property it breaks rather than the length check). If it is P|PADDING or P|REVOKED: validate len, skip.
+        * delivery. (The ghost checks come first only so that a broken
+        * variant reports the property it breaks, not the length check.) If
+        * it is P|PADDING or P|REVOKED: validate len, skip.
         * One step: once the stamp names P in one of those states, nothing
         * can change the frame's cells (writers stay below min(HEAD, HOLD) + C;
         * the operator only CASes a CLAIMED stamp), so the loads commute with
@@ -568,10 +599,13 @@ active proctype reader()
              * CorruptChannel.
              * One step for the loads of TAIL, the slots and the stamp (but not
              * the stamp load above): TAIL only grows, so P < TAIL stays true;
-             * a dead writer's slot never changes again; the stamp at P can
-             * change only from CLAIMED to COMMITTED (by a writer, then alive)
-             * or to REVOKED (skipped as well); and a slot seen live makes the
-             * reader wait whenever it is seen. */
+             * a dead writer's slot never changes again; a slot seen live makes
+             * the reader wait whenever it is seen; and only P's claimant, whose
+             * range covers P from before TAIL passed P until it is done (so
+             * the scan sees it live, or dead and writing nothing more), or the
+             * operator's revoke (skipped either way) can change the stamp at P.
+             * (-DFORMAT_MD: FORMAT.md's rules, confirmed slots before
+             * intended ones.) */
             d_step {
                 stuck = false;
                 t = TAIL;
@@ -693,11 +727,12 @@ active proctype reader()
      * consumed everything up to TAIL. */
     atomic {
         assert(HEAD == TAIL && P == HEAD);
-        g = 1;
+        g = 1; ln = 0;
         do
         :: g <= NFR ->
             assert(!acked[g] || delivered[g]);          /* (b) OK => delivered */
             assert(!(abandoned[g] && delivered[g]));    /* (d) */
+            ln = (delivered[g] -> ln + 1 : ln);
             g++
         :: else -> break
         od;
@@ -706,69 +741,82 @@ active proctype reader()
         :: else -> skip
         fi;
         if
-        :: delivered[1] && delivered[2] && delivered[3] && delivered[4] -> REACHED(12)
+        :: ln == NFR -> REACHED(12)                     /* every frame delivered */
         :: else -> skip
         fi;
-        g = 0
+        g = 0; ln = 0
     }
 }
 
 /* ============================================================================ */
 /* Operator: force-unblock, MAXREV times at most, at any time.                  */
 /* ============================================================================ */
+/* HOLD_SLOT = the slot of the claim at p */
+#if defined(FORMAT_MD) && defined(FORMAT_MD_CONFIRMED_HOLDER)
+/* proposed fix to FORMAT.md 8.3: the first live slot whose CONFIRMED range
+ * covers p (a written header implies a confirmed range) */
+#define SETSLOT   HOLD_SLOT = (LIVECONF(0, p) -> 0 : (LIVECONF(1, p) -> 1 : 0))
+#elif defined(FORMAT_MD)
+/* FORMAT.md 8.3: the first slot with a live owner whose range covers p, 0 if
+ * none */
+#define SETSLOT   HOLD_SLOT = (!dead[0] && COVERS(0, p) -> 0 : (!dead[1] && COVERS(1, p) -> 1 : 0))
+#elif defined(HOLD_SLOT_BY_RANGE)
+/* DESIGN-v2 does not say where HOLD_SLOT comes from. Found like the reader
+ * finds claimants (a slot whose range covers p), it can name a live writer
+ * whose range covers p for a while (its CAS failed, or is going to); if the
+ * real holder then dies, nobody clears HOLD and writers wait for room for
+ * good. */
+#define SETSLOT   if \
+                  :: COVERS(0, p) -> HOLD_SLOT = 0 \
+                  :: COVERS(1, p) -> HOLD_SLOT = 1 \
+                  :: else -> HOLD_SLOT = NONE \
+                  fi
+#else
+/* AMENDMENT A3: the writer records its slot in the frame header (flags)
+ * before the CLAIMED stamp, and the operator reads it there. Modelled with
+ * the ghost owner of the claim at p. */
+#define SETSLOT   g = 1; \
+                  do \
+                  :: g <= NFR -> HOLD_SLOT = (gpos[g] == p -> FWRITER(g) : HOLD_SLOT); g++ \
+                  :: else -> break \
+                  od; \
+                  g = 0
+#endif
+
 active proctype operator()
 {
     byte n = 0, p, g;
+    bool lost;
 
 end:
     do
     :: /* p = HEAD; if the stamp at p is p|CLAIMED (the claim's header is
-        * written): CAS HOLD none -> p, and store HOLD_SLOT. One step, taken
-        * only when it succeeds: an operator that finds nothing to unblock
-        * changes nothing. (HOLD_SLOT stored with HOLD hides the moment when
-        * a writer waiting for room could see the new HOLD with an old
-        * HOLD_SLOT; with two writers, no writer then waits for room: the
-        * other one is the holder.) */
+        * written) and HOLD is none: CAS HOLD none -> p, and store HOLD_SLOT.
+        * One step, taken only when it succeeds: an operator that finds
+        * nothing to unblock changes nothing. (HOLD_SLOT stored with HOLD
+        * hides the moment when a writer waiting for room could see the new
+        * HOLD with an old HOLD_SLOT; with two writers, no writer then waits
+        * for room: the other one is the holder. -DFINE splits the step.) */
         atomic {
             (n < MAXREV && HOLD == NONE &&
              st_pos[HEAD % C] == HEAD && st_state[HEAD % C] == CLAIMED) ->
-            n++; p = HEAD; HOLD = p;
-#ifdef FINE
+            n++; p = HEAD;
+#if defined(FINE) && defined(FORMAT_MD)
+            SETSLOT             /* FORMAT.md: HOLD_SLOT, then the HOLD CAS */
         }
-        atomic {
-#endif
-#if defined(FORMAT_MD)
-            /* FORMAT.md 8.3: the first slot with a live owner whose range
-             * covers p, 0 if none */
-            HOLD_SLOT = (!dead[0] && COVERS(0, p) -> 0 : (!dead[1] && COVERS(1, p) -> 1 : 0))
-#elif defined(HOLD_SLOT_BY_RANGE)
-            /* DESIGN-v2 does not say where HOLD_SLOT comes from. Found like
-             * the reader finds claimants (a slot whose range covers p), it can
-             * name a live writer whose range covers p for a while (its CAS
-             * failed, or is going to); if the real holder then dies, nobody
-             * clears HOLD and writers wait for room for good. */
-            if
-            :: COVERS(0, p) -> HOLD_SLOT = 0
-            :: COVERS(1, p) -> HOLD_SLOT = 1
-            :: else -> HOLD_SLOT = NONE
-            fi
+        HOLD = p;               /* CAS none -> p: only this operator sets HOLD */
+#elif defined(FINE)
+            HOLD = p            /* DESIGN-v2: the HOLD CAS, then HOLD_SLOT */
+        }
+        atomic { SETSLOT }
 #else
-            /* AMENDMENT A3: the writer records its slot in the frame header
-             * (flags) before the CLAIMED stamp, and the operator reads it
-             * there. Modelled with the ghost owner of the claim at p. */
-            g = 1;
-            do
-            :: g <= NFR ->
-                HOLD_SLOT = (gpos[g] == p -> FWRITER(g) : HOLD_SLOT);
-                g++
-            :: else -> break
-            od;
-            g = 0
-#endif
+            HOLD = p;
+            SETSLOT
         }
+#endif
         /* CAS stamp p|CLAIMED -> p|REVOKED. If the writer committed first,
-         * give HOLD back: CAS HOLD p -> none, in the same step (in between,
-         * HOLD only holds writers back). */
+         * give HOLD back: CAS HOLD p -> none (in the same step unless FINE:
+         * in between, HOLD only holds writers back). */
         d_step {
             if
             :: st_pos[p % C] == p && st_state[p % C] == CLAIMED ->
@@ -780,25 +828,23 @@ end:
                     g++
                 :: else -> break
                 od;
-                g = 0
+                g = 0;
+                lost = false
             :: else ->
-#ifdef FINE
-                g = 1
-#else
-                HOLD = (HOLD == p -> NONE : HOLD);
-#endif
-                REACHED(14)
+                REACHED(14);
+                lost = true
             fi;
 #ifndef FINE
-            p = 0
+            HOLD = (lost && HOLD == p -> NONE : HOLD);
+            p = 0; lost = false
 #endif
         }
 #ifdef FINE
         if
-        :: g == 1 -> HOLD = (HOLD == p -> NONE : HOLD)
+        :: lost -> HOLD = (HOLD == p -> NONE : HOLD)
         :: else -> skip
         fi;
-        d_step { p = 0; g = 0 }
+        d_step { p = 0; lost = false }
 #endif
     od
 }

@@ -6,11 +6,15 @@
 # Runs, each in its own directory under tests/model/build/run.XXXXXX (the
 # previous run's directory is removed first; the last one stays, with the
 # counterexample trails):
-#   - the model: an exhaustive search that must find no error;
+#   - the model (DESIGN-v2 with amendments A1-A3, see ring.pml): an
+#     exhaustive search that must find no error;
 #   - the broken variants (deliberately wrong protocols, and the design as
 #     written where the model needed an amendment): each must find an error;
+#   - docs/FORMAT.md's newer claim-range rules: with three fixes, no error;
+#     without each fix, an error;
 #   - the coverage points (-DCOVER=n): each must be reached, so that the
 #     search above is known to go through the interesting cases.
+# MODEL_FINE=1 adds two much larger searches with finer-grained steps.
 # Prints one line per run; exits non-zero if anything is not as expected.
 # Replay a trail:  cd <dir> && spin -t -p <flags> ring.pml
 set -euo pipefail
@@ -130,20 +134,38 @@ verify model pass || status=1
 pan_flags=(-m100000)
 
 echo "== broken protocols: each must fail"
-verify BUG_RECLAIM_LIVE fail -DBUG_RECLAIM_LIVE || status=1    # reader reclaims a live writer's claim (format 1)
-verify BUG_NO_STAMP fail -DBUG_NO_STAMP || status=1            # reader ignores the stamp's position
-verify BUG_NO_RELOAD fail -DBUG_NO_RELOAD || status=1          # reclaim without re-loading the stamp
-verify BUG_NO_HOLD fail -DBUG_NO_HOLD || status=1              # writers ignore HOLD
-verify BUG_HOLD_FIRST fail -DBUG_HOLD_FIRST || status=1        # writers load HOLD before HEAD
+verify BUG_RECLAIM_LIVE fail -DBUG_RECLAIM_LIVE || status=1  # reader reclaims a live writer's claim (format 1)
+verify BUG_NO_STAMP fail -DBUG_NO_STAMP || status=1          # reader ignores the stamp's position
+verify BUG_NO_RELOAD fail -DBUG_NO_RELOAD || status=1        # reclaim without re-loading the stamp
+verify BUG_NO_HOLD fail -DBUG_NO_HOLD || status=1            # writers ignore HOLD
+verify BUG_HOLD_FIRST fail -DBUG_HOLD_FIRST || status=1      # writers load HOLD before HEAD
 
 echo "== DESIGN-v2 as written, where the model amends it: each must fail"
-verify STALE_RANGE fail -DSTALE_RANGE || status=1              # A1: deadlock
+verify STALE_RANGE fail -DSTALE_RANGE || status=1            # A1: deadlock
 verify CORRUPT_NO_RELOAD fail -DCORRUPT_NO_RELOAD || status=1  # A2: false CorruptChannel
 verify HOLD_SLOT_BY_RANGE fail -DHOLD_SLOT_BY_RANGE -DNO_WRITE_TIMEOUT || status=1  # A3: deadlock
 #   (with write timeouts the writers do not deadlock: they time out for good)
 
 echo "== open issue: payload bytes that look like a stamp (fails until the design changes)"
 verify FORGE_PAYLOAD fail -DFORGE_PAYLOAD || status=1
+
+echo "== docs/FORMAT.md's claim-range rules: each rule as written fails, the three fixes pass"
+fm=(-DFORMAT_MD -DFORMAT_MD_NOTORN -DFORMAT_MD_CONFIRMED_HOLDER -DFORMAT_MD_RETRACT)
+pan_flags=(-m100000 -w26)
+verify FORMAT_MD_FIXED pass "${fm[@]}" || status=1
+pan_flags=(-m100000)
+verify FORMAT_MD_TORN fail -DFORMAT_MD -DFORMAT_MD_CONFIRMED_HOLDER -DFORMAT_MD_RETRACT || status=1   # 5.3 note: skips a live claim
+verify FORMAT_MD_HOLDER fail -DFORMAT_MD -DFORMAT_MD_NOTORN -DFORMAT_MD_RETRACT || status=1        # 8.3: HOLD cleared under a live holder
+verify FORMAT_MD_STALE fail -DFORMAT_MD -DFORMAT_MD_NOTORN -DFORMAT_MD_CONFIRMED_HOLDER || status=1 # 5.3: stale intended range: deadlock
+
+if [ "${MODEL_FINE:-0}" = 1 ]; then
+    echo "== finer-grained steps (MODEL_FINE=1; minutes, ~5 GB)"
+    pan_cflags=(-w -O2 -DSAFETY -DCOLLAPSE -DMEMLIM=8192)
+    pan_flags=(-m100000 -w27)
+    verify FINE pass -DFINE || status=1
+    verify FORMAT_MD_FIXED_FINE pass "${fm[@]}" -DFINE || status=1
+    pan_flags=(-m100000)
+fi
 
 echo "== coverage: each point must be reached"
 pan_cflags=(-w -O1 -DSAFETY -DCOLLAPSE -DMEMLIM=4096)
