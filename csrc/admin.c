@@ -107,15 +107,20 @@ int myc_force_unblock(const char *name, int32_t *pid_out, uint64_t *position_out
     int32_t slot = -1;
     for (uint32_t i = 0; i < MYC_WRITER_SLOTS && slot < 0; i++) {
         uint64_t off = myc_slot_off(i);
-        uint64_t start = myc_load_acquire_u64(m->base, off + MYC_SLOT_OFF_CLAIM_START) & ~MYC_CLAIM_PENDING;
-        uint64_t end = myc_load_relaxed_u64(m->base, off + MYC_SLOT_OFF_CLAIM_END);
+        /* Only a confirmed range names the claim's owner: an intended one
+         * may be a writer that lost the race for it and will move on, and
+         * writers clear a HOLD whose holder no longer covers it (the model,
+         * tests/model, FORMAT_MD_HOLDER).  acquire: as the reader's scan. */
+        uint64_t start = myc_load_acquire_u64(m->base, off + MYC_SLOT_OFF_CLAIM_START);
+        uint64_t end = myc_load_acquire_u64(m->base, off + MYC_SLOT_OFF_CLAIM_END);
         uint64_t owner = myc_load_acquire_u64(m->base, off + MYC_SLOT_OFF_OWNER);
-        if (start <= pos && pos < end && owner != 0 && myc_owner_alive(owner)) {
+        if ((start & MYC_CLAIM_PENDING) == 0 && start <= pos && pos < end && owner != 0 &&
+            myc_owner_alive(owner)) {
             slot = (int32_t)i;
             if (pid_out) *pid_out = MYC_OWNER_PID(owner);
         }
     }
-    if (pos == tail || myc_stamp_final(stamp, pos) || (!claimed && slot < 0)) {
+    if (pos == tail || myc_stamp_final(stamp, pos) || slot < 0) {
         rc = myc_fail(MYC_ERR_EMPTY, "the reader of channel '%s' is not held by a live writer's claim",
                       name);
         goto out;

@@ -197,7 +197,14 @@ int myc_try_claim(myc_writer *w, myc_thread_slot *ts, claim_plan *p, int fresh_h
         MYC_HOOK(MYC_STEP_PUBLISHED, tail);
         /* acq_rel: one writer wins each byte range; on failure `tail` is
          * reloaded and we lay out (and publish) again. */
+        uint64_t intended = tail;
         if (myc_cas_acq_rel_u64(m->base, MYC_OFF_TAIL, &tail, tail + p->required)) break;
+        /* Lost the race: retract the range (make it empty), so that a
+         * writer that now finds no room and waits does not leave an
+         * intended range over another writer's claim, which would hold the
+         * reader while we wait for the reader (a deadlock the model finds:
+         * tests/model, FORMAT_MD_STALE).  release: as the publication. */
+        myc_store_release_u64(m->base, slot_off + MYC_SLOT_OFF_CLAIM_END, intended);
     }
     p->tail = tail;
     /* release: confirm the range is ours (a plain store on x86; pairs with

@@ -1,6 +1,6 @@
 /*
  * ring.pml: a Promela model of the format-2 ring protocol as described in
- * docs/DESIGN-v2.md (the working notes added in commit 3e9e9c3 and removed
+ * the first format-2 design, docs/DESIGN-v2.md (the working notes added in commit 3e9e9c3 and removed
  * in 8c775b2; docs/FORMAT.md is the reference now, and -DFORMAT_MD models
  * its newer claim-range rules): claim and commit (writers), consume and
  * reclaim (the reader), force-unblock (the operator's HOLD protocol).
