@@ -416,15 +416,17 @@ void myc_wake_reader_if_sleeping(myc_map *m) {
     if (sleeping == 0) return;
     /* release: the reader's futex_wait compares this word. */
     myc_add_release_u32(m->base, MYC_OFF_READER_FUTEX, 1);
-    int woken = myc_futex_wake_all(m->base, MYC_OFF_READER_FUTEX);
+    myc_futex_wake_all(m->base, MYC_OFF_READER_FUTEX);
     myc_add_relaxed_u64(m->base, MYC_OFF_WRITER_WAKES, 1);
-    /* Nobody was asleep: the flag may be a dead reader's, which would cost
-     * every later write a syscall.  Clear exactly the value we saw (the
-     * reader writes a new value each time it goes to sleep), seq_cst as
-     * the flag's other accesses. */
-    if (woken == 0)
-        __atomic_compare_exchange_n(MYC_AT(m->base, MYC_OFF_READER_SLEEPING, uint32_t), &sleeping,
-                                    0, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+    /* This sleep has had its wake: clear the flag, so the writes that follow
+     * while the reader is being scheduled pay no further syscall, and a
+     * dead reader's flag costs one.  Safe: the reader arms the flag again,
+     * with a new value, before every last look and sleep (a reader between
+     * arming and FUTEX_WAIT returns at once, the word having moved); the
+     * CAS clears exactly the value we saw, never a newer arming.  seq_cst
+     * as the flag's other accesses. */
+    __atomic_compare_exchange_n(MYC_AT(m->base, MYC_OFF_READER_SLEEPING, uint32_t), &sleeping, 0, 0,
+                                __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
 }
 
 int myc_check_frame_args(const myc_map *m, uint32_t type_id, uint32_t payload_len) {
