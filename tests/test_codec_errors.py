@@ -94,9 +94,11 @@ def test_unknown_type(type_id: int) -> None:
     assert kind_of(type_id, b"") == "unknown_type"
 
 
-def test_unknown_type_not_an_int() -> None:
-    """A type id that is not an int is unknown_type too."""
-    assert kind_of("1", b"") == "unknown_type"  # type: ignore[arg-type]
+@pytest.mark.parametrize("type_id", ["1", None, 1.0, True])
+def test_type_id_of_the_wrong_type(type_id: object) -> None:
+    """A type id that is not an int is a TypeError naming type_id, not a payload error."""
+    with pytest.raises(TypeError, match=r"^type_id must be an int"):
+        SCHEMA.decode(type_id, b"")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("cut", range(50))

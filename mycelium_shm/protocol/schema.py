@@ -192,7 +192,8 @@ class Schema:
         read-only zero-copy views of that (immutable) bytes object.
         """
         # __init__ shadows this method with a faster closure of the same logic.
-        dec = self._decoders.get(type_id) if isinstance(type_id, int) else None
+        _check_type_id_type(type_id)
+        dec = self._decoders.get(type_id)
         if dec is None:
             raise PayloadError("unknown_type", f"type id {type_id!r} is not in the schema")
         try:
@@ -200,6 +201,13 @@ class Schema:
         except TypeError:
             _check_payload(payload)
             raise
+
+
+def _check_type_id_type(type_id: object) -> None:
+    """A type id of the wrong type is a TypeError naming it (an int that the
+    schema does not know is a PayloadError, "unknown_type")."""
+    if not isinstance(type_id, int) or isinstance(type_id, bool):
+        raise TypeError(f"type_id must be an int, not {type(type_id).__name__}")
 
 
 def _make_encode(encoders: dict[type, Encoder]) -> Callable[[Any], tuple[int, bytes]]:
@@ -234,9 +242,12 @@ def _check_payload(payload: Any) -> None:
 
 def _make_decode(decoders: dict[int, Decoder]) -> Callable[[int, Any], Any]:
     def decode(type_id: int, payload: Any) -> Any:
+        if type_id.__class__ is not int:  # one comparison on the common path
+            _check_type_id_type(type_id)
         try:
             dec = decoders[type_id]
         except (KeyError, TypeError):
+            _check_type_id_type(type_id)  # only on this slow path
             raise PayloadError(
                 "unknown_type", f"type id {type_id!r} is not in the schema"
             ) from None
