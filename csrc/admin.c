@@ -146,6 +146,7 @@ int myc_force_unblock(const char *name, int32_t *pid_out, uint64_t *position_out
                       name, (unsigned long long)standing);
         goto out;
     }
+    /* relaxed: published by the release half of the HOLD CAS below. */
     myc_store_relaxed_u32(m->base, MYC_OFF_HOLD_SLOT, slot < 0 ? 0u : (uint32_t)slot);
     /* acq_rel CAS: writers that see the hold (acquire) stop short of it
      * before the claim can be skipped; one hold at a time. */
@@ -162,13 +163,16 @@ int myc_force_unblock(const char *name, int32_t *pid_out, uint64_t *position_out
                                      pos | MYC_STAMP_REVOKED, 0, __ATOMIC_SEQ_CST,
                                      __ATOMIC_ACQUIRE)) {
         uint64_t held = pos;
+        /* acq_rel: give the hold back exactly as it was taken. */
         myc_cas_acq_rel_u64(m->base, MYC_OFF_HOLD, &held, MYC_NO_HOLD);
         rc = myc_fail(MYC_ERR_EMPTY, "the frame at position %llu of channel '%s' was committed meanwhile",
                       (unsigned long long)pos, name);
         goto out;
     }
+    /* relaxed: statistics. */
     myc_add_relaxed_u64(m->base, MYC_OFF_FORCED_UNBLOCKS, 1);
-    /* The reader may be asleep waiting for this very claim. */
+    /* The reader may be asleep waiting for this very claim.  release: its
+     * futex_wait compares this word. */
     myc_add_release_u32(m->base, MYC_OFF_READER_FUTEX, 1);
     myc_futex_wake_all(m->base, MYC_OFF_READER_FUTEX);
     rc = MYC_OK;

@@ -103,6 +103,7 @@ void myc_publish_head(myc_reader *r) {
     /* release: writers' futex_wait compares this word. */
     myc_add_release_u32(m->base, MYC_OFF_SPACE_FUTEX, 1);
     int woken = myc_futex_wake_all(m->base, MYC_OFF_SPACE_FUTEX);
+    /* relaxed: statistics, written only by this reader. */
     myc_store_relaxed_u64(m->base, MYC_OFF_READER_WAKES, ++r->wakes);
     if (woken == 0) clear_dead_waiters(r, mask);
 }
@@ -222,6 +223,7 @@ static int resolve_stuck(myc_reader *r, const uint8_t *hdr) {
                         (unsigned long long)r->tail_cache);
     r->head = min_end;
     r->unblocks++;
+    /* relaxed: statistics, written only by this reader. */
     myc_store_relaxed_u64(m->base, MYC_OFF_UNBLOCKS, r->unblocks);
     clear_stall(r);
     myc_publish_head(r);
@@ -240,7 +242,8 @@ int myc_next_frame(myc_reader *r, int64_t now, myc_found *f) {
         uint64_t stamp = myc_load_acquire_u64(hdr, MYC_FRAME_OFF_STAMP);
         uint32_t state = (uint32_t)(stamp & MYC_STAMP_STATE_MASK);
         if (myc_stamp_final(stamp, pos)) {
-            /* One read of each header field; only these copies are used. */
+            /* One read of each header field; only these copies are used.
+             * relaxed: the acquire load of the stamp above ordered them. */
             uint32_t frame_len = myc_load_relaxed_u32(hdr, MYC_FRAME_OFF_LEN);
             uint16_t type_id = __atomic_load_n(MYC_AT(hdr, MYC_FRAME_OFF_TYPE, uint16_t), __ATOMIC_RELAXED);
             uint16_t flags = __atomic_load_n(MYC_AT(hdr, MYC_FRAME_OFF_FLAGS, uint16_t), __ATOMIC_RELAXED);
@@ -361,6 +364,7 @@ static int wait_frame(myc_reader *r, int64_t timeout_ns, myc_found *f) {
             if (due < wait) wait = due;
         }
         r->sleeps++;
+        /* relaxed: statistics, written only by this reader. */
         myc_store_relaxed_u64(m->base, MYC_OFF_READER_SLEEPS, r->sleeps);
         int err = myc_futex_wait(m->base, MYC_OFF_READER_FUTEX, seq, wait);
         /* The ring may have been truncated while we slept: look before

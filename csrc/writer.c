@@ -240,6 +240,7 @@ static void clear_dead_hold(myc_map *m) {
     /* acquire: pairs with the release CAS that set the hold. */
     uint64_t hold = myc_load_acquire_u64(m->base, MYC_OFF_HOLD);
     if (hold == MYC_NO_HOLD) return;
+    /* relaxed: stored before the HOLD CAS we just acquired. */
     uint32_t slot = myc_load_relaxed_u32(m->base, MYC_OFF_HOLD_SLOT);
     if (slot >= MYC_WRITER_SLOTS) slot = 0; /* hostile value: check slot 0 */
     uint64_t off = myc_slot_off(slot);
@@ -290,6 +291,7 @@ static int claim_wait(myc_writer *w, myc_thread_slot *ts, claim_plan *p, int64_t
                 tl_resuming = 1;
                 return myc_fail(MYC_ERR_INTERRUPTED, "wait slice over; call again");
             }
+            /* relaxed: statistics, written only by this slot's thread. */
             myc_store_relaxed_u64(m->base, myc_slot_off((uint32_t)ts->slot) + MYC_SLOT_OFF_TIMEOUTS,
                                   ++ts->timeouts);
             return rc;
@@ -402,6 +404,7 @@ int myc_commit_frame(myc_map *m, uint64_t pos) {
     uint64_t hold = pos;
     /* acq_rel CAS: our claim is finished with, writers may reuse its space. */
     myc_cas_acq_rel_u64(m->base, MYC_OFF_HOLD, &hold, MYC_NO_HOLD);
+    /* relaxed: statistics (a rare event: a shared counter is fine). */
     myc_add_relaxed_u64(m->base, MYC_OFF_ABANDONED, 1);
     return myc_fail(MYC_ERR_ABANDONED,
                     "an operator force-unblocked this frame of channel '%s' (position %llu) while "
@@ -417,6 +420,7 @@ void myc_wake_reader_if_sleeping(myc_map *m) {
     /* release: the reader's futex_wait compares this word. */
     myc_add_release_u32(m->base, MYC_OFF_READER_FUTEX, 1);
     myc_futex_wake_all(m->base, MYC_OFF_READER_FUTEX);
+    /* relaxed: statistics, beside a system call anyway. */
     myc_add_relaxed_u64(m->base, MYC_OFF_WRITER_WAKES, 1);
     /* This sleep has had its wake: clear the flag, so the writes that follow
      * while the reader is being scheduled pay no further syscall, and a
