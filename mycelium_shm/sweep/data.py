@@ -9,6 +9,7 @@ pure function of its seed; :func:`path_rng` derives the generator of path
 
 from __future__ import annotations
 
+import abc
 import csv
 import math
 from dataclasses import dataclass
@@ -83,14 +84,15 @@ class Bars:
         return cls(ts, open_, high, low, close, volume)
 
 
-class Source:
-    """What a market data source provides (documentation; sources are duck-typed)."""
+class Source(abc.ABC):
+    """What a market data source provides: the bars of one path."""
 
     #: True if the bars depend on the generator (Monte Carlo paths make sense).
     random: bool = True
 
-    def generate(self, rng: np.random.Generator) -> Bars:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def generate(self, rng: np.random.Generator) -> Bars:
+        """The bars of one path, drawn from ``rng`` when the source is random."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ memory stays flat however many instances there are.
 
 from __future__ import annotations
 
+import abc
 import multiprocessing
 import os
 from collections.abc import Iterable, Iterator
@@ -27,7 +28,7 @@ __all__ = ["EXECUTORS", "Executor", "make_executor"]
 Batch = list[int]
 
 
-class Executor:
+class Executor(abc.ABC):
     """Runs batches; ``run`` yields ``list[BatchResult]`` in completion order."""
 
     name = "?"
@@ -35,11 +36,13 @@ class Executor:
     def __init__(self, workers: Optional[int] = None) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
 
+    @abc.abstractmethod
     def run(self, spec: SweepSpec, batches: Iterable[Batch]) -> Iterator[list[BatchResult]]:
-        raise NotImplementedError
+        ...
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a default: executors without workers need none
         """Stop the workers (after Ctrl-C: without waiting for queued batches)."""
+        return None
 
     def __enter__(self) -> Executor:
         return self
