@@ -40,7 +40,7 @@ class Executor(abc.ABC):
     def run(self, spec: SweepSpec, batches: Iterable[Batch]) -> Iterator[list[BatchResult]]:
         ...
 
-    def close(self) -> None:  # noqa: B027 - a default: executors without workers need none
+    def close(self) -> None:
         """Stop the workers (after Ctrl-C: without waiting for queued batches)."""
         return None
 
