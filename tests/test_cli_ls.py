@@ -71,9 +71,9 @@ def test_ls_lists_a_corrupt_channel_with_its_error(
     poke(bad, 0, "<Q", 0x1122334455667788)
     assert main(["ls"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    (bad_row,) = [line for line in lines if line.split()[0] == bad]
+    (bad_row,) = [line for line in lines if line.split()[:1] == [bad]]
     assert "error: FormatError" in bad_row
-    assert any(line.split()[0] == good for line in lines)
+    assert any(line.split()[:1] == [good] for line in lines)
     rc, entries = ls_json(capsys, bad, good)
     assert rc == 1  # a named channel could not be inspected
     assert "not a mycelium channel" in entries[0]["error"]
