@@ -11,12 +11,13 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
 from mycelium_shm import Schema, unlink
 from mycelium_shm.bus import MessageBus
+from mycelium_shm.bus.transports.socket import SocketLink
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = Path(__file__).resolve().parent / "workers.py"
@@ -72,6 +73,24 @@ def buses(schema: Schema) -> Iterator[Callable[[str], MessageBus]]:
     yield make
     for bus in made:
         bus.close(timeout=1)
+
+
+@pytest.fixture
+def closing() -> Iterator[Callable[[Any], Any]]:
+    """Registers objects to close at teardown, even when the test fails
+    (bus links get a bounded flush)."""
+    objects: list[Any] = []
+
+    def register(obj: Any) -> Any:
+        objects.append(obj)
+        return obj
+
+    yield register
+    for obj in reversed(objects):
+        if isinstance(obj, SocketLink):
+            obj.close(timeout=1)
+        else:
+            obj.close()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,23 +16,6 @@ from mycelium_shm.errors import Full, SchemaMismatch
 from mycelium_shm.protocol import Schema
 
 OTHER_SCHEMA = '[[message]]\nname = "Other"\nid = 1\nfields = [{ name = "x", type = "u8" }]\n'
-
-
-@pytest.fixture
-def closing() -> Iterator[Callable[[Any], Any]]:
-    """Registers objects to close at teardown, even when the test fails."""
-    objects: list[Any] = []
-
-    def register(obj: Any) -> Any:
-        objects.append(obj)
-        return obj
-
-    yield register
-    for obj in reversed(objects):
-        if isinstance(obj, SocketLink):
-            obj.close(timeout=1)
-        else:
-            obj.close()
 
 
 @pytest.fixture(params=["unix", "tcp"])

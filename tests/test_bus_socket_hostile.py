@@ -137,22 +137,6 @@ def sockets() -> Iterator[list[socket.socket]]:
 
 
 @pytest.fixture
-def closing() -> Iterator[Callable[[Any], Any]]:
-    objects: list[Any] = []
-
-    def register(obj: Any) -> Any:
-        objects.append(obj)
-        return obj
-
-    yield register
-    for obj in reversed(objects):
-        if isinstance(obj, SocketLink):
-            obj.close(timeout=1)
-        else:
-            obj.close()
-
-
-@pytest.fixture
 def nofile() -> Iterator[Callable[[int], None]]:
     """Raise this process's soft descriptor limit for the test; restored after."""
     old = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -32,7 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+import psutil
 import pytest
+from bus_support import wait_for
 from conftest import Processes
 from workers import (
     KC_BAD,
@@ -70,6 +72,14 @@ SEQ_SHIFT = 40
 READER_KILLS = 32
 READER_KILL_DELAY = (0.0, 0.12)
 
+
+
+def _asleep(pid: int) -> bool:
+    """Whether the process is blocked in the kernel (a futex wait, here)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_SLEEPING
+    except psutil.Error:
+        return False
 
 def _seed() -> int:
     env = os.environ.get("KILL_CAMPAIGN_SEED")
@@ -618,9 +628,9 @@ def test_writer_killed_waiting_for_room_leaves_no_wakes(open_reader, procs: Proc
         assert filled > 0
         blocked = procs.start("kc-block-write", reader.name, "500")
         assert _line(blocked) == "writing"
-        # It retries every wait slice (50 ms): after 0.4 s it has slept for room.
-        time.sleep(0.4)
-        assert blocked.poll() is None, "the writer did not block on the full ring"
+        # Asleep on the futex means its waiting bit is set (it sets the bit first).
+        assert wait_for(lambda: _asleep(blocked.pid)), "the writer did not block on the full ring"
+        assert blocked.poll() is None
         blocked.send_signal(signal.SIGKILL)
         blocked.wait(timeout=10)
         got = 0
@@ -644,7 +654,7 @@ def test_writer_killed_waiting_for_room_leaves_no_wakes(open_reader, procs: Proc
         _fill(w, 500)
         waiter = procs.start("kc-block-write", reader.name, "500")
         assert _line(waiter) == "writing"
-        time.sleep(0.3)
+        assert wait_for(lambda: _asleep(waiter.pid)), "the writer did not block on the full ring"
         wakes_before = reader.stats()["reader_wakes"]
         while reader.read(timeout=0.5) is not None:
             pass

@@ -168,7 +168,9 @@ static void test_foreign_and_odd_objects(void) {
     myc_writer_close(w);
     pid_t child = fork();
     if (child == 0) {
-        usleep(50 * 1000);
+        /* Truncate once the parent sleeps in the read (state S), not before
+         * it maps the ring: a condition with a deadline, not a fixed delay. */
+        if (!wait_process_state(getppid(), 'S', 5000)) _exit(2);
         _exit(truncate(path, MYC_HEADER_SIZE) == 0 ? 0 : 1);
     }
     CHECK_EQ(myc_read(r, 2000 * MS, buf, sizeof buf), MYC_ERR_CORRUPT);

@@ -179,6 +179,24 @@ static inline int wait_stopped(pid_t pid, int timeout_ms) {
     }
 }
 
+/* Wait until process `pid` is in state `state` (field 3 of /proc/PID/stat,
+ * e.g. 'S' while it sleeps in a futex wait). */
+static inline int wait_process_state(pid_t pid, char state, int timeout_ms) {
+    int64_t deadline = mono_ns() + (int64_t)timeout_ms * MS;
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    for (;;) {
+        FILE *f = fopen(path, "r");
+        size_t got = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+        if (f) fclose(f);
+        buf[got] = '\0';
+        const char *close_paren = strrchr(buf, ')');
+        if (close_paren != NULL && close_paren[1] == ' ' && close_paren[2] == state) return 1;
+        if (mono_ns() > deadline) return 0;
+        sleep_ms(1);
+    }
+}
+
 /* Wait until the child has exited, leaving it a zombie (not reaped). */
 static inline int wait_zombie(pid_t pid) {
     siginfo_t info;
