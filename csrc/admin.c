@@ -46,6 +46,13 @@ int myc_writer_stats(const myc_writer *w, myc_stats *out) {
 int myc_reader_stats(const myc_reader *r, myc_stats *out) {
     if (r == NULL) return myc_fail(MYC_ERR_CLOSED, "the reader is closed");
     read_stats(&r->map, out);
+    if (r->cursor_slot >= 0) { /* broadcast: this reader's own numbers */
+        out->head = r->head;
+        out->frames_read = r->frames_read;
+        out->bytes_read = r->bytes_read;
+        out->reader_sleeps = r->sleeps;
+        out->reader_wakes = r->wakes;
+    }
     return MYC_OK;
 }
 
@@ -59,6 +66,7 @@ int myc_inspect(const char *name, myc_info *out) {
     memcpy(out->schema_digest, b + MYC_OFF_SCHEMA_DIGEST, MYC_DIGEST_SIZE);
     memcpy(&out->created_ns, b + MYC_OFF_CREATED_NS, 8);
     memcpy(&out->format_version, b + MYC_OFF_VERSION, 4);
+    out->reader_slots = map.readers;
     out->file_size = map.map_size;
     uint64_t start;
     memcpy(&out->creator_pid, b + MYC_OFF_CREATOR_PID, 4);
@@ -88,9 +96,21 @@ int myc_inspect(const char *name, myc_info *out) {
 
 int myc_force_unblock(const char *name, int32_t *pid_out, uint64_t *position_out) {
     myc_map map;
-    int rc = myc_open_map(name, MYC_ATTACH | MYC_TRUST_FOREIGN, 0, 0, 0, NULL, &map);
+    int rc = myc_open_map(name, MYC_ATTACH | MYC_TRUST_FOREIGN, 0, 0, 0, NULL, 0, 0, &map);
     if (rc != MYC_OK) return rc;
     myc_map *m = &map;
+    if (m->readers != 0) {
+        /* Every reader of a broadcast channel waits at its own position; a
+         * stalled live writer holds each of them and revoking would have to
+         * be agreed by all.  Writers untether stuck readers; a stuck writer
+         * is seen in inspect (and killing it makes its claim skippable). */
+        rc = myc_fail(MYC_ERR_ARG,
+                      "channel '%s' is a broadcast channel: force-unblock applies to single-reader "
+                      "channels (here a stalled writer shows in `mycelium-shm stat`; once it exits "
+                      "or is killed, every reader skips its claim)",
+                      name);
+        goto out;
+    }
     /* acquire: the stamp we look at belongs to the claim at HEAD. */
     uint64_t pos = myc_load_acquire_u64(m->base, MYC_OFF_HEAD);
     uint64_t tail = myc_load_acquire_u64(m->base, MYC_OFF_TAIL);

@@ -9,4 +9,5 @@
 #include "registry.c"
 #include "writer.c"
 #include "reader.c"
+#include "cursor.c"
 #include "admin.c"

@@ -51,8 +51,23 @@ _Static_assert(MYC_OFF_WRITER_TABLE == 6 * MYC_BLOCK_SIZE &&
                        MYC_OFF_READER_TABLE,
                "writer registry fills blocks 6-21");
 _Static_assert(MYC_SLOT_OFF_TIMEOUTS + 8 <= MYC_WRITER_SLOT_SIZE, "slot words fit the slot");
-_Static_assert(MYC_OFF_READER_TABLE == 22 * MYC_BLOCK_SIZE && MYC_OFF_READER_TABLE < MYC_HEADER_SIZE,
-               "reader cursor table reserved in blocks 22-31");
+_Static_assert(MYC_OFF_READER_TABLE == 22 * MYC_BLOCK_SIZE &&
+                   MYC_OFF_READER_TABLE + MYC_READER_SLOTS * MYC_CURSOR_SLOT_SIZE == MYC_HEADER_SIZE,
+               "reader cursor table fills blocks 22-31");
+_Static_assert(MYC_OFF_UNTETHER_MS == MYC_OFF_READER_SLOTS + 4 && MYC_OFF_UNTETHER_MS + 4 <= MYC_OFF_INIT,
+               "broadcast words in block 0");
+_Static_assert(MYC_OFF_SEQ == MYC_OFF_TAIL + 8 && MYC_OFF_TAIL % 16 == 0,
+               "TAIL | SEQ is one 16-aligned word");
+_Static_assert(MYC_OFF_LAP_TABLE == MYC_OFF_TAIL + 64 &&
+                   MYC_OFF_LAP_TABLE + MYC_LAP_ENTRIES * MYC_LAP_ENTRY_SIZE == 2 * MYC_BLOCK_SIZE,
+               "lap table on the second cache line of block 1");
+_Static_assert(MYC_OFF_CURSOR_LOCK == MYC_OFF_HEAD + 40 && MYC_OFF_READERS_SLEEPING == MYC_OFF_READER_FUTEX + 16 &&
+                   MYC_OFF_UNTETHERED == MYC_OFF_FRAMES_WRITTEN + 48,
+               "broadcast words in blocks 2, 3 and 4");
+_Static_assert(MYC_READER_SLOTS <= 32, "one sleeping bit per cursor slot in a u32");
+_Static_assert(MYC_CURSOR_OFF_NAME + MYC_CURSOR_NAME_MAX + 1 == MYC_CURSOR_SLOT_SIZE &&
+                   MYC_CURSOR_OFF_ATTACHED_NS + 8 == MYC_CURSOR_OFF_NAME && MYC_CURSOR_OFF_POSITION % 8 == 0,
+               "cursor slot layout");
 _Static_assert(MYC_FRAME_OFF_STAMP == 0 && MYC_FRAME_OFF_LEN == 8 && MYC_FRAME_OFF_TYPE == 12 &&
                    MYC_FRAME_OFF_FLAGS == 14 && MYC_FRAME_HEADER_SIZE == 16,
                "frame header layout");
@@ -233,7 +248,7 @@ static void hex_prefix(const uint8_t *digest, char out[17]) {
 
 /* Checks every header field an attacher relies on; `file_size` from fstat. */
 static int validate_header(const uint8_t *base, uint64_t file_size, const char *name,
-                           uint64_t *capacity_out, uint32_t *max_payload_out) {
+                           myc_map *out) {
     uint64_t magic;
     memcpy(&magic, base + MYC_OFF_MAGIC, 8);
     if (magic != MYC_MAGIC)
@@ -256,8 +271,17 @@ static int validate_header(const uint8_t *base, uint64_t file_size, const char *
     if (header_size != MYC_HEADER_SIZE)
         return myc_fail(MYC_ERR_FORMAT, "channel '%s' header size %u, expected %u", name,
                     header_size, MYC_HEADER_SIZE);
-    if (features != 0)
+    if (features & ~MYC_FEATURE_BROADCAST)
         return myc_fail(MYC_ERR_FORMAT, "channel '%s' uses unknown features 0x%x", name, features);
+    uint32_t readers, untether_ms;
+    memcpy(&readers, base + MYC_OFF_READER_SLOTS, 4);
+    memcpy(&untether_ms, base + MYC_OFF_UNTETHER_MS, 4);
+    if ((features & MYC_FEATURE_BROADCAST) ? readers == 0 || readers > MYC_READER_SLOTS || untether_ms == 0
+                                           : readers != 0)
+        return myc_fail(MYC_ERR_FORMAT,
+                        "channel '%s' has features 0x%x with %u reader slots (untether %u ms): a "
+                        "broadcast channel has 1 to %u slots, any other none",
+                        name, features, readers, untether_ms, MYC_READER_SLOTS);
     if (!is_pow2(capacity) || capacity < MYC_MIN_CAPACITY || capacity > MYC_MAX_CAPACITY)
         return myc_fail(MYC_ERR_FORMAT, "channel '%s' capacity %llu is not a power of two in [%llu, %llu]",
                     name, (unsigned long long)capacity, MYC_MIN_CAPACITY, MYC_MAX_CAPACITY);
@@ -268,14 +292,16 @@ static int validate_header(const uint8_t *base, uint64_t file_size, const char *
         return myc_fail(MYC_ERR_FORMAT, "channel '%s' file is %llu bytes, its header says %llu",
                     name, (unsigned long long)file_size,
                     (unsigned long long)(MYC_HEADER_SIZE + capacity));
-    *capacity_out = capacity;
-    *max_payload_out = max_payload;
+    out->capacity = capacity;
+    out->max_payload = max_payload;
+    out->readers = readers;
+    out->untether_ms = untether_ms;
     return MYC_OK;
 }
 
 static int create_object(const char *name, const char *obj, uint64_t capacity,
                          uint32_t max_payload, uint32_t mode, const uint8_t *digest,
-                         myc_map *map, int *fd_out) {
+                         uint32_t readers, uint32_t untether_ms, myc_map *map, int *fd_out) {
     int fd = shm_open(obj, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0) {
         if (errno == EEXIST) return myc_fail(MYC_ERR_EXISTS, "channel '%s' already exists", name);
@@ -299,6 +325,7 @@ static int create_object(const char *name, const char *obj, uint64_t capacity,
     uint64_t magic = MYC_MAGIC, created = myc_realtime_ns(), hold = MYC_NO_HOLD;
     uint64_t start = MYC_OWNER_START(myc_self_owner());
     uint32_t version = MYC_FORMAT_VERSION, header_size = MYC_HEADER_SIZE;
+    uint32_t features = readers ? MYC_FEATURE_BROADCAST : 0;
     int32_t pid = (int32_t)getpid();
     /* The object is fresh and zero-filled; plain stores suffice until the
      * init word publishes them. */
@@ -307,6 +334,9 @@ static int create_object(const char *name, const char *obj, uint64_t capacity,
     memcpy(b + MYC_OFF_HEADER_SIZE, &header_size, 4);
     memcpy(b + MYC_OFF_CAPACITY, &capacity, 8);
     memcpy(b + MYC_OFF_MAX_PAYLOAD, &max_payload, 4);
+    memcpy(b + MYC_OFF_FEATURES, &features, 4);
+    memcpy(b + MYC_OFF_READER_SLOTS, &readers, 4);
+    if (readers) memcpy(b + MYC_OFF_UNTETHER_MS, &untether_ms, 4);
     if (digest) memcpy(b + MYC_OFF_SCHEMA_DIGEST, digest, MYC_DIGEST_SIZE);
     memcpy(b + MYC_OFF_CREATOR_PID, &pid, 4);
     memcpy(b + MYC_OFF_CREATOR_START, &start, 8);
@@ -319,6 +349,8 @@ static int create_object(const char *name, const char *obj, uint64_t capacity,
     map->map_size = size;
     map->capacity = capacity;
     map->max_payload = max_payload;
+    map->readers = readers;
+    map->untether_ms = readers ? untether_ms : 0;
     *fd_out = fd;
     return MYC_OK;
 sys_fail: {
@@ -420,9 +452,7 @@ static int attach_object(const char *name, const char *obj, int writable, uint32
             /* A foreign object fails at once; only a zero magic may be a
              * header still being written. */
             int decided = init == MYC_INIT_READY || (magic != 0 && magic != MYC_MAGIC);
-            int rc = decided ? validate_header(hdr, (uint64_t)st.st_size, name, &map->capacity,
-                                               &map->max_payload)
-                             : MYC_OK;
+            int rc = decided ? validate_header(hdr, (uint64_t)st.st_size, name, map) : MYC_OK;
             munmap(hdr, MYC_HEADER_SIZE);
             if (decided) {
                 if (rc != MYC_OK) {
@@ -480,7 +510,8 @@ static int check_digest(const myc_map *map, const uint8_t *digest, const char *n
 }
 
 int myc_open_map(const char *name, int flags, uint64_t capacity, uint32_t max_payload,
-                    uint32_t mode, const uint8_t *digest, myc_map *map) {
+                 uint32_t mode, const uint8_t *digest, uint32_t readers, uint32_t untether_ms,
+                 myc_map *map) {
     char obj[NAME_MAX + 2];
     int rc = object_name(name, obj);
     if (rc != MYC_OK) return rc;
@@ -491,6 +522,12 @@ int myc_open_map(const char *name, int flags, uint64_t capacity, uint32_t max_pa
                                      "optionally with MYC_TRUST_FOREIGN");
     if (mode == 0) mode = 0600;
     if (mode & ~0777u) return myc_fail(MYC_ERR_ARG, "mode 0%o has bits outside 0777", mode);
+    if (readers > MYC_READER_SLOTS)
+        return myc_fail(MYC_ERR_TOO_MANY_READERS,
+                        "readers=%u: a broadcast channel has at most %u reader slots (the cursor "
+                        "table in the header)",
+                        readers, MYC_READER_SLOTS);
+    if (untether_ms == 0) untether_ms = MYC_DEFAULT_UNTETHER_MS;
     if (flags != MYC_ATTACH) {
         if (!is_pow2(capacity) || capacity < MYC_MIN_CAPACITY || capacity > MYC_MAX_CAPACITY)
             return myc_fail(MYC_ERR_ARG, "capacity %llu must be a power of two from %llu to %llu",
@@ -504,7 +541,8 @@ int myc_open_map(const char *name, int flags, uint64_t capacity, uint32_t max_pa
     int fd = -1;
     memset(map, 0, sizeof *map);
     if (flags != MYC_ATTACH) {
-        rc = create_object(name, obj, capacity, max_payload, mode, digest, map, &fd);
+        rc = create_object(name, obj, capacity, max_payload, mode, digest, readers, untether_ms, map,
+                           &fd);
         if (rc == MYC_ERR_EXISTS && flags == MYC_CREATE_OR_ATTACH)
             rc = attach_object(name, obj, 1, mode, trust, map, &fd);
     } else {
@@ -516,6 +554,12 @@ int myc_open_map(const char *name, int flags, uint64_t capacity, uint32_t max_pa
     map->fd = fd;
     fill_map(map, name);
     rc = check_digest(map, digest, name);
+    if (rc == MYC_OK && readers != 0 && map->readers != readers)
+        rc = map->readers == 0
+                 ? myc_fail(MYC_ERR_ARG, "channel '%s' is a single-reader channel, not a broadcast one with %u readers",
+                            name, readers)
+                 : myc_fail(MYC_ERR_ARG, "channel '%s' has %u reader slots, not %u", name, map->readers,
+                            readers);
     if (rc != MYC_OK) myc_close_map(map);
     return rc;
 }

@@ -46,6 +46,34 @@ static inline int myc_cas_acq_rel_u64(void *base, uint64_t off,
                                        __ATOMIC_RELAXED);
 }
 
+/* 16-byte words (broadcast TAIL | SEQ) ----------------------------------- */
+
+/* Strong CAS of the 16-byte word at base + off (16-aligned): low half
+ * `*lo`, high half `*hi`.  Sequentially consistent (a locked instruction).
+ * On failure *lo / *hi hold the current value.  x86-64: cmpxchg16b, inline
+ * so no libatomic lock can stand in for it across processes. */
+static inline int myc_cas_seq_cst_u128(void *base, uint64_t off, uint64_t *lo, uint64_t *hi,
+                                       uint64_t new_lo, uint64_t new_hi) {
+#if defined(__x86_64__)
+    unsigned char ok;
+    __asm__ __volatile__("lock cmpxchg16b %1\n\tsetz %0"
+                         : "=q"(ok), "+m"(*MYC_AT(base, off, unsigned __int128)), "+a"(*lo), "+d"(*hi)
+                         : "b"(new_lo), "c"(new_hi)
+                         : "memory", "cc");
+    return ok;
+#elif defined(__SIZEOF_INT128__)
+    unsigned __int128 expected = ((unsigned __int128)*hi << 64) | *lo;
+    unsigned __int128 desired = ((unsigned __int128)new_hi << 64) | new_lo;
+    int ok = __atomic_compare_exchange_n(MYC_AT(base, off, unsigned __int128), &expected, desired, 0,
+                                         __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    *lo = (uint64_t)expected;
+    *hi = (uint64_t)(expected >> 64);
+    return ok;
+#else
+#error "broadcast channels need a 16-byte compare-and-swap"
+#endif
+}
+
 /* 32-bit words ----------------------------------------------------------- */
 
 static inline int32_t myc_load_relaxed_i32(const void *base, uint64_t off) {
@@ -99,6 +127,16 @@ static inline uint32_t myc_sub_seq_cst_u32(void *base, uint64_t off, uint32_t v)
 }
 static inline uint32_t myc_add_release_u32(void *base, uint64_t off, uint32_t v) {
     return __atomic_fetch_add(MYC_AT(base, off, uint32_t), v, __ATOMIC_RELEASE);
+}
+static inline uint32_t myc_or_seq_cst_u32(void *base, uint64_t off, uint32_t v) {
+    return __atomic_fetch_or(MYC_AT(base, off, uint32_t), v, __ATOMIC_SEQ_CST);
+}
+static inline uint32_t myc_and_seq_cst_u32(void *base, uint64_t off, uint32_t v) {
+    return __atomic_fetch_and(MYC_AT(base, off, uint32_t), v, __ATOMIC_SEQ_CST);
+}
+static inline int myc_cas_seq_cst_u32(void *base, uint64_t off, uint32_t *expected, uint32_t desired) {
+    return __atomic_compare_exchange_n(MYC_AT(base, off, uint32_t), expected, desired, 0,
+                                       __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
 
 /* Handle-local flags (not in shared memory) ------------------------------ */

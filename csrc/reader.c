@@ -15,16 +15,54 @@
 
 int myc_reader_open(const char *name, int flags, uint64_t capacity, uint32_t max_payload,
                     uint32_t mode, const uint8_t *schema_digest, myc_reader **out) {
+    return myc_reader_open_ex(name, flags, capacity, max_payload, mode, schema_digest, 0, 0, NULL, 0, out);
+}
+
+static void reader_defaults(myc_reader *r) {
+    r->stuck_timeout_ns = MYC_DEFAULT_STUCK_NS;
+    r->spin_ns = MYC_DEFAULT_SPIN_NS;
+    myc_fork_guard_init();
+    r->fork_counter = &myc_g_fork_generation;
+    r->fork_generation = __atomic_load_n(r->fork_counter, __ATOMIC_RELAXED);
+}
+
+int myc_reader_open_ex(const char *name, int flags, uint64_t capacity, uint32_t max_payload,
+                       uint32_t mode, const uint8_t *schema_digest, uint32_t readers,
+                       uint32_t untether_ms, const char *cursor, uint32_t policy, myc_reader **out) {
     if (out == NULL) return myc_fail(MYC_ERR_ARG, "out must not be NULL");
     *out = NULL;
+    int start_oldest = (flags & MYC_START_OLDEST) != 0;
+    flags &= ~MYC_START_OLDEST;
     myc_reader *r = calloc(1, sizeof *r);
     if (r == NULL) return myc_fail_sys(ENOMEM, "cannot allocate a reader");
-    int rc = myc_open_map(name, flags, capacity, max_payload, mode, schema_digest, &r->map);
+    r->cursor_slot = -1;
+    int rc = myc_open_map(name, flags, capacity, max_payload, mode, schema_digest, readers, untether_ms,
+                          &r->map);
     if (rc != MYC_OK) {
         free(r);
         return rc;
     }
     myc_map *m = &r->map;
+    if (m->readers != 0) {
+        reader_defaults(r);
+        rc = myc_cursor_attach(r, cursor, policy, start_oldest);
+        if (rc != MYC_OK) {
+            myc_close_map(m);
+            free(r);
+            return rc;
+        }
+        *out = r;
+        return MYC_OK;
+    }
+    if (cursor != NULL || (policy != 0 && policy != MYC_POLICY_TETHERED) || start_oldest) {
+        rc = myc_fail(MYC_ERR_ARG,
+                      "channel '%s' is a single-reader channel: cursors, policies and start "
+                      "positions belong to broadcast channels (create it with readers=N)",
+                      name);
+        myc_close_map(m);
+        free(r);
+        return rc;
+    }
     int took_over = 0;
     rc = myc_reader_take(m, &took_over);
     if (rc == MYC_OK) {
@@ -54,11 +92,7 @@ int myc_reader_open(const char *name, int flags, uint64_t capacity, uint32_t max
     r->sleeps = myc_load_relaxed_u64(m->base, MYC_OFF_READER_SLEEPS);
     r->wakes = myc_load_relaxed_u64(m->base, MYC_OFF_READER_WAKES);
     if (took_over) myc_add_relaxed_u64(m->base, MYC_OFF_TAKEOVERS, 1);
-    r->stuck_timeout_ns = MYC_DEFAULT_STUCK_NS;
-    r->spin_ns = MYC_DEFAULT_SPIN_NS;
-    myc_fork_guard_init();
-    r->fork_counter = &myc_g_fork_generation;
-    r->fork_generation = __atomic_load_n(r->fork_counter, __ATOMIC_RELAXED);
+    reader_defaults(r);
     *out = r;
     return MYC_OK;
 }
@@ -93,6 +127,10 @@ static void clear_dead_waiters(myc_reader *r, uint32_t mask) {
 }
 
 void myc_publish_head(myc_reader *r) {
+    if (r->cursor_slot >= 0) {
+        myc_cursor_publish(r);
+        return;
+    }
     myc_map *m = &r->map;
     /* seq_cst store (release at least): writers that load HEAD know we are
      * done with the bytes before it; seq_cst orders the WAITING_MASK load
@@ -109,6 +147,10 @@ void myc_publish_head(myc_reader *r) {
 }
 
 void myc_publish_counters(myc_reader *r) {
+    if (r->cursor_slot >= 0) {
+        myc_cursor_publish_counters(r);
+        return;
+    }
     myc_map *m = &r->map;
     /* relaxed: statistics, written only by this reader. */
     myc_store_relaxed_u64(m->base, MYC_OFF_FRAMES_READ, r->frames_read);
@@ -127,6 +169,7 @@ static void clear_stall(myc_reader *r) {
 
 void myc_reader_consume(myc_reader *r, const myc_found *f) {
     r->head += f->bytes;
+    r->index++;
     r->frames_read++;
     r->bytes_read += f->payload_len;
 }
@@ -145,12 +188,34 @@ static int positions_error(myc_reader *r) {
                     r->map.name, (unsigned long long)r->head, (unsigned long long)r->tail_cache);
 }
 
-/* Load TAIL into tail_cache and check it against our head. */
+enum { TAIL_LAPPED = 1 };
+
+/* Load TAIL into tail_cache and check it against our head.  A broadcast
+ * reader more than a lap behind was lapped: TAIL_LAPPED. */
 static int refresh_tail(myc_reader *r) {
     /* acquire: a claim's slot words (published before the claiming CAS)
      * are visible once we see TAIL past it. */
     r->tail_cache = myc_load_acquire_u64(r->map.base, MYC_OFF_TAIL);
-    return myc_positions_ok(&r->map, r->head, r->tail_cache) ? MYC_OK : positions_error(r);
+    if (myc_positions_ok(&r->map, r->head, r->tail_cache)) return MYC_OK;
+    if (r->cursor_slot >= 0 && r->tail_cache > r->head && (r->tail_cache % MYC_FRAME_ALIGNMENT) == 0 &&
+        (r->head % MYC_FRAME_ALIGNMENT) == 0)
+        return TAIL_LAPPED;
+    return positions_error(r);
+}
+
+/* Broadcast: did writers lap the reader at `pos`?  (Then the bytes there
+ * may be a later lap's: a header, a payload, anything.) */
+static int lapped_at(myc_reader *r, uint64_t pos) {
+    if (r->cursor_slot < 0) return 0;
+    /* acquire: pairs with the claiming CAS. */
+    uint64_t tail = myc_load_acquire_u64(r->map.base, MYC_OFF_TAIL);
+    return tail > pos + r->map.capacity;
+}
+
+int myc_found_intact(myc_reader *r, const myc_found *f) {
+    if (r->cursor_slot < 0 || myc_cursor_intact(r, f->position)) return 1;
+    myc_cursor_resync(r);
+    return 0;
 }
 
 enum { STUCK_WAIT = 0, STUCK_SKIPPED = 1, STUCK_RECHECK = 2 };
@@ -207,6 +272,15 @@ static int resolve_stuck(myc_reader *r, const uint8_t *hdr) {
      * to a claim that no longer covers us) wins over the skip. */
     uint64_t stamp = myc_load_acquire_u64(hdr, MYC_FRAME_OFF_STAMP);
     if (myc_stamp_final(stamp, pos)) return STUCK_RECHECK;
+    if (!covered && r->cursor_slot >= 0) {
+        /* Broadcast: a dead writer's slot may be recycled once every reader
+         * then attached was past its claim; a reader that started behind it
+         * later cannot know its end.  It waits until writers lap it (they
+         * untether it if it is tethered) and resumes at a lap start. */
+        if (!lapped_at(r, pos)) return STUCK_WAIT;
+        myc_cursor_resync(r);
+        return STUCK_SKIPPED;
+    }
     if (!covered) {
         /* Every claim is published before it is made; a claim nobody
          * published was written by something that is not a writer. */
@@ -216,12 +290,14 @@ static int resolve_stuck(myc_reader *r, const uint8_t *hdr) {
                         m->name, (unsigned long long)pos, (unsigned long long)r->tail_cache);
     }
     int rc = refresh_tail(r);
+    if (rc == TAIL_LAPPED) return STUCK_RECHECK; /* the walk resynchronises */
     if (rc != MYC_OK) return rc;
     if (min_end > r->tail_cache || (min_end % MYC_FRAME_ALIGNMENT) != 0)
         return myc_fail(MYC_ERR_CORRUPT, "channel '%s': a dead writer's claim at %llu ends at %llu, past the tail %llu",
                         m->name, (unsigned long long)pos, (unsigned long long)min_end,
                         (unsigned long long)r->tail_cache);
     r->head = min_end;
+    r->index_known = 0; /* how many frames the claim held is unknown */
     r->unblocks++;
     /* relaxed: statistics, written only by this reader. */
     myc_store_relaxed_u64(m->base, MYC_OFF_UNBLOCKS, r->unblocks);
@@ -232,6 +308,7 @@ static int resolve_stuck(myc_reader *r, const uint8_t *hdr) {
 
 int myc_next_frame(myc_reader *r, int64_t now, myc_found *f) {
     myc_map *m = &r->map;
+    int broadcast = r->cursor_slot >= 0;
     for (;;) {
         uint64_t pos = r->head;
         uint64_t idx = pos & m->mask;
@@ -248,13 +325,32 @@ int myc_next_frame(myc_reader *r, int64_t now, myc_found *f) {
             uint16_t type_id = __atomic_load_n(MYC_AT(hdr, MYC_FRAME_OFF_TYPE, uint16_t), __ATOMIC_RELAXED);
             uint16_t flags = __atomic_load_n(MYC_AT(hdr, MYC_FRAME_OFF_FLAGS, uint16_t), __ATOMIC_RELAXED);
             uint64_t bytes = MYC_ALIGN16((uint64_t)frame_len);
-            if (frame_len < MYC_FRAME_HEADER_SIZE || bytes > to_end)
+            int bad_len = frame_len < MYC_FRAME_HEADER_SIZE || bytes > to_end;
+            int data = state == MYC_STAMP_COMMITTED && type_id != MYC_TYPE_PADDING;
+            int too_big = !bad_len && data && frame_len - MYC_FRAME_HEADER_SIZE > m->max_payload;
+            /* Broadcast: a header that is not what it seems was overwritten
+             * by a later lap (a lossy reader's normal life). */
+            if (broadcast && (bad_len || too_big) && lapped_at(r, pos)) {
+                myc_cursor_resync(r);
+                continue;
+            }
+            if (bad_len)
                 return myc_fail(MYC_ERR_CORRUPT,
                                 "channel '%s': frame at position %llu has length %u (ring offset %llu, %llu bytes to the end)",
                                 m->name, (unsigned long long)pos, frame_len, (unsigned long long)idx,
                                 (unsigned long long)to_end);
+            if (too_big)
+                return myc_fail(MYC_ERR_CORRUPT,
+                                "channel '%s': frame at position %llu carries %u bytes, the maximum is %u",
+                                m->name, (unsigned long long)pos, frame_len - MYC_FRAME_HEADER_SIZE,
+                                m->max_payload);
             if (pos + bytes > r->tail_cache) {
                 int rc = refresh_tail(r);
+                if (rc == TAIL_LAPPED || (broadcast && rc == MYC_OK && pos + bytes > r->tail_cache &&
+                                          lapped_at(r, pos))) {
+                    myc_cursor_resync(r);
+                    continue;
+                }
                 if (rc != MYC_OK) return rc;
                 if (pos + bytes > r->tail_cache)
                     return myc_fail(MYC_ERR_CORRUPT,
@@ -262,7 +358,18 @@ int myc_next_frame(myc_reader *r, int64_t now, myc_found *f) {
                                     m->name, (unsigned long long)pos, (unsigned long long)bytes,
                                     (unsigned long long)r->tail_cache);
             }
-            if (state != MYC_STAMP_COMMITTED || type_id == MYC_TYPE_PADDING) {
+            if (!data) {
+                if (broadcast) {
+                    /* Skip only what was really there when we looked. */
+                    if (!myc_cursor_intact(r, pos)) {
+                        myc_cursor_resync(r);
+                        continue;
+                    }
+                    if (idx == 0) myc_cursor_lap_start(r, pos);
+                    /* A revoked or aborted frame was counted at its claim;
+                     * padding at the ring's end was not. */
+                    if (state != MYC_STAMP_PADDING) r->index++;
+                }
                 r->head += bytes;
                 r->padding_frames++;
                 /* relaxed: statistics, written only by this reader. */
@@ -270,13 +377,10 @@ int myc_next_frame(myc_reader *r, int64_t now, myc_found *f) {
                 myc_publish_head(r);
                 continue;
             }
-            if (frame_len - MYC_FRAME_HEADER_SIZE > m->max_payload)
-                return myc_fail(MYC_ERR_CORRUPT,
-                                "channel '%s': frame at position %llu carries %u bytes, the maximum is %u",
-                                m->name, (unsigned long long)pos, frame_len - MYC_FRAME_HEADER_SIZE,
-                                m->max_payload);
+            if (broadcast && idx == 0) myc_cursor_lap_start(r, pos);
             if (r->stuck_since != 0) clear_stall(r);
             f->hdr = hdr;
+            f->position = pos;
             f->bytes = bytes;
             f->payload_len = frame_len - MYC_FRAME_HEADER_SIZE;
             f->type_id = type_id;
@@ -285,11 +389,23 @@ int myc_next_frame(myc_reader *r, int64_t now, myc_found *f) {
         }
         if (pos == r->tail_cache) {
             int rc = refresh_tail(r);
+            if (rc == TAIL_LAPPED) {
+                myc_cursor_resync(r);
+                continue;
+            }
             if (rc != MYC_OK) return rc;
-            if (pos == r->tail_cache) return MYC_NEXT_NONE;
+            if (pos == r->tail_cache) {
+                if (broadcast) myc_cursor_retether(r); /* caught up */
+                return MYC_NEXT_NONE;
+            }
             continue; /* a claim appeared: look at its stamp again */
         }
-        /* pos < tail: a writer claimed this frame and has not committed. */
+        /* pos < tail: a writer claimed this frame and has not committed, or
+         * (broadcast) writers lapped us and the bytes are a later lap's. */
+        if (broadcast && stamp != (pos | MYC_STAMP_CLAIMED) && lapped_at(r, pos)) {
+            myc_cursor_resync(r);
+            continue;
+        }
         if (now == 0) return MYC_NEXT_PENDING;
         if (r->stuck_since == 0 || r->stuck_position != pos) {
             clear_stall(r);
@@ -306,6 +422,14 @@ int myc_next_frame(myc_reader *r, int64_t now, myc_found *f) {
         if (rc == STUCK_WAIT) return MYC_NEXT_PENDING;
         /* skipped, or committed meanwhile: walk on */
     }
+}
+
+/* The reader no longer sleeps: clear its flag (seq_cst, as its arming). */
+static void reader_unarm(myc_reader *r) {
+    if (r->cursor_slot >= 0)
+        myc_cursor_sleep_flag(r, 0);
+    else
+        myc_store_seq_cst_u32(r->map.base, MYC_OFF_READER_SLEEPING, 0);
 }
 
 /* Wait up to timeout_ns for a data frame.  MYC_OK, MYC_ERR_EMPTY or error. */
@@ -338,7 +462,10 @@ static int wait_frame(myc_reader *r, int64_t timeout_ns, myc_found *f) {
          * every sleep, so a writer that clears a flag it believes stale
          * (nobody woke) cannot clear this one. */
         uint32_t armed = ((uint32_t)r->sleeps << 1) | 1u;
-        myc_store_seq_cst_u32(m->base, MYC_OFF_READER_SLEEPING, armed);
+        if (r->cursor_slot >= 0) /* broadcast: one bit per cursor */
+            myc_cursor_sleep_flag(r, 1);
+        else
+            myc_store_seq_cst_u32(m->base, MYC_OFF_READER_SLEEPING, armed);
         uint32_t seq = myc_load_seq_cst_u32(m->base, MYC_OFF_READER_FUTEX);
         /* The last look, seq_cst as the flag store before it: the stamp a
          * writer commits (seq_cst CAS) before it loads READER_SLEEPING
@@ -350,7 +477,7 @@ static int wait_frame(myc_reader *r, int64_t timeout_ns, myc_found *f) {
         int64_t now = myc_now_ns();
         rc = myc_next_frame(r, now, f);
         if (rc == MYC_NEXT_FRAME || rc < 0 || now >= until) {
-            myc_store_seq_cst_u32(m->base, MYC_OFF_READER_SLEEPING, 0);
+            reader_unarm(r);
             if (rc == MYC_NEXT_FRAME) return MYC_OK;
             if (rc < 0) return rc;
             if (now < deadline) return myc_fail(MYC_ERR_INTERRUPTED, "wait slice over; call again");
@@ -372,7 +499,7 @@ static int wait_frame(myc_reader *r, int64_t timeout_ns, myc_found *f) {
          * see the threat model in docs/FORMAT.md). */
         rc = myc_map_check_size(m);
         if (rc != MYC_OK) return rc;
-        myc_store_seq_cst_u32(m->base, MYC_OFF_READER_SLEEPING, 0);
+        reader_unarm(r);
         if (err == EINTR) return myc_fail(MYC_ERR_INTERRUPTED, "interrupted while waiting for a frame");
     }
 }
@@ -384,6 +511,7 @@ static int wait_frame(myc_reader *r, int64_t timeout_ns, myc_found *f) {
 /* Consume the frame handed out by myc_peek. */
 static void release_held(myc_reader *r) {
     r->head += r->held_bytes;
+    r->index++;
     r->frames_read++;
     r->bytes_read += r->held_payload;
     r->held_bytes = 0;
@@ -419,13 +547,16 @@ int64_t myc_read(myc_reader *r, int64_t timeout_ns, uint8_t *buf, uint64_t buf_l
     int rc = reader_enter(r);
     if (rc != MYC_OK) return rc;
     myc_found f;
-    rc = wait_frame(r, timeout_ns, &f);
-    if (rc == MYC_OK && f.payload_len > buf_len) rc = too_small(&f, buf_len);
-    if (rc != MYC_OK) {
-        reader_leave(r);
-        return rc;
+    for (;;) {
+        rc = wait_frame(r, timeout_ns, &f);
+        if (rc == MYC_OK && f.payload_len > buf_len) rc = too_small(&f, buf_len);
+        if (rc != MYC_OK) {
+            reader_leave(r);
+            return rc;
+        }
+        memcpy(buf, f.hdr + MYC_FRAME_HEADER_SIZE, f.payload_len);
+        if (myc_found_intact(r, &f)) break; /* else lapped while copying: the next one */
     }
-    memcpy(buf, f.hdr + MYC_FRAME_HEADER_SIZE, f.payload_len);
     myc_reader_consume(r, &f);
     myc_reader_publish(r);
     reader_leave(r);
@@ -442,6 +573,7 @@ int myc_peek(myc_reader *r, int64_t timeout_ns, myc_frame *frame) {
         frame->flags = f.flags;
         frame->payload = f.hdr + MYC_FRAME_HEADER_SIZE;
         frame->payload_len = f.payload_len;
+        r->held_position = f.position;
         r->held_bytes = f.bytes; /* counted as read when released */
         r->held_payload = f.payload_len;
         r->held_type = f.type_id;
@@ -452,6 +584,16 @@ int myc_peek(myc_reader *r, int64_t timeout_ns, myc_frame *frame) {
 
 void myc_release(myc_reader *r) {
     if (reader_enter(r) == MYC_OK) reader_leave(r);
+}
+
+int myc_reader_check_held(myc_reader *r) {
+    if (r == NULL) return myc_fail(MYC_ERR_CLOSED, "the reader is closed");
+    if (r->cursor_slot < 0 || r->held_bytes == 0 || myc_cursor_intact(r, r->held_position)) return MYC_OK;
+    return myc_fail(MYC_ERR_LAPPED,
+                    "writers overwrote the frame at position %llu of channel '%s' while this %s "
+                    "reader held it: what was read through the view is not reliable",
+                    (unsigned long long)r->held_position, r->map.name,
+                    (r->policy & MYC_POLICY_MASK) == MYC_POLICY_LOSSY ? "lossy" : "untethered");
 }
 
 int64_t myc_read_batch(myc_reader *r, uint32_t max_frames, int64_t timeout_ns, uint8_t *buf,
@@ -471,9 +613,14 @@ int64_t myc_read_batch(myc_reader *r, uint32_t max_frames, int64_t timeout_ns, u
             if (n == 0) rc = too_small(&f, buf_len);
             break;
         }
+        memcpy(buf + used, f.hdr + MYC_FRAME_HEADER_SIZE, f.payload_len);
+        if (!myc_found_intact(r, &f)) { /* lapped while copying: resynchronised */
+            if (n > 0) break;
+            rc = wait_frame(r, timeout_ns, &f);
+            continue;
+        }
         type_ids[n] = f.type_id;
         lens[n] = f.payload_len;
-        memcpy(buf + used, f.hdr + MYC_FRAME_HEADER_SIZE, f.payload_len);
         used += f.payload_len;
         myc_reader_consume(r, &f);
         if (++n == max_frames) break;
@@ -502,6 +649,12 @@ void myc_reader_close(myc_reader *r) {
     }
     if (r->held_bytes != 0) release_held(r);
     clear_stall(r);
+    if (r->cursor_slot >= 0) {
+        myc_cursor_detach(r);
+        myc_close_map(m);
+        free(r);
+        return;
+    }
     myc_store_seq_cst_u32(m->base, MYC_OFF_READER_SLEEPING, 0);
     myc_reader_give_back(m);
     myc_close_map(m);

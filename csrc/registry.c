@@ -43,7 +43,7 @@ int myc_registry_take(myc_map *m) {
          * reached (a dead writer's, or one a closing writer never
          * committed): it tells the reader how far to skip, so keep it. */
         uint64_t end = myc_load_acquire_u64(m->base, off + MYC_SLOT_OFF_CLAIM_END);
-        if (end > head) continue;
+        if (m->readers ? !myc_cursor_claim_passed(m, end) : end > head) continue;
         /* acq_rel CAS: exactly one process takes the slot; release
          * publishes nothing yet, acquire sees the old owner's words. */
         if (myc_cas_acq_rel_u64(m->base, off + MYC_SLOT_OFF_OWNER, &owner, me)) {

@@ -1,6 +1,7 @@
 /*
  * mycelium-shm: a named POSIX shared-memory channel carrying a lock-free
- * ring of variable-length frames.  Many writers, one reader.
+ * ring of variable-length frames.  Many writers; one reader, or (a broadcast
+ * channel) up to MYC_READER_SLOTS readers, each with its own named cursor.
  *
  * This header is the single source of truth of the wire format.  Every
  * offset below is also described in prose in docs/FORMAT.md; the
@@ -12,13 +13,15 @@
  *   +--------------------------------------------+ 0
  *   | header (MYC_HEADER_SIZE = 4096 bytes)      |
  *   |   block 0  identity (immutable once ready) | 0x000
- *   |   block 1  writer position (tail)          | 0x080
+ *   |   block 1  writer position (tail, seq),    | 0x080
+ *   |            lap table (broadcast)           | 0x0C0
  *   |   block 2  head, reader owner, hold, stall | 0x100
  *   |   block 3  wait / notify futex words       | 0x180
  *   |   block 4  writer totals                   | 0x200
  *   |   block 5  reader statistics               | 0x280
  *   |   blocks 6-21  writer registry (32 x 64 B) | 0x300
- *   |   blocks 22-31 reserved: reader cursors    | 0xB00
+ *   |   blocks 22-31 reader cursors (10 x 128 B) | 0xB00
+ *   |            (broadcast channels only)       |
  *   +--------------------------------------------+ 4096
  *   | ring: capacity bytes (a power of two)      |
  *   |   frames, each 16-byte aligned:            |
@@ -76,16 +79,33 @@ extern "C" {
 #define MYC_OFF_HEADER_SIZE 0x00C    /* u32 MYC_HEADER_SIZE                    */
 #define MYC_OFF_CAPACITY 0x010       /* u64 ring bytes, power of two           */
 #define MYC_OFF_MAX_PAYLOAD 0x018    /* u32 largest payload a frame may carry  */
-#define MYC_OFF_FEATURES 0x01C       /* u32 feature bits, 0 in version 2       */
+#define MYC_OFF_FEATURES 0x01C       /* u32 feature bits (MYC_FEATURE_*)       */
 #define MYC_OFF_SCHEMA_DIGEST 0x020  /* u8[32] SHA-256, all zero = no schema   */
 #define MYC_OFF_CREATOR_PID 0x040    /* i32 pid of the creating process        */
 #define MYC_OFF_CREATOR_START 0x048  /* u64 creator start time (clock ticks)   */
 #define MYC_OFF_CREATED_NS 0x050     /* u64 CLOCK_REALTIME at creation, ns     */
-#define MYC_OFF_READER_SLOTS 0x058   /* u32 reader cursor slots, 0 in v2       */
+#define MYC_OFF_READER_SLOTS 0x058   /* u32 cursor slots: 0 = single reader,
+                                        1..MYC_READER_SLOTS = broadcast     */
+#define MYC_OFF_UNTETHER_MS 0x05C    /* u32 broadcast: how long a tethered
+                                        reader may hold writers without
+                                        reading before it is untethered     */
 #define MYC_OFF_INIT 0x078           /* u32 MYC_INIT_READY, release-stored last */
 
-/* Block 1: writer position.  Every writer CASes it; nothing else shares it. */
+/* Block 1: writer position.  Every writer CASes it; nothing else shares it.
+ * In a broadcast channel TAIL and SEQ form one 16-byte word that writers
+ * CAS as a whole (cmpxchg16b), so each claimed frame gets a frame index. */
 #define MYC_OFF_TAIL 0x080           /* u64 bytes ever claimed by writers      */
+#define MYC_OFF_SEQ 0x088            /* u64 broadcast: data frames ever claimed;
+                                        0 in single-reader channels         */
+/* Lap table (broadcast): position k * capacity always starts a frame (no
+ * frame straddles the ring's end).  Its writer records that frame's index
+ * in entry k % MYC_LAP_ENTRIES before committing it; a lapped reader that
+ * resumes at a lap start learns from it exactly how many frames it lost. */
+#define MYC_OFF_LAP_TABLE 0x0C0
+#define MYC_LAP_ENTRIES 4u
+#define MYC_LAP_ENTRY_SIZE 16u
+#define MYC_LAP_OFF_LAP 0            /* u64 k + 1 (0 = never written)           */
+#define MYC_LAP_OFF_SEQ 8            /* u64 index of the frame at k * capacity */
 
 /* Block 2: reader position, ownership, hold and stall. */
 #define MYC_OFF_HEAD 0x100           /* u64 bytes ever consumed by the reader  */
@@ -95,12 +115,17 @@ extern "C" {
 #define MYC_OFF_HOLD_SLOT 0x118      /* u32 writer slot of that claim          */
 #define MYC_OFF_STALL_PID 0x11C      /* i32 live writer the reader waits on    */
 #define MYC_OFF_STALL_SINCE 0x120    /* u64 CLOCK_REALTIME ns it began, 0 none */
+#define MYC_OFF_CURSOR_LOCK 0x128    /* u64 broadcast: owner identity of the
+                                        process changing the cursor table,
+                                        0 = none (a dead holder's is taken) */
 
 /* Block 3: wait / notify. */
 #define MYC_OFF_READER_FUTEX 0x180   /* u32 bumped by writers to wake reader   */
 #define MYC_OFF_READER_SLEEPING 0x184 /* u32 1 while the reader may sleep      */
 #define MYC_OFF_SPACE_FUTEX 0x188    /* u32 bumped by reader to wake writers   */
 #define MYC_OFF_WAITING_MASK 0x18C   /* u32 bit i: writer slot i sleeps for room */
+#define MYC_OFF_READERS_SLEEPING 0x190 /* u32 broadcast: bit i: the reader of
+                                        cursor slot i may sleep on READER_FUTEX */
 
 /* Block 4: writer totals (u64 each): what released or recycled writer slots
  * counted, plus rare events.  Live slots keep their own counters. */
@@ -110,6 +135,7 @@ extern "C" {
 #define MYC_OFF_WRITE_TIMEOUTS 0x218 /* blocking writes that gave up (Full)    */
 #define MYC_OFF_WRITER_WAKES 0x220   /* futex wakes issued by writers          */
 #define MYC_OFF_ABANDONED 0x228      /* frames whose commit found them revoked */
+#define MYC_OFF_UNTETHERED 0x230     /* broadcast: readers writers untethered  */
 
 /* Block 5: reader statistics (u64 each, written by the reader only). */
 #define MYC_OFF_FRAMES_READ 0x280
@@ -141,8 +167,39 @@ extern "C" {
  * a confirmed one's. */
 #define MYC_CLAIM_PENDING 1ull
 
-/* Blocks 22-31: reserved for a table of reader cursors (see FORMAT.md). */
+/* Feature bits.  A library refuses a channel with a bit it does not know. */
+#define MYC_FEATURE_BROADCAST 0x1u  /* READER_SLOTS > 0: the cursor table rules */
+
+/* Blocks 22-31: the cursor table of a broadcast channel (FORMAT.md 14):
+ * MYC_READER_SLOTS slots of 128 bytes, one per reader, each on its own two
+ * cache lines (POSITION is stored by its reader on every read and loaded by
+ * writers only when they run short of room). */
 #define MYC_OFF_READER_TABLE 0xB00
+#define MYC_READER_SLOTS 10u
+#define MYC_CURSOR_SLOT_SIZE 128u
+#define MYC_CURSOR_OFF_STATE 0       /* u32 MYC_CURSOR_FREE/CLAIMING/READY      */
+#define MYC_CURSOR_OFF_POLICY 4      /* u32 MYC_POLICY_* | MYC_CURSOR_DURABLE  */
+#define MYC_CURSOR_OFF_OWNER 8       /* u64 owner identity, 0 = detached       */
+#define MYC_CURSOR_OFF_POSITION 16   /* u64 everything before it is read      */
+#define MYC_CURSOR_OFF_INDEX 24      /* u64 frame index at POSITION            */
+#define MYC_CURSOR_OFF_TETHER 32     /* u32 1: writers wait for this reader    */
+#define MYC_CURSOR_OFF_FRAMES 40     /* u64 frames read (reader only)          */
+#define MYC_CURSOR_OFF_BYTES 48      /* u64 payload bytes read (reader only)   */
+#define MYC_CURSOR_OFF_LOST 56       /* u64 frames lost to laps (reader only)  */
+#define MYC_CURSOR_OFF_LAPS 64       /* u64 times it was lapped (reader only)  */
+#define MYC_CURSOR_OFF_UNTETHERS 72  /* u64 times writers untethered it        */
+#define MYC_CURSOR_OFF_ATTACHED_NS 80 /* u64 CLOCK_REALTIME of the last attach */
+#define MYC_CURSOR_OFF_NAME 88       /* u8[40] NUL-terminated UTF-8 name       */
+#define MYC_CURSOR_NAME_MAX 39u
+#define MYC_CURSOR_FREE 0u
+#define MYC_CURSOR_CLAIMING 1u       /* being set up under CURSOR_LOCK         */
+#define MYC_CURSOR_READY 2u
+#define MYC_POLICY_TETHERED 1u       /* writers never overwrite its unread frames */
+#define MYC_POLICY_LOSSY 2u          /* never slows writers; counts what it lost */
+#define MYC_POLICY_MASK 0xFFu
+#define MYC_CURSOR_DURABLE 0x100u    /* named: kept (with its position) after
+                                        its reader leaves or dies            */
+#define MYC_DEFAULT_UNTETHER_MS 2000u
 
 /* An owner identity (reader owner, writer slot owner): one u64 taken with
  * one CAS, pid in the low half, the low 32 bits of the process start time
@@ -198,6 +255,10 @@ typedef enum myc_result {
     MYC_ERR_FORKED = -19,        /* the handle was opened by the parent of
                                     this forked process: the child must open
                                     its own (the parent's state is untouched) */
+    MYC_ERR_LAPPED = -20,        /* a frame held by a lossy (or untethered)
+                                    reader was overwritten while held: the
+                                    bytes seen through it are not reliable */
+    MYC_ERR_TOO_MANY_READERS = -21, /* every cursor slot holds a reader     */
 } myc_result;
 
 /* Flags for the open functions: one of the three ways, optionally ORed with
@@ -217,6 +278,9 @@ typedef enum myc_result {
  * model in docs/FORMAT.md.
  */
 #define MYC_TRUST_FOREIGN 0x100
+/* Reader open flag (broadcast): a new cursor starts at the oldest frame
+ * writers still keep, not at the tail. */
+#define MYC_START_OLDEST 0x200
 
 /* Human-readable detail of the last error on this thread ("" if none). */
 const char *myc_last_error(void);
@@ -365,6 +429,73 @@ int64_t myc_read_batch(myc_reader *reader, uint32_t max_frames,
                        uint16_t *type_ids, uint32_t *lens);
 
 /* ------------------------------------------------------------------------ */
+/* Broadcast channels                                                        */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * As myc_writer_open / myc_reader_open, plus what a broadcast channel needs.
+ * `readers` (creating only): 0 makes a single-reader channel, 1 to
+ * MYC_READER_SLOTS a broadcast channel with that many cursor slots;
+ * `untether_ms` (creating only; 0 = MYC_DEFAULT_UNTETHER_MS) is how long a
+ * tethered reader may hold writers back without reading before a writer
+ * untethers it.  When attaching, a non-zero `readers` must equal the
+ * channel's (MYC_ERR_ARG otherwise).
+ *
+ * myc_reader_open_ex on a broadcast channel attaches a reader with its own
+ * cursor: `cursor` names it (1 to MYC_CURSOR_NAME_MAX bytes of UTF-8, no
+ * control byte; NULL = anonymous, freed when the reader leaves), `policy`
+ * is MYC_POLICY_TETHERED (0 means this) or MYC_POLICY_LOSSY.  A named
+ * cursor is durable: it keeps its position when its reader closes or dies,
+ * and the next reader opening that name resumes there (MYC_ERR_READER_BUSY
+ * while a live reader holds it).  A new cursor starts at the tail, or with
+ * MYC_START_OLDEST in flags at the oldest frame writers still keep.
+ * MYC_ERR_TOO_MANY_READERS when every slot is taken.  On a single-reader
+ * channel `cursor` must be NULL and `policy` 0 or tethered (MYC_ERR_ARG).
+ * Plain myc_reader_open on a broadcast channel attaches an anonymous
+ * tethered cursor.
+ */
+int myc_writer_open_ex(const char *name, int flags, uint64_t capacity, uint32_t max_payload,
+                       uint32_t mode, const uint8_t *schema_digest, uint32_t readers,
+                       uint32_t untether_ms, myc_writer **out);
+int myc_reader_open_ex(const char *name, int flags, uint64_t capacity, uint32_t max_payload,
+                       uint32_t mode, const uint8_t *schema_digest, uint32_t readers,
+                       uint32_t untether_ms, const char *cursor, uint32_t policy,
+                       myc_reader **out);
+
+/* One reader's cursor as seen in the table. */
+typedef struct myc_cursor_info {
+    char name[MYC_CURSOR_NAME_MAX + 1]; /* "" for an anonymous cursor      */
+    uint32_t slot;
+    uint32_t policy;          /* MYC_POLICY_TETHERED or MYC_POLICY_LOSSY     */
+    uint32_t durable;         /* 1: named, kept after its reader leaves      */
+    uint32_t tethered;        /* 1: writers currently wait for it            */
+    int32_t pid;              /* its reader, 0 = detached                     */
+    int32_t alive;
+    uint64_t position;
+    uint64_t lag;             /* TAIL - position, bytes not yet read          */
+    uint64_t frames_read;
+    uint64_t bytes_read;
+    uint64_t lost;            /* frames it lost when writers lapped it        */
+    uint64_t laps;            /* times it was lapped                          */
+    uint64_t untethers;       /* times writers untethered it                  */
+    uint64_t attached_ns;     /* CLOCK_REALTIME of the last attach            */
+} myc_cursor_info;
+
+/* This reader's cursor (MYC_ERR_ARG on a single-reader channel). */
+int myc_reader_cursor(const myc_reader *reader, myc_cursor_info *out);
+/* The cursors of channel `name` (an observer: maps read-only).  Fills up to
+ * `max` entries and sets *count to the number of cursors in use. */
+int myc_inspect_cursors(const char *name, myc_cursor_info *out, uint32_t max, uint32_t *count);
+/* Free a durable cursor that no live reader holds (MYC_ERR_READER_BUSY if
+ * one does, MYC_ERR_NOT_FOUND if there is no cursor of that name). */
+int myc_cursor_forget(const char *name, const char *cursor);
+/* After myc_peek on a lossy or untethered reader: MYC_OK if the held frame
+ * is still intact, MYC_ERR_LAPPED if a writer may have overwritten it (its
+ * bytes must not be trusted; the next read resumes past the loss).  Always
+ * MYC_OK for a single-reader channel or a tethered reader. */
+int myc_reader_check_held(myc_reader *reader);
+
+/* ------------------------------------------------------------------------ */
 /* Statistics and inspection                                                 */
 /* ------------------------------------------------------------------------ */
 
@@ -405,7 +536,7 @@ typedef struct myc_info {
     int32_t writer_pids[MYC_WRITER_SLOTS];
     int32_t writer_alive[MYC_WRITER_SLOTS];
     int32_t stalled_pid;      /* live writer holding the reader, 0 = none */
-    uint32_t reserved;
+    uint32_t reader_slots;    /* 0: single-reader; else broadcast cursor slots */
     uint64_t stalled_since_ns; /* CLOCK_REALTIME when that stall began    */
     uint64_t hold_position;   /* MYC_NO_HOLD, or a revoked claim's start  */
 } myc_info;

@@ -96,14 +96,18 @@ typedef struct myc_map {
     uint64_t capacity;    /* validated copies of immutable header fields */
     uint64_t mask;
     uint32_t max_payload;
+    uint32_t readers;     /* cursor slots: 0 = single-reader channel */
+    uint32_t untether_ms; /* broadcast: validated copy of UNTETHER_MS */
     size_t map_size;
     int fd;               /* the object, kept open to notice truncation; -1 none */
     int truncated;        /* myc_map_check_size found the file shrunk */
     char name[MYC_NAME_MAX + 1];
 } myc_map;
 
+/* `readers` / `untether_ms`: see myc_writer_open_ex. */
 int myc_open_map(const char *name, int flags, uint64_t capacity, uint32_t max_payload,
-                 uint32_t mode, const uint8_t *digest, myc_map *map);
+                 uint32_t mode, const uint8_t *digest, uint32_t readers, uint32_t untether_ms,
+                 myc_map *map);
 /* Read-only snapshot mapping for inspection (unmap with munmap). */
 int myc_open_map_readonly(const char *name, myc_map *map);
 void myc_close_map(myc_map *map);
@@ -164,7 +168,12 @@ struct myc_writer {
      * (Python's fast path carries a second copy of the core). */
     const uint64_t *fork_counter;
     int64_t spin_ns;
-    pthread_mutex_t lock; /* guards threads[] (slow path only) */
+    pthread_mutex_t lock; /* guards threads[] and the fields below (slow paths) */
+    /* Broadcast: the tethered cursor that last held writers back, since
+     * when (monotonic ns); what the untether window is measured on. */
+    int blocked_slot;
+    uint64_t blocked_position;
+    int64_t blocked_since;
     uint32_t thread_count;
     myc_thread_slot threads[MYC_WRITER_SLOTS];
 };
@@ -181,6 +190,7 @@ typedef struct claim_plan {
     uint32_t planned;        /* frames that fit */
     uint64_t tail;           /* position claimed from */
     uint64_t required;       /* bytes claimed, padding included */
+    uint64_t seq;            /* broadcast: index of the first frame */
 } claim_plan;
 
 static inline uint64_t myc_plan_frame_bytes(const claim_plan *p, uint32_t i) {
@@ -225,11 +235,22 @@ struct myc_reader {
     uint64_t fork_generation; /* *fork_counter at open */
     const uint64_t *fork_counter; /* see struct myc_writer */
     int busy;                 /* handle-local: one thread at a time */
+    /* Broadcast channels only (cursor_slot >= 0). */
+    int cursor_slot;          /* our slot in the cursor table, -1 = single reader */
+    uint32_t policy;          /* MYC_POLICY_* | MYC_CURSOR_DURABLE */
+    uint64_t index;           /* frame index at head (frames before it) */
+    int index_known;          /* 0 after a skip whose frame count is unknown */
+    int resyncing;            /* lapped: count the loss at the next lap start */
+    uint64_t safe_from;       /* tethered: frames from here on cannot be lapped */
+    uint64_t lost, laps;      /* mirrored in the slot */
+    uint64_t held_position;   /* position of the frame myc_peek handed out */
+    int64_t sleepers_checked; /* last liveness check of sleeping readers */
 };
 
 /* A frame found by the walk: validated copies of its header. */
 typedef struct myc_found {
     uint8_t *hdr;             /* ring address of the header */
+    uint64_t position;        /* its position */
     uint64_t bytes;           /* bytes the frame occupies (aligned) */
     uint32_t payload_len;
     uint16_t type_id;
@@ -249,8 +270,48 @@ int myc_next_frame(myc_reader *r, int64_t now, myc_found *f);
  * written); myc_reader_publish then makes it (and any before it) known. */
 void myc_reader_consume(myc_reader *r, const myc_found *f);
 void myc_reader_publish(myc_reader *r);
+/* Broadcast: 1 if the frame the walk returned (and the caller copied) is
+ * intact; else the reader was lapped, has resynchronised, and the copy
+ * must be dropped.  Always 1 on a single-reader channel. */
+int myc_found_intact(myc_reader *r, const myc_found *f);
 /* Publish r->head (and wake writers waiting for room). */
 void myc_publish_head(myc_reader *r);
 void myc_publish_counters(myc_reader *r);
+
+/* ------------------------------------------------------------------------ */
+/* cursor.c: broadcast channels (FORMAT.md 14)                               */
+/* ------------------------------------------------------------------------ */
+
+static inline uint64_t myc_cursor_off(uint32_t slot) {
+    return MYC_OFF_READER_TABLE + (uint64_t)slot * MYC_CURSOR_SLOT_SIZE;
+}
+/* Take a cursor for a new reader (the reader's map is open). */
+int myc_cursor_attach(myc_reader *r, const char *cursor, uint32_t policy, int start_oldest);
+/* Leave the cursor: an anonymous one is freed, a durable one detached. */
+void myc_cursor_detach(myc_reader *r);
+/* Publish the reader's position (and index) and wake writers waiting for room. */
+void myc_cursor_publish(myc_reader *r);
+void myc_cursor_publish_counters(myc_reader *r);
+/* After copying the frame at `position`: 1 if no writer can have overwritten
+ * it (always, for a tethered reader past safe_from). */
+int myc_cursor_intact(myc_reader *r, uint64_t position);
+/* The reader was lapped: resume at the oldest lap start writers keep. */
+void myc_cursor_resync(myc_reader *r);
+/* The walk reached a final frame at a lap start: sync the frame index. */
+void myc_cursor_lap_start(myc_reader *r, uint64_t position);
+/* The reader is caught up; if writers untethered it, tether it again. */
+void myc_cursor_retether(myc_reader *r);
+/* Sleep announcement of a broadcast reader (bit of its slot). */
+void myc_cursor_sleep_flag(myc_reader *r, int sleeping);
+/* Writers: the lowest position they must not lap (the slowest tethered
+ * reader, or `tail` if none), untethering a reader that died or held them
+ * back longer than the window.  Called when the cached limit is short. */
+uint64_t myc_cursor_limit(myc_writer *w, uint64_t tail, int short_of_room);
+/* Writers: after claiming, note the frame index of a frame that starts a lap. */
+void myc_cursor_note_laps(myc_map *m, const claim_plan *p);
+/* Writers: after a commit, wake the readers that sleep. */
+void myc_cursor_wake_readers(myc_map *m);
+/* The registry may recycle a dead writer's slot whose claim ends at `end`. */
+int myc_cursor_claim_passed(myc_map *m, uint64_t end);
 
 #endif /* MYCELIUM_RING_INTERNAL_H */

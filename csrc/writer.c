@@ -67,11 +67,18 @@ myc_thread_slot *myc_writer_thread_slot(myc_writer *w) {
 
 int myc_writer_open(const char *name, int flags, uint64_t capacity, uint32_t max_payload,
                     uint32_t mode, const uint8_t *schema_digest, myc_writer **out) {
+    return myc_writer_open_ex(name, flags, capacity, max_payload, mode, schema_digest, 0, 0, out);
+}
+
+int myc_writer_open_ex(const char *name, int flags, uint64_t capacity, uint32_t max_payload,
+                       uint32_t mode, const uint8_t *schema_digest, uint32_t readers,
+                       uint32_t untether_ms, myc_writer **out) {
     if (out == NULL) return myc_fail(MYC_ERR_ARG, "out must not be NULL");
     *out = NULL;
     myc_writer *w = calloc(1, sizeof *w);
     if (w == NULL) return myc_fail_sys(ENOMEM, "cannot allocate a writer");
-    int rc = myc_open_map(name, flags, capacity, max_payload, mode, schema_digest, &w->map);
+    int rc = myc_open_map(name, flags, capacity, max_payload, mode, schema_digest, readers, untether_ms,
+                          &w->map);
     if (rc != MYC_OK) {
         free(w);
         return rc;
@@ -81,6 +88,7 @@ int myc_writer_open(const char *name, int flags, uint64_t capacity, uint32_t max
     w->fork_counter = &myc_g_fork_generation;
     w->fork_generation = __atomic_load_n(w->fork_counter, __ATOMIC_RELAXED);
     w->spin_ns = MYC_DEFAULT_SPIN_NS;
+    w->blocked_slot = -1;
     w->generation = __atomic_fetch_add(&g_next_generation, 1, __ATOMIC_RELAXED);
     /* The opening thread takes its slot now, so "too many writers" is an
      * open-time error in the common single-threaded case. */
@@ -116,13 +124,16 @@ void myc_writer_set_spin(myc_writer *w, int64_t spin_ns) {
 /* Claiming                                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* The lowest position writers must not lap: HEAD, or an earlier HOLD. */
-static uint64_t load_limit(myc_map *m) {
+/* The lowest position writers must not lap: HEAD (in a broadcast channel
+ * the slowest tethered cursor), or an earlier HOLD. */
+static uint64_t load_limit(myc_writer *w, uint64_t tail, int short_of_room) {
+    myc_map *m = &w->map;
     /* seq_cst (acquire at least): pairs with the reader's seq_cst store of
      * HEAD, so the frames it consumed are done with; seq_cst so a writer
      * about to sleep cannot miss the reader's update (Dekker with
-     * WAITING_MASK). */
-    uint64_t head = __atomic_load_n(MYC_AT(m->base, MYC_OFF_HEAD, uint64_t), __ATOMIC_SEQ_CST);
+     * WAITING_MASK).  Broadcast: the same for each cursor's POSITION. */
+    uint64_t head = m->readers ? myc_cursor_limit(w, tail, short_of_room)
+                               : __atomic_load_n(MYC_AT(m->base, MYC_OFF_HEAD, uint64_t), __ATOMIC_SEQ_CST);
     /* acquire: pairs with the release CAS that set or cleared the hold. */
     uint64_t hold = myc_load_acquire_u64(m->base, MYC_OFF_HOLD);
     return hold < head ? hold : head;
@@ -152,13 +163,15 @@ int myc_try_claim(myc_writer *w, myc_thread_slot *ts, claim_plan *p, int fresh_h
     uint64_t slot_off = myc_slot_off((uint32_t)ts->slot);
     /* relaxed: the CAS below validates the value; no data hangs off it. */
     uint64_t tail = myc_load_relaxed_u64(m->base, MYC_OFF_TAIL);
+    /* relaxed: likewise (broadcast: the 16-byte CAS compares both). */
+    uint64_t seq = m->readers ? myc_load_relaxed_u64(m->base, MYC_OFF_SEQ) : 0;
     for (;;) {
         /* acquire: pairs with the release store below by whichever thread
          * of this handle refreshed it, extending its synchronisation with
          * the reader to us. */
         uint64_t limit = __atomic_load_n(&w->head_cache, __ATOMIC_ACQUIRE);
         if (fresh_head || !myc_positions_ok(m, limit, tail)) {
-            limit = load_limit(m);
+            limit = load_limit(w, tail, 0);
             __atomic_store_n(&w->head_cache, limit, __ATOMIC_RELEASE);
             fresh_head = 0;
             /* limit and tail are only comparable if tail did not move while
@@ -178,7 +191,7 @@ int myc_try_claim(myc_writer *w, myc_thread_slot *ts, claim_plan *p, int fresh_h
         if (p->planned < p->count) {
             /* Maybe only our cached limit is stale: look before giving up
              * (none fit) or claiming less than asked (some fit). */
-            uint64_t fresh = load_limit(m);
+            uint64_t fresh = load_limit(w, tail, 1);
             if (fresh != limit) {
                 __atomic_store_n(&w->head_cache, fresh, __ATOMIC_RELEASE);
                 continue;
@@ -198,7 +211,19 @@ int myc_try_claim(myc_writer *w, myc_thread_slot *ts, claim_plan *p, int fresh_h
         /* acq_rel: one writer wins each byte range; on failure `tail` is
          * reloaded and we lay out (and publish) again. */
         uint64_t intended = tail;
-        if (myc_cas_acq_rel_u64(m->base, MYC_OFF_TAIL, &tail, tail + p->required)) break;
+        if (m->readers) {
+            /* seq_cst 16-byte CAS (broadcast): the claim and its frame
+             * indexes in one step; on failure both are reloaded. */
+            uint64_t seen_seq = seq;
+            if (myc_cas_seq_cst_u128(m->base, MYC_OFF_TAIL, &tail, &seen_seq, tail + p->required,
+                                     seq + p->planned)) {
+                p->seq = seq;
+                break;
+            }
+            seq = seen_seq;
+        } else if (myc_cas_acq_rel_u64(m->base, MYC_OFF_TAIL, &tail, tail + p->required)) {
+            break;
+        }
         /* Lost the race: retract the range (make it empty), so that a
          * writer that now finds no room and waits does not leave an
          * intended range over another writer's claim, which would hold the
@@ -207,6 +232,7 @@ int myc_try_claim(myc_writer *w, myc_thread_slot *ts, claim_plan *p, int fresh_h
         myc_store_release_u64(m->base, slot_off + MYC_SLOT_OFF_CLAIM_END, intended);
     }
     p->tail = tail;
+    if (m->readers) myc_cursor_note_laps(m, p);
     /* release: confirm the range is ours (a plain store on x86; pairs with
      * the reader's acquire load of CLAIM_START). */
     myc_store_release_u64(m->base, slot_off + MYC_SLOT_OFF_CLAIM_START, tail);
@@ -312,13 +338,30 @@ static int claim_wait(myc_writer *w, myc_thread_slot *ts, claim_plan *p, int64_t
 }
 
 /* A Full error that says what a user needs to act on it. */
-static int full_error(myc_map *m, const claim_plan *p, int64_t timeout_ns) {
+static int full_error(myc_writer *w, const claim_plan *p, int64_t timeout_ns) {
+    myc_map *m = &w->map;
     /* relaxed: for the message only. */
     uint64_t owner = myc_load_relaxed_u64(m->base, MYC_OFF_READER_OWNER);
     uint64_t head = myc_load_relaxed_u64(m->base, MYC_OFF_HEAD);
     uint64_t tail = myc_load_relaxed_u64(m->base, MYC_OFF_TAIL);
-    char reader[96];
-    if (owner == 0)
+    char reader[256];
+    if (m->readers) {
+        pthread_mutex_lock(&w->lock);
+        int slot = w->blocked_slot;
+        pthread_mutex_unlock(&w->lock);
+        head = __atomic_load_n(&w->head_cache, __ATOMIC_RELAXED);
+        myc_cursor_info c;
+        memset(&c, 0, sizeof c);
+        if (slot >= 0 && (uint32_t)slot < m->readers) {
+            owner = myc_load_relaxed_u64(m->base, myc_cursor_off((uint32_t)slot) + MYC_CURSOR_OFF_OWNER);
+            memcpy(c.name, m->base + myc_cursor_off((uint32_t)slot) + MYC_CURSOR_OFF_NAME, MYC_CURSOR_NAME_MAX);
+        }
+        snprintf(reader, sizeof reader,
+                 "the slowest tethered reader ('%s', pid %d%s) holds writers back until it reads, "
+                 "dies, or stays put for %u ms (then it is untethered)",
+                 c.name[0] ? c.name : "anonymous", owner ? MYC_OWNER_PID(owner) : 0,
+                 owner == 0 ? ", detached" : myc_owner_alive(owner) ? "" : ", dead", m->untether_ms);
+    } else if (owner == 0)
         snprintf(reader, sizeof reader, "no reader is attached");
     else if (myc_owner_alive(owner))
         snprintf(reader, sizeof reader, "reader pid %d is alive but not keeping up",
@@ -342,7 +385,7 @@ static int claim(myc_writer *w, myc_thread_slot *ts, claim_plan *p, int64_t time
                         "before writing again",
                         w->map.name);
     int rc = claim_wait(w, ts, p, timeout_ns);
-    if (rc == MYC_ERR_FULL) return full_error(&w->map, p, timeout_ns);
+    if (rc == MYC_ERR_FULL) return full_error(w, p, timeout_ns);
     return rc;
 }
 
@@ -413,6 +456,10 @@ int myc_commit_frame(myc_map *m, uint64_t pos) {
 }
 
 void myc_wake_reader_if_sleeping(myc_map *m) {
+    if (m->readers) {
+        myc_cursor_wake_readers(m);
+        return;
+    }
     /* seq_cst: ordered after our seq_cst commit; pairs with the reader's
      * seq_cst store of READER_SLEEPING before its last check for frames. */
     uint32_t sleeping = myc_load_seq_cst_u32(m->base, MYC_OFF_READER_SLEEPING);

@@ -545,6 +545,10 @@ static PyObject *fast_read_list(myc_reader *r, Py_ssize_t max_frames, int *empty
     while (n < max_frames && (rc = myc_next_frame(r, 0, &f)) == MYC_NEXT_FRAME) {
         PyObject *frame = new_frame(f.type_id, f.hdr + MYC_FRAME_HEADER_SIZE, f.payload_len);
         if (frame == NULL) break; /* MemoryError: the frame stays unread */
+        if (!myc_found_intact(r, &f)) { /* broadcast: lapped while copying */
+            Py_DECREF(frame);
+            continue;
+        }
         if (list == NULL && (list = PyList_New(0)) == NULL) {
             Py_DECREF(frame);
             break;
@@ -582,7 +586,11 @@ static PyObject *fast_read_one(myc_reader *r, int *empty) {
     *empty = rc == MYC_NEXT_NONE;
     if (rc == MYC_NEXT_FRAME) {
         frame = new_frame(f.type_id, f.hdr + MYC_FRAME_HEADER_SIZE, f.payload_len);
-        if (frame != NULL) {
+        if (frame != NULL && !myc_found_intact(r, &f)) { /* broadcast: lapped while copying */
+            Py_DECREF(frame);
+            frame = NULL; /* the slow path reads on from where the reader resumed */
+            *empty = 0;
+        } else if (frame != NULL) {
             myc_reader_consume(r, &f);
             myc_reader_publish(r);
         }
@@ -685,6 +693,7 @@ static PyObject *fr_peek_now(FastReader *self, PyObject *unused) {
     myc_found f;
     PyObject *result = NULL;
     if (myc_next_frame(r, 0, &f) == MYC_NEXT_FRAME) {
+        r->held_position = f.position;
         r->held_bytes = f.bytes;
         r->held_payload = f.payload_len;
         r->held_type = f.type_id;

@@ -29,13 +29,20 @@ CDEF = """
 #define MYC_CREATE ...
 #define MYC_CREATE_OR_ATTACH ...
 #define MYC_TRUST_FOREIGN ...
+#define MYC_START_OLDEST ...
+#define MYC_READER_SLOTS ...
+#define MYC_CURSOR_NAME_MAX ...
+#define MYC_POLICY_TETHERED ...
+#define MYC_POLICY_LOSSY ...
+#define MYC_DEFAULT_UNTETHER_MS ...
 
 typedef enum myc_result {
     MYC_OK, MYC_ERR_FULL, MYC_ERR_EMPTY, MYC_ERR_ARG, MYC_ERR_NAME,
     MYC_ERR_NOT_FOUND, MYC_ERR_EXISTS, MYC_ERR_FORMAT, MYC_ERR_CORRUPT,
     MYC_ERR_READER_BUSY, MYC_ERR_SCHEMA, MYC_ERR_TOO_LARGE,
     MYC_ERR_INTERRUPTED, MYC_ERR_SYSTEM, MYC_ERR_HANDLE_BUSY, MYC_ERR_CLOSED,
-    MYC_ERR_ABANDONED, MYC_ERR_TOO_MANY_WRITERS, MYC_ERR_FOREIGN, MYC_ERR_FORKED, ...
+    MYC_ERR_ABANDONED, MYC_ERR_TOO_MANY_WRITERS, MYC_ERR_FOREIGN, MYC_ERR_FORKED,
+    MYC_ERR_LAPPED, MYC_ERR_TOO_MANY_READERS, ...
 } myc_result;
 
 const char *myc_last_error(void);
@@ -83,7 +90,7 @@ typedef struct myc_info {
     int32_t writer_pids[32];
     int32_t writer_alive[32];
     int32_t stalled_pid;
-    uint32_t reserved;
+    uint32_t reader_slots;
     uint64_t stalled_since_ns;
     uint64_t hold_position;
 } myc_info;
@@ -123,6 +130,25 @@ int myc_inspect(const char *name, myc_info *out);
 int myc_pid_alive(int32_t pid, uint64_t start_ticks);
 int myc_force_unblock(const char *name, int32_t *pid_out, uint64_t *position_out);
 uint32_t myc_last_batch_written(void);
+
+int myc_writer_open_ex(const char *name, int flags, uint64_t capacity, uint32_t max_payload,
+                       uint32_t mode, const uint8_t *schema_digest, uint32_t readers,
+                       uint32_t untether_ms, myc_writer **out);
+int myc_reader_open_ex(const char *name, int flags, uint64_t capacity, uint32_t max_payload,
+                       uint32_t mode, const uint8_t *schema_digest, uint32_t readers,
+                       uint32_t untether_ms, const char *cursor, uint32_t policy,
+                       myc_reader **out);
+typedef struct myc_cursor_info {
+    char name[40];
+    uint32_t slot; uint32_t policy; uint32_t durable; uint32_t tethered;
+    int32_t pid; int32_t alive;
+    uint64_t position; uint64_t lag; uint64_t frames_read; uint64_t bytes_read;
+    uint64_t lost; uint64_t laps; uint64_t untethers; uint64_t attached_ns;
+} myc_cursor_info;
+int myc_reader_cursor(const myc_reader *reader, myc_cursor_info *out);
+int myc_inspect_cursors(const char *name, myc_cursor_info *out, uint32_t max, uint32_t *count);
+int myc_cursor_forget(const char *name, const char *cursor);
+int myc_reader_check_held(myc_reader *reader);
 """
 
 ffibuilder = FFI()

@@ -27,7 +27,7 @@ else:  # at run time the default does not matter (typing_extensions not needed)
     MessageT = TypeVar("MessageT")
     MessageT_co = TypeVar("MessageT_co", covariant=True)
 
-__all__ = ["ChannelHandle", "MessageT", "SchemaLike", "stats_dict"]
+__all__ = ["ChannelHandle", "MessageT", "SchemaLike", "cursor_dict", "stats_dict"]
 
 
 class SchemaLike(Protocol[MessageT_co]):
@@ -49,6 +49,25 @@ class SchemaLike(Protocol[MessageT_co]):
 def stats_dict(stats: Any) -> dict[str, int]:
     """A ``myc_stats`` struct as a plain dict."""
     return {name: int(getattr(stats, name)) for name, _ in ffi.typeof("myc_stats").fields}
+
+
+_POLICY_NAMES = {lib.MYC_POLICY_TETHERED: "tethered", lib.MYC_POLICY_LOSSY: "lossy"}
+
+
+def cursor_dict(info: Any) -> dict[str, Any]:
+    """A ``myc_cursor_info`` struct as a plain dict (``policy`` by name)."""
+    out: dict[str, Any] = {}
+    for name, _ in ffi.typeof("myc_cursor_info").fields:
+        value = getattr(info, name)
+        if name == "name":
+            out[name] = ffi.string(value).decode("utf-8", "replace")
+        elif name == "policy":
+            out[name] = _POLICY_NAMES.get(int(value), str(int(value)))
+        elif name in ("durable", "tethered", "alive"):
+            out[name] = bool(value)
+        else:
+            out[name] = int(value)
+    return out
 
 
 class ChannelHandle:
@@ -87,6 +106,8 @@ class ChannelHandle:
         mode: int,
         schema: Optional[SchemaLike],
         trust_foreign: bool = False,
+        extra: tuple[Any, ...] = (0, 0),
+        flags_extra: int = 0,
     ) -> None:
         """Open through cffi (raising the mapped exception) and point the
         fast path at the handle.
@@ -94,7 +115,9 @@ class ChannelHandle:
         Attaching refuses (:class:`~mycelium_shm.errors.ForeignChannel`) a
         channel owned by another uid, or whose file mode is wider than
         ``mode``, unless ``trust_foreign`` (the threat model in
-        docs/FORMAT.md)."""
+        docs/FORMAT.md).  ``extra``: the ``_open_fn`` arguments after the
+        digest (``readers, untether_ms`` and, for a reader, ``cursor,
+        policy``), already checked; ``flags_extra`` is ORed into the flags."""
         self._h = ffi.NULL
         # Every argument is checked (names the argument) before C sees it.
         raw_name = encode_name(name)
@@ -111,9 +134,10 @@ class ChannelHandle:
             flags = lib.MYC_CREATE_OR_ATTACH if exist_ok else lib.MYC_CREATE
         if trust_foreign:
             flags |= lib.MYC_TRUST_FOREIGN
+        flags |= flags_extra
         digest = ffi.NULL if raw_digest is None else ffi.new("uint8_t[]", raw_digest)
         out = ffi.new(f"{self._handle_type} **")
-        rc = self._open_fn(raw_name, flags, capacity, max_payload, mode, digest, out)
+        rc = self._open_fn(raw_name, flags, capacity, max_payload, mode, digest, *extra, out)
         if rc != lib.MYC_OK:
             raise_for(rc)
         self._h = ffi.gc(out[0], self._close_fn)

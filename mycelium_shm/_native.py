@@ -32,17 +32,22 @@ from .errors import (
     Interrupted,
     InvalidArgument,
     InvalidName,
+    Lapped,
     MyceliumError,
     PermissionDenied,
     ReaderBusy,
     SchemaMismatch,
+    TooManyReaders,
     TooManyWriters,
 )
 
 __all__ = [
     "MAX_READ_FRAMES",
     "WAIT_SLICE_NS",
+    "POLICIES",
     "check_bool",
+    "check_broadcast",
+    "check_cursor",
     "check_choice",
     "check_frames",
     "check_int",
@@ -55,6 +60,7 @@ __all__ = [
     "check_type_id",
     "encode_name",
     "ffi",
+    "last_error",
     "lib",
     "raise_for",
     "timeout_ns",
@@ -95,6 +101,8 @@ _EXCEPTIONS: dict[int, type[MyceliumError]] = {
     lib.MYC_ERR_FOREIGN: ForeignChannel,
     lib.MYC_ERR_FORKED: ForkedHandle,
     lib.MYC_ERR_INTERRUPTED: Interrupted,
+    lib.MYC_ERR_LAPPED: Lapped,
+    lib.MYC_ERR_TOO_MANY_READERS: TooManyReaders,
 }
 
 
@@ -282,6 +290,56 @@ def check_open(
                 f"it exceeds the limit {limit} for capacity {cap}"
             )
     return cap, payload, bits
+
+
+#: Reader policies of a broadcast channel, by name (docs/FORMAT.md 14).
+POLICIES = {"tethered": lib.MYC_POLICY_TETHERED, "lossy": lib.MYC_POLICY_LOSSY}
+_READER_SLOTS = lib.MYC_READER_SLOTS
+_CURSOR_NAME_MAX = lib.MYC_CURSOR_NAME_MAX
+
+
+def check_broadcast(readers: object, untether: object) -> tuple[int, int]:
+    """``readers`` (0: a single-reader channel, else cursor slots, at most
+    MYC_READER_SLOTS) and ``untether`` (seconds a tethered reader may hold
+    writers back without reading; None: the default) as the C core takes
+    them: ``(readers, untether_ms)``."""
+    count = check_int(readers, "readers", f"an int in 0..{_READER_SLOTS}")
+    if count < 0:
+        raise ValueError(f"readers must be in 0..{_READER_SLOTS}, not {count}")
+    if count > _READER_SLOTS:
+        raise TooManyReaders(
+            f"readers={count}: a broadcast channel has at most {_READER_SLOTS} reader slots "
+            "(the cursor table in the header)"
+        )
+    if untether is None:
+        return count, 0
+    seconds = check_timeout(untether, "untether")
+    assert seconds is not None
+    ms = int(seconds * 1000)
+    if not 1 <= ms <= _U32_MAX:
+        raise ValueError(f"untether must be from 0.001 s to {_U32_MAX // 1000} s, not {untether!r}")
+    return count, ms
+
+
+def check_cursor(cursor: object) -> Any:
+    """A cursor name as the C core takes it: ``ffi.NULL`` for None
+    (anonymous), else 1 to MYC_CURSOR_NAME_MAX bytes of UTF-8 without
+    control characters (ValueError naming the problem)."""
+    if cursor is None:
+        return ffi.NULL
+    if not isinstance(cursor, str):
+        raise TypeError(f"cursor must be a str or None, not {_kind(cursor)}")
+    try:
+        raw = cursor.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"cursor name {cursor!r} is not valid UTF-8") from None
+    if not 1 <= len(raw) <= _CURSOR_NAME_MAX:
+        raise ValueError(
+            f"cursor name must be 1 to {_CURSOR_NAME_MAX} bytes of UTF-8, not {len(raw)}: {cursor!r}"
+        )
+    if any(b < 0x20 or b == 0x7F for b in raw):
+        raise ValueError(f"cursor name {cursor!r} has a control character")
+    return raw
 
 
 #: The most frames one ``read_many`` may ask for (the C core's uint32 count).

@@ -5,17 +5,19 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
-from ._handle import stats_dict
-from ._native import check_bool, encode_name, ffi, last_error, lib, raise_for
+from ._handle import cursor_dict, stats_dict
+from ._native import check_bool, check_cursor, encode_name, ffi, last_error, lib, raise_for
 from .errors import ChannelNotFound
 
 __all__ = [
     "ChannelInfo",
     "check_name",
+    "cursors",
     "display_name",
     "force_unblock",
+    "forget_cursor",
     "inspect",
     "list_channels",
     "object_kind",
@@ -132,6 +134,10 @@ class ChannelInfo:
     #: The object's owner uid and permission bits (-1 and 0 if unknown).
     owner_uid: int = -1
     mode: int = 0
+    #: Cursor slots of a broadcast channel (0: a single-reader channel), and
+    #: its readers' cursors (see :func:`cursors`).
+    reader_slots: int = 0
+    cursors: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def used_bytes(self) -> int:
@@ -177,7 +183,37 @@ def inspect(name: str) -> ChannelInfo:
         hold_position=None if out.hold_position == _NO_HOLD else int(out.hold_position),
         owner_uid=owner_uid,
         mode=mode,
+        reader_slots=int(out.reader_slots),
+        cursors=cursors(name) if out.reader_slots else [],
     )
+
+
+def cursors(name: str) -> list[dict[str, Any]]:
+    """The readers' cursors of broadcast channel ``name`` (attaches to
+    nothing): for each, ``name`` ("" if anonymous), ``policy``, ``durable``,
+    ``tethered``, ``pid`` (0: detached) and ``alive``, ``position``, ``lag``
+    (bytes not yet read), ``frames_read``, ``lost``, ``laps``, ``untethers``.
+    [] for a single-reader channel."""
+    slots = lib.MYC_READER_SLOTS
+    out = ffi.new("myc_cursor_info[]", slots)
+    count = ffi.new("uint32_t *")
+    rc = lib.myc_inspect_cursors(encode_name(name), out, slots, count)
+    if rc != lib.MYC_OK:
+        raise_for(rc)
+    return [cursor_dict(out[i]) for i in range(min(int(count[0]), slots))]
+
+
+def forget_cursor(name: str, cursor: str) -> None:
+    """Free the durable cursor ``cursor`` of broadcast channel ``name``:
+    writers stop keeping frames for it and its slot is free.  ``ReaderBusy``
+    while a live reader holds it; ``ChannelNotFound`` if there is no such
+    cursor (or channel)."""
+    raw = check_cursor(cursor)
+    if raw == ffi.NULL:
+        raise TypeError("cursor must be a str")
+    rc = lib.myc_cursor_forget(encode_name(name), raw)
+    if rc != lib.MYC_OK:
+        raise_for(rc)
 
 
 _NO_HOLD = (1 << 64) - 1

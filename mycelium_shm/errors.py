@@ -32,6 +32,8 @@ __all__ = [
     "ReadViewOpen",
     "ReaderBusy",
     "SchemaMismatch",
+    "Lapped",
+    "TooManyReaders",
     "TooManyWriters",
 ]
 
@@ -131,7 +133,20 @@ class TooManyWriters(MyceliumError):
 
 
 class ReaderBusy(MyceliumError):
-    """A live reader is already attached to the channel."""
+    """A live reader is already attached to the channel (or, on a broadcast
+    channel, holds the cursor of that name)."""
+
+
+class TooManyReaders(MyceliumError):
+    """Every cursor slot of a broadcast channel holds a reader (or a durable
+    cursor: ``forget_cursor`` frees one), or a channel was asked for more
+    readers than the header's cursor table has slots."""
+
+
+class Lapped(MyceliumError):
+    """A lossy (or untethered) reader's ``read_view()`` frame was overwritten
+    by writers while the block held it: what was read through the view is not
+    reliable.  The reader resumes past the loss (counted in ``lost``)."""
 
 
 class SchemaMismatch(MyceliumError):

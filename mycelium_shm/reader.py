@@ -8,12 +8,16 @@ from types import TracebackType
 from typing import Any, Generic, Literal, Optional
 
 from ._fastpath import FastReader, set_frame_type
-from ._handle import ChannelHandle, MessageT, SchemaLike
+from ._handle import ChannelHandle, MessageT, SchemaLike, cursor_dict
 from ._native import (
+    POLICIES,
+    check_broadcast,
     check_choice,
+    check_cursor,
     check_max_frames,
     check_timeout,
     ffi,
+    last_error,
     lib,
     raise_for,
     timeout_ns,
@@ -21,7 +25,7 @@ from ._native import (
 )
 from .aio import AsyncReadState
 from .aio import frames as _aio_frames
-from .errors import ChannelClosed, DecodeError
+from .errors import ChannelClosed, DecodeError, Lapped
 from .frame import Frame, FrameView, FrameViewInUse, guarded_payload, release_payload
 
 __all__ = ["ShmReader"]
@@ -50,6 +54,28 @@ class ShmReader(ChannelHandle, FastReader, Generic[MessageT]):
     for, however long it stalls, and shows as a stall in ``inspect()`` and
     ``mycelium-shm ls`` (see :func:`~mycelium_shm.force_unblock`).  A reader
     is used by one thread at a time.  ``trust_foreign`` as for ShmWriter.
+
+    On a *broadcast* channel (made with ``readers=N``, see ShmWriter), up to N
+    readers read the same frames, each at its own cursor:
+
+    * ``cursor="risk"`` names the cursor.  A named cursor is durable: it keeps
+      its position when its reader closes or dies, and the next reader
+      opening that name resumes there, without loss or duplicate
+      (``ReaderBusy`` while a live reader holds it; ``forget_cursor`` frees
+      it).  ``cursor=None``: an anonymous cursor, freed when the reader goes.
+      A new cursor starts at the tail, or with ``start="oldest"`` at the
+      oldest frame writers still keep.  ``TooManyReaders`` if no slot is free.
+    * ``policy="tethered"`` (default): writers never overwrite a frame this
+      reader has not read, and wait for it (within their timeout), unless it
+      dies or stops reading for the channel's untether window: then it is
+      untethered (``cursor_info()["untethers"]``), reads on losslessly what is
+      left and lossily after that (counted in ``lost``), and is tethered
+      again once it has caught up.
+    * ``policy="lossy"``: never slows writers.  When lapped it resumes at the
+      oldest lap start in the ring and counts exactly the frames it missed in
+      ``lost`` (and the laps in ``laps``).  Its ``read_view()`` frames may be
+      overwritten while held: the block's exit then raises
+      :class:`~mycelium_shm.errors.Lapped`.
 
     While a ``read_view()`` block is open, every other read of the same
     reader (``read``, ``try_read``, ``read_many``, ``read_view``, ``recv``)
@@ -82,7 +108,7 @@ class ShmReader(ChannelHandle, FastReader, Generic[MessageT]):
         "schema",
         "unknown_skipped",
     )
-    _open_fn = lib.myc_reader_open
+    _open_fn = lib.myc_reader_open_ex
     _close_fn = lib.myc_reader_close
     _stats_fn = lib.myc_reader_stats
     _handle_type = "myc_reader"
@@ -100,12 +126,30 @@ class ShmReader(ChannelHandle, FastReader, Generic[MessageT]):
         exist_ok: bool = False,
         stuck_timeout: float = 0.01,
         trust_foreign: bool = False,
+        cursor: Optional[str] = None,
+        policy: Literal["tethered", "lossy"] = "tethered",
+        start: Literal["tail", "oldest"] = "tail",
+        readers: int = 0,
+        untether: Optional[float] = None,
     ) -> None:
         self.unknown_skipped = 0
         self._aio: Optional[AsyncReadState] = None
         stuck_ns = timeout_ns(stuck_timeout, "stuck_timeout")  # checked before attaching
+        raw_cursor = check_cursor(cursor)
+        policy_code = POLICIES[check_choice(policy, "policy", tuple(POLICIES))]
+        oldest = check_choice(start, "start", ("tail", "oldest")) == "oldest"
+        extra = (*check_broadcast(readers, untether), raw_cursor, policy_code)
         self._open(
-            name, create, exist_ok, capacity, max_payload, mode, schema, trust_foreign
+            name,
+            create,
+            exist_ok,
+            capacity,
+            max_payload,
+            mode,
+            schema,
+            trust_foreign,
+            extra,
+            lib.MYC_START_OLDEST if oldest else 0,
         )
         lib.myc_reader_set_stuck_timeout(self._h, stuck_ns)
         self._cap = max(self.max_payload, 1)
@@ -117,6 +161,38 @@ class ShmReader(ChannelHandle, FastReader, Generic[MessageT]):
         self._slots = 0
         self._types: Any = None
         self._lens: Any = None
+
+    # -- broadcast cursors ----------------------------------------------------
+
+    def cursor_info(self) -> dict[str, Any]:
+        """This reader's cursor on a broadcast channel: ``name``, ``policy``,
+        ``tethered``, ``position``, ``lag`` (bytes not yet read),
+        ``frames_read``, ``lost``, ``laps``, ``untethers``...  ValueError on a
+        single-reader channel."""
+        out = ffi.new("myc_cursor_info *")
+        rc = lib.myc_reader_cursor(self._h, out)
+        if rc == lib.MYC_ERR_ARG:
+            raise ValueError(f"channel {self.name!r} is a single-reader channel: no cursor")
+        if rc != _OK:
+            raise_for(rc)
+        return cursor_dict(out)
+
+    @property
+    def lost(self) -> int:
+        """Frames this broadcast reader lost because writers lapped it (0 on
+        a single-reader channel, which never loses a frame)."""
+        return self._cursor_count("lost")
+
+    @property
+    def laps(self) -> int:
+        """Times writers lapped this broadcast reader."""
+        return self._cursor_count("laps")
+
+    def _cursor_count(self, key: str) -> int:
+        out = ffi.new("myc_cursor_info *")
+        if self.closed or lib.myc_reader_cursor(self._h, out) != _OK:
+            return 0
+        return int(getattr(out, key))
 
     # -- reading -------------------------------------------------------------
 
@@ -348,4 +424,9 @@ class _ViewContext:
             # Consuming now would let writers overwrite bytes still referenced.
             _views_in_use[id(reader)] = (reader, view, base)
             raise FrameViewInUse(_IN_USE_MSG.format(what="at the end of the with block"))
+        # A lossy (or untethered) broadcast reader: were the bytes overwritten
+        # while the block held them?  (Always fine on other readers.)
+        intact = lib.myc_reader_check_held(reader._h) if not reader.closed else _OK
         reader._release_held()
+        if intact == lib.MYC_ERR_LAPPED and exc_type is None:
+            raise Lapped(last_error())

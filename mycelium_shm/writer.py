@@ -10,6 +10,7 @@ from typing import Any, Optional
 from ._fastpath import FastWriter
 from ._handle import ChannelHandle, SchemaLike
 from ._native import (
+    check_broadcast,
     check_frames,
     check_payload,
     check_size,
@@ -47,6 +48,14 @@ class ShmWriter(ChannelHandle, FastWriter):
     whoever else may open the file can corrupt, stall or truncate the channel
     (see the threat model in docs/FORMAT.md).
 
+    ``readers=N`` (1..10) creates a *broadcast* channel: up to N readers, each
+    with its own cursor (see :class:`~mycelium_shm.ShmReader`), every one of
+    them getting every frame; one write reaches them all.  Writers wait for
+    the slowest *tethered* reader, but a tethered reader that died, or that
+    held writers back for ``untether`` seconds (default 2) without reading, is
+    untethered (counted; it then reads on as a lossy reader until it has
+    caught up).  Attaching with ``readers=N`` checks the channel has N slots.
+
     ``write``, ``try_write`` and ``write_many`` are implemented by the C base
     class for the common case (the frames fit now); everything else reaches
     the ``_*_slow`` methods below, which go through cffi.  They check the
@@ -56,7 +65,7 @@ class ShmWriter(ChannelHandle, FastWriter):
     """
 
     __slots__ = ("_h", "capacity", "max_payload", "name", "schema")
-    _open_fn = lib.myc_writer_open
+    _open_fn = lib.myc_writer_open_ex
     _close_fn = lib.myc_writer_close
     _stats_fn = lib.myc_writer_stats
     _handle_type = "myc_writer"
@@ -72,9 +81,12 @@ class ShmWriter(ChannelHandle, FastWriter):
         schema: Optional[SchemaLike] = None,
         exist_ok: bool = False,
         trust_foreign: bool = False,
+        readers: int = 0,
+        untether: Optional[float] = None,
     ) -> None:
+        extra = check_broadcast(readers, untether)
         self._open(
-            name, create, exist_ok, capacity, max_payload, mode, schema, trust_foreign
+            name, create, exist_ok, capacity, max_payload, mode, schema, trust_foreign, extra
         )
 
     # -- writing -------------------------------------------------------------

@@ -9,6 +9,7 @@ completeness, order and integrity.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -294,6 +295,71 @@ def cmd_kc_block_write(name: str, size: str) -> None:
     print("written", flush=True)
 
 
+# -- broadcast channels (tests/test_broadcast.py) ---------------------------
+
+
+_BC_PATTERN = bytes(range(256)) * 17
+
+
+def bc_payload(writer: int, seq: int, size: int) -> bytes:
+    """Frame SEQ of WRITER: (writer, seq) then SIZE bytes derived from both."""
+    start = (writer * 31 + seq * 7) % 251
+    return struct.pack("<IQ", writer, seq) + _BC_PATTERN[start : start + size]
+
+
+def bc_size(rng: random.Random) -> int:
+    return rng.choice((0, 8, 24, 100, 300, 1000, 3000)) + rng.randrange(16)
+
+
+def cmd_bc_writer(name: str, writer_s: str, frames_s: str, seed_s: str) -> None:
+    """Write FRAMES frames of random sizes as WRITER (batches of up to 64),
+    waiting for room as long as it takes; print "done"."""
+    writer, frames = int(writer_s), int(frames_s)
+    rng = random.Random(int(seed_s) * 1000 + writer)
+    w = ShmWriter(name)
+    seq = 0
+    while seq < frames:
+        count = min(frames - seq, rng.randrange(1, 65))
+        batch = [(1 + writer, bc_payload(writer, seq + i, bc_size(rng))) for i in range(count)]
+        w.write_many(batch, timeout=None)
+        seq += count
+    w.close()
+    print("done", flush=True)
+
+
+def cmd_bc_reader(name: str, cursor: str, policy: str, total_s: str, idle_s: str) -> None:
+    """Read as CURSOR with POLICY until TOTAL frames were seen or nothing came
+    for IDLE s; check each frame's bytes and per-writer order; print one JSON
+    line: frames, gaps (frames skipped per the sequence numbers), lost and
+    laps (the reader's own count), bad (corrupt or out of order)."""
+    total, idle = int(total_s), float(idle_s)
+    r = ShmReader(name, cursor=cursor, policy=policy)  # type: ignore[arg-type]
+    print("ready", flush=True)
+    nxt: dict[int, int] = {}
+    frames = gaps = bad = 0
+    while frames < total:
+        batch = r.read_many(256, timeout=idle)
+        if not batch:
+            break
+        for type_id, payload in batch:
+            writer, seq = struct.unpack_from("<IQ", payload)
+            if type_id != 1 + writer or payload != bc_payload(writer, seq, len(payload) - 12):
+                bad += 1
+                continue
+            expect = nxt.get(writer, 0)
+            if seq < expect:
+                bad += 1
+            gaps += max(0, seq - expect)
+            nxt[writer] = seq + 1
+            frames += 1
+    info = r.cursor_info()
+    print(json.dumps({"frames": frames, "gaps": gaps, "bad": bad, "lost": info["lost"],
+                      "laps": info["laps"], "untethers": info["untethers"]}), flush=True)
+    r.close()
+
+
+COMMANDS["bc-writer"] = cmd_bc_writer
+COMMANDS["bc-reader"] = cmd_bc_reader
 COMMANDS["kc-writer"] = cmd_kc_writer
 COMMANDS["kc-reader"] = cmd_kc_reader
 COMMANDS["kc-stall-claim"] = cmd_kc_stall_claim
