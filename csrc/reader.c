@@ -339,11 +339,6 @@ int myc_next_frame(myc_reader *r, int64_t now, myc_found *f) {
                                 "channel '%s': frame at position %llu has length %u (ring offset %llu, %llu bytes to the end)",
                                 m->name, (unsigned long long)pos, frame_len, (unsigned long long)idx,
                                 (unsigned long long)to_end);
-            if (too_big)
-                return myc_fail(MYC_ERR_CORRUPT,
-                                "channel '%s': frame at position %llu carries %u bytes, the maximum is %u",
-                                m->name, (unsigned long long)pos, frame_len - MYC_FRAME_HEADER_SIZE,
-                                m->max_payload);
             if (pos + bytes > r->tail_cache) {
                 int rc = refresh_tail(r);
                 if (rc == TAIL_LAPPED || (broadcast && rc == MYC_OK && pos + bytes > r->tail_cache &&
@@ -377,6 +372,11 @@ int myc_next_frame(myc_reader *r, int64_t now, myc_found *f) {
                 myc_publish_head(r);
                 continue;
             }
+            if (too_big)
+                return myc_fail(MYC_ERR_CORRUPT,
+                                "channel '%s': frame at position %llu carries %u bytes, the maximum is %u",
+                                m->name, (unsigned long long)pos, frame_len - MYC_FRAME_HEADER_SIZE,
+                                m->max_payload);
             if (broadcast && idx == 0) myc_cursor_lap_start(r, pos);
             if (r->stuck_since != 0) clear_stall(r);
             f->hdr = hdr;

@@ -78,6 +78,12 @@ pub const MYC_ERR_TOO_MANY_WRITERS: c_int = -17;
 pub const MYC_ERR_FOREIGN: c_int = -18;
 /// The handle was opened by the parent of this forked process.
 pub const MYC_ERR_FORKED: c_int = -19;
+/// A frame held by a lossy (or untethered) broadcast reader was overwritten
+/// while held: the bytes seen through it are not reliable.
+pub const MYC_ERR_LAPPED: c_int = -20;
+/// Every cursor slot of a broadcast channel holds a reader (or more readers
+/// were asked for than [`MYC_READER_SLOTS`]).
+pub const MYC_ERR_TOO_MANY_READERS: c_int = -21;
 
 /// Open flag: the channel must exist.
 pub const MYC_ATTACH: c_int = 0;
@@ -85,6 +91,26 @@ pub const MYC_ATTACH: c_int = 0;
 pub const MYC_CREATE: c_int = 1;
 /// Open flag: create the channel unless it exists, else attach.
 pub const MYC_CREATE_OR_ATTACH: c_int = 2;
+/// Open flag (ORed in): attach to a channel of another uid, or with a wider
+/// mode than the open's.
+pub const MYC_TRUST_FOREIGN: c_int = 0x100;
+/// Reader open flag (ORed in, broadcast): a new cursor starts at the oldest
+/// frame writers still keep, not at the tail.
+pub const MYC_START_OLDEST: c_int = 0x200;
+
+/// Cursor slots of the header's cursor table: the most readers a broadcast
+/// channel can have.
+pub const MYC_READER_SLOTS: usize = 10;
+/// Longest cursor name in bytes (UTF-8).
+pub const MYC_CURSOR_NAME_MAX: usize = 39;
+/// Reader policy: writers never overwrite a frame this reader has not read.
+pub const MYC_POLICY_TETHERED: u32 = 1;
+/// Reader policy: never slows writers; counts the frames it lost.
+pub const MYC_POLICY_LOSSY: u32 = 2;
+/// Untether window used when a channel is created with `untether_ms == 0`.
+pub const MYC_DEFAULT_UNTETHER_MS: u32 = 2000;
+/// Feature bit: `READER_SLOTS > 0`, the cursor table rules.
+pub const MYC_FEATURE_BROADCAST: u32 = 0x1;
 
 // Shared-memory layout (byte offsets), for tools that read a channel
 // directly; the safe API never does.  Checked against ring.h by
@@ -106,7 +132,7 @@ pub const MYC_OFF_HEADER_SIZE: usize = 0x00C;
 pub const MYC_OFF_CAPACITY: usize = 0x010;
 /// `u32`: largest payload a frame may carry.
 pub const MYC_OFF_MAX_PAYLOAD: usize = 0x018;
-/// `u32`: feature bits, 0 in version 2.
+/// `u32`: feature bits ([`MYC_FEATURE_BROADCAST`]).
 pub const MYC_OFF_FEATURES: usize = 0x01C;
 /// `u8[32]`: SHA-256, all zero = no schema.
 pub const MYC_OFF_SCHEMA_DIGEST: usize = 0x020;
@@ -116,12 +142,24 @@ pub const MYC_OFF_CREATOR_PID: usize = 0x040;
 pub const MYC_OFF_CREATOR_START: usize = 0x048;
 /// `u64`: CLOCK_REALTIME at creation, ns.
 pub const MYC_OFF_CREATED_NS: usize = 0x050;
-/// `u32`: reader cursor slots, 0 in v2.
+/// `u32`: cursor slots, 0 = single reader, 1..[`MYC_READER_SLOTS`] = broadcast.
 pub const MYC_OFF_READER_SLOTS: usize = 0x058;
+/// `u32` (broadcast): how long a tethered reader may hold writers back
+/// without reading before it is untethered, in ms.
+pub const MYC_OFF_UNTETHER_MS: usize = 0x05C;
 /// `u32`: MYC_INIT_READY, release-stored last.
 pub const MYC_OFF_INIT: usize = 0x078;
 /// `u64`: bytes ever claimed by writers.
 pub const MYC_OFF_TAIL: usize = 0x080;
+/// `u64` (broadcast): data frames ever claimed; 0 in single-reader channels.
+pub const MYC_OFF_SEQ: usize = 0x088;
+/// Lap table (broadcast): [`MYC_LAP_ENTRIES`] entries of
+/// [`MYC_LAP_ENTRY_SIZE`] bytes, the frame index at each lap start.
+pub const MYC_OFF_LAP_TABLE: usize = 0x0C0;
+/// Entries of the lap table.
+pub const MYC_LAP_ENTRIES: usize = 4;
+/// Bytes per lap table entry (`u64` lap + 1, `u64` frame index).
+pub const MYC_LAP_ENTRY_SIZE: usize = 16;
 /// `u64`: bytes ever consumed by the reader.
 pub const MYC_OFF_HEAD: usize = 0x100;
 /// `u64`: reader owner identity (see [`myc_owner`]), 0 = none.
@@ -135,6 +173,9 @@ pub const MYC_OFF_HOLD_SLOT: usize = 0x118;
 pub const MYC_OFF_STALL_PID: usize = 0x11C;
 /// `u64`: CLOCK_REALTIME ns when that stall began, 0 = none.
 pub const MYC_OFF_STALL_SINCE: usize = 0x120;
+/// `u64` (broadcast): owner identity of the process changing the cursor
+/// table, 0 = none.
+pub const MYC_OFF_CURSOR_LOCK: usize = 0x128;
 /// `u32`: bumped by writers to wake reader.
 pub const MYC_OFF_READER_FUTEX: usize = 0x180;
 /// `u32`: 1 while the reader may sleep.
@@ -143,6 +184,8 @@ pub const MYC_OFF_READER_SLEEPING: usize = 0x184;
 pub const MYC_OFF_SPACE_FUTEX: usize = 0x188;
 /// `u32`: bit i set while writer slot i sleeps for room.
 pub const MYC_OFF_WAITING_MASK: usize = 0x18C;
+/// `u32` (broadcast): bit i set while the reader of cursor slot i may sleep.
+pub const MYC_OFF_READERS_SLEEPING: usize = 0x190;
 /// `u64`: frames committed by released or recycled writer slots (live
 /// slots keep their own counts, see [`MYC_SLOT_OFF_FRAMES`]).
 pub const MYC_OFF_FRAMES_WRITTEN: usize = 0x200;
@@ -156,6 +199,8 @@ pub const MYC_OFF_WRITE_TIMEOUTS: usize = 0x218;
 pub const MYC_OFF_WRITER_WAKES: usize = 0x220;
 /// `u64`: frames whose commit found them revoked (force-unblocked).
 pub const MYC_OFF_ABANDONED: usize = 0x228;
+/// `u64` (broadcast): readers writers untethered.
+pub const MYC_OFF_UNTETHERED: usize = 0x230;
 /// `u64`: frames consumed by the reader.
 pub const MYC_OFF_FRAMES_READ: usize = 0x280;
 /// `u64`: payload bytes consumed by the reader.
@@ -191,8 +236,11 @@ pub const MYC_SLOT_OFF_BYTES: usize = 32;
 pub const MYC_SLOT_OFF_FULL: usize = 40;
 /// Slot `u64`: write timeouts (by the owner only).
 pub const MYC_SLOT_OFF_TIMEOUTS: usize = 48;
-/// Reserved for a table of reader cursors.
+/// Cursor table of a broadcast channel: [`MYC_READER_SLOTS`] slots of
+/// [`MYC_CURSOR_SLOT_SIZE`] bytes, one per reader.
 pub const MYC_OFF_READER_TABLE: usize = 0xB00;
+/// Bytes per cursor slot (two cache lines).
+pub const MYC_CURSOR_SLOT_SIZE: usize = 128;
 /// `u64` frame stamp: the frame's position | a `MYC_STAMP_*` state.  Valid
 /// at position P only when it equals `P | state`.
 pub const MYC_FRAME_OFF_STAMP: usize = 0;
@@ -354,12 +402,48 @@ pub struct MycInfo {
     /// Pid of the live writer whose unfinished claim holds the reader, 0 = none.
     pub stalled_pid: i32,
     /// Reserved (0).
-    pub reserved: u32,
+    pub reader_slots: u32,
     /// CLOCK_REALTIME ns when that stall began, 0 = none.
     pub stalled_since_ns: u64,
     /// [`MYC_NO_HOLD`], or the position of a revoked claim whose writer has
     /// not yet returned (writers do not reuse space from there).
     pub hold_position: u64,
+}
+
+/// `myc_cursor_info`: one reader's cursor in a broadcast channel's table.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct MycCursorInfo {
+    /// NUL-terminated UTF-8 name, empty for an anonymous cursor.
+    pub name: [c_char; MYC_CURSOR_NAME_MAX + 1],
+    /// Slot in the cursor table.
+    pub slot: u32,
+    /// [`MYC_POLICY_TETHERED`] or [`MYC_POLICY_LOSSY`].
+    pub policy: u32,
+    /// 1: named, kept (with its position) after its reader leaves.
+    pub durable: u32,
+    /// 1: writers currently wait for it.
+    pub tethered: u32,
+    /// Pid of its reader, 0 = detached.
+    pub pid: i32,
+    /// 1 if that reader still lives.
+    pub alive: i32,
+    /// Ring position: everything before it is read.
+    pub position: u64,
+    /// Bytes written but not yet read by it (TAIL - position).
+    pub lag: u64,
+    /// Frames it read.
+    pub frames_read: u64,
+    /// Payload bytes it read.
+    pub bytes_read: u64,
+    /// Frames it lost when writers lapped it.
+    pub lost: u64,
+    /// Times it was lapped.
+    pub laps: u64,
+    /// Times writers untethered it.
+    pub untethers: u64,
+    /// CLOCK_REALTIME ns of its last attach.
+    pub attached_ns: u64,
 }
 
 extern "C" {
@@ -431,6 +515,47 @@ extern "C" {
         schema_digest: *const u8,
         out: *mut *mut MycReader,
     ) -> c_int;
+    /// As `myc_writer_open`, plus `readers` (cursor slots of a broadcast
+    /// channel; creating only, checked when non-zero on attach) and
+    /// `untether_ms` (0 = [`MYC_DEFAULT_UNTETHER_MS`]).
+    pub fn myc_writer_open_ex(
+        name: *const c_char,
+        flags: c_int,
+        capacity: u64,
+        max_payload: u32,
+        mode: u32,
+        schema_digest: *const u8,
+        readers: u32,
+        untether_ms: u32,
+        out: *mut *mut MycWriter,
+    ) -> c_int;
+    /// As `myc_reader_open`, plus the broadcast arguments: `readers` and
+    /// `untether_ms` as for `myc_writer_open_ex`, `cursor` (NULL =
+    /// anonymous) and `policy` (0 = tethered); flags may hold
+    /// [`MYC_START_OLDEST`].
+    pub fn myc_reader_open_ex(
+        name: *const c_char,
+        flags: c_int,
+        capacity: u64,
+        max_payload: u32,
+        mode: u32,
+        schema_digest: *const u8,
+        readers: u32,
+        untether_ms: u32,
+        cursor: *const c_char,
+        policy: u32,
+        out: *mut *mut MycReader,
+    ) -> c_int;
+    /// This reader's cursor (`MYC_ERR_ARG` on a single-reader channel).
+    pub fn myc_reader_cursor(reader: *const MycReader, out: *mut MycCursorInfo) -> c_int;
+    /// The cursors of channel `name`: fills up to `max` entries and sets
+    /// `*count` to the number in use.
+    pub fn myc_inspect_cursors(name: *const c_char, out: *mut MycCursorInfo, max: u32, count: *mut u32) -> c_int;
+    /// Free a durable cursor no live reader holds.
+    pub fn myc_cursor_forget(name: *const c_char, cursor: *const c_char) -> c_int;
+    /// After `myc_peek`: `MYC_OK` if the held frame is intact,
+    /// `MYC_ERR_LAPPED` if a writer may have overwritten it.
+    pub fn myc_reader_check_held(reader: *mut MycReader) -> c_int;
     /// Close a reader handle.
     pub fn myc_reader_close(reader: *mut MycReader);
     /// Set how long an unfinished claim may hold the reader before it
@@ -482,8 +607,13 @@ const _: () = assert!(std::mem::offset_of!(MycInfo, created_ns) == 160);
 const _: () = assert!(std::mem::offset_of!(MycInfo, format_version) == 192);
 const _: () = assert!(std::mem::offset_of!(MycInfo, writer_alive) == 328);
 const _: () = assert!(std::mem::offset_of!(MycInfo, stalled_pid) == 456);
-const _: () = assert!(std::mem::offset_of!(MycInfo, reserved) == 460);
+const _: () = assert!(std::mem::offset_of!(MycInfo, reader_slots) == 460);
 const _: () = assert!(std::mem::offset_of!(MycInfo, stalled_since_ns) == 464);
 const _: () = assert!(std::mem::offset_of!(MycInfo, hold_position) == 472);
 const _: () = assert!(std::mem::offset_of!(MycFrame, type_id) == 12);
 const _: () = assert!(std::mem::offset_of!(MycReservation, type_id) == 20);
+const _: () = assert!(std::mem::size_of::<MycCursorInfo>() == 136);
+const _: () = assert!(std::mem::offset_of!(MycCursorInfo, slot) == 40);
+const _: () = assert!(std::mem::offset_of!(MycCursorInfo, alive) == 60);
+const _: () = assert!(std::mem::offset_of!(MycCursorInfo, position) == 64);
+const _: () = assert!(std::mem::offset_of!(MycCursorInfo, attached_ns) == 128);

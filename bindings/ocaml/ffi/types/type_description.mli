@@ -178,7 +178,7 @@ module Types (F : Ctypes.TYPE) : sig
   val in_writer_pids : (int32 Ctypes.CArray.t, info Ctypes.structure) F.field
   val in_writer_alive : (int32 Ctypes.CArray.t, info Ctypes.structure) F.field
   val in_stalled_pid : (int32, info Ctypes.structure) F.field
-  val in_reserved : (Unsigned.uint32, info Ctypes.structure) F.field
+  val in_reader_slots : (Unsigned.uint32, info Ctypes.structure) F.field
   val in_stalled_since_ns : (Unsigned.uint64, info Ctypes.structure) F.field
   val in_hold_position : (Unsigned.uint64, info Ctypes.structure) F.field
 end
