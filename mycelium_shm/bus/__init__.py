@@ -30,7 +30,14 @@ from .runtime import Runtime
 from .service import Service, ServiceContext, handles
 from .subscriber import Overflow, Subscriber
 from .topology import Endpoint, NodeSpec, ServiceSpec, Topology
-from .transports import ShmInbound, ShmLink, SocketInbound, SocketLink
+from .transports import (
+    ShmInbound,
+    ShmLink,
+    ShmPublication,
+    ShmSubscription,
+    SocketInbound,
+    SocketLink,
+)
 
 __all__ = [
     "BusClosed",
@@ -47,6 +54,8 @@ __all__ = [
     "ServiceSpec",
     "ShmInbound",
     "ShmLink",
+    "ShmPublication",
+    "ShmSubscription",
     "SocketInbound",
     "SocketLink",
     "Subscriber",

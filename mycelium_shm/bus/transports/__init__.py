@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .base import Deliver, Inbound, Link
-from .shm import ShmInbound, ShmLink
+from .shm import ShmInbound, ShmLink, ShmPublication, ShmSubscription
 from .socket import SocketAddress, SocketInbound, SocketLink, handshake, parse_tcp_address
 
 __all__ = [
@@ -12,6 +12,8 @@ __all__ = [
     "Link",
     "ShmInbound",
     "ShmLink",
+    "ShmPublication",
+    "ShmSubscription",
     "SocketAddress",
     "SocketInbound",
     "SocketLink",

@@ -1,6 +1,15 @@
 """Frames over shared-memory channels (:mod:`mycelium_shm.channel`).
 
-A node's inbound endpoint is one channel it reads (:class:`ShmInbound`, the
+Two ways to use channels between nodes:
+
+* **Broadcast** (:class:`ShmPublication`, :class:`ShmSubscription`): a node
+  publishes on one broadcast channel of its own, and every node that
+  consumes from it reads that channel with its own cursor (named after the
+  consuming node).  A publish reaching K remote nodes costs one write.
+* **Mailbox** (:class:`ShmLink`, :class:`ShmInbound`), described below: each
+  consuming node reads one channel, and every sender writes into it.
+
+Mailbox: a node's inbound endpoint is one channel it reads (:class:`ShmInbound`, the
 channel's only reader, which creates the channel).  Every other node that
 sends to it writes into that channel (:class:`ShmLink`); the ring takes many
 writers, so the frames of all senders meet in one queue, each sender's in
@@ -20,14 +29,15 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
-from mycelium_shm.errors import ChannelNotFound, Full, MyceliumError
+from mycelium_shm.errors import ChannelNotFound, Full, MyceliumError, ReaderBusy
 
 from ..errors import BusClosed
 from .base import Deliver
 
-__all__ = ["ShmInbound", "ShmLink"]
+__all__ = ["ShmInbound", "ShmLink", "ShmPublication", "ShmSubscription"]
 
 log = logging.getLogger("mycelium_shm.bus.shm")
 
@@ -286,3 +296,227 @@ class ShmInbound:
 
     def __repr__(self) -> str:
         return f"<ShmInbound {self.name}>"
+
+
+class ShmPublication:
+    """The broadcast channel a node publishes on: a :class:`Link` whose
+    frames every subscribing node reads (:class:`ShmSubscription`).
+
+    Creates the channel (or attaches to it, after a restart) with one cursor
+    slot per name in ``subscribers`` (plus ``spare_readers`` for tools such
+    as ``mycelium-shm tail``), and registers a durable, tethered cursor for
+    each subscriber at once, so no frame is published before a subscriber's
+    cursor exists, whenever its process starts.  Writers wait for the
+    slowest subscriber (``send_timeout``, then :class:`Full`); one that died,
+    or that holds them back for ``untether`` seconds, is untethered and
+    counts what it misses (see :class:`~mycelium_shm.ShmReader`).
+    """
+
+    def __init__(
+        self,
+        channel: str,
+        *,
+        subscribers: Iterable[str],
+        schema: Any = None,
+        capacity: int = 1 << 20,
+        spare_readers: int = 1,
+        untether: float = 10.0,
+        send_timeout: float | None = 5.0,
+        unlink_on_close: bool = False,
+        name: str | None = None,
+    ) -> None:
+        from mycelium_shm import ShmReader, ShmWriter
+
+        self.channel = channel
+        self.name = name or f"shm-pub:{channel}"
+        self.subscribers = tuple(subscribers)
+        self._send_timeout = send_timeout
+        self._unlink_on_close = unlink_on_close
+        readers = len(self.subscribers) + spare_readers
+        self._writer = ShmWriter(
+            channel,
+            create=True,
+            exist_ok=True,
+            capacity=capacity,
+            schema=schema,
+            readers=readers,
+            untether=untether,
+        )
+        for cursor in self.subscribers:
+            try:  # a durable cursor at the tail; a live subscriber has one already
+                ShmReader(channel, schema=schema, cursor=cursor).close()
+            except ReaderBusy:
+                pass
+
+    def send(self, type_id: int, payload: bytes) -> None:
+        """Write one frame for every subscriber (waiting up to ``send_timeout`` for room)."""
+        self._writer.write(type_id, payload, timeout=self._send_timeout)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Frames are in the ring once ``send`` returns: nothing to wait for."""
+        return True
+
+    @property
+    def connected(self) -> bool:
+        return not self._writer.closed
+
+    def close(self, timeout: float | None = 5.0) -> None:
+        """Detach (and unlink the channel, if asked).  Subscribers keep reading
+        what was published until they reach the end."""
+        if not self._writer.closed:
+            self._writer.close()
+            if self._unlink_on_close:
+                from mycelium_shm import unlink
+
+                unlink(self.channel, missing_ok=True)
+
+    def __enter__(self) -> ShmPublication:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<ShmPublication {self.name} -> {', '.join(self.subscribers)}>"
+
+
+class ShmSubscription:
+    """Reads another node's :class:`ShmPublication` channel with this node's
+    own durable cursor ``cursor``: an :class:`Inbound` endpoint.
+
+    The channel may not exist yet (processes start in any order): the
+    endpoint attaches with exponential backoff.  A restarted node resumes at
+    its cursor, so nothing published while it was down is lost (unless the
+    publisher untethered it, which is logged with the number of frames lost
+    and counted in ``stats["lost"]``).
+    """
+
+    def __init__(
+        self,
+        channel: str,
+        cursor: str,
+        *,
+        schema: Any = None,
+        policy: str = "tethered",
+        backoff_initial: float = 0.005,
+        backoff_max: float = 0.5,
+        batch: int = 256,
+        name: str | None = None,
+    ) -> None:
+        self.channel = channel
+        self.cursor = cursor
+        self.name = name or f"shm-sub:{channel}[{cursor}]"
+        self._schema = schema
+        self._policy = policy
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._batch = batch
+        self._reader: Any = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+        self.stats = {"frames": 0, "lost": 0}
+        self._try_attach()
+
+    def _try_attach(self) -> bool:
+        from mycelium_shm import ShmReader
+
+        if self._reader is not None:
+            return True
+        try:
+            self._reader = ShmReader(
+                self.channel,
+                schema=self._schema,
+                cursor=self.cursor,
+                policy=self._policy,  # type: ignore[arg-type]
+            )
+        except ChannelNotFound:
+            return False
+        log.debug("%s: attached", self.name)
+        return True
+
+    def start(self, deliver: Deliver) -> None:
+        """Read in a thread (attaching first, with backoff), calling ``deliver``."""
+        if self._thread is not None:
+            raise RuntimeError(f"{self.name}: reader thread already started")
+        self._thread = threading.Thread(
+            target=self._read_loop, args=(deliver,), name=f"read {self.name}", daemon=True
+        )
+        self._thread.start()
+
+    def _read_loop(self, deliver: Deliver) -> None:
+        delay = self._backoff_initial
+        while not self._stop.is_set():
+            try:
+                attached = self._try_attach()
+            except MyceliumError as exc:
+                log.error("%s: cannot attach: %s", self.name, exc)
+                return
+            if attached:
+                break
+            self._stop.wait(delay)
+            delay = min(delay * 2, self._backoff_max)
+        while not self._stop.is_set():
+            try:
+                self._deliver_batch(deliver, 0.05)
+            except MyceliumError as exc:
+                if not self._stop.is_set():
+                    log.error("%s: reading failed: %s", self.name, exc)
+                return
+
+    def _deliver_batch(self, deliver: Deliver, timeout: float) -> int:
+        with self._lock:
+            reader = self._reader
+            if reader is None or self._closed:
+                return 0
+            frames = reader.read_many(self._batch, timeout=timeout)
+            lost = reader.lost
+        if lost != self.stats["lost"]:
+            log.warning(
+                "%s: %d frames lost (the publisher untethered this subscriber)",
+                self.name,
+                lost - self.stats["lost"],
+            )
+            self.stats["lost"] = lost
+        for type_id, payload in frames:
+            deliver(type_id, payload)
+        self.stats["frames"] += len(frames)
+        return len(frames)
+
+    def poll(self, deliver: Deliver, max_frames: int = 1024) -> int:
+        """Deliver up to ``max_frames`` frames already in the channel, in this thread."""
+        if self._thread is not None:
+            raise RuntimeError(f"{self.name}: poll() on an endpoint with a reader thread")
+        if not self._try_attach():
+            return 0
+        total = 0
+        while total < max_frames:
+            n = self._deliver_batch(deliver, 0)
+            if n == 0:
+                break
+            total += n
+        return total
+
+    def close(self) -> None:
+        """Stop the reader thread and detach (the durable cursor stays)."""
+        if self._closed:
+            return
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(2.0)
+        with self._lock:
+            self._closed = True
+            reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()
+
+    def __enter__(self) -> ShmSubscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "attached" if self._reader is not None else "waiting"
+        return f"<ShmSubscription {self.name} {state}>"
