@@ -473,27 +473,45 @@ def collector_guard() -> Iterator[list[Collector]]:
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("cursors", [0, 3], ids=["single-reader", "broadcast-3-tethered"])
 def test_kill_stop_campaign(
-    open_reader, procs: Processes, tmp_path: Path, seed: int, collector_guard
+    open_reader,
+    procs: Processes,
+    tmp_path: Path,
+    seed: int,
+    collector_guard,
+    channel_names: Callable[[], str],
+    cursors: int,
 ) -> None:
     """4 writers, >= 300 random SIGKILL / SIGSTOP events; every acknowledged
-    frame delivered once, in order, intact; nothing never written."""
+    frame delivered once, in order, intact, to the reader (or to each of 3
+    tethered readers of a broadcast channel); nothing never written."""
     rng = random.Random(seed)
-    reader = open_reader()
-    writers = Writers(procs, reader.name, seed, tmp_path, rng)
-    collector = Collector(reader, seed)
-    collector_guard.append(collector)
+    if cursors:
+        name = channel_names()
+        creator = ShmWriter(name, create=True, capacity=CAPACITY, readers=cursors, untether=600)
+        readers = [
+            ShmReader(name, cursor=f"c{i}", stuck_timeout=STUCK_TIMEOUT) for i in range(cursors)
+        ]
+        creator.close()
+    else:
+        readers = [open_reader()]
+    writers = Writers(procs, readers[0].name, seed, tmp_path, rng)
+    collectors = [Collector(reader, seed) for reader in readers]
+    collector_guard.extend(collectors)
     tally = Tally()
     problems: list[str] = []
     started = time.monotonic()
     try:
         for lane in range(LANES):
             writers.spawn(lane)
-        collector.start()
+        for collector in collectors:
+            collector.start()
         deadline = started + CAMPAIGN_SECONDS
         next_event = time.monotonic() + rng.uniform(0.005, 0.08)
         while tally.events < TARGET_EVENTS and time.monotonic() < deadline:
-            if collector.error is not None or writers.unexpected_exits > MAX_WRITER_FAILURES:
+            failed = any(c.error is not None for c in collectors)
+            if failed or writers.unexpected_exits > MAX_WRITER_FAILURES:
                 problems.append(f"campaign cut short after {tally.events} events")
                 break
             now = time.monotonic()
@@ -514,37 +532,50 @@ def test_kill_stop_campaign(
             time.sleep(max(0.0, min(wake - time.monotonic(), 0.01)))
         campaign_s = time.monotonic() - started
         problems += writers.stop_all()
-        collector.writers_done.set()
-        collector.join(timeout=DRAIN_SECONDS)
-        if collector.is_alive():
-            collector.quit.set()
-            collector.join(timeout=5)
-            problems.append(f"the channel did not drain within {DRAIN_SECONDS} s")
-        if collector.error is not None:
-            problems.append(
-                f"the reader raised {type(collector.error).__name__}: {collector.error} "
-                f"after {collector.frames} frames"
-            )
-        elif not collector.drained:
-            problems.append("the reader stopped before the channel was drained")
+        for collector in collectors:
+            collector.writers_done.set()
+        for index, collector in enumerate(collectors):
+            collector.join(timeout=DRAIN_SECONDS)
+            if collector.is_alive():
+                collector.quit.set()
+                collector.join(timeout=5)
+                problems.append(f"reader {index}: the channel did not drain within {DRAIN_SECONDS} s")
+            if collector.error is not None:
+                problems.append(
+                    f"reader {index} raised {type(collector.error).__name__}: "
+                    f"{collector.error} after {collector.frames} frames"
+                )
+            elif not collector.drained:
+                problems.append(f"reader {index} stopped before the channel was drained")
     finally:
         writers.stop_all()
-    _verify(writers.all, collector, tally)
+    tallies = []
+    for collector in collectors:
+        one = Tally(events=tally.events, kills=tally.kills, stops=tally.stops)
+        _verify(writers.all, collector, one)
+        tallies.append(one)
     if writers.unexpected_exits:
         problems.append(f"{writers.unexpected_exits} writers exited on their own (see below)")
-    stats = reader.stats()
+    stats = readers[0].stats()
     report = (
-        f"seed {seed} (KILL_CAMPAIGN_SEED={seed}): {tally.summary()}; "
-        f"{len(writers.all)} writer processes, campaign {campaign_s:.1f} s, "
+        f"seed {seed} (KILL_CAMPAIGN_SEED={seed}): "
+        + "; ".join(f"reader {i}: {t.summary()}" for i, t in enumerate(tallies))
+        + f"; {len(writers.all)} writer processes, campaign {campaign_s:.1f} s, "
         f"total {time.monotonic() - started:.1f} s; reader stats unblocks "
         f"{stats.get('unblocks')}, padding {stats.get('padding_frames')}, "
         f"head {stats['head']} tail {stats['tail']}"
     )
     print(report)
-    details = "\n  ".join(problems + tally.problems)
-    assert not problems and not tally.problems, f"{report}\n  {details}"
-    assert tally.lost == tally.duplicated == tally.corrupt == tally.phantom == 0, report
-    assert tally.out_of_order == 0, report
+    for reader in readers if cursors else []:
+        lost = reader.lost
+        reader.close()
+        if lost:
+            problems.append(f"a tethered reader counted {lost} frames lost to laps")
+    details = "\n  ".join(problems + [p for t in tallies for p in t.problems])
+    assert not problems and not any(t.problems for t in tallies), f"{report}\n  {details}"
+    for one in tallies:
+        assert one.lost == one.duplicated == one.corrupt == one.phantom == 0, report
+        assert one.out_of_order == 0, report
     assert tally.events >= MIN_EVENTS, f"only {tally.events} events: {report}"
 
 
