@@ -43,12 +43,12 @@ from .errors import (
 
 __all__ = [
     "MAX_READ_FRAMES",
-    "WAIT_SLICE_NS",
     "POLICIES",
+    "WAIT_SLICE_NS",
     "check_bool",
     "check_broadcast",
-    "check_cursor",
     "check_choice",
+    "check_cursor",
     "check_frames",
     "check_int",
     "check_max_frames",

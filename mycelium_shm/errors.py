@@ -27,12 +27,12 @@ __all__ = [
     "Interrupted",
     "InvalidArgument",
     "InvalidName",
+    "Lapped",
     "MyceliumError",
     "PermissionDenied",
     "ReadViewOpen",
     "ReaderBusy",
     "SchemaMismatch",
-    "Lapped",
     "TooManyReaders",
     "TooManyWriters",
 ]

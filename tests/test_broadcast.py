@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+from conftest import Processes
 
 from mycelium_shm import (
     ReaderBusy,
@@ -28,8 +29,6 @@ from mycelium_shm import (
     inspect,
 )
 from mycelium_shm.errors import Lapped
-
-from conftest import Processes
 
 
 def _ready(proc) -> None:  # type: ignore[no-untyped-def]
@@ -88,7 +87,7 @@ def test_lossy_reader_stopped_counts_exactly_what_it_lost(
     writer = procs.start("bc-writer", name, "0", str(total), "3")
     time.sleep(0.05)
     os.kill(reader.pid, signal.SIGSTOP)  # writers lap it: lossy never slows them
-    out, err = writer.communicate(timeout=120)
+    _out, err = writer.communicate(timeout=120)
     assert writer.returncode == 0, err.decode()
     os.kill(reader.pid, signal.SIGCONT)
     report = _report(reader)
@@ -114,7 +113,7 @@ def test_stuck_tethered_reader_is_untethered_and_others_lose_nothing(
     os.kill(victim.pid, signal.SIGKILL if how == "kill" else signal.SIGSTOP)
     started = time.monotonic()
     writer = procs.start("bc-writer", name, "0", str(total), "5")
-    out, err = writer.communicate(timeout=120)
+    _out, err = writer.communicate(timeout=120)
     assert writer.returncode == 0, err.decode()
     elapsed = time.monotonic() - started
     for proc in good:

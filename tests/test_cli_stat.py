@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -80,3 +81,52 @@ def test_stat_missing_channel(channel_name: str, capsys: pytest.CaptureFixture[s
     """A channel that does not exist: status 1, one line naming it."""
     assert main(["stat", channel_name, "--count", "1"]) == 1
     assert_one_error_line(capsys.readouterr().err, f"no channel named {channel_name!r}")
+
+
+def test_stat_on_a_broadcast_channel_shows_each_cursor_and_its_read_rate(
+    channel_name: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each sample lists every cursor; a cursor's read rate times the interval is
+    what it read in that interval; plain lines add one line per cursor."""
+    with (
+        ShmWriter(channel_name, create=True, capacity=1 << 16, readers=3) as w,
+        ShmReader(channel_name, cursor="fast") as fast,
+        ShmReader(channel_name, cursor="slow", policy="lossy") as slow,
+    ):
+        real_sleep = time.sleep
+
+        def busy_sleep(seconds: float) -> None:
+            # During every "interval": 30 frames written, fast reads 30, slow 10.
+            for _ in range(30):
+                w.write(3, b"0123456789")
+            for _ in range(30):
+                assert fast.read(timeout=1) is not None
+            for _ in range(10):
+                assert slow.read(timeout=1) is not None
+            real_sleep(0.01)
+
+        monkeypatch.setattr(cmd_stat.time, "sleep", busy_sleep)
+        assert main(["stat", channel_name, "--interval", "0.01", "--count", "2", "--json"]) == 0
+        samples = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert main(["stat", channel_name, "--interval", "0.01", "--count", "1"]) == 0
+        lines = capsys.readouterr().out.splitlines()
+    assert len(samples) == 2
+    for i, sample in enumerate(samples, start=1):
+        assert sample["reader_slots"] == 3
+        by_name = {c["name"]: c for c in sample["cursors"]}
+        assert set(by_name) == {"fast", "slow"}
+        dt = sample["interval_s"]
+        assert by_name["fast"]["frames_read"] == 30 * i
+        assert by_name["slow"]["frames_read"] == 10 * i
+        assert by_name["fast"]["read_rate"] * dt == pytest.approx(30)
+        assert by_name["slow"]["read_rate"] * dt == pytest.approx(10)
+        assert by_name["fast"]["lag"] == 0
+        assert by_name["slow"]["lag"] == 20 * i * 32  # align16(16 + 10) per unread frame
+        assert by_name["slow"]["policy"] == "lossy"
+        assert by_name["fast"]["state"] == by_name["slow"]["state"] == "alive"
+    assert len(lines) == 3 and lines[0].startswith("t=")
+    assert lines[1].startswith("  cursor fast policy=tethered tether=tethered ")
+    assert "lag=0(0.0%) read=90(+" in lines[1]
+    assert lines[2].startswith("  cursor slow policy=lossy tether=- ")
+    assert "lag=1920(2.9%) read=30(+" in lines[2]
+    assert lines[2].endswith(f"pid={os.getpid()} state=alive")

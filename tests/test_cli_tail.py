@@ -16,8 +16,8 @@ from conftest import ROOT, Processes, poke
 from test_cli_support import assert_one_error_line, wait_stopped
 from workers import check_payload
 
-from mycelium_shm import CorruptChannel, ShmReader, ShmWriter, exists, inspect
-from mycelium_shm.cli import main
+from mycelium_shm import CorruptChannel, ShmReader, ShmWriter, cursors, exists, inspect
+from mycelium_shm.cli import cmd_tail, main
 from mycelium_shm.cli.payload import make_payload
 from mycelium_shm.cli.rawview import Follower, RawChannel, TailFrame
 from mycelium_shm.protocol import Schema
@@ -479,3 +479,175 @@ def test_tail_lapped_by_a_fast_writer_shows_intact_frames_and_counts_the_rest(
     assert summary["lapped"] > 0
     assert f"shown, {summary['missed']} missed" in errors
     assert f"lapped {summary['lapped']} time" in errors
+
+
+# -- broadcast channels: tail is an anonymous lossy reader ----------------------
+
+
+def _frames_and_gaps(lines: list[dict]) -> tuple[list[int], list[tuple[int, int]]]:
+    """The sequence numbers tail showed (writer 0, checked) and, for every
+    lapped note, (index in those numbers where it came, frames it says it missed)."""
+    seqs: list[int] = []
+    gaps: list[tuple[int, int]] = []
+    for line in lines:
+        if "lapped" in line:
+            gaps.append((len(seqs), line["lapped"]["missed"]))
+        elif line["type_id"] != 99:
+            writer_id, seq = check_payload(bytes.fromhex(line["payload"]))  # never corrupt
+            assert (writer_id, line["type_id"]) == (0, 1)
+            seqs.append(seq)
+    return seqs, gaps
+
+
+def test_tail_on_a_broadcast_channel_reads_every_frame_and_leaves_no_cursor(
+    channel_name: str, procs: Processes
+) -> None:
+    """On a broadcast channel tail attaches its own anonymous lossy cursor: it shows
+    every frame in order, intact, while a tethered reader reads them too, misses
+    none, and its cursor is gone once it ends."""
+    frames = 3000  # at most 3000 * 224 ring bytes < 1 MiB: never lapped
+    with ShmWriter(channel_name, create=True, capacity=1 << 20, readers=3) as w:
+        with ShmReader(channel_name, cursor="main") as main_reader:
+            tail, err = _start_tail(procs, channel_name, "--json")
+            out = LineCollector(tail.stdout)
+            (tail_cursor,) = [c for c in cursors(channel_name) if not c["durable"]]
+            assert (tail_cursor["policy"], tail_cursor["pid"]) == ("lossy", tail.pid)
+            assert tail_cursor["tethered"] is False  # it never holds writers back
+            procs.run("writer", channel_name, "0", str(frames), "8", "200", "mixed")
+            got = [check_payload(main_reader.read(timeout=10).payload)[1] for _ in range(frames)]
+            assert got == list(range(frames))
+            w.write(99, b"sentinel")
+            lines, summary, errors = _finish_tail(tail, out, err)
+        assert [c["name"] for c in cursors(channel_name)] == ["main"]  # durable, detached
+    seqs, gaps = _frames_and_gaps(lines)
+    assert seqs == list(range(frames))
+    assert gaps == []
+    assert summary["shown"] == frames + 1
+    assert summary["missed"] == summary["lapped"] == 0
+    assert summary["cursor"]["policy"] == "lossy"
+    positions = [line["position"] for line in lines]
+    assert positions == sorted(set(positions))
+    assert "as a lossy reader" in errors
+    assert f"tail: {frames + 1} frames shown, 0 missed" in errors
+
+
+def test_tail_lapped_on_a_broadcast_channel_says_exactly_how_many_frames_it_missed(
+    channel_name: str, procs: Processes
+) -> None:
+    """tail stopped (SIGSTOP) while a writer goes round a small ring several times:
+    it prints a line where it was lapped saying how many frames it missed, and
+    that count is exactly the gap in the sequence numbers at that point; the
+    summary's total is the sum.  Its cursor is gone after Ctrl-C."""
+    first, second = 2000, 3000
+    capacity = 1 << 14
+    rng = random.Random(3)
+    with ShmWriter(channel_name, create=True, capacity=capacity, readers=2) as w:
+        tail, err = _start_tail(procs, channel_name, "--json")
+        out = LineCollector(tail.stdout)
+        for seq in range(first):  # paced: tail keeps up with these
+            w.write(1, make_payload(0, seq, rng.randint(8, 200), rng))
+            if seq % 20 == 19:
+                time.sleep(0.002)
+        last_seq = (first - 1).to_bytes(8, "little").hex()
+        out.wait_for(lambda lines: any(f'"payload":"00000000{last_seq}' in x for x in lines), 60)
+        tail.send_signal(signal.SIGSTOP)
+        wait_stopped(tail.pid)
+        try:
+            start = inspect(channel_name).stats["tail"]
+            for seq in range(first, first + second):  # never waits: tail is lossy
+                w.write(1, make_payload(0, seq, rng.randint(8, 200), rng))
+            assert inspect(channel_name).stats["tail"] - start > 4 * capacity
+        finally:
+            tail.send_signal(signal.SIGCONT)
+        w.write(99, b"sentinel")
+        lines, summary, errors = _finish_tail(tail, out, err)
+        assert cursors(channel_name) == []  # the anonymous cursor went with tail
+    seqs, gaps = _frames_and_gaps(lines)
+    assert seqs == sorted(set(seqs))  # in order, never twice
+    assert seqs[-1] == first + second - 1  # and caught up at the end
+    assert gaps, "tail was never lapped"
+    for index, missed in gaps:  # each note sits exactly where the numbers jump
+        assert 0 < index < len(seqs)
+        assert seqs[index] - seqs[index - 1] - 1 == missed > 0
+    assert sum(missed for _, missed in gaps) == first + second - len(seqs) == summary["missed"]
+    assert summary["lapped"] >= 1
+    assert summary["shown"] == len(seqs) + 1
+    assert f"shown, {summary['missed']} missed" in errors
+
+
+def test_tail_lapped_mid_run_prints_the_missed_count_in_its_output(
+    channel_name: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Text output: after the first frame is shown the writer laps tail (a 4 KiB
+    ring, 200 frames); the next thing printed is one line with exactly the
+    number of frames tail missed, then the frames from there on."""
+    with ShmWriter(channel_name, create=True, capacity=4096, readers=1) as w:
+        real_show = cmd_tail._show
+        lapped: list[int] = []
+
+        def show_then_lap(frame: TailFrame, *args: object) -> None:
+            real_show(frame, *args)  # type: ignore[arg-type]
+            if not lapped:
+                lapped.append(1)
+                for seq in range(1, 201):
+                    w.write(5, seq.to_bytes(4, "little") * 25)  # 128 ring bytes each
+
+        monkeypatch.setattr(cmd_tail, "_show", show_then_lap)
+        w.write(5, (0).to_bytes(4, "little") * 25)
+        assert main(["tail", channel_name, "--from-start", "--count", "5", "--max-bytes", "4"]) == 0
+        assert cursors(channel_name) == []
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert len(lines) == 6
+    assert "type 5" in lines[0] and lines[0].endswith("00 00 00 00 ... (+96 bytes)")
+    seqs = [int.from_bytes(bytes.fromhex(line.split("B  ")[1][:11]), "little") for line in
+            [lines[0], *lines[2:]]]  # fmt: skip
+    assert seqs[1:] == list(range(seqs[1], seqs[1] + 4))
+    missed = seqs[1] - 1
+    assert missed > 0
+    assert lines[1].startswith(f"-- lapped: missed {missed} frames (writers overwrote them")
+    assert f"tail: 5 frames shown, {missed} missed" in err
+    assert "lapped 1 time" in err
+
+
+def test_tail_on_a_full_broadcast_channel_is_one_error_line(
+    channel_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every reader slot taken: tail says so in one line, and how to free one."""
+    with (
+        ShmWriter(channel_name, create=True, capacity=4096, readers=2),
+        ShmReader(channel_name, cursor="a"),
+    ):
+        ShmReader(channel_name, cursor="kept").close()  # durable: it keeps its slot
+        assert main(["tail", channel_name, "--count", "1"]) == 1
+        assert_one_error_line(
+            capsys.readouterr().err,
+            "tail cannot attach its lossy reader",
+            "2 reader slots and all are taken",
+            "mycelium-shm cursor rm",
+        )
+        assert main(["cursor", "rm", channel_name, "kept"]) == 0
+        capsys.readouterr()
+        assert main(["tail", channel_name, "--timeout", "0.05"]) == 0
+        assert "as a lossy reader" in capsys.readouterr().err
+        assert [c["name"] for c in cursors(channel_name)] == ["a"]
+
+
+def test_tail_ended_by_sigterm_frees_its_cursor(channel_name: str, procs: Processes) -> None:
+    """SIGTERM ends tail as Ctrl-C does (summary, exit 143), and its lossy cursor
+    goes with it; a tethered reader beside it keeps its own."""
+    with (
+        ShmWriter(channel_name, create=True, capacity=4096, readers=2) as w,
+        ShmReader(channel_name, cursor="keep"),
+    ):
+        tail, err = _start_tail(procs, channel_name, "--json")
+        out = LineCollector(tail.stdout)
+        assert len(cursors(channel_name)) == 2
+        w.write(99, b"sentinel")
+        out.wait_for(lambda lines: any('"type_id":99' in x for x in lines), timeout=30)
+        tail.send_signal(signal.SIGTERM)
+        assert tail.wait(timeout=30) == 143
+        summary = json.loads(out.finish()[-1])["summary"]
+        assert "Traceback" not in "".join(err.finish())
+        assert (summary["shown"], summary["missed"], summary["interrupted"]) == (1, 0, True)
+        assert [c["name"] for c in cursors(channel_name)] == ["keep"]

@@ -2,7 +2,9 @@
 
     mycelium-shm ls [NAME...] [--json]
     mycelium-shm stat NAME [--interval S] [--count N] [--json]
-    mycelium-shm tail NAME [--schema FILE] [--count N] [--from-start] [--json]
+    mycelium-shm tail NAME [--schema FILE] [--count N] [--timeout S] [--from-start] [--json]
+    mycelium-shm cursor ls NAME [--json]
+    mycelium-shm cursor rm NAME CURSOR [--json]
     mycelium-shm unblock NAME [--json]
     mycelium-shm rm NAME... [--force] [--json]
     mycelium-shm gc [NAME...] [--dry-run] [--json]
@@ -33,6 +35,7 @@ from .. import __version__
 from ..errors import MyceliumError
 from . import (
     cmd_bench,
+    cmd_cursor,
     cmd_gc,
     cmd_ls,
     cmd_record,
@@ -85,6 +88,7 @@ def build_parser() -> Parser:
     cmd_ls.add_parser(sub)
     cmd_stat.add_parser(sub)
     cmd_tail.add_parser(sub)
+    cmd_cursor.add_parser(sub)
     cmd_unblock.add_parser(sub)
     cmd_gc.add_parsers(sub)
     cmd_stress.add_parser(sub)

@@ -2,7 +2,8 @@
 
 Below the table, one line per channel whose reader is held by a stalled
 writer (``stalled: writer 1234 for 2.3 s``) or that holds a revoked frame
-(see ``mycelium-shm unblock``)."""
+(see ``mycelium-shm unblock``).  Under a broadcast channel, its cursors: one
+row per reader (see ``mycelium-shm cursor ls``)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from ._common import (
     stalled_writer,
     unique_writers,
 )
+from .cmd_cursor import cursor_json, cursor_notes, cursor_table, reader_cell
 
 __all__ = ["add_parser", "describe", "info_dict", "run"]
 
@@ -103,6 +105,9 @@ def info_dict(info: ChannelInfo, now_ns: int) -> dict[str, Any]:
         "in_use": info.any_process_alive,
         "stalled_writer": stalled_writer(info, now_ns),
         "hold_position": info.hold_position,
+        # 0 and [] for a single-reader channel.
+        "reader_slots": info.reader_slots,
+        "cursors": [cursor_json(c, info.capacity) for c in info.cursors],
     }
 
 
@@ -119,7 +124,7 @@ def _row(info: ChannelInfo, now_ns: int) -> list[str]:
         format_count(s["frames_written"]),
         format_count(s["frames_read"]),
         format_pid(info.creator_pid, info.creator_alive),
-        format_pid(info.reader_pid, info.reader_alive),
+        reader_cell(info),
         writers,
         info.schema_digest[:8].hex() if info.has_schema else "-",
         format_age((now_ns - info.created_ns) / 1e9),
@@ -147,11 +152,19 @@ def run(args: argparse.Namespace) -> int:
         for name, info, error in described
     ]
     print(render_table(HEADERS, rows))
+    for _, info, _ in described:
+        if info is not None and info.reader_slots:
+            print()
+            print("\n".join(cursor_table(info)))
     notes = [
         f"{display_name(name)}: {note}"
         for name, info, _ in described
         if info is not None
-        for note in (stall_note(stalled_writer(info, now_ns)), hold_note(info.hold_position))
+        for note in (
+            stall_note(stalled_writer(info, now_ns)),
+            hold_note(info.hold_position),
+            *cursor_notes(info),
+        )
         if note is not None
     ]
     if notes:

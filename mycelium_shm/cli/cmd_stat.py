@@ -1,4 +1,8 @@
-"""``mycelium-shm stat NAME``: live counters and rates of one channel."""
+"""``mycelium-shm stat NAME``: live counters and rates of one channel.
+
+On a broadcast channel every sample also shows each reader's cursor (its
+policy, position, lag, frames read and their rate, lost, laps, untethers,
+pid and state), as ``mycelium-shm cursor ls`` does."""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from ._common import (
     stalled_writer,
     unique_writers,
 )
+from .cmd_cursor import cursor_json, cursor_notes, cursor_row, cursor_table, reader_cell
 
 __all__ = ["COUNTERS", "add_parser", "run"]
 
@@ -70,13 +75,28 @@ def _rates(prev: ChannelInfo, cur: ChannelInfo, dt: float) -> dict[str, float]:
     return {key: (cur.stats[key] - prev.stats[key]) / dt for key, *_ in COUNTERS}
 
 
+def _cursor_key(cursor: dict[str, Any]) -> tuple[int, str, int]:
+    # The same cursor in two samples: its slot, name and attach time.
+    return cursor["slot"], cursor["name"], cursor["attached_ns"]
+
+
+def _read_rates(prev: ChannelInfo, cur: ChannelInfo, dt: float) -> list[float]:
+    """Frames read per second by each of ``cur``'s cursors since ``prev`` (a
+    cursor new since then counts from 0)."""
+    before = {_cursor_key(c): c["frames_read"] for c in prev.cursors}
+    return [max(0, c["frames_read"] - before.get(_cursor_key(c), 0)) / dt for c in cur.cursors]
+
+
 def _notes(info: ChannelInfo, now_ns: int) -> list[str]:
-    """The stalled writer and the held revoked frame, if any, as lines."""
+    """The stalled writer, the held revoked frame and dead readers' cursors, if
+    any, as lines."""
     notes = (stall_note(stalled_writer(info, now_ns)), hold_note(info.hold_position))
-    return [note for note in notes if note is not None]
+    return [note for note in notes if note is not None] + cursor_notes(info)
 
 
-def _block(info: ChannelInfo, rates: dict[str, float], elapsed: float) -> list[str]:
+def _block(
+    info: ChannelInfo, rates: dict[str, float], elapsed: float, read_rates: list[float]
+) -> list[str]:
     used = info.used_bytes
     writers = " ".join(format_pid(p, ok) for p, ok in unique_writers(info.writers)) or "-"
     lines = [
@@ -84,25 +104,44 @@ def _block(info: ChannelInfo, rates: dict[str, float], elapsed: float) -> list[s
         f"max payload {format_bytes(info.max_payload)}  t={elapsed:.1f}s",
         f"used {format_bytes(used)} ({100.0 * used / info.capacity:.1f}%)  "
         f"creator {format_pid(info.creator_pid, info.creator_alive)}  "
-        f"reader {format_pid(info.reader_pid, info.reader_alive)}  writers {writers}",
+        f"reader {reader_cell(info)}  writers {writers}",
         f"{'':18}{'total':>12}  {'rate':>14}",
     ]
     for key, label, _, unit in COUNTERS:
         total = info.stats[key]
         shown = format_bytes(total) if unit == "B" else str(total)
         lines.append(f"{label:18}{shown:>12}  {format_rate(rates[key], unit):>14}")
+    if info.reader_slots:
+        lines.extend(cursor_table(info, read_rates=read_rates))
     lines.extend(_notes(info, time.time_ns()))
     return lines
 
 
-def _line(info: ChannelInfo, rates: dict[str, float], elapsed: float) -> str:
+def _line(
+    info: ChannelInfo, rates: dict[str, float], elapsed: float, read_rates: list[float]
+) -> str:
+    """One sample as one line; on a broadcast channel followed by one line per
+    cursor (``  cursor NAME policy=... lag=...``)."""
     used = info.used_bytes
     parts = [f"t={elapsed:.1f}s", f"used={used}({100.0 * used / info.capacity:.1f}%)"]
     for key, _, short, _unit in COUNTERS:
         parts.append(f"{short}={info.stats[key]}(+{format_count(rates[key])}/s)")
     line = " ".join(parts)
     notes = _notes(info, time.time_ns())
-    return line if not notes else f"{line}  [{'; '.join(notes)}]"
+    if notes:
+        line = f"{line}  [{'; '.join(notes)}]"
+    for cursor, rate in zip(info.cursors, read_rates):
+        name, policy, tether, position, _, _, lost, laps, untethers, pid, state = cursor_row(
+            cursor, info.capacity
+        )
+        lag = cursor["lag"]
+        line += (
+            f"\n  cursor {name} policy={policy} tether={tether} position={position} "
+            f"lag={lag}({100.0 * lag / info.capacity:.1f}%) "
+            f"read={cursor['frames_read']}(+{format_count(rate)}/s) lost={lost} laps={laps} "
+            f"untethers={untethers} pid={pid} state={state}"
+        )
+    return line
 
 
 def run(args: argparse.Namespace) -> int:
@@ -116,7 +155,9 @@ def run(args: argparse.Namespace) -> int:
         time.sleep(args.interval)
         cur = inspect(name)
         now = time.monotonic()
-        rates = _rates(prev, cur, max(now - prev_t, 1e-9))
+        dt = max(now - prev_t, 1e-9)
+        rates = _rates(prev, cur, dt)
+        read_rates = _read_rates(prev, cur, dt)
         elapsed = now - start
         if args.json:
             emit_json(
@@ -130,17 +171,23 @@ def run(args: argparse.Namespace) -> int:
                     "rates": rates,
                     "stalled_writer": stalled_writer(cur, time.time_ns()),
                     "hold_position": cur.hold_position,
+                    # 0 and [] for a single-reader channel.
+                    "reader_slots": cur.reader_slots,
+                    "cursors": [
+                        {**cursor_json(c, cur.capacity), "read_rate": rate}
+                        for c, rate in zip(cur.cursors, read_rates)
+                    ],
                 }
             )
         elif tty:
-            lines = _block(cur, rates, elapsed)
+            lines = _block(cur, rates, elapsed, read_rates)
             # Back to the top of the previous block, clear it, draw the new one.
             redraw = f"\x1b[{shown_lines}F\x1b[J" if shown_lines else ""
             sys.stdout.write(redraw + "\n".join(lines) + "\n")
             sys.stdout.flush()
             shown_lines = len(lines)
         else:
-            print(_line(cur, rates, elapsed), flush=True)
+            print(_line(cur, rates, elapsed, read_rates), flush=True)
         prev, prev_t = cur, now
         sample += 1
     return 0

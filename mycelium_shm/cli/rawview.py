@@ -4,7 +4,9 @@
 byte, so it can neither take the reader's place nor disturb a frame) after
 validating the header as an attacher would (sections 1-2).  :class:`Follower`
 walks the frames from a cursor of its own, trusting nothing it reads: the
-passive observer of section 7.
+passive observer of section 7.  A broadcast channel (feature bit BROADCAST,
+section 14) passes the same validation and reports its ``reader_slots``;
+``tail`` reads one through a lossy cursor of its own, not a Follower.
 
 Format 2 in the words this module uses.  Positions (HEAD, TAIL) are u64
 byte counts that only grow; a frame starts at a 16-aligned position ``Q``
@@ -73,6 +75,10 @@ OFF_MAX_PAYLOAD = 0x018
 OFF_FEATURES = 0x01C
 OFF_DIGEST = 0x020
 DIGEST_SIZE = 32
+OFF_READER_SLOTS = 0x058  # u32: 0 single reader, 1..READER_SLOTS broadcast
+OFF_UNTETHER_MS = 0x05C  # u32: a broadcast channel's untether window
+FEATURE_BROADCAST = 0x1  # READER_SLOTS > 0: the cursor table rules (section 14)
+READER_SLOTS = 10
 OFF_INIT = 0x078
 OFF_TAIL = 0x080
 OFF_HEAD = 0x100
@@ -185,8 +191,19 @@ class RawChannel:
         if header_size != HEADER_SIZE:
             raise FormatError(f"channel {name!r} has header size {header_size}, not 4096")
         features = _u32(head, OFF_FEATURES)
-        if features != 0:
+        if features & ~FEATURE_BROADCAST:
             raise FormatError(f"channel {name!r} uses unknown features {features:#x}")
+        slots = _u32(head, OFF_READER_SLOTS)
+        if (features & FEATURE_BROADCAST) != (FEATURE_BROADCAST if slots else 0) or (
+            slots > READER_SLOTS
+        ):
+            raise FormatError(
+                f"channel {name!r} has {slots} reader slots and features {features:#x}: "
+                f"a broadcast channel has 1..{READER_SLOTS} slots and feature bit "
+                f"{FEATURE_BROADCAST:#x}, a single-reader channel neither"
+            )
+        self.reader_slots = slots
+        self.untether_ms = _u32(head, OFF_UNTETHER_MS) if slots else 0
         capacity = _u64(head, OFF_CAPACITY)
         if capacity < MIN_CAPACITY or capacity > MAX_CAPACITY or capacity & (capacity - 1):
             raise FormatError(
