@@ -349,6 +349,15 @@ def _message_struct(
     emit("        Ok((Self::TYPE_ID, out))")
     emit("    }")
     emit("}")
+    emit("")
+    emit(f"impl {_CODEC}::MessageType for {m.name} {{")
+    emit(f"    const TYPE_ID: u16 = {m.type_id};")
+    emit(f'    const NAME: &\'static str = "{m.name}";')
+    emit("")
+    emit(f"    fn decode(payload: &[u8]) -> {_RESULT}<Self> {{")
+    emit(f"        {m.name}::decode(payload)")
+    emit("    }")
+    emit("}")
     return L
 
 
@@ -495,6 +504,11 @@ def _mod_rs(model: Model, source: str, module_path: str | None, standalone: bool
     emit("")
     emit(f"    fn decode(type_id: u16, payload: &[u8]) -> {_RESULT}<Self> {{")
     emit("        Message::decode(type_id, payload)")
+    emit("    }")
+    emit("")
+    emit(f"    fn visit_types<V: {_CODEC}::TypeVisitor>(visitor: &mut V) {{")
+    for m in model.messages:
+        emit(f"        visitor.visit::<{m.name}>();")
     emit("    }")
     emit("}")
     for m in model.messages:

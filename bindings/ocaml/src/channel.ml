@@ -15,6 +15,10 @@ let exists name =
   | Ok _ -> true
   | Error _ -> false
 
+let cursors = Ffi.inspect_cursors
+let forget_cursor = Ffi.cursor_forget
+let max_readers = Ffi.reader_slots
+let cursor_name_max = Ffi.cursor_name_max
 let digest_size = Ffi.digest_size
 let min_capacity = Ffi.min_capacity
 let max_type_id = Ffi.type_id_max

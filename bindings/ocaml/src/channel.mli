@@ -49,6 +49,24 @@ val force_unblock : string -> (unblocked, Error.t) result
       | Error e -> prerr_endline (Error.to_string e)
     ]} *)
 
+val cursors : string -> (Cursor.info list, Error.t) result
+(** [cursors name] lists the readers' cursors of the broadcast channel
+    [name] in slot order, without attaching to it; [[]] for a single-reader
+    channel. *)
+
+val forget_cursor : string -> string -> (unit, Error.t) result
+(** [forget_cursor name cursor] frees the durable cursor [cursor] of the
+    broadcast channel [name]: writers stop keeping frames for it and its
+    slot is free for another reader.  [Reader_busy] while a live reader
+    holds it; [Not_found] if there is no cursor of that name (or no such
+    channel); [Bad_argument] on a single-reader channel. *)
+
+val max_readers : int
+(** The most readers a broadcast channel can have ([MYC_READER_SLOTS], 10). *)
+
+val cursor_name_max : int
+(** The longest cursor name in bytes of UTF-8 ([MYC_CURSOR_NAME_MAX], 39). *)
+
 val exists : string -> bool
 (** [exists name] is whether {!inspect} finds a channel [name]. *)
 

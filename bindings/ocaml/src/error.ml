@@ -18,6 +18,8 @@ type code =
   | Too_many_writers
   | Foreign
   | Forked
+  | Lapped
+  | Too_many_readers
   | Unknown of int
 
 type t = { code : code; message : string }
@@ -44,6 +46,8 @@ let code_name = function
   | Too_many_writers -> "MYC_ERR_TOO_MANY_WRITERS"
   | Foreign -> "MYC_ERR_FOREIGN"
   | Forked -> "MYC_ERR_FORKED"
+  | Lapped -> "MYC_ERR_LAPPED"
+  | Too_many_readers -> "MYC_ERR_TOO_MANY_READERS"
   | Unknown n -> Printf.sprintf "MYC_ERR_UNKNOWN(%d)" n
 
 let kind_name = function
@@ -66,6 +70,8 @@ let kind_name = function
   | Too_many_writers -> "TooManyWriters"
   | Foreign -> "ForeignChannel"
   | Forked -> "ForkedHandle"
+  | Lapped -> "Lapped"
+  | Too_many_readers -> "TooManyReaders"
   | Unknown _ -> "MyceliumError"
 
 let to_string { code; message } =

@@ -41,6 +41,17 @@ type code =
       (** [MYC_ERR_FORKED]: the handle was opened by the parent of this
           forked process; the child's copy refuses every write and read and
           leaves the parent's state alone.  Open a new handle in the child. *)
+  | Lapped
+      (** [MYC_ERR_LAPPED]: a lossy (or untethered) broadcast reader's
+          frame, viewed in place by {!Reader.with_peek}, was overwritten by
+          writers while it was held: what was read through the view is not
+          reliable.  The reader resumes past the loss, counted in
+          {!Reader.lost}. *)
+  | Too_many_readers
+      (** [MYC_ERR_TOO_MANY_READERS]: every cursor slot of a broadcast
+          channel holds a reader (or a durable cursor no reader needs:
+          {!Channel.forget_cursor} frees one), or a channel was asked for
+          more readers than the header's cursor table has slots (10). *)
   | Unknown of int  (** A result code this binding does not know. *)
 
 type t = {

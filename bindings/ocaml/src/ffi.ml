@@ -13,11 +13,13 @@ let type_id_max = T.type_id_max
 let min_capacity = Int64.to_int T.min_capacity
 let max_capacity = Int64.to_int T.max_capacity
 let name_max = T.name_max
+let reader_slots = T.reader_slots
+let cursor_name_max = T.cursor_name_max
 
 (* The layout of struct myc_info is described with literal array sizes; fail
    at start-up rather than misread memory if the header ever changes them. *)
 let () =
-  if T.digest_size <> 32 || T.writer_slots <> 32 then
+  if T.digest_size <> 32 || T.writer_slots <> 32 || T.cursor_name_max + 1 <> 40 then
     failwith "mycelium_shm: ring.h array sizes differ from ffi description"
 
 let error code message = Error { Error.code; message }
@@ -46,6 +48,8 @@ let error_of_result rc =
     else if rc = T.err_too_many_writers then Too_many_writers
     else if rc = T.err_foreign then Foreign
     else if rc = T.err_forked then Forked
+    else if rc = T.err_lapped then Lapped
+    else if rc = T.err_too_many_readers then Too_many_readers
     else Unknown rc
   in
   { code; message = F.last_error () }
@@ -149,6 +153,7 @@ let inspect name =
             (if stalled_since_ns = 0 then None else Some stalled_since_ns);
           hold_position =
             (if Unsigned.UInt64.equal hold T.no_hold then None else Some (u64 hold));
+          reader_slots = Unsigned.UInt32.to_int (getf i T.in_reader_slots);
         }
 
 let force_unblock name =
@@ -164,10 +169,23 @@ let flags_of = function
   | Create -> T.create
   | Create_or_attach -> T.create_or_attach
 
-let open_handle c_open typ ~how ~capacity ~max_payload ~mode ~digest name =
+(* [untether_ns] as the C core takes it: whole milliseconds, 0 for the
+   default; at least 1 ms. *)
+let untether_ms untether_ns k =
+  match untether_ns with
+  | None -> k Unsigned.UInt32.zero
+  | Some ns when ns < 1_000_000 || ns / 1_000_000 > u32_max ->
+      error Error.Bad_argument
+        (Printf.sprintf "untether_ns must be from 1 ms to %d ms, not %d ns" u32_max ns)
+  | Some ns -> k (Unsigned.UInt32.of_int (ns / 1_000_000))
+
+let open_handle c_open typ ~flags ~capacity ~max_payload ~mode ~digest ~readers
+    ~untether_ns name =
   c_string "channel name" name @@ fun name ->
   in_u32 "max_payload" max_payload @@ fun max_payload ->
   in_u32 "mode" mode @@ fun mode ->
+  in_u32 "readers" readers @@ fun readers ->
+  untether_ms untether_ns @@ fun untether ->
   if capacity < 0 then
     error Error.Bad_argument
       (Printf.sprintf "capacity must be a power of two in %d..%d, not %d" min_capacity
@@ -176,13 +194,114 @@ let open_handle c_open typ ~how ~capacity ~max_payload ~mode ~digest name =
     with_digest digest @@ fun digest ->
     let out = allocate (ptr typ) (from_voidp typ null) in
     let rc =
-      c_open name (flags_of how) (Unsigned.UInt64.of_int capacity) max_payload
-        mode digest out
+      c_open name flags (Unsigned.UInt64.of_int capacity) max_payload mode digest readers
+        untether out
     in
     if rc = T.ok then Ok !@out else Error (error_of_result rc)
 
-let writer_open = open_handle F.writer_open D.writer
-let reader_open = open_handle F.reader_open D.reader
+let writer_open ~how ~capacity ~max_payload ~mode ~digest ~readers ~untether_ns name =
+  open_handle F.writer_open D.writer ~flags:(flags_of how) ~capacity ~max_payload ~mode ~digest ~readers
+    ~untether_ns name
+
+let reader_open ~how ~capacity ~max_payload ~mode ~digest ~readers ~untether_ns ~cursor
+    ~policy ~start name =
+  let cursor_ok =
+    match cursor with
+    | Some c when String.contains c '\000' ->
+        error Error.Bad_argument (Printf.sprintf "cursor name %S contains a NUL byte" c)
+    | _ -> Ok ()
+  in
+  match cursor_ok with
+  | Error _ as e -> e
+  | Ok () ->
+      let policy =
+        Unsigned.UInt32.of_int
+          (match policy with
+          | Cursor.Tethered -> T.policy_tethered
+          | Cursor.Lossy -> T.policy_lossy)
+      in
+      let flags =
+        flags_of how lor (match start with Cursor.Tail -> 0 | Cursor.Oldest -> T.start_oldest)
+      in
+      open_handle
+        (fun n f c p m d r u out -> F.reader_open n f c p m d r u cursor policy out)
+        D.reader ~flags ~capacity ~max_payload ~mode ~digest ~readers ~untether_ns name
+
+(* ---- broadcast cursors ---- *)
+
+let cursor_of c =
+  let name =
+    let arr = getf c T.cu_name in
+    let b = Buffer.create 40 in
+    (try
+       for k = 0 to CArray.length arr - 1 do
+         let ch = CArray.get arr k in
+         if ch = '\000' then raise Exit;
+         Buffer.add_char b ch
+       done
+     with Exit -> ());
+    Buffer.contents b
+  in
+  let u32 f = Unsigned.UInt32.to_int (getf c f) in
+  let policy = u32 T.cu_policy in
+  if policy <> T.policy_tethered && policy <> T.policy_lossy then
+    error Error.Corrupt
+      (Printf.sprintf "cursor slot %d has an unknown policy %d" (u32 T.cu_slot) policy)
+  else
+    let pid = Int32.to_int (getf c T.cu_pid) in
+    Ok
+      {
+        Cursor.name;
+        slot = u32 T.cu_slot;
+        policy = (if policy = T.policy_lossy then Cursor.Lossy else Cursor.Tethered);
+        durable = u32 T.cu_durable <> 0;
+        tethered = u32 T.cu_tethered <> 0;
+        pid = (if pid = 0 then None else Some pid);
+        alive = getf c T.cu_alive <> 0l;
+        position = u64 (getf c T.cu_position);
+        lag = u64 (getf c T.cu_lag);
+        frames_read = u64 (getf c T.cu_frames_read);
+        bytes_read = u64 (getf c T.cu_bytes_read);
+        lost = u64 (getf c T.cu_lost);
+        laps = u64 (getf c T.cu_laps);
+        untethers = u64 (getf c T.cu_untethers);
+        attached_ns = u64 (getf c T.cu_attached_ns);
+      }
+
+let reader_cursor r =
+  let c = make T.cursor_info in
+  match check (F.reader_cursor r (addr c)) with
+  | Error _ as e -> e
+  | Ok () -> cursor_of c
+
+let inspect_cursors name =
+  c_string "channel name" name @@ fun name ->
+  let out = CArray.make T.cursor_info T.reader_slots in
+  let count = allocate uint32_t Unsigned.UInt32.zero in
+  let rc =
+    F.inspect_cursors name (CArray.start out) (Unsigned.UInt32.of_int T.reader_slots) count
+  in
+  match check rc with
+  | Error _ as e -> e
+  | Ok () ->
+      let n = min T.reader_slots (Unsigned.UInt32.to_int !@count) in
+      List.init n (fun k -> cursor_of (CArray.get out k))
+      |> List.fold_left
+           (fun acc c ->
+             match (acc, c) with
+             | Error _, _ -> acc
+             | Ok l, Ok c -> Ok (c :: l)
+             | Ok _, (Error _ as e) -> e)
+           (Ok [])
+      |> Result.map List.rev
+
+let cursor_forget name cursor =
+  c_string "channel name" name @@ fun name ->
+  if String.contains cursor '\000' then
+    error Error.Bad_argument (Printf.sprintf "cursor name %S contains a NUL byte" cursor)
+  else check (F.cursor_forget name cursor)
+
+let check_held r = check (F.reader_check_held r)
 let writer_close = F.writer_close
 let reader_close = F.reader_close
 let writer_set_spin w ns = F.writer_set_spin w (Int64.of_int ns)

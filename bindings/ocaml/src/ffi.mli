@@ -29,6 +29,12 @@ val min_capacity : int
 val name_max : int
 (** [MYC_NAME_MAX]. *)
 
+val reader_slots : int
+(** [MYC_READER_SLOTS]: the most readers of a broadcast channel. *)
+
+val cursor_name_max : int
+(** [MYC_CURSOR_NAME_MAX]: the longest cursor name in bytes. *)
+
 val error : Error.code -> string -> ('a, Error.t) result
 (** [error code msg] is an error raised on the OCaml side of the boundary. *)
 
@@ -57,10 +63,13 @@ val writer_open :
   max_payload:int ->
   mode:int ->
   digest:string option ->
+  readers:int ->
+  untether_ns:int option ->
   string ->
   (writer, Error.t) result
-(** [writer_open ~how ~capacity ~max_payload ~mode ~digest name] is
-    [myc_writer_open]. *)
+(** [writer_open ~how ~capacity ~max_payload ~mode ~digest ~readers
+    ~untether_ns name] is [myc_writer_open_ex]; [untether_ns] is rounded down
+    to whole milliseconds (at least 1 ms; [None]: the default). *)
 
 val writer_close : writer -> unit
 (** [writer_close w] is [myc_writer_close]; [w] must not be used again. *)
@@ -103,10 +112,29 @@ val reader_open :
   max_payload:int ->
   mode:int ->
   digest:string option ->
+  readers:int ->
+  untether_ns:int option ->
+  cursor:string option ->
+  policy:Cursor.policy ->
+  start:Cursor.start ->
   string ->
   (reader, Error.t) result
-(** [reader_open ...] is [myc_reader_open], same arguments as
-    {!writer_open}. *)
+(** [reader_open ...] is [myc_reader_open_ex]: the arguments of
+    {!writer_open}, plus the cursor name ([None]: anonymous), policy and
+    start of a broadcast reader. *)
+
+val reader_cursor : reader -> (Cursor.info, Error.t) result
+(** [reader_cursor r] is [myc_reader_cursor]. *)
+
+val inspect_cursors : string -> (Cursor.info list, Error.t) result
+(** [inspect_cursors name] is [myc_inspect_cursors], in slot order. *)
+
+val cursor_forget : string -> string -> (unit, Error.t) result
+(** [cursor_forget name cursor] is [myc_cursor_forget]. *)
+
+val check_held : reader -> (unit, Error.t) result
+(** [check_held r] is [myc_reader_check_held]: after {!peek} and before
+    {!release}, [Error] with [Lapped] if the held frame was overwritten. *)
 
 val reader_close : reader -> unit
 (** [reader_close r] is [myc_reader_close]; [r] must not be used again. *)

@@ -14,6 +14,7 @@ type t = {
   stalled_pid : int option;
   stalled_since_ns : int option;
   hold_position : int option;
+  reader_slots : int;
 }
 
 let has_schema i = String.exists (fun c -> c <> '\000') i.schema_digest

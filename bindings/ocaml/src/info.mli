@@ -31,6 +31,9 @@ type t = {
       (** Ring position of a force-unblocked claim whose writer has not yet
           returned from it: writers do not reuse space from there until it
           does (or dies).  [None] when no such claim is held. *)
+  reader_slots : int;
+      (** Cursor slots: 0 for a single-reader channel, else the most readers
+          of this broadcast channel (see {!Channel.cursors}). *)
 }
 (** What [myc_inspect] reports. *)
 

@@ -20,9 +20,11 @@ let close t =
       Ffi.reader_close h
 
 let open_ how ?(capacity = default_capacity) ?(max_payload = 0) ?(mode = 0)
-    ?schema_digest name =
+    ?schema_digest ?(readers = 0) ?untether_ns ?cursor ?(policy = Cursor.Tethered)
+    ?(start = Cursor.Tail) name =
   match
-    Ffi.reader_open ~how ~capacity ~max_payload ~mode ~digest:schema_digest name
+    Ffi.reader_open ~how ~capacity ~max_payload ~mode ~digest:schema_digest ~readers
+      ~untether_ns ~cursor ~policy ~start name
   with
   | Error _ as e -> e
   | Ok h -> (
@@ -47,7 +49,8 @@ let open_ how ?(capacity = default_capacity) ?(max_payload = 0) ?(mode = 0)
 
 let create = open_ Ffi.Create
 let create_or_attach = open_ Ffi.Create_or_attach
-let attach ?schema_digest name = open_ Ffi.Attach ?schema_digest name
+let attach ?schema_digest ?readers ?cursor ?policy ?start name =
+  open_ Ffi.Attach ?schema_digest ?readers ?cursor ?policy ?start name
 
 let read ?(timeout_ns = -1) t =
   match t.handle with
@@ -83,12 +86,24 @@ let with_peek ?(timeout_ns = -1) t f =
   | Some h -> (
       match Ffi.peek h ~timeout_ns t.peeked with
       | Error _ as e -> e
-      | Ok (type_id, view) ->
-          (* Release unless [f] closed the reader (its handle is then freed). *)
-          let release () =
-            match t.handle with Some h' when h' == h -> Ffi.release h | _ -> ()
+      | Ok (type_id, view) -> (
+          (* Check, then release, unless [f] closed the reader (its handle
+             is then freed).  The check comes first: it asks whether writers
+             overwrote the frame while [f] had it (lossy readers). *)
+          let finish () =
+            match t.handle with
+            | Some h' when h' == h ->
+                let intact = Ffi.check_held h in
+                Ffi.release h;
+                intact
+            | _ -> Ok ()
           in
-          Ok (Fun.protect ~finally:release (fun () -> f type_id view)))
+          match f type_id view with
+          | v -> ( match finish () with Ok () -> Ok v | Error _ as e -> e)
+          | exception ex ->
+              let bt = Printexc.get_raw_backtrace () in
+              ignore (finish () : (unit, Error.t) result);
+              Printexc.raise_with_backtrace ex bt))
 
 let read_exn ?timeout_ns t = Error.get_exn (read ?timeout_ns t)
 let try_read t = read ~timeout_ns:0 t
@@ -135,6 +150,13 @@ let read_batch ?(timeout_ns = -1) ?(max_frames = 64) t =
 
 let stats t =
   match t.handle with None -> closed_error () | Some h -> Ffi.reader_stats h
+
+let cursor_info t =
+  match t.handle with None -> closed_error () | Some h -> Ffi.reader_cursor h
+
+let cursor_count f t = match cursor_info t with Ok c -> f c | Error _ -> 0
+let lost = cursor_count (fun c -> c.Cursor.lost)
+let laps = cursor_count (fun c -> c.Cursor.laps)
 
 let max_payload t = t.max_payload
 let name t = t.name

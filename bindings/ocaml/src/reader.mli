@@ -6,6 +6,23 @@
     from where it stopped.  A reader is used by one thread at a time (a
     second concurrent call fails with [Handle_busy]).
 
+    On a {e broadcast} channel (created with [~readers:n], see
+    {!Writer.create}), up to [n] readers read the same frames, each at its
+    own cursor ({!Cursor}): [~cursor:"risk"] names it (durable: the next
+    reader opening that name resumes where it stopped, without loss or
+    duplicate; [Reader_busy] while a live reader holds it), [~policy] is
+    [Tethered] (default) or [Lossy], and [~start] ([Tail], default, or
+    [Oldest]) where a new cursor starts.  [Too_many_readers] if every slot
+    is taken.
+
+    {[
+      let r = Reader.attach ~cursor:"ui" ~policy:Cursor.Lossy "ticks" |> Error.get_exn in
+      (match Reader.read ~timeout_ns:1_000_000_000 r with
+       | Ok f -> handle f.Reader.type_id f.Reader.payload
+       | Error _ -> ());
+      Printf.printf "lost %d frames\n" (Reader.lost r)
+    ]}
+
     {[
       let r = Reader.attach "prices" |> Error.get_exn in
       match Reader.read ~timeout_ns:1_000_000_000 r with
@@ -28,21 +45,45 @@ val create :
   ?max_payload:int ->
   ?mode:int ->
   ?schema_digest:string ->
+  ?readers:int ->
+  ?untether_ns:int ->
+  ?cursor:string ->
+  ?policy:Cursor.policy ->
+  ?start:Cursor.start ->
   string ->
   (t, Error.t) result
 (** [create name] makes the channel [name] and becomes its reader; the
-    arguments are those of {!Writer.create}. *)
+    channel arguments are those of {!Writer.create}, the cursor arguments
+    those of {!attach}. *)
 
-val attach : ?schema_digest:string -> string -> (t, Error.t) result
+val attach :
+  ?schema_digest:string ->
+  ?readers:int ->
+  ?cursor:string ->
+  ?policy:Cursor.policy ->
+  ?start:Cursor.start ->
+  string ->
+  (t, Error.t) result
 (** [attach name] becomes the reader of the existing channel [name];
     [Reader_busy] if a live reader holds it, [Schema_mismatch] if
-    [schema_digest] is given and differs from the channel's. *)
+    [schema_digest] is given and differs from the channel's.  On a broadcast
+    channel it attaches with its own cursor: [cursor] (default: anonymous,
+    freed when the reader goes; else 1 to 39 bytes without control
+    characters, [Bad_argument] otherwise), [policy] (default [Tethered]),
+    [start] (default [Tail]); with [readers] (not 0) the channel must have
+    that many slots.  On a single-reader channel [cursor] and a [Lossy]
+    policy are [Bad_argument]. *)
 
 val create_or_attach :
   ?capacity:int ->
   ?max_payload:int ->
   ?mode:int ->
   ?schema_digest:string ->
+  ?readers:int ->
+  ?untether_ns:int ->
+  ?cursor:string ->
+  ?policy:Cursor.policy ->
+  ?start:Cursor.start ->
   string ->
   (t, Error.t) result
 (** [create_or_attach name] attaches to [name], creating it first if it does
@@ -87,7 +128,13 @@ val with_peek :
     raises.  [view] is valid only during [f], and only until [f] calls [r]
     again: [f] must not keep it (copy what it needs, or forward it with
     {!Writer.write_bigstring}) nor write to it.  Errors (from the wait) are
-    those of {!read}; [f] is then not called. *)
+    those of {!read}; [f] is then not called.
+
+    On a lossy (or untethered) broadcast reader, writers may overwrite the
+    frame while [f] looks at it: the frame is checked when [f] returns, and
+    if it was overwritten the result of [f] is dropped and the call fails
+    with [Lapped] (the reader goes on past the loss, counted in {!lost}).
+    On other readers the frame cannot change. *)
 
 val read_batch : ?timeout_ns:int -> ?max_frames:int -> t -> (frame list, Error.t) result
 (** [read_batch r] takes up to [max_frames] (default 64) frames at once,
@@ -98,6 +145,20 @@ val read_batch : ?timeout_ns:int -> ?max_frames:int -> t -> (frame list, Error.t
 
 val stats : t -> (Stats.t, Error.t) result
 (** [stats r] reads the channel's counters. *)
+
+val cursor_info : t -> (Cursor.info, Error.t) result
+(** [cursor_info r] is this reader's cursor on a broadcast channel: name,
+    policy, position, lag, frames read, lost, laps, untethers.
+    [Bad_argument] on a single-reader channel. *)
+
+val lost : t -> int
+(** [lost r] is the number of frames this broadcast reader lost because
+    writers lapped it (a lossy reader, or a tethered one while untethered);
+    0 on a single-reader channel, which never loses a frame. *)
+
+val laps : t -> int
+(** [laps r] is the number of times writers lapped this broadcast reader
+    (0 on a single-reader channel). *)
 
 val max_payload : t -> int
 (** [max_payload r] is the largest payload the channel accepts. *)

@@ -12,9 +12,10 @@ let close t =
       Ffi.writer_close h
 
 let open_ how ?(capacity = default_capacity) ?(max_payload = 0) ?(mode = 0)
-    ?schema_digest name =
+    ?schema_digest ?(readers = 0) ?untether_ns name =
   match
-    Ffi.writer_open ~how ~capacity ~max_payload ~mode ~digest:schema_digest name
+    Ffi.writer_open ~how ~capacity ~max_payload ~mode ~digest:schema_digest ~readers
+      ~untether_ns name
   with
   | Error _ as e -> e
   | Ok h -> (
@@ -29,7 +30,7 @@ let open_ how ?(capacity = default_capacity) ?(max_payload = 0) ?(mode = 0)
 
 let create = open_ Ffi.Create
 let create_or_attach = open_ Ffi.Create_or_attach
-let attach ?schema_digest name = open_ Ffi.Attach ?schema_digest name
+let attach ?schema_digest ?readers name = open_ Ffi.Attach ?schema_digest ?readers name
 
 let range payload off len =
   let n = String.length payload in

@@ -4,6 +4,13 @@
     channel at once; each frame is a [type_id] (1 to 65535) and a byte
     payload.  A writer may be shared by the threads of a process.
 
+    A channel created with [~readers:n] is a {e broadcast} channel: up to
+    [n] readers (1 to 10), each with its own cursor ({!Cursor}), get every
+    frame, and one write reaches them all.  Writers wait for the slowest
+    tethered reader, unless it died or held them back for the untether
+    window ([~untether_ns], default 2 s) without reading: then it is
+    untethered (counted) and writers go on.
+
     {[
       let w = Writer.attach "prices" |> Error.get_exn in
       Writer.write_exn w ~type_id:1 payload;
@@ -18,6 +25,8 @@ val create :
   ?max_payload:int ->
   ?mode:int ->
   ?schema_digest:string ->
+  ?readers:int ->
+  ?untether_ns:int ->
   string ->
   (t, Error.t) result
 (** [create name] makes the channel [name] and opens a writer on it; fails
@@ -25,18 +34,31 @@ val create :
     a power of two (default 1 MiB); [max_payload] the largest payload (default
     0: a quarter of the ring less 16 bytes, one frame header); [mode] the file mode (default 0:
     0600); [schema_digest] the 32-byte SHA-256 digest of the schema in use
-    (default: none). *)
+    (default: none).  [readers] (default 0: a single-reader channel) makes a
+    broadcast channel with that many cursor slots, 1 to 10
+    ([Too_many_readers] above); [untether_ns] is its untether window, whole
+    milliseconds from 1 ms (default: 2 s).
 
-val attach : ?schema_digest:string -> string -> (t, Error.t) result
+    {[
+      (* A broadcast channel for 4 readers. *)
+      let w = Writer.create ~readers:4 ~untether_ns:500_000_000 "ticks" |> Error.get_exn in
+      Writer.write_exn w ~type_id:1 "to every reader"
+    ]} *)
+
+val attach : ?schema_digest:string -> ?readers:int -> string -> (t, Error.t) result
 (** [attach name] opens a writer on the existing channel [name]
     ([Not_found] otherwise).  With [schema_digest], the channel's digest must
-    be equal ([Schema_mismatch] otherwise). *)
+    be equal ([Schema_mismatch] otherwise); with [readers] (not 0), the
+    channel must be a broadcast channel of that many slots
+    ([Bad_argument] otherwise). *)
 
 val create_or_attach :
   ?capacity:int ->
   ?max_payload:int ->
   ?mode:int ->
   ?schema_digest:string ->
+  ?readers:int ->
+  ?untether_ns:int ->
   string ->
   (t, Error.t) result
 (** [create_or_attach name] attaches to [name], creating it first if it does

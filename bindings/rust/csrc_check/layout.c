@@ -33,9 +33,15 @@ _Static_assert(offsetof(myc_info, writer_count) == 196, "myc_info.writer_count")
 _Static_assert(offsetof(myc_info, writer_pids) == 200, "myc_info.writer_pids");
 _Static_assert(offsetof(myc_info, writer_alive) == 328, "myc_info.writer_alive");
 _Static_assert(offsetof(myc_info, stalled_pid) == 456, "myc_info.stalled_pid");
-_Static_assert(offsetof(myc_info, reserved) == 460, "myc_info.reserved");
+_Static_assert(offsetof(myc_info, reader_slots) == 460, "myc_info.reader_slots");
 _Static_assert(offsetof(myc_info, stalled_since_ns) == 464, "myc_info.stalled_since_ns");
 _Static_assert(offsetof(myc_info, hold_position) == 472, "myc_info.hold_position");
+
+_Static_assert(sizeof(myc_cursor_info) == 128, "myc_cursor_info size (sys.rs: MycCursorInfo)");
+_Static_assert(offsetof(myc_cursor_info, slot) == 40, "myc_cursor_info.slot");
+_Static_assert(offsetof(myc_cursor_info, alive) == 60, "myc_cursor_info.alive");
+_Static_assert(offsetof(myc_cursor_info, position) == 64, "myc_cursor_info.position");
+_Static_assert(offsetof(myc_cursor_info, attached_ns) == 120, "myc_cursor_info.attached_ns");
 
 /* The result codes and open flags that sys.rs repeats as constants. */
 _Static_assert(MYC_ERR_FULL == -1 && MYC_ERR_EMPTY == -2 && MYC_ERR_ARG == -3, "results");
@@ -45,6 +51,11 @@ _Static_assert(MYC_ERR_SCHEMA == -10 && MYC_ERR_TOO_LARGE == -11 && MYC_ERR_INTE
 _Static_assert(MYC_ERR_SYSTEM == -13 && MYC_ERR_HANDLE_BUSY == -14 && MYC_ERR_CLOSED == -15, "results");
 _Static_assert(MYC_ERR_ABANDONED == -16 && MYC_ERR_TOO_MANY_WRITERS == -17, "results");
 _Static_assert(MYC_ERR_FOREIGN == -18 && MYC_ERR_FORKED == -19, "results");
+_Static_assert(MYC_ERR_LAPPED == -20 && MYC_ERR_TOO_MANY_READERS == -21, "results");
+_Static_assert(MYC_TRUST_FOREIGN == 0x100 && MYC_START_OLDEST == 0x200, "open flags");
+_Static_assert(MYC_READER_SLOTS == 10 && MYC_CURSOR_NAME_MAX == 39, "broadcast limits");
+_Static_assert(MYC_POLICY_TETHERED == 1 && MYC_POLICY_LOSSY == 2, "reader policies");
+_Static_assert(MYC_DEFAULT_UNTETHER_MS == 2000 && MYC_FEATURE_BROADCAST == 0x1, "broadcast");
 _Static_assert(MYC_ATTACH == 0 && MYC_CREATE == 1 && MYC_CREATE_OR_ATTACH == 2, "open flags");
 _Static_assert(MYC_DIGEST_SIZE == 32 && MYC_WRITER_SLOTS == 32, "array sizes");
 _Static_assert(MYC_NAME_MAX == 245 && MYC_MIN_CAPACITY == 1024 && MYC_MAX_CAPACITY == (1ull << 32), "limits");
@@ -68,8 +79,15 @@ _Static_assert(MYC_OFF_CREATOR_PID == 0x040, "MYC_OFF_CREATOR_PID");
 _Static_assert(MYC_OFF_CREATOR_START == 0x048, "MYC_OFF_CREATOR_START");
 _Static_assert(MYC_OFF_CREATED_NS == 0x050, "MYC_OFF_CREATED_NS");
 _Static_assert(MYC_OFF_READER_SLOTS == 0x058, "MYC_OFF_READER_SLOTS");
+_Static_assert(MYC_OFF_UNTETHER_MS == 0x05C, "MYC_OFF_UNTETHER_MS");
 _Static_assert(MYC_OFF_INIT == 0x078, "MYC_OFF_INIT");
 _Static_assert(MYC_OFF_TAIL == 0x080, "MYC_OFF_TAIL");
+_Static_assert(MYC_OFF_SEQ == 0x088, "MYC_OFF_SEQ");
+_Static_assert(MYC_OFF_LAP_TABLE == 0x0C0 && MYC_LAP_ENTRIES == 4 && MYC_LAP_ENTRY_SIZE == 16, "lap table");
+_Static_assert(MYC_OFF_CURSOR_LOCK == 0x128, "MYC_OFF_CURSOR_LOCK");
+_Static_assert(MYC_OFF_READERS_SLEEPING == 0x190, "MYC_OFF_READERS_SLEEPING");
+_Static_assert(MYC_OFF_UNTETHERED == 0x230, "MYC_OFF_UNTETHERED");
+_Static_assert(MYC_CURSOR_SLOT_SIZE == 128, "MYC_CURSOR_SLOT_SIZE");
 _Static_assert(MYC_OFF_HEAD == 0x100, "MYC_OFF_HEAD");
 _Static_assert(MYC_OFF_READER_OWNER == 0x108, "MYC_OFF_READER_OWNER");
 _Static_assert(MYC_OFF_HOLD == 0x110, "MYC_OFF_HOLD");

@@ -39,15 +39,22 @@ impl OpenMode {
 
 /// Parameters of a channel, used by every open call.
 ///
-/// `capacity`, `max_payload` and `mode` only matter when the call creates
-/// the channel; a `schema_digest` is checked on attach too (a channel made
-/// with another digest is refused with [`Error::SchemaMismatch`]).
+/// `capacity`, `max_payload`, `mode` and `untether` only matter when the
+/// call creates the channel; a `schema_digest` is checked on attach too (a
+/// channel made with another digest is refused with
+/// [`Error::SchemaMismatch`]), and so is a non-zero `readers` (a channel
+/// with another number of cursor slots is refused with
+/// [`Error::InvalidArgument`]).
 ///
 /// ```
+/// use std::time::Duration;
 /// use mycelium_shm::Options;
 ///
 /// let opts = Options::new().capacity(1 << 16).max_payload(1024).mode(0o600);
 /// assert_eq!(opts.capacity, 65536);
+/// // A broadcast channel: up to 4 readers, each with its own cursor.
+/// let fan_out = Options::new().readers(4).untether(Duration::from_millis(500));
+/// assert_eq!((fan_out.readers, fan_out.untether), (4, Some(Duration::from_millis(500))));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
@@ -60,11 +67,35 @@ pub struct Options {
     pub mode: u32,
     /// SHA-256 digest of the message schema; `None` means no schema.
     pub schema_digest: Option<[u8; 32]>,
+    /// Cursor slots of a broadcast channel: 0 (the default) makes a
+    /// single-reader channel; 1 to [`MAX_READERS`] a broadcast channel that
+    /// many readers may read at once, each at its own cursor.  When
+    /// attaching, 0 accepts any channel and a non-zero value must equal the
+    /// channel's.
+    pub readers: u32,
+    /// Broadcast channels: how long a tethered reader may hold writers back
+    /// without reading before a writer untethers it; `None` means the
+    /// default, 2 s.  At least 1 ms.
+    pub untether: Option<Duration>,
 }
+
+/// The most readers a broadcast channel can have (the slots of the cursor
+/// table in the channel header).
+pub const MAX_READERS: u32 = sys::MYC_READER_SLOTS as u32;
+
+/// The longest cursor name, in bytes of UTF-8.
+pub const CURSOR_NAME_MAX: usize = sys::MYC_CURSOR_NAME_MAX;
 
 impl Default for Options {
     fn default() -> Self {
-        Options { capacity: Options::DEFAULT_CAPACITY, max_payload: 0, mode: 0, schema_digest: None }
+        Options {
+            capacity: Options::DEFAULT_CAPACITY,
+            max_payload: 0,
+            mode: 0,
+            schema_digest: None,
+            readers: 0,
+            untether: None,
+        }
     }
 }
 
@@ -133,6 +164,48 @@ impl Options {
     /// ```
     pub fn schema<M: Schema>(self) -> Self {
         self.schema_digest(M::DIGEST)
+    }
+
+    /// Make (or, attaching, expect) a broadcast channel with `readers`
+    /// cursor slots (1 to [`MAX_READERS`]; 0: a single-reader channel).
+    /// More than [`MAX_READERS`] is refused by the open call with
+    /// [`Error::TooManyReaders`].
+    ///
+    /// ```
+    /// assert_eq!(mycelium_shm::Options::new().readers(3).readers, 3);
+    /// ```
+    pub fn readers(mut self, readers: u32) -> Self {
+        self.readers = readers;
+        self
+    }
+
+    /// Set the untether window of a broadcast channel being created: a
+    /// tethered reader that holds writers back for this long without
+    /// reading (or whose process died) is untethered, so writers go on.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let opts = mycelium_shm::Options::new().readers(2).untether(Duration::from_secs(1));
+    /// assert_eq!(opts.untether, Some(Duration::from_secs(1)));
+    /// ```
+    pub fn untether(mut self, window: Duration) -> Self {
+        self.untether = Some(window);
+        self
+    }
+
+    /// `untether` in milliseconds as the C core takes it (0: the default).
+    fn untether_ms(&self) -> Result<u32> {
+        match self.untether {
+            None => Ok(0),
+            Some(d) => match u32::try_from(d.as_millis()) {
+                Ok(ms) if ms >= 1 => Ok(ms),
+                _ => Err(Error::InvalidArgument(format!(
+                    "untether must be from 1 ms to {} ms, not {d:?}",
+                    u32::MAX
+                ))),
+            },
+        }
     }
 
     fn digest_ptr(&self) -> *const u8 {
@@ -283,6 +356,9 @@ pub struct Info {
     /// returned from it: writers do not reuse space from there until it
     /// does (or dies).  `None` when no such claim is held.
     pub hold_position: Option<u64>,
+    /// Cursor slots: 0 for a single-reader channel, else the most readers
+    /// of this broadcast channel (see [`inspect_cursors`]).
+    pub reader_slots: u32,
 }
 
 /// Inspect a channel without attaching as reader or writer.
@@ -335,6 +411,7 @@ pub fn inspect(name: &str) -> Result<Info> {
             Some(SystemTime::UNIX_EPOCH + Duration::from_nanos(raw.stalled_since_ns))
         },
         hold_position: if raw.hold_position == sys::MYC_NO_HOLD { None } else { Some(raw.hold_position) },
+        reader_slots: raw.reader_slots,
     })
 }
 
@@ -391,11 +468,324 @@ pub fn force_unblock(name: &str) -> Result<(i32, u64)> {
 }
 
 // ------------------------------------------------------------------------
+// Broadcast channels: reader cursors
+// ------------------------------------------------------------------------
+
+/// How a broadcast reader treats writers (chosen when it attaches).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Policy {
+    /// Writers never overwrite a frame this reader has not read: they wait
+    /// for it (within their timeout), unless it dies or stops reading for
+    /// the channel's untether window; then it is untethered (counted), reads
+    /// on what is left and lossily after that, and is tethered again once
+    /// it has caught up.
+    #[default]
+    Tethered,
+    /// Never slows writers.  When lapped, the reader resumes at the oldest
+    /// frame still in the ring and counts exactly the frames it missed
+    /// ([`ShmReader::lost`]); its zero-copy views may be overwritten while
+    /// held ([`Error::Lapped`]).
+    Lossy,
+}
+
+impl Policy {
+    fn raw(self) -> u32 {
+        match self {
+            Policy::Tethered => sys::MYC_POLICY_TETHERED,
+            Policy::Lossy => sys::MYC_POLICY_LOSSY,
+        }
+    }
+
+    /// The policy of a `MYC_POLICY_*` code, `None` for another value.
+    ///
+    /// ```
+    /// use mycelium_shm::{sys, Policy};
+    ///
+    /// assert_eq!(Policy::from_raw(sys::MYC_POLICY_LOSSY), Some(Policy::Lossy));
+    /// assert_eq!(Policy::from_raw(7), None);
+    /// ```
+    pub fn from_raw(code: u32) -> Option<Policy> {
+        match code {
+            sys::MYC_POLICY_TETHERED => Some(Policy::Tethered),
+            sys::MYC_POLICY_LOSSY => Some(Policy::Lossy),
+            _ => None,
+        }
+    }
+
+    /// The policy's name, as the Python package spells it.
+    ///
+    /// ```
+    /// assert_eq!(mycelium_shm::Policy::Lossy.name(), "lossy");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::Tethered => "tethered",
+            Policy::Lossy => "lossy",
+        }
+    }
+}
+
+impl std::str::FromStr for Policy {
+    type Err = Error;
+
+    /// `"tethered"` or `"lossy"`; [`Error::InvalidArgument`] otherwise.
+    ///
+    /// ```
+    /// use mycelium_shm::{Error, Policy};
+    ///
+    /// assert_eq!("lossy".parse::<Policy>().unwrap(), Policy::Lossy);
+    /// assert!(matches!("eager".parse::<Policy>(), Err(Error::InvalidArgument(_))));
+    /// ```
+    fn from_str(s: &str) -> Result<Policy> {
+        match s {
+            "tethered" => Ok(Policy::Tethered),
+            "lossy" => Ok(Policy::Lossy),
+            other => Err(Error::InvalidArgument(format!(
+                "unknown reader policy {other:?}: use \"tethered\" or \"lossy\""
+            ))),
+        }
+    }
+}
+
+/// Where a *new* cursor of a broadcast reader starts (a named cursor that
+/// already exists resumes at its own position).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Start {
+    /// At the tail: the reader gets the frames written after it attached.
+    #[default]
+    Tail,
+    /// At the oldest frame writers still keep in the ring.
+    Oldest,
+}
+
+/// How a reader attaches to a broadcast channel: its cursor's name,
+/// [`Policy`] and, for a new cursor, where it [`Start`]s.  The default
+/// (anonymous, tethered, at the tail) is what [`ShmReader::open`] uses.
+///
+/// A named cursor is durable: it keeps its position when its reader closes
+/// or dies, and the next reader opening that name resumes there, without
+/// loss or duplicate ([`Error::ReaderBusy`] while a live reader holds it;
+/// [`forget_cursor`] frees it).  An anonymous cursor is freed when its
+/// reader goes.
+///
+/// ```
+/// use mycelium_shm::{Policy, ReaderOptions, Start};
+///
+/// let opts = ReaderOptions::new().cursor("risk").policy(Policy::Lossy).start(Start::Oldest);
+/// assert_eq!(opts.cursor.as_deref(), Some("risk"));
+/// assert_eq!((opts.policy, opts.start), (Policy::Lossy, Start::Oldest));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReaderOptions {
+    /// The cursor's name (1 to [`CURSOR_NAME_MAX`] bytes, no control
+    /// character); `None`: an anonymous cursor.
+    pub cursor: Option<String>,
+    /// Tethered (the default) or lossy.
+    pub policy: Policy,
+    /// Where a new cursor starts.
+    pub start: Start,
+}
+
+impl ReaderOptions {
+    /// An anonymous tethered cursor starting at the tail.
+    ///
+    /// ```
+    /// assert_eq!(mycelium_shm::ReaderOptions::new().cursor, None);
+    /// ```
+    pub fn new() -> Self {
+        ReaderOptions::default()
+    }
+
+    /// Name the cursor (making it durable).
+    ///
+    /// ```
+    /// let opts = mycelium_shm::ReaderOptions::new().cursor("audit");
+    /// assert_eq!(opts.cursor.as_deref(), Some("audit"));
+    /// ```
+    pub fn cursor(mut self, name: &str) -> Self {
+        self.cursor = Some(name.to_owned());
+        self
+    }
+
+    /// Set the policy.
+    ///
+    /// ```
+    /// use mycelium_shm::{Policy, ReaderOptions};
+    ///
+    /// assert_eq!(ReaderOptions::new().policy(Policy::Lossy).policy, Policy::Lossy);
+    /// ```
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Set where a new cursor starts.
+    ///
+    /// ```
+    /// use mycelium_shm::{ReaderOptions, Start};
+    ///
+    /// assert_eq!(ReaderOptions::new().start(Start::Oldest).start, Start::Oldest);
+    /// ```
+    pub fn start(mut self, start: Start) -> Self {
+        self.start = start;
+        self
+    }
+}
+
+/// One reader's cursor in a broadcast channel's table, from
+/// [`ShmReader::cursor_info`] or [`inspect_cursors`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CursorInfo {
+    /// The cursor's name, `""` for an anonymous cursor.
+    pub name: String,
+    /// Its slot in the cursor table.
+    pub slot: u32,
+    /// Its reader's policy.
+    pub policy: Policy,
+    /// Named: kept, with its position, after its reader leaves.
+    pub durable: bool,
+    /// Writers currently wait for it.
+    pub tethered: bool,
+    /// Pid of its reader, `None` when no reader is attached.
+    pub pid: Option<i32>,
+    /// Whether that reader still lives.
+    pub alive: bool,
+    /// Ring position: everything before it is read.
+    pub position: u64,
+    /// Bytes written but not yet read by it.
+    pub lag: u64,
+    /// Frames it read.
+    pub frames_read: u64,
+    /// Payload bytes it read.
+    pub bytes_read: u64,
+    /// Frames it lost when writers lapped it.
+    pub lost: u64,
+    /// Times it was lapped.
+    pub laps: u64,
+    /// Times writers untethered it.
+    pub untethers: u64,
+    /// CLOCK_REALTIME of its last attach, in nanoseconds.
+    pub attached_ns: u64,
+}
+
+impl CursorInfo {
+    fn from_raw(raw: &sys::MycCursorInfo) -> Result<CursorInfo> {
+        // The name: bytes up to the first NUL (the C core terminates it).
+        let bytes: Vec<u8> = raw.name.iter().map(|&c| c as u8).take_while(|&b| b != 0).collect();
+        let policy = Policy::from_raw(raw.policy).ok_or_else(|| {
+            Error::Corrupt(format!("cursor slot {} has an unknown policy {}", raw.slot, raw.policy))
+        })?;
+        Ok(CursorInfo {
+            name: String::from_utf8_lossy(&bytes).into_owned(),
+            slot: raw.slot,
+            policy,
+            durable: raw.durable != 0,
+            tethered: raw.tethered != 0,
+            pid: if raw.pid == 0 { None } else { Some(raw.pid) },
+            alive: raw.alive != 0,
+            position: raw.position,
+            lag: raw.lag,
+            frames_read: raw.frames_read,
+            bytes_read: raw.bytes_read,
+            lost: raw.lost,
+            laps: raw.laps,
+            untethers: raw.untethers,
+            attached_ns: raw.attached_ns,
+        })
+    }
+}
+
+fn c_cursor(cursor: &str) -> Result<CString> {
+    CString::new(cursor)
+        .map_err(|_| Error::InvalidArgument(format!("cursor name {cursor:?} holds a NUL byte")))
+}
+
+/// The readers' cursors of the broadcast channel `name`, in slot order,
+/// without attaching to it; empty for a single-reader channel.
+///
+/// ```
+/// use mycelium_shm::{inspect_cursors, Options, ReaderOptions, ShmReader, ShmWriter};
+///
+/// let name = format!("doc-inspect-cursors-{}", std::process::id());
+/// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+/// let _w = ShmWriter::create(&name, &Options::new().readers(3)).unwrap();
+/// let _r = ShmReader::attach_with(&name, &Options::new(), &ReaderOptions::new().cursor("ui")).unwrap();
+/// let table = inspect_cursors(&name).unwrap();
+/// assert_eq!(table.len(), 1);
+/// assert_eq!((table[0].name.as_str(), table[0].pid), ("ui", Some(std::process::id() as i32)));
+/// ```
+pub fn inspect_cursors(name: &str) -> Result<Vec<CursorInfo>> {
+    let c = c_name(name)?;
+    let empty = sys::MycCursorInfo {
+        name: [0; sys::MYC_CURSOR_NAME_MAX + 1],
+        slot: 0,
+        policy: 0,
+        durable: 0,
+        tethered: 0,
+        pid: 0,
+        alive: 0,
+        position: 0,
+        lag: 0,
+        frames_read: 0,
+        bytes_read: 0,
+        lost: 0,
+        laps: 0,
+        untethers: 0,
+        attached_ns: 0,
+    };
+    let mut out = [empty; sys::MYC_READER_SLOTS];
+    let mut count: u32 = 0;
+    // SAFETY: c is NUL-terminated; out holds MYC_READER_SLOTS writable
+    // entries of the layout of myc_cursor_info and the C core fills at most
+    // `max` of them; count is a valid place for a u32.
+    check(unsafe {
+        sys::myc_inspect_cursors(c.as_ptr(), out.as_mut_ptr(), sys::MYC_READER_SLOTS as u32, &mut count)
+    })?;
+    let filled = (count as usize).min(sys::MYC_READER_SLOTS);
+    out[..filled].iter().map(CursorInfo::from_raw).collect()
+}
+
+/// Free the durable cursor `cursor` of the broadcast channel `name`: writers
+/// stop keeping frames for it and its slot is free for another reader.
+/// [`Error::ReaderBusy`] while a live reader holds it; [`Error::NotFound`]
+/// if there is no cursor of that name (or no such channel);
+/// [`Error::InvalidArgument`] on a single-reader channel.
+///
+/// ```
+/// use mycelium_shm::{forget_cursor, inspect_cursors, Error, Options, ReaderOptions, ShmReader, ShmWriter};
+///
+/// let name = format!("doc-forget-cursor-{}", std::process::id());
+/// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+/// let _w = ShmWriter::create(&name, &Options::new().readers(2)).unwrap();
+/// let r = ShmReader::attach_with(&name, &Options::new(), &ReaderOptions::new().cursor("old")).unwrap();
+/// assert!(matches!(forget_cursor(&name, "old"), Err(Error::ReaderBusy(_))));
+/// drop(r); // the durable cursor stays, with its position
+/// assert_eq!(inspect_cursors(&name).unwrap().len(), 1);
+/// forget_cursor(&name, "old").unwrap();
+/// assert!(inspect_cursors(&name).unwrap().is_empty());
+/// assert!(matches!(forget_cursor(&name, "old"), Err(Error::NotFound(_))));
+/// ```
+pub fn forget_cursor(name: &str, cursor: &str) -> Result<()> {
+    let c = c_name(name)?;
+    let k = c_cursor(cursor)?;
+    // SAFETY: both strings are NUL-terminated and live for the call.
+    check(unsafe { sys::myc_cursor_forget(c.as_ptr(), k.as_ptr()) })
+}
+
+// ------------------------------------------------------------------------
 // Writer
 // ------------------------------------------------------------------------
 
 /// A writer of a channel.  Many writers, in any processes, may write to one
 /// channel at once; one `ShmWriter` may also be shared by threads.
+///
+/// Created with [`Options::readers`], the channel is a *broadcast* channel:
+/// up to that many readers, each with its own cursor (see
+/// [`ReaderOptions`]), get every frame, and one write reaches them all.
+/// Writers wait for the slowest *tethered* reader, unless it died or held
+/// them back for the untether window ([`Options::untether`]) without
+/// reading: then it is untethered (counted in [`CursorInfo::untethers`])
+/// and writers go on.
 ///
 /// ```
 /// use mycelium_shm::{unlink, Options, ShmReader, ShmWriter};
@@ -439,18 +829,21 @@ impl ShmWriter {
     pub fn open(name: &str, mode: OpenMode, options: &Options) -> Result<ShmWriter> {
         let c = c_name(name)?;
         let max_payload = options.max_payload;
+        let untether_ms = options.untether_ms()?;
         let mut out: *mut sys::MycWriter = ptr::null_mut();
         // SAFETY: c is NUL-terminated; the digest pointer is NULL or points
         // at 32 bytes living in `options` for the duration of the call; `out`
         // is a valid place for the C core to store the new handle.
         let rc = unsafe {
-            sys::myc_writer_open(
+            sys::myc_writer_open_ex(
                 c.as_ptr(),
                 mode.flags(),
                 options.capacity,
                 max_payload,
                 options.mode,
                 options.digest_ptr(),
+                options.readers,
+                untether_ms,
                 &mut out,
             )
         };
@@ -924,10 +1317,13 @@ impl Batch {
     }
 }
 
-/// The single reader of a channel.  Only one live reader may be attached to
-/// a channel at a time ([`Error::ReaderBusy`] otherwise); a dead reader's
-/// place is taken over.  `Send` but not `Sync`: the C reader handle must be
-/// used by one thread at a time, which `&mut self` on every read enforces.
+/// A reader of a channel.  A single-reader channel has one live reader at a
+/// time ([`Error::ReaderBusy`] otherwise); a dead reader's place is taken
+/// over.  A broadcast channel ([`Options::readers`]) has up to that many,
+/// each at its own cursor ([`ShmReader::open_with`], [`ReaderOptions`]),
+/// every one of them reading every frame.  `Send` but not `Sync`: the C
+/// reader handle must be used by one thread at a time, which `&mut self` on
+/// every read enforces.
 ///
 /// ```
 /// use mycelium_shm::{unlink, Error, Options, ShmReader, ShmWriter};
@@ -977,17 +1373,63 @@ impl ShmReader {
     /// unlink(&name).unwrap();
     /// ```
     pub fn open(name: &str, mode: OpenMode, options: &Options) -> Result<ShmReader> {
+        ShmReader::open_with(name, mode, options, &ReaderOptions::new())
+    }
+
+    /// Open a reader of `name` with an explicit [`OpenMode`] and, on a
+    /// broadcast channel, its own cursor as `reader` says (name, policy,
+    /// where a new cursor starts).  On a single-reader channel `reader` must
+    /// be the default ([`Error::InvalidArgument`] otherwise).
+    ///
+    /// Errors besides those of [`ShmReader::open`]:
+    /// [`Error::TooManyReaders`] when every cursor slot is taken,
+    /// [`Error::ReaderBusy`] when a live reader holds the named cursor,
+    /// [`Error::InvalidArgument`] for a cursor name that is empty, longer
+    /// than [`CURSOR_NAME_MAX`] bytes or holds a control character.
+    ///
+    /// ```
+    /// use mycelium_shm::{OpenMode, Options, Policy, ReaderOptions, ShmReader, ShmWriter};
+    ///
+    /// let name = format!("doc-ropen-with-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// let opts = Options::new().readers(2);
+    /// let w = ShmWriter::create(&name, &opts).unwrap();
+    /// let mut audit = ShmReader::open_with(&name, OpenMode::Attach, &opts, &ReaderOptions::new().cursor("audit")).unwrap();
+    /// let mut ui = ShmReader::attach_with(&name, &Options::new(), &ReaderOptions::new().policy(Policy::Lossy)).unwrap();
+    /// w.write(1, b"to all", None).unwrap();
+    /// assert_eq!(audit.try_read().unwrap().unwrap().payload, b"to all");
+    /// assert_eq!(ui.try_read().unwrap().unwrap().payload, b"to all");
+    /// assert_eq!(audit.cursor_info().unwrap().name, "audit");
+    /// ```
+    pub fn open_with(
+        name: &str,
+        mode: OpenMode,
+        options: &Options,
+        reader: &ReaderOptions,
+    ) -> Result<ShmReader> {
         let c = c_name(name)?;
+        let untether_ms = options.untether_ms()?;
+        let cursor = match &reader.cursor {
+            None => None,
+            Some(cursor) => Some(c_cursor(cursor)?),
+        };
+        let flags = mode.flags() | if reader.start == Start::Oldest { sys::MYC_START_OLDEST } else { 0 };
         let mut out: *mut sys::MycReader = ptr::null_mut();
-        // SAFETY: as in ShmWriter::open.
+        // SAFETY: as in ShmWriter::open; the cursor pointer is NULL or a
+        // NUL-terminated string living in `cursor` for the duration of the
+        // call.
         let rc = unsafe {
-            sys::myc_reader_open(
+            sys::myc_reader_open_ex(
                 c.as_ptr(),
-                mode.flags(),
+                flags,
                 options.capacity,
                 options.max_payload,
                 options.mode,
                 options.digest_ptr(),
+                options.readers,
+                untether_ms,
+                cursor.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
+                reader.policy.raw(),
                 &mut out,
             )
         };
@@ -1015,6 +1457,22 @@ impl ShmReader {
         ShmReader::open(name, OpenMode::Create, options)
     }
 
+    /// Create the channel `name` (a broadcast channel if
+    /// [`Options::readers`] is set) and open a reader with its own cursor
+    /// (see [`ShmReader::open_with`]).
+    ///
+    /// ```
+    /// # use mycelium_shm::{Options, ReaderOptions, ShmReader};
+    /// let name = format!("doc-rcreate-with-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// let r = ShmReader::create_with(&name, &Options::new().readers(4), &ReaderOptions::new().cursor("a")).unwrap();
+    /// assert_eq!(mycelium_shm::inspect(&name).unwrap().reader_slots, 4);
+    /// # drop(r);
+    /// ```
+    pub fn create_with(name: &str, options: &Options, reader: &ReaderOptions) -> Result<ShmReader> {
+        ShmReader::open_with(name, OpenMode::Create, options, reader)
+    }
+
     /// Attach as the reader of the existing channel `name`.
     ///
     /// ```
@@ -1023,6 +1481,24 @@ impl ShmReader {
     /// ```
     pub fn attach(name: &str, options: &Options) -> Result<ShmReader> {
         ShmReader::open(name, OpenMode::Attach, options)
+    }
+
+    /// Attach a reader with its own cursor to the existing broadcast
+    /// channel `name` (see [`ShmReader::open_with`]).
+    ///
+    /// ```
+    /// use mycelium_shm::{Error, Options, ReaderOptions, ShmReader, ShmWriter};
+    ///
+    /// let name = format!("doc-rattach-with-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// let _w = ShmWriter::create(&name, &Options::new().readers(1)).unwrap();
+    /// let risk = ReaderOptions::new().cursor("risk");
+    /// let _r = ShmReader::attach_with(&name, &Options::new(), &risk).unwrap();
+    /// let second = ShmReader::attach_with(&name, &Options::new(), &ReaderOptions::new());
+    /// assert!(matches!(second, Err(Error::TooManyReaders(_))));
+    /// ```
+    pub fn attach_with(name: &str, options: &Options, reader: &ReaderOptions) -> Result<ShmReader> {
+        ShmReader::open_with(name, OpenMode::Attach, options, reader)
     }
 
     /// The channel name this reader was opened with.
@@ -1194,13 +1670,23 @@ impl ShmReader {
     pub fn read_message<M: Schema>(&mut self, timeout: Option<Duration>) -> Result<Option<M>> {
         match self.peek(timeout)? {
             None => Ok(None),
-            Some(view) => M::decode(view.type_id(), view.payload()).map(Some),
+            Some(view) => {
+                let decoded = M::decode(view.type_id(), view.payload());
+                // A lossy reader's frame may have been overwritten while it
+                // was decoded: Lapped wins over whatever the decoder said.
+                view.release()?;
+                decoded.map(Some)
+            }
         }
     }
 
     /// Zero-copy read: a view of the next frame in the ring, waiting up to
     /// `timeout`.  The frame is consumed when the view is dropped; while it
-    /// lives the reader is borrowed and the writers cannot reuse its bytes.
+    /// lives the reader is borrowed and the writers cannot reuse its bytes,
+    /// except on a lossy (or untethered) broadcast reader, whose writers
+    /// never wait: there, confirm what was read with [`FrameView::release`]
+    /// or [`FrameView::check`] ([`Error::Lapped`] if it was overwritten), or
+    /// use [`ShmReader::peek_with`], which does it.
     ///
     /// ```
     /// # use mycelium_shm::{unlink, Options, ShmReader, ShmWriter};
@@ -1230,6 +1716,118 @@ impl ShmReader {
             return Err(Error::Corrupt("myc_peek returned a NULL payload".into()));
         }
         Ok(Some(FrameView { reader: self.raw, frame, _borrow: PhantomData }))
+    }
+
+    /// Zero-copy read of the next frame through `f`, waiting up to
+    /// `timeout`: `Ok(Some(f(&view)))`, `Ok(None)` if no frame came in time.
+    /// The frame is consumed when `f` returns (or panics).
+    ///
+    /// On a lossy (or untethered) broadcast reader, writers may overwrite
+    /// the frame while `f` looks at it; the frame is checked after `f`, and
+    /// if it was overwritten the result of `f` is dropped and the call
+    /// fails with [`Error::Lapped`] (the reader goes on past the loss,
+    /// counted in [`ShmReader::lost`]).  On other readers the frame cannot
+    /// change and the check always passes.
+    ///
+    /// ```
+    /// use mycelium_shm::{Error, Options, Policy, ReaderOptions, ShmReader, ShmWriter};
+    ///
+    /// let name = format!("doc-peek-with-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// let w = ShmWriter::create(&name, &Options::new().capacity(4096).readers(1)).unwrap();
+    /// let lossy = ReaderOptions::new().policy(Policy::Lossy);
+    /// let mut r = ShmReader::attach_with(&name, &Options::new(), &lossy).unwrap();
+    /// w.write(1, b"first", None).unwrap();
+    /// assert_eq!(r.peek_with(None, |view| view.to_vec()).unwrap(), Some(b"first".to_vec()));
+    ///
+    /// // Writers lap the reader while it holds a frame: the view is not to be trusted.
+    /// w.write(1, b"second", None).unwrap();
+    /// let got = r.peek_with(None, |view| {
+    ///     for _ in 0..100 {
+    ///         w.write(2, &[0; 200], None).unwrap(); // a lossy reader never slows writers
+    ///     }
+    ///     view.to_vec()
+    /// });
+    /// assert!(matches!(got, Err(Error::Lapped(_))));
+    /// // The next read resumes at the oldest frame left, counting what it skipped.
+    /// assert_eq!(r.read(None).unwrap().unwrap().type_id, 2);
+    /// assert!(r.lost() > 0);
+    /// ```
+    pub fn peek_with<R>(
+        &mut self,
+        timeout: Option<Duration>,
+        f: impl FnOnce(&FrameView<'_>) -> R,
+    ) -> Result<Option<R>> {
+        match self.peek(timeout)? {
+            None => Ok(None),
+            Some(view) => {
+                let out = f(&view);
+                view.release()?;
+                Ok(Some(out))
+            }
+        }
+    }
+
+    /// This reader's cursor on a broadcast channel: its name, policy,
+    /// position, lag, counts of frames read, lost and laps.
+    /// [`Error::InvalidArgument`] on a single-reader channel.
+    ///
+    /// ```
+    /// use mycelium_shm::{Error, Options, Policy, ReaderOptions, ShmReader, ShmWriter};
+    ///
+    /// let name = format!("doc-cursor-info-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// let w = ShmWriter::create(&name, &Options::new().readers(2)).unwrap();
+    /// let mut r = ShmReader::attach_with(&name, &Options::new(), &ReaderOptions::new().cursor("books")).unwrap();
+    /// w.write(1, b"abc", None).unwrap();
+    /// r.read(None).unwrap();
+    /// let info = r.cursor_info().unwrap();
+    /// assert_eq!((info.name.as_str(), info.policy, info.durable), ("books", Policy::Tethered, true));
+    /// assert_eq!((info.frames_read, info.bytes_read, info.lag, info.lost), (1, 3, 0, 0));
+    /// # drop(r);
+    /// # let single = format!("doc-cursor-info-single-{}", std::process::id());
+    /// # let _guard2 = mycelium_shm::UnlinkGuard::new(&single);
+    /// let r = ShmReader::create(&single, &Options::new()).unwrap();
+    /// assert!(matches!(r.cursor_info(), Err(Error::InvalidArgument(_))));
+    /// ```
+    pub fn cursor_info(&self) -> Result<CursorInfo> {
+        let mut raw = std::mem::MaybeUninit::<sys::MycCursorInfo>::zeroed();
+        // SAFETY: the handle is open; raw is writable memory of the size and
+        // layout of myc_cursor_info (checked by the layout assertions).
+        // &self excludes concurrent reads (the reader is not Sync).
+        check(unsafe { sys::myc_reader_cursor(self.raw.as_ptr(), raw.as_mut_ptr()) })?;
+        // SAFETY: zero-initialised and then filled by the C core; every bit
+        // pattern is valid for this struct of integers and a char array.
+        CursorInfo::from_raw(unsafe { &raw.assume_init() })
+    }
+
+    /// Frames this broadcast reader lost because writers lapped it (a lossy
+    /// reader, or a tethered one while it was untethered); 0 on a
+    /// single-reader channel, which never loses a frame.
+    ///
+    /// ```
+    /// # use mycelium_shm::{Options, ShmReader};
+    /// # let name = format!("doc-lost-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// let r = ShmReader::create(&name, &Options::new()).unwrap();
+    /// assert_eq!((r.lost(), r.laps()), (0, 0));
+    /// ```
+    pub fn lost(&self) -> u64 {
+        self.cursor_info().map_or(0, |c| c.lost)
+    }
+
+    /// Times writers lapped this broadcast reader (0 on a single-reader
+    /// channel).
+    ///
+    /// ```
+    /// # use mycelium_shm::{Options, ReaderOptions, ShmReader};
+    /// # let name = format!("doc-laps-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// let r = ShmReader::create_with(&name, &Options::new().readers(1), &ReaderOptions::new()).unwrap();
+    /// assert_eq!(r.laps(), 0);
+    /// ```
+    pub fn laps(&self) -> u64 {
+        self.cursor_info().map_or(0, |c| c.laps)
     }
 
     /// Zero-copy read without waiting (see [`ShmReader::peek`]).
@@ -1371,14 +1969,26 @@ impl FrameView<'_> {
     /// w.write(12, b"zz", None).unwrap();
     /// assert_eq!(r.peek(None).unwrap().unwrap().payload(), b"zz");
     /// ```
+    ///
+    /// On a lossy (or untethered) broadcast reader, writers in other
+    /// processes may overwrite these bytes while the view lives (that reader
+    /// never holds them back): read them, then confirm with
+    /// [`FrameView::check`] or [`FrameView::release`] (or use
+    /// [`ShmReader::peek_with`], which does it).
     pub fn payload(&self) -> &[u8] {
         if self.frame.payload_len == 0 {
             return &[];
         }
         // SAFETY: myc_peek pointed frame.payload at payload_len committed
-        // bytes of the mapped ring.  They stay valid and unchanged until
-        // myc_release, which only Drop calls; the returned slice borrows
-        // self, so it cannot outlive the view.
+        // bytes of the mapped ring, which stays mapped until the reader
+        // closes (the view borrows the reader, so not before the slice is
+        // gone).  On single-reader channels and tethered readers no writer
+        // reuses them until myc_release, which only Drop calls.  A lossy
+        // (or untethered) reader's bytes may be rewritten by writers in
+        // other processes meanwhile: that is shared memory outside this
+        // program, read as plain bytes (any value is a valid u8), and the
+        // documented check (myc_reader_check_held) tells whether what was
+        // read is the frame.
         unsafe { std::slice::from_raw_parts(self.frame.payload, self.frame.payload_len as usize) }
     }
 
@@ -1396,6 +2006,53 @@ impl FrameView<'_> {
     /// ```
     pub fn to_frame(&self) -> Frame {
         Frame { type_id: self.type_id(), payload: self.payload().to_vec() }
+    }
+
+    /// Whether the frame is still intact: always `Ok` on a single-reader
+    /// channel or a tethered reader; on a lossy (or untethered) broadcast
+    /// reader, [`Error::Lapped`] if writers may have overwritten it since it
+    /// was peeked.  Bytes copied out of the view *before* an `Ok` check are
+    /// the frame's.
+    ///
+    /// ```
+    /// # use mycelium_shm::{Options, ShmReader, ShmWriter};
+    /// # let name = format!("doc-view-check-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// # let mut r = ShmReader::create(&name, &Options::new()).unwrap();
+    /// # let w = ShmWriter::attach(&name, &Options::new()).unwrap();
+    /// w.write(1, b"q", None).unwrap();
+    /// let view = r.peek(None).unwrap().unwrap();
+    /// let copy = view.to_vec();
+    /// view.check().unwrap(); // `copy` is the frame's payload
+    /// # assert_eq!(copy, b"q");
+    /// ```
+    pub fn check(&self) -> Result<()> {
+        // SAFETY: the reader handle is open and exclusively borrowed for the
+        // view's lifetime; the call only reads shared positions.
+        check(unsafe { sys::myc_reader_check_held(self.reader.as_ptr()) })
+    }
+
+    /// Consume the frame, reporting whether it stayed intact while it was
+    /// held ([`FrameView::check`]): [`Error::Lapped`] if a lossy reader's
+    /// frame was overwritten.  Dropping the view consumes it without the
+    /// check.
+    ///
+    /// ```
+    /// # use mycelium_shm::{Options, ShmReader, ShmWriter};
+    /// # let name = format!("doc-view-release-{}", std::process::id());
+    /// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+    /// # let mut r = ShmReader::create(&name, &Options::new()).unwrap();
+    /// # let w = ShmWriter::attach(&name, &Options::new()).unwrap();
+    /// w.write(1, b"q", None).unwrap();
+    /// let view = r.peek(None).unwrap().unwrap();
+    /// assert_eq!(&*view, b"q");
+    /// view.release().unwrap();
+    /// assert_eq!(r.try_read().unwrap(), None);
+    /// ```
+    pub fn release(self) -> Result<()> {
+        let intact = self.check();
+        drop(self);
+        intact
     }
 }
 

@@ -130,6 +130,56 @@ pub trait Schema: Encode + Sized {
     /// Decode the payload of a frame of type `type_id`; an id outside the
     /// schema is a decode error of kind [`DecodeKind::UnknownType`].
     fn decode(type_id: u16, payload: &[u8]) -> Result<Self>;
+
+    /// Call [`TypeVisitor::visit`] once for every message struct of the
+    /// schema, in schema order (generated code does; the default visits
+    /// nothing).  This is how the [`bus`](crate::bus) learns the Rust type
+    /// behind each type id.
+    ///
+    /// ```
+    /// use mycelium_shm::codec::{MessageType, Schema, TypeVisitor};
+    /// use mycelium_shm::generated::Message;
+    ///
+    /// struct Names(Vec<&'static str>);
+    /// impl TypeVisitor for Names {
+    ///     fn visit<T: MessageType>(&mut self) {
+    ///         self.0.push(T::NAME);
+    ///     }
+    /// }
+    /// let mut names = Names(Vec::new());
+    /// Message::visit_types(&mut names);
+    /// assert_eq!(names.0, ["MarketTick", "Signal", "OrderRequest", "Fill", "Stop"]);
+    /// ```
+    fn visit_types<V: TypeVisitor>(visitor: &mut V) {
+        let _ = visitor;
+    }
+}
+
+/// One message struct of a generated schema: its type id, its name and its
+/// decoder.  Implemented by generated code for every message struct.
+///
+/// ```
+/// use mycelium_shm::codec::MessageType;
+/// use mycelium_shm::generated::Fill;
+///
+/// assert_eq!((<Fill as MessageType>::TYPE_ID, <Fill as MessageType>::NAME), (4, "Fill"));
+/// let payload = Fill::default().encode();
+/// assert_eq!(<Fill as MessageType>::decode(&payload).unwrap(), Fill::default());
+/// ```
+pub trait MessageType: Encode + Send + Sync + Sized + 'static {
+    /// The frame type id of this message.
+    const TYPE_ID: u16;
+    /// The message's name in the schema.
+    const NAME: &'static str;
+
+    /// Decode a complete payload, checking every length.
+    fn decode(payload: &[u8]) -> Result<Self>;
+}
+
+/// Receives the message types of a schema from [`Schema::visit_types`].
+pub trait TypeVisitor {
+    /// Called once per message struct `T` of the schema.
+    fn visit<T: MessageType>(&mut self);
 }
 
 /// A cursor over a payload that checks every length before reading.

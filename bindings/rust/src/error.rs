@@ -87,6 +87,34 @@ pub enum Error {
     Forked(String),
     /// An operating-system error (Python: `OSError`).
     System(io::Error),
+    /// Every cursor slot of a broadcast channel holds a reader, or a
+    /// durable cursor no reader needs ([`forget_cursor`] frees one), or a
+    /// channel was asked for more readers than the header's cursor table
+    /// has slots (`MYC_READER_SLOTS`, 10) (Python: `TooManyReaders`).
+    ///
+    /// [`forget_cursor`]: crate::forget_cursor
+    TooManyReaders(String),
+    /// A lossy (or untethered) broadcast reader's zero-copy frame was
+    /// overwritten by writers while it was held: what was read through the
+    /// view is not reliable.  The reader resumes past the loss, counted in
+    /// [`ShmReader::lost`] (Python: `Lapped`).
+    ///
+    /// [`ShmReader::lost`]: crate::ShmReader::lost
+    Lapped(String),
+    /// A bus subscriber queue under [`Overflow::Raise`] was full (Python:
+    /// `SubscriberOverflow`).
+    ///
+    /// [`Overflow::Raise`]: crate::bus::Overflow::Raise
+    Overflow(String),
+    /// A socket peer broke the bus wire protocol: bad hello, a frame length
+    /// or type out of range, a connection ended inside a record (Python:
+    /// `TransportError`).
+    Transport(String),
+    /// The bus, a subscriber or a link was closed (Python: `BusClosed`).
+    BusClosed(String),
+    /// A node plan or a service configuration is invalid (the message names
+    /// the file and the key).
+    Config(String),
 }
 
 impl Error {
@@ -121,6 +149,8 @@ impl Error {
             sys::MYC_ERR_TOO_MANY_WRITERS => Error::TooManyWriters(detail),
             sys::MYC_ERR_FOREIGN => Error::Foreign(detail),
             sys::MYC_ERR_FORKED => Error::Forked(detail),
+            sys::MYC_ERR_TOO_MANY_READERS => Error::TooManyReaders(detail),
+            sys::MYC_ERR_LAPPED => Error::Lapped(detail),
             sys::MYC_ERR_SYSTEM => {
                 // SAFETY: myc_last_errno only reads a thread-local int.
                 let errno = unsafe { sys::myc_last_errno() };
@@ -156,7 +186,13 @@ impl Error {
             | Error::Abandoned(s)
             | Error::TooManyWriters(s)
             | Error::Foreign(s)
-            | Error::Forked(s) => s.clone(),
+            | Error::Forked(s)
+            | Error::TooManyReaders(s)
+            | Error::Lapped(s)
+            | Error::Overflow(s)
+            | Error::Transport(s)
+            | Error::BusClosed(s)
+            | Error::Config(s) => s.clone(),
             Error::Decode(e) => e.to_string(),
             Error::System(e) => e.to_string(),
         }
@@ -186,6 +222,12 @@ impl Error {
             Error::Foreign(_) => "ForeignChannel",
             Error::Forked(_) => "ForkedHandle",
             Error::System(_) => "OSError",
+            Error::TooManyReaders(_) => "TooManyReaders",
+            Error::Lapped(_) => "Lapped",
+            Error::Overflow(_) => "SubscriberOverflow",
+            Error::Transport(_) => "TransportError",
+            Error::BusClosed(_) => "BusClosed",
+            Error::Config(_) => "ConfigError",
         }
     }
 }

@@ -17,6 +17,15 @@
 //!   [`BatchError`] adds how many frames of a batch went out before it.
 //! - [`inspect`] and [`force_unblock`]: look at a channel from outside, and
 //!   revoke a stalled writer's claim that holds the reader.
+//! - Broadcast channels ([`Options::readers`]): many readers, each with its
+//!   own cursor ([`ReaderOptions`]: a durable name, a tethered or lossy
+//!   [`Policy`], a [`Start`]); [`ShmReader::cursor_info`],
+//!   [`inspect_cursors`] and [`forget_cursor`] show and manage them.
+//! - [`bus`]: the message bus: typed publish/subscribe in the process,
+//!   links and inbound endpoints over channels, Unix and TCP sockets (the
+//!   wire protocol of the Python `mycelium_shm.bus`), services, a runtime
+//!   with restarts and clean shutdown, and [`bus::node_main`] for node
+//!   binaries started by the launcher.
 //!
 //! ```
 //! use mycelium_shm::generated::{MarketTick, Message, SCHEMA_DIGEST};
@@ -42,6 +51,7 @@
 // this crate and in test crates that include other generated schemas.
 extern crate self as mycelium_shm;
 
+pub mod bus;
 mod channel;
 pub mod codec;
 mod error;
@@ -50,8 +60,9 @@ pub mod generated;
 pub mod sys;
 
 pub use channel::{
-    check_name, force_unblock, inspect, set_wait_slice, unlink, Batch, Frame, FrameView, Info, OpenMode,
-    Options, Reservation, ShmReader, ShmWriter, Stats, UnlinkGuard,
+    check_name, force_unblock, forget_cursor, inspect, inspect_cursors, set_wait_slice, unlink, Batch,
+    CursorInfo, Frame, FrameView, Info, OpenMode, Options, Policy, ReaderOptions, Reservation, ShmReader,
+    ShmWriter, Start, Stats, UnlinkGuard, CURSOR_NAME_MAX, MAX_READERS,
 };
 pub use codec::{Encode, Schema};
 pub use error::{BatchError, Error, Result};

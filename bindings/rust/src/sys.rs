@@ -550,7 +550,12 @@ extern "C" {
     pub fn myc_reader_cursor(reader: *const MycReader, out: *mut MycCursorInfo) -> c_int;
     /// The cursors of channel `name`: fills up to `max` entries and sets
     /// `*count` to the number in use.
-    pub fn myc_inspect_cursors(name: *const c_char, out: *mut MycCursorInfo, max: u32, count: *mut u32) -> c_int;
+    pub fn myc_inspect_cursors(
+        name: *const c_char,
+        out: *mut MycCursorInfo,
+        max: u32,
+        count: *mut u32,
+    ) -> c_int;
     /// Free a durable cursor no live reader holds.
     pub fn myc_cursor_forget(name: *const c_char, cursor: *const c_char) -> c_int;
     /// After `myc_peek`: `MYC_OK` if the held frame is intact,
@@ -612,8 +617,8 @@ const _: () = assert!(std::mem::offset_of!(MycInfo, stalled_since_ns) == 464);
 const _: () = assert!(std::mem::offset_of!(MycInfo, hold_position) == 472);
 const _: () = assert!(std::mem::offset_of!(MycFrame, type_id) == 12);
 const _: () = assert!(std::mem::offset_of!(MycReservation, type_id) == 20);
-const _: () = assert!(std::mem::size_of::<MycCursorInfo>() == 136);
+const _: () = assert!(std::mem::size_of::<MycCursorInfo>() == 128);
 const _: () = assert!(std::mem::offset_of!(MycCursorInfo, slot) == 40);
 const _: () = assert!(std::mem::offset_of!(MycCursorInfo, alive) == 60);
 const _: () = assert!(std::mem::offset_of!(MycCursorInfo, position) == 64);
-const _: () = assert!(std::mem::offset_of!(MycCursorInfo, attached_ns) == 128);
+const _: () = assert!(std::mem::offset_of!(MycCursorInfo, attached_ns) == 120);

@@ -34,10 +34,13 @@ module Functions (F : Ctypes.FOREIGN) = struct
   let name_check = foreign "myc_name_check" (string @-> returning int)
   let unlink = foreign "myc_unlink" (string @-> returning int)
 
+  (* myc_writer_open_ex: myc_writer_open plus the broadcast arguments
+     (readers, untether_ms); 0, 0 is a plain myc_writer_open. *)
   let writer_open =
-    foreign "myc_writer_open"
+    foreign "myc_writer_open_ex"
       (string @-> int @-> uint64_t @-> uint32_t @-> uint32_t
-     @-> ptr_opt uint8_t @-> ptr (ptr writer) @-> returning int)
+     @-> ptr_opt uint8_t @-> uint32_t @-> uint32_t @-> ptr (ptr writer)
+     @-> returning int)
 
   let writer_close = foreign "myc_writer_close" (ptr writer @-> returning void)
 
@@ -55,10 +58,30 @@ module Functions (F : Ctypes.FOREIGN) = struct
     foreign "myc_writer_stats"
       (ptr writer @-> ptr Types.stats @-> returning int)
 
+  (* myc_reader_open_ex: myc_reader_open plus readers, untether_ms, the
+     cursor name (NULL: anonymous) and the policy (0: tethered). *)
   let reader_open =
-    foreign "myc_reader_open"
+    foreign "myc_reader_open_ex"
       (string @-> int @-> uint64_t @-> uint32_t @-> uint32_t
-     @-> ptr_opt uint8_t @-> ptr (ptr reader) @-> returning int)
+     @-> ptr_opt uint8_t @-> uint32_t @-> uint32_t @-> string_opt @-> uint32_t
+     @-> ptr (ptr reader) @-> returning int)
+
+  (* Broadcast cursors: snapshots of the cursor table, never waiting. *)
+  let reader_cursor =
+    foreign "myc_reader_cursor"
+      (ptr reader @-> ptr Types.cursor_info @-> returning int)
+
+  let inspect_cursors =
+    foreign "myc_inspect_cursors"
+      (string @-> ptr Types.cursor_info @-> uint32_t @-> ptr uint32_t
+     @-> returning int)
+
+  let cursor_forget =
+    foreign "myc_cursor_forget" (string @-> string @-> returning int)
+
+  (* After a peek: was the held frame overwritten (lossy readers)? *)
+  let reader_check_held =
+    foreign "myc_reader_check_held" (ptr reader @-> returning int)
 
   let reader_close = foreign "myc_reader_close" (ptr reader @-> returning void)
 

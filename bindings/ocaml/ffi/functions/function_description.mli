@@ -56,10 +56,13 @@ module Functions (F : FOREIGN) : sig
     Unsigned.uint32 ->
     Unsigned.uint32 ->
     Unsigned.uint8 ptr option ->
+    Unsigned.uint32 ->
+    Unsigned.uint32 ->
     writer structure ptr ptr ->
     int F.return)
     F.result
-  (** [myc_writer_open]. *)
+  (** [myc_writer_open_ex]: [myc_writer_open] plus [readers] and
+      [untether_ms] (broadcast channels). *)
 
   val writer_close : (writer structure ptr -> unit F.return) F.result
   (** [myc_writer_close]. *)
@@ -89,10 +92,35 @@ module Functions (F : FOREIGN) : sig
     Unsigned.uint32 ->
     Unsigned.uint32 ->
     Unsigned.uint8 ptr option ->
+    Unsigned.uint32 ->
+    Unsigned.uint32 ->
+    string option ->
+    Unsigned.uint32 ->
     reader structure ptr ptr ->
     int F.return)
     F.result
-  (** [myc_reader_open]. *)
+  (** [myc_reader_open_ex]: [myc_reader_open] plus [readers],
+      [untether_ms], the cursor name and the policy (broadcast channels). *)
+
+  val reader_cursor :
+    (reader structure ptr -> Types.cursor_info structure ptr -> int F.return) F.result
+  (** [myc_reader_cursor]. *)
+
+  val inspect_cursors :
+    (string ->
+    Types.cursor_info structure ptr ->
+    Unsigned.uint32 ->
+    Unsigned.uint32 ptr ->
+    int F.return)
+    F.result
+  (** [myc_inspect_cursors]. *)
+
+  val cursor_forget : (string -> string -> int F.return) F.result
+  (** [myc_cursor_forget]. *)
+
+  val reader_check_held : (reader structure ptr -> int F.return) F.result
+  (** [myc_reader_check_held]: after a peek, whether the held frame is
+      intact. *)
 
   val reader_close : (reader structure ptr -> unit F.return) F.result
   (** [myc_reader_close]. *)

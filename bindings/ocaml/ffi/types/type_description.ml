@@ -31,11 +31,20 @@ module Types (F : Ctypes.TYPE) = struct
   let err_too_many_writers = constant "MYC_ERR_TOO_MANY_WRITERS" int
   let err_foreign = constant "MYC_ERR_FOREIGN" int
   let err_forked = constant "MYC_ERR_FORKED" int
+  let err_lapped = constant "MYC_ERR_LAPPED" int
+  let err_too_many_readers = constant "MYC_ERR_TOO_MANY_READERS" int
 
   (* Flags of the open functions. *)
   let attach = constant "MYC_ATTACH" int
   let create = constant "MYC_CREATE" int
   let create_or_attach = constant "MYC_CREATE_OR_ATTACH" int
+  let start_oldest = constant "MYC_START_OLDEST" int
+
+  (* Broadcast channels. *)
+  let reader_slots = constant "MYC_READER_SLOTS" int
+  let cursor_name_max = constant "MYC_CURSOR_NAME_MAX" int
+  let policy_tethered = constant "MYC_POLICY_TETHERED" int
+  let policy_lossy = constant "MYC_POLICY_LOSSY" int
 
   (* Format limits. *)
   let digest_size = constant "MYC_DIGEST_SIZE" int
@@ -103,4 +112,27 @@ module Types (F : Ctypes.TYPE) = struct
   let in_stalled_since_ns = "stalled_since_ns" -: uint64_t
   let in_hold_position = "hold_position" -: uint64_t
   let () = seal info
+
+  (* struct myc_cursor_info: one reader's cursor of a broadcast channel.
+     The name array is MYC_CURSOR_NAME_MAX + 1 (40) bytes; Ffi checks the
+     constant at start-up. *)
+  type cursor_info
+  let cursor_info : cursor_info structure typ = structure "myc_cursor_info"
+  let ( -: ) name ty = field cursor_info name ty
+  let cu_name = "name" -: array 40 char
+  let cu_slot = "slot" -: uint32_t
+  let cu_policy = "policy" -: uint32_t
+  let cu_durable = "durable" -: uint32_t
+  let cu_tethered = "tethered" -: uint32_t
+  let cu_pid = "pid" -: int32_t
+  let cu_alive = "alive" -: int32_t
+  let cu_position = "position" -: uint64_t
+  let cu_lag = "lag" -: uint64_t
+  let cu_frames_read = "frames_read" -: uint64_t
+  let cu_bytes_read = "bytes_read" -: uint64_t
+  let cu_lost = "lost" -: uint64_t
+  let cu_laps = "laps" -: uint64_t
+  let cu_untethers = "untethers" -: uint64_t
+  let cu_attached_ns = "attached_ns" -: uint64_t
+  let () = seal cursor_info
 end

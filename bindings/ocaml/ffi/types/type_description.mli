@@ -69,6 +69,12 @@ module Types (F : Ctypes.TYPE) : sig
   val err_forked : int F.const
   (** [MYC_ERR_FORKED]. *)
 
+  val err_lapped : int F.const
+  (** [MYC_ERR_LAPPED]. *)
+
+  val err_too_many_readers : int F.const
+  (** [MYC_ERR_TOO_MANY_READERS]. *)
+
   (** {1 Open flags} *)
 
   val attach : int F.const
@@ -79,6 +85,24 @@ module Types (F : Ctypes.TYPE) : sig
 
   val create_or_attach : int F.const
   (** [MYC_CREATE_OR_ATTACH]. *)
+
+  val start_oldest : int F.const
+  (** [MYC_START_OLDEST]: reader open flag, a new broadcast cursor starts at
+      the oldest frame writers still keep. *)
+
+  (** {1 Broadcast channels} *)
+
+  val reader_slots : int F.const
+  (** [MYC_READER_SLOTS]: the most readers of a broadcast channel. *)
+
+  val cursor_name_max : int F.const
+  (** [MYC_CURSOR_NAME_MAX]: the longest cursor name in bytes. *)
+
+  val policy_tethered : int F.const
+  (** [MYC_POLICY_TETHERED]. *)
+
+  val policy_lossy : int F.const
+  (** [MYC_POLICY_LOSSY]. *)
 
   (** {1 Format limits} *)
 
@@ -181,4 +205,30 @@ module Types (F : Ctypes.TYPE) : sig
   val in_reader_slots : (Unsigned.uint32, info Ctypes.structure) F.field
   val in_stalled_since_ns : (Unsigned.uint64, info Ctypes.structure) F.field
   val in_hold_position : (Unsigned.uint64, info Ctypes.structure) F.field
+
+  (** {1 [struct myc_cursor_info]} *)
+
+  type cursor_info
+  (** The phantom type of [struct myc_cursor_info]. *)
+
+  val cursor_info : cursor_info Ctypes.structure F.typ
+  (** [struct myc_cursor_info]; its fields follow, named as in C with [cu_].
+      The name array has 40 elements ([MYC_CURSOR_NAME_MAX + 1]; the binding
+      checks it at start-up). *)
+
+  val cu_name : (char Ctypes.CArray.t, cursor_info Ctypes.structure) F.field
+  val cu_slot : (Unsigned.uint32, cursor_info Ctypes.structure) F.field
+  val cu_policy : (Unsigned.uint32, cursor_info Ctypes.structure) F.field
+  val cu_durable : (Unsigned.uint32, cursor_info Ctypes.structure) F.field
+  val cu_tethered : (Unsigned.uint32, cursor_info Ctypes.structure) F.field
+  val cu_pid : (int32, cursor_info Ctypes.structure) F.field
+  val cu_alive : (int32, cursor_info Ctypes.structure) F.field
+  val cu_position : (Unsigned.uint64, cursor_info Ctypes.structure) F.field
+  val cu_lag : (Unsigned.uint64, cursor_info Ctypes.structure) F.field
+  val cu_frames_read : (Unsigned.uint64, cursor_info Ctypes.structure) F.field
+  val cu_bytes_read : (Unsigned.uint64, cursor_info Ctypes.structure) F.field
+  val cu_lost : (Unsigned.uint64, cursor_info Ctypes.structure) F.field
+  val cu_laps : (Unsigned.uint64, cursor_info Ctypes.structure) F.field
+  val cu_untethers : (Unsigned.uint64, cursor_info Ctypes.structure) F.field
+  val cu_attached_ns : (Unsigned.uint64, cursor_info Ctypes.structure) F.field
 end

@@ -168,6 +168,14 @@ impl ::mycelium_shm::codec::Schema for Message {
     fn decode(type_id: u16, payload: &[u8]) -> ::mycelium_shm::Result<Self> {
         Message::decode(type_id, payload)
     }
+
+    fn visit_types<V: ::mycelium_shm::codec::TypeVisitor>(visitor: &mut V) {
+        visitor.visit::<MarketTick>();
+        visitor.visit::<Signal>();
+        visitor.visit::<OrderRequest>();
+        visitor.visit::<Fill>();
+        visitor.visit::<Stop>();
+    }
 }
 
 /// Top of book for one instrument.
@@ -272,6 +280,15 @@ impl ::mycelium_shm::codec::Encode for MarketTick {
     }
 }
 
+impl ::mycelium_shm::codec::MessageType for MarketTick {
+    const TYPE_ID: u16 = 1;
+    const NAME: &'static str = "MarketTick";
+
+    fn decode(payload: &[u8]) -> ::mycelium_shm::Result<Self> {
+        MarketTick::decode(payload)
+    }
+}
+
 /// A strategy's view on one instrument, in reply to a tick.
 ///
 /// Type id 2; encoded payload: variable length.
@@ -367,6 +384,15 @@ impl ::mycelium_shm::codec::Encode for Signal {
         let mut out = ::std::vec::Vec::with_capacity(self.encoded_len());
         self.encode_into(&mut out)?;
         Ok((Self::TYPE_ID, out))
+    }
+}
+
+impl ::mycelium_shm::codec::MessageType for Signal {
+    const TYPE_ID: u16 = 2;
+    const NAME: &'static str = "Signal";
+
+    fn decode(payload: &[u8]) -> ::mycelium_shm::Result<Self> {
+        Signal::decode(payload)
     }
 }
 
@@ -472,6 +498,15 @@ impl ::mycelium_shm::codec::Encode for OrderRequest {
     }
 }
 
+impl ::mycelium_shm::codec::MessageType for OrderRequest {
+    const TYPE_ID: u16 = 3;
+    const NAME: &'static str = "OrderRequest";
+
+    fn decode(payload: &[u8]) -> ::mycelium_shm::Result<Self> {
+        OrderRequest::decode(payload)
+    }
+}
+
 /// An execution report for (part of) an order.
 ///
 /// Type id 4; encoded payload: always 40 bytes.
@@ -570,6 +605,15 @@ impl ::mycelium_shm::codec::Encode for Fill {
     }
 }
 
+impl ::mycelium_shm::codec::MessageType for Fill {
+    const TYPE_ID: u16 = 4;
+    const NAME: &'static str = "Fill";
+
+    fn decode(payload: &[u8]) -> ::mycelium_shm::Result<Self> {
+        Fill::decode(payload)
+    }
+}
+
 /// Control: the sender is done; receivers (and echo peers) exit.
 ///
 /// Type id 5; encoded payload: variable length.
@@ -649,5 +693,14 @@ impl ::mycelium_shm::codec::Encode for Stop {
         let mut out = ::std::vec::Vec::with_capacity(self.encoded_len());
         self.encode_into(&mut out)?;
         Ok((Self::TYPE_ID, out))
+    }
+}
+
+impl ::mycelium_shm::codec::MessageType for Stop {
+    const TYPE_ID: u16 = 5;
+    const NAME: &'static str = "Stop";
+
+    fn decode(payload: &[u8]) -> ::mycelium_shm::Result<Self> {
+        Stop::decode(payload)
     }
 }

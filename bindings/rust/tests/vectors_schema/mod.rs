@@ -284,6 +284,24 @@ impl ::mycelium_shm::codec::Schema for Message {
     fn decode(type_id: u16, payload: &[u8]) -> ::mycelium_shm::Result<Self> {
         Message::decode(type_id, payload)
     }
+
+    fn visit_types<V: ::mycelium_shm::codec::TypeVisitor>(visitor: &mut V) {
+        visitor.visit::<MarketTick>();
+        visitor.visit::<Signal>();
+        visitor.visit::<OrderRequest>();
+        visitor.visit::<Fill>();
+        visitor.visit::<Stop>();
+        visitor.visit::<Scalars>();
+        visitor.visit::<Text>();
+        visitor.visit::<Blob>();
+        visitor.visit::<Fixed>();
+        visitor.visit::<Arrays>();
+        visitor.visit::<Point>();
+        visitor.visit::<Segment>();
+        visitor.visit::<Envelope>();
+        visitor.visit::<Empty>();
+        visitor.visit::<MaxId>();
+    }
 }
 
 /// Top of book for one instrument.
@@ -388,6 +406,15 @@ impl ::mycelium_shm::codec::Encode for MarketTick {
     }
 }
 
+impl ::mycelium_shm::codec::MessageType for MarketTick {
+    const TYPE_ID: u16 = 1;
+    const NAME: &'static str = "MarketTick";
+
+    fn decode(payload: &[u8]) -> ::mycelium_shm::Result<Self> {
+        MarketTick::decode(payload)
+    }
+}
+
 /// A strategy's view on one instrument, in reply to a tick.
 ///
 /// Type id 2; encoded payload: variable length.
@@ -483,6 +510,15 @@ impl ::mycelium_shm::codec::Encode for Signal {
         let mut out = ::std::vec::Vec::with_capacity(self.encoded_len());
         self.encode_into(&mut out)?;
         Ok((Self::TYPE_ID, out))
+    }
+}
+
+impl ::mycelium_shm::codec::MessageType for Signal {
+    const TYPE_ID: u16 = 2;
+    const NAME: &'static str = "Signal";
+
+    fn decode(payload: &[u8]) -> ::mycelium_shm::Result<Self> {
+        Signal::decode(payload)
     }
 }
 
@@ -588,6 +624,15 @@ impl ::mycelium_shm::codec::Encode for OrderRequest {
     }
 }
 
+impl ::mycelium_shm::codec::MessageType for OrderRequest {
+    const TYPE_ID: u16 = 3;
+    const NAME: &'static str = "OrderRequest";
+
+    fn decode(payload: &[u8]) -> ::mycelium_shm::Result<Self> {
+        OrderRequest::decode(payload)
+    }
+}
+
 /// An execution report for (part of) an order.
 ///
 /// Type id 4; encoded payload: always 40 bytes.
@@ -686,6 +731,15 @@ impl ::mycelium_shm::codec::Encode for Fill {
     }
 }
 
+impl ::mycelium_shm::codec::MessageType for Fill {
+    const TYPE_ID: u16 = 4;
+    const NAME: &'static str = "Fill";
+
+    fn decode(payload: &[u8]) -> ::mycelium_shm::Result<Self> {
+        Fill::decode(payload)
+    }
+}
+
 /// Control: the sender is done; receivers (and echo peers) exit.
 ///
 /// Type id 5; encoded payload: variable length.
@@ -765,6 +819,15 @@ impl ::mycelium_shm::codec::Encode for Stop {
         let mut out = ::std::vec::Vec::with_capacity(self.encoded_len());
         self.encode_into(&mut out)?;
         Ok((Self::TYPE_ID, out))
+    }
+}
+
+impl ::mycelium_shm::codec::MessageType for Stop {
+    const TYPE_ID: u16 = 5;
+    const NAME: &'static str = "Stop";
+
+    fn decode(payload: &[u8]) -> ::mycelium_shm::Result<Self> {
+        Stop::decode(payload)
     }
 }
 
@@ -886,6 +949,15 @@ impl ::mycelium_shm::codec::Encode for Scalars {
     }
 }
 
+impl ::mycelium_shm::codec::MessageType for Scalars {
+    const TYPE_ID: u16 = 10;
+    const NAME: &'static str = "Scalars";
+
+    fn decode(payload: &[u8]) -> ::mycelium_shm::Result<Self> {
+        Scalars::decode(payload)
+    }
+}
+
 /// Message `Text`.
 ///
 /// Type id 11; encoded payload: variable length.
@@ -964,6 +1036,15 @@ impl ::mycelium_shm::codec::Encode for Text {
     }
 }
 
+impl ::mycelium_shm::codec::MessageType for Text {
+    const TYPE_ID: u16 = 11;
+    const NAME: &'static str = "Text";
+
+    fn decode(payload: &[u8]) -> ::mycelium_shm::Result<Self> {
+        Text::decode(payload)
+    }
+}
+
 /// Message `Blob`.
 ///
 /// Type id 12; encoded payload: variable length.
@@ -1039,6 +1120,15 @@ impl ::mycelium_shm::codec::Encode for Blob {
         let mut out = ::std::vec::Vec::with_capacity(self.encoded_len());
         self.encode_into(&mut out)?;
         Ok((Self::TYPE_ID, out))
+    }
+}
+
+impl ::mycelium_shm::codec::MessageType for Blob {
+    const TYPE_ID: u16 = 12;
+    const NAME: &'static str = "Blob";
+
+    fn decode(payload: &[u8]) -> ::mycelium_shm::Result<Self> {
+        Blob::decode(payload)
     }
 }
 
@@ -1121,6 +1211,15 @@ impl ::mycelium_shm::codec::Encode for Fixed {
         let mut out = ::std::vec::Vec::with_capacity(self.encoded_len());
         self.encode_into(&mut out)?;
         Ok((Self::TYPE_ID, out))
+    }
+}
+
+impl ::mycelium_shm::codec::MessageType for Fixed {
+    const TYPE_ID: u16 = 13;
+    const NAME: &'static str = "Fixed";
+
+    fn decode(payload: &[u8]) -> ::mycelium_shm::Result<Self> {
+        Fixed::decode(payload)
     }
 }
 
@@ -1242,6 +1341,15 @@ impl ::mycelium_shm::codec::Encode for Arrays {
     }
 }
 
+impl ::mycelium_shm::codec::MessageType for Arrays {
+    const TYPE_ID: u16 = 14;
+    const NAME: &'static str = "Arrays";
+
+    fn decode(payload: &[u8]) -> ::mycelium_shm::Result<Self> {
+        Arrays::decode(payload)
+    }
+}
+
 /// Message `Point`.
 ///
 /// Type id 15; encoded payload: always 16 bytes.
@@ -1321,6 +1429,15 @@ impl ::mycelium_shm::codec::Encode for Point {
         let mut out = ::std::vec::Vec::with_capacity(self.encoded_len());
         self.encode_into(&mut out)?;
         Ok((Self::TYPE_ID, out))
+    }
+}
+
+impl ::mycelium_shm::codec::MessageType for Point {
+    const TYPE_ID: u16 = 15;
+    const NAME: &'static str = "Point";
+
+    fn decode(payload: &[u8]) -> ::mycelium_shm::Result<Self> {
+        Point::decode(payload)
     }
 }
 
@@ -1415,6 +1532,15 @@ impl ::mycelium_shm::codec::Encode for Segment {
         let mut out = ::std::vec::Vec::with_capacity(self.encoded_len());
         self.encode_into(&mut out)?;
         Ok((Self::TYPE_ID, out))
+    }
+}
+
+impl ::mycelium_shm::codec::MessageType for Segment {
+    const TYPE_ID: u16 = 16;
+    const NAME: &'static str = "Segment";
+
+    fn decode(payload: &[u8]) -> ::mycelium_shm::Result<Self> {
+        Segment::decode(payload)
     }
 }
 
@@ -1536,6 +1662,15 @@ impl ::mycelium_shm::codec::Encode for Envelope {
     }
 }
 
+impl ::mycelium_shm::codec::MessageType for Envelope {
+    const TYPE_ID: u16 = 17;
+    const NAME: &'static str = "Envelope";
+
+    fn decode(payload: &[u8]) -> ::mycelium_shm::Result<Self> {
+        Envelope::decode(payload)
+    }
+}
+
 /// No fields: the payload is empty.
 ///
 /// Type id 18; encoded payload: always 0 bytes.
@@ -1603,6 +1738,15 @@ impl ::mycelium_shm::codec::Encode for Empty {
         let mut out = ::std::vec::Vec::with_capacity(self.encoded_len());
         self.encode_into(&mut out)?;
         Ok((Self::TYPE_ID, out))
+    }
+}
+
+impl ::mycelium_shm::codec::MessageType for Empty {
+    const TYPE_ID: u16 = 18;
+    const NAME: &'static str = "Empty";
+
+    fn decode(payload: &[u8]) -> ::mycelium_shm::Result<Self> {
+        Empty::decode(payload)
     }
 }
 
@@ -1681,5 +1825,14 @@ impl ::mycelium_shm::codec::Encode for MaxId {
         let mut out = ::std::vec::Vec::with_capacity(self.encoded_len());
         self.encode_into(&mut out)?;
         Ok((Self::TYPE_ID, out))
+    }
+}
+
+impl ::mycelium_shm::codec::MessageType for MaxId {
+    const TYPE_ID: u16 = 65535;
+    const NAME: &'static str = "MaxId";
+
+    fn decode(payload: &[u8]) -> ::mycelium_shm::Result<Self> {
+        MaxId::decode(payload)
     }
 }

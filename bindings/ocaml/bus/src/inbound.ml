@@ -1,0 +1,371 @@
+open Mycelium_shm
+
+type t = {
+  name : string;
+  address : Sock.address option;
+  start : (int -> string -> unit) -> unit;
+  stats : unit -> (string * int) list;
+  errors : unit -> Bus_error.t list;
+  close : unit -> unit;
+}
+
+let name t = t.name
+let address t = t.address
+let start t deliver = t.start deliver
+let stats t = t.stats ()
+let errors t = t.errors ()
+let close t = t.close ()
+
+let with_lock m f =
+  Mutex.lock m;
+  match f () with
+  | v ->
+      Mutex.unlock m;
+      v
+  | exception e ->
+      Mutex.unlock m;
+      raise e
+
+(* -- shared memory ---------------------------------------------------------- *)
+
+let shm ?(capacity = 1 lsl 20) ?(unlink_on_close = false) ~digest channel =
+  match Reader.create_or_attach ~capacity ~schema_digest:digest channel with
+  | Error e -> Error (Bus_error.of_channel e)
+  | Ok reader ->
+      let name = "shm:" ^ channel in
+      let m = Mutex.create () and c = Condition.create () in
+      let stop = ref false and started = ref false and running = ref false and closed = ref false in
+      let frames = ref 0 in
+      let rec read_loop deliver =
+        if not !stop then
+          match Reader.read_batch ~timeout_ns:50_000_000 ~max_frames:64 reader with
+          | Ok batch ->
+              List.iter
+                (fun { Reader.type_id; payload } ->
+                  incr frames;
+                  deliver type_id payload)
+                batch;
+              read_loop deliver
+          | Error { Error.code = Error.Empty | Error.Interrupted; _ } -> read_loop deliver
+          | Error e ->
+              if not !stop then Log.err "%s: reading failed: %s" name (Error.to_string e)
+      in
+      let start deliver =
+        if !started then invalid_arg (name ^ ": already started");
+        started := true;
+        running := true;
+        ignore
+          (Thread.create
+             (fun () ->
+               (try read_loop deliver
+                with e -> Log.err "%s: reader thread failed: %s" name (Printexc.to_string e));
+               with_lock m (fun () ->
+                   running := false;
+                   Condition.broadcast c))
+             ())
+      in
+      let close () =
+        if not !closed then (
+          closed := true;
+          stop := true;
+          let ended =
+            with_lock m (fun () -> Sync.wait_until m c (Sync.deadline (Some 2.0)) (fun () -> not !running))
+          in
+          if ended then Reader.close reader
+          else Log.warn "%s: reader thread still busy; channel left attached" name;
+          if unlink_on_close then Channel.unlink_if_exists channel)
+      in
+      Ok
+        {
+          name;
+          address = None;
+          start;
+          stats = (fun () -> [ ("frames", !frames) ]);
+          errors = (fun () -> []);
+          close;
+        }
+
+(* -- sockets ------------------------------------------------------------------ *)
+
+type sock = {
+  sname : string;
+  digest : string;
+  max_payload : int;
+  max_connections : int;
+  handshake_timeout : float;
+  frame_timeout : float;
+  listener : Unix.file_descr;
+  bound : Sock.address;
+  m : Mutex.t;
+  c : Condition.t;
+  deliver_lock : Mutex.t;
+  mutable deliver : int -> string -> unit;
+  conns : (Unix.file_descr, unit) Hashtbl.t;
+  mutable threads : int;  (** accept thread + connection threads running *)
+  mutable stop : bool;
+  mutable errs : Bus_error.t list;
+  mutable connections : int;
+  mutable sframes : int;
+  mutable refused : int;
+  mutable timed_out : int;
+  mutable oversized : int;
+}
+
+let report s e =
+  with_lock s.m (fun () ->
+      s.errs <- e :: List.filteri (fun i _ -> i < 31) s.errs;
+      if not s.stop then Log.warn "%s: connection ended: %s" s.sname (Bus_error.to_string e))
+
+exception Drop of Bus_error.t
+
+let chunk = 65536
+
+(* One connection: hello, then frames until EOF, an error or [close]. *)
+let serve s fd =
+  let transport fmt = Printf.ksprintf (fun m -> raise (Drop (Bus_error.Transport m))) fmt in
+  let hello = Bytes.create Wire.hello_size in
+  Sock.set_timeouts fd s.handshake_timeout;
+  Sock.write_all fd (Wire.hello ~max_payload:s.max_payload ~digest:s.digest);
+  (* The whole hello within handshake_timeout of the accept, however the
+     peer dribbles it. *)
+  let deadline = Sync.now () +. s.handshake_timeout in
+  let rec read_hello got =
+    if got = Wire.hello_size then `Ok
+    else if Sync.now () > deadline then `Late
+    else
+      match Unix.read fd hello got (Wire.hello_size - got) with
+      | 0 -> `Eof got
+      | k -> read_hello (got + k)
+      | exception Unix.Unix_error (Unix.EINTR, _, _) -> read_hello got
+      | exception Unix.Unix_error ((Unix.EAGAIN | Unix.EWOULDBLOCK), _, _) -> `Late
+  in
+  let limit =
+    match read_hello 0 with
+    | `Late ->
+        with_lock s.m (fun () -> s.timed_out <- s.timed_out + 1);
+        transport "no handshake within %g s; connection dropped" s.handshake_timeout
+    | `Eof 0 -> transport "peer closed the connection during the handshake"
+    | `Eof n -> transport "connection closed inside a record (%d of 48 bytes)" n
+    | `Ok -> (
+        match
+          Wire.check_hello ~digest:s.digest ~max_payload:s.max_payload (Bytes.to_string hello)
+        with
+        | Ok limit -> limit
+        | Error e -> raise (Drop e))
+  in
+  with_lock s.m (fun () -> s.connections <- s.connections + 1);
+  Sock.set_timeouts fd s.frame_timeout;
+  let buf = Bytes.create chunk in
+  let pos = ref 0 and len = ref 0 in
+  let started = ref None in
+  (* Read more bytes after [len]; false on a clean EOF. *)
+  let check_deadline () =
+    match !started with
+    | Some t0 when Sync.now () -. t0 > s.frame_timeout ->
+        with_lock s.m (fun () -> s.timed_out <- s.timed_out + 1);
+        transport "frame not completed within %g s; connection dropped" s.frame_timeout
+    | _ -> ()
+  in
+  let rec read_into b off n =
+    match Unix.read fd b off n with
+    | k -> k
+    | exception Unix.Unix_error (Unix.EINTR, _, _) -> read_into b off n
+    | exception Unix.Unix_error ((Unix.EAGAIN | Unix.EWOULDBLOCK), _, _) ->
+        check_deadline ();
+        read_into b off n
+  in
+  let deliver type_id payload =
+    with_lock s.m (fun () -> s.sframes <- s.sframes + 1);
+    with_lock s.deliver_lock (fun () -> s.deliver type_id payload)
+  in
+  let eof_error avail =
+    if avail < Wire.header_size then
+      transport "connection closed inside a record (%d of 8 bytes)" avail
+    else if avail = Wire.header_size then
+      transport "connection closed between a frame header and payload"
+    else
+      let flen = Int32.to_int (Bytes.get_int32_le buf !pos) land 0xFFFF_FFFF in
+      transport "connection closed inside a record (%d of %d bytes)" (avail - 8) (flen - 8)
+  in
+  let rec loop () =
+    let avail = !len - !pos in
+    if avail >= Wire.header_size then (
+      match Wire.check_header ~limit buf !pos with
+      | Error e ->
+          let flen = Int32.to_int (Bytes.get_int32_le buf !pos) land 0xFFFF_FFFF in
+          if flen - Wire.header_size > limit then with_lock s.m (fun () -> s.oversized <- s.oversized + 1);
+          raise (Drop e)
+      | Ok (plen, type_id) ->
+          let flen = Wire.header_size + plen in
+          if avail >= flen then (
+            let payload = Bytes.sub_string buf (!pos + Wire.header_size) plen in
+            pos := !pos + flen;
+            started := None;
+            deliver type_id payload;
+            loop ())
+          else if flen > chunk then (
+            (* A frame larger than the buffer: read its payload in place. *)
+            if !started = None then started := Some (Sync.now ());
+            let payload = Bytes.create plen in
+            let have = avail - Wire.header_size in
+            Bytes.blit buf (!pos + Wire.header_size) payload 0 have;
+            pos := 0;
+            len := 0;
+            let rec rest got =
+              if got < plen then (
+                let k = read_into payload got (plen - got) in
+                if k = 0 then
+                  transport "connection closed inside a record (%d of %d bytes)" got plen;
+                check_deadline ();
+                rest (got + k))
+            in
+            rest have;
+            started := None;
+            deliver type_id (Bytes.unsafe_to_string payload);
+            loop ())
+          else more avail)
+    else more avail
+  and more avail =
+    if avail > 0 && !started = None then started := Some (Sync.now ());
+    if !pos > 0 then (
+      Bytes.blit buf !pos buf 0 avail;
+      pos := 0;
+      len := avail);
+    let k = read_into buf !len (chunk - !len) in
+    if k = 0 then (if avail > 0 then eof_error avail)
+    else (
+      len := !len + k;
+      check_deadline ();
+      loop ())
+  in
+  loop ()
+
+let conn_thread s fd =
+  (try serve s fd with
+  | Drop e -> report s e
+  | Unix.Unix_error (e, fn, _) ->
+      if not s.stop then report s (Bus_error.Transport (fn ^ ": " ^ Unix.error_message e))
+  | e -> report s (Bus_error.Transport ("connection handler failed: " ^ Printexc.to_string e)));
+  with_lock s.m (fun () ->
+      Hashtbl.remove s.conns fd;
+      s.threads <- s.threads - 1;
+      Condition.broadcast s.c);
+  Sock.close_quietly fd
+
+let accept_loop s =
+  let rec loop delay =
+    if not s.stop then
+      match Unix.accept ~cloexec:true s.listener with
+      | fd, _ ->
+          let admitted =
+            with_lock s.m (fun () ->
+                if s.stop || Hashtbl.length s.conns >= s.max_connections then (
+                  s.refused <- s.refused + 1;
+                  false)
+                else (
+                  Hashtbl.replace s.conns fd ();
+                  s.threads <- s.threads + 1;
+                  true))
+          in
+          if admitted then (
+            (match s.bound with
+            | Sock.Tcp _ -> ( try Unix.setsockopt fd Unix.TCP_NODELAY true with Unix.Unix_error _ -> ())
+            | Sock.Unix_socket _ -> ());
+            ignore (Thread.create (conn_thread s) fd))
+          else Sock.close_quietly fd;
+          loop 0.
+      | exception Unix.Unix_error ((Unix.EINTR | Unix.ECONNABORTED | Unix.EPERM), _, _) ->
+          loop delay
+      | exception Unix.Unix_error (e, _, _) ->
+          if not s.stop then (
+            let delay = Float.min 1.0 (Float.max 0.01 (delay *. 2.)) in
+            Log.warn "%s: accept failed (%s); retry in %.2f s" s.sname (Unix.error_message e) delay;
+            Sync.sleep_unless delay (fun () -> s.stop);
+            loop delay)
+  in
+  loop 0.;
+  with_lock s.m (fun () ->
+      s.threads <- s.threads - 1;
+      Condition.broadcast s.c)
+
+let socket ?(max_payload = Wire.default_max_payload) ?(max_connections = 64)
+    ?(handshake_timeout = 5.0) ?(frame_timeout = 30.0) ~digest address =
+  Sock.ignore_sigpipe ();
+  match Sock.listen address with
+  | Error _ as e -> e
+  | Ok (listener, bound) ->
+      let s =
+        {
+          sname = Sock.describe bound;
+          digest;
+          max_payload;
+          max_connections;
+          handshake_timeout;
+          frame_timeout;
+          listener;
+          bound;
+          m = Mutex.create ();
+          c = Condition.create ();
+          deliver_lock = Mutex.create ();
+          deliver = (fun _ _ -> ());
+          conns = Hashtbl.create 16;
+          threads = 0;
+          stop = false;
+          errs = [];
+          connections = 0;
+          sframes = 0;
+          refused = 0;
+          timed_out = 0;
+          oversized = 0;
+        }
+      in
+      let started = ref false and closed = ref false in
+      let start deliver =
+        if !started then invalid_arg (s.sname ^ ": already started");
+        started := true;
+        s.deliver <- deliver;
+        with_lock s.m (fun () -> s.threads <- s.threads + 1);
+        ignore (Thread.create accept_loop s)
+      in
+      let close () =
+        if not !closed then (
+          closed := true;
+          let conns =
+            with_lock s.m (fun () ->
+                s.stop <- true;
+                Hashtbl.fold (fun fd () acc -> fd :: acc) s.conns [])
+          in
+          (* Wake the accept thread (shutdown of a listening socket ends a
+             blocked accept on Linux) and every connection's read. *)
+          (try Unix.shutdown s.listener Unix.SHUTDOWN_ALL with Unix.Unix_error _ -> ());
+          List.iter (fun fd -> try Unix.shutdown fd Unix.SHUTDOWN_ALL with Unix.Unix_error _ -> ()) conns;
+          let ended =
+            with_lock s.m (fun () ->
+                Sync.wait_until s.m s.c (Sync.deadline (Some 2.0)) (fun () -> s.threads = 0))
+          in
+          if not ended then Log.warn "%s: %d threads still busy at close" s.sname s.threads;
+          Sock.close_quietly s.listener;
+          match s.bound with
+          | Sock.Unix_socket p -> ( try Unix.unlink p with Unix.Unix_error _ -> ())
+          | Sock.Tcp _ -> ())
+      in
+      let stats () =
+        with_lock s.m (fun () ->
+            [
+              ("frames", s.sframes);
+              ("connections", s.connections);
+              ("open", Hashtbl.length s.conns);
+              ("refused", s.refused);
+              ("timed_out", s.timed_out);
+              ("oversized", s.oversized);
+            ])
+      in
+      Ok
+        {
+          name = s.sname;
+          address = Some bound;
+          start;
+          stats;
+          errors = (fun () -> with_lock s.m (fun () -> s.errs));
+          close;
+        }

@@ -1,0 +1,67 @@
+(** Inbound endpoints: where frames addressed to this node arrive (Python's
+    [ShmInbound] and [SocketInbound]).
+
+    Scheduling: every endpoint reads in its own POSIX thread(s), which call
+    the [deliver] function given to {!start}.  A shared-memory endpoint has
+    one reader thread, blocked in the channel's read with the OCaml runtime
+    lock released (50 ms slices, so {!close} is prompt).  A socket endpoint
+    has one thread blocked in [accept] and one thread per connection
+    blocked in [read], both releasing the runtime lock; the connections'
+    [deliver] calls are serialized by a lock of the endpoint, so handlers
+    see one frame at a time and each sender's frames in order.  Threads
+    rather than one [select] loop: the channel reads already release the
+    runtime lock, a blocked reader costs no CPU, and [select] would fail on
+    descriptors above 1024.  The price of a thread per connection is
+    bounded by [max_connections]. *)
+
+type t
+(** An endpoint. *)
+
+val shm :
+  ?capacity:int -> ?unlink_on_close:bool -> digest:string -> string -> (t, Bus_error.t) result
+(** [shm ~digest channel] becomes the reader of [channel], creating it
+    (ring of [capacity] bytes, default 1 MiB, schema digest [digest]) or
+    taking over one whose reader died, reading what was written
+    meanwhile.  [unlink_on_close] (default false) removes the channel in
+    {!close}. *)
+
+val socket :
+  ?max_payload:int ->
+  ?max_connections:int ->
+  ?handshake_timeout:float ->
+  ?frame_timeout:float ->
+  digest:string ->
+  Sock.address ->
+  (t, Bus_error.t) result
+(** [socket ~digest address] listens at once (port 0: any free port, see
+    {!address}).  Each connection sends its hello first and must complete
+    the peer's within [handshake_timeout] (5 s); a digest mismatch ends
+    that connection (logged, in {!errors}; the peer sees the mismatch too).
+    A frame longer than the agreed maximum ([max_payload], 1 MiB, or the
+    peer's smaller one) or of type 0 ends the connection before its payload
+    is read; a frame begun must be complete within [frame_timeout] (30 s).
+    Beyond [max_connections] (64) connections, peers are accepted and
+    closed at once ([refused]). *)
+
+val name : t -> string
+(** [name t] is ["shm:CHANNEL"], ["unix:PATH"] or ["tcp:HOST:PORT"]. *)
+
+val address : t -> Sock.address option
+(** [address t] is the bound socket address (the real port), if a socket. *)
+
+val start : t -> (int -> string -> unit) -> unit
+(** [start t deliver] starts reading; [deliver type_id payload] is called
+    for every frame, in the endpoint's threads.  Once only. *)
+
+val stats : t -> (string * int) list
+(** [stats t]: [frames] received; sockets also [connections] (handshaken),
+    [open], [refused], [timed_out], [oversized]. *)
+
+val errors : t -> Bus_error.t list
+(** [errors t] is the most recent connection errors (at most 32), newest
+    first. *)
+
+val close : t -> unit
+(** [close t] stops receiving: ends the reader threads and connections
+    (waiting up to 2 s for them), releases the channel or the listening
+    socket (removing a Unix socket file).  Twice is harmless. *)

@@ -1,0 +1,1 @@
+(* Tests of mycelium_shm.bus; no interface. *)
