@@ -15,7 +15,7 @@ CORE_SRC := $(wildcard csrc/*.c)
 CORE_HDR := $(wildcard csrc/*.h)
 STAMP := $(VENV)/.installed
 
-.PHONY: all deps build demo test test-quickstart test-c test-py test-rust test-ocaml lint bench bench-deps bench-quick clean
+.PHONY: all deps build demo test test-quickstart test-c test-py test-rust test-ocaml lint bench bench-deps bench-quick bench-broadcast clean
 
 all: build
 
@@ -72,6 +72,21 @@ $(CBUILD)/test_stall_asan: tests/c/test_stall.c $(TEST_HDR) $(CORE_SRC) $(CORE_H
 	@mkdir -p $(CBUILD)
 	$(CC) $(CFLAGS_CORE) -DMYC_TEST_HOOKS -O1 -g $(ASAN_FLAGS) $< $(CORE_SRC) -o $@ -lpthread
 
+# Broadcast channels: cursors, policies, laps (plain, ASan+UBSan, and TSan
+# on the threaded zero-copy readers; lossy reads race with writers by design,
+# a seqlock's validated copy, so they are not run under TSan).
+$(CBUILD)/test_broadcast: tests/c/test_broadcast.c $(TEST_HDR) $(CORE_SRC) $(CORE_HDR)
+	@mkdir -p $(CBUILD)
+	$(CC) $(CFLAGS_CORE) -O2 -g $< $(CORE_SRC) -o $@ -lpthread
+
+$(CBUILD)/test_broadcast_asan: tests/c/test_broadcast.c $(TEST_HDR) $(CORE_SRC) $(CORE_HDR)
+	@mkdir -p $(CBUILD)
+	$(CC) $(CFLAGS_CORE) -O1 -g $(ASAN_FLAGS) $< $(CORE_SRC) -o $@ -lpthread
+
+$(CBUILD)/test_broadcast_tsan: tests/c/test_broadcast.c $(TEST_HDR) $(CORE_SRC) $(CORE_HDR)
+	@mkdir -p $(CBUILD)
+	$(CC) $(CFLAGS_CORE) -O1 -g -fsanitize=thread $< $(CORE_SRC) -o $@ -lpthread
+
 $(CBUILD)/stress_ring: tests/c/stress_ring.c $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(CBUILD)
 	$(CC) $(CFLAGS_CORE) -O2 -g $< $(CORE_SRC) -o $@ -lpthread
@@ -81,7 +96,8 @@ $(CBUILD)/stress_ring_tsan: tests/c/stress_ring.c $(CORE_SRC) $(CORE_HDR)
 	$(CC) $(CFLAGS_CORE) -O1 -g -fsanitize=thread $< $(CORE_SRC) -o $@ -lpthread
 
 C_TESTS := $(CBUILD)/test_ring $(CBUILD)/test_ring_asan $(CBUILD)/test_stall \
-	$(CBUILD)/test_stall_asan $(CBUILD)/stress_ring $(CBUILD)/stress_ring_tsan
+	$(CBUILD)/test_stall_asan $(CBUILD)/stress_ring $(CBUILD)/stress_ring_tsan \
+	$(CBUILD)/test_broadcast $(CBUILD)/test_broadcast_asan $(CBUILD)/test_broadcast_tsan
 
 test-c: $(C_TESTS)
 	$(CBUILD)/test_ring
@@ -90,6 +106,9 @@ test-c: $(C_TESTS)
 	$(ASAN_ENV) $(CBUILD)/test_stall_asan
 	$(CBUILD)/stress_ring 4 100000
 	TSAN_OPTIONS="halt_on_error=1 exitcode=66" $(CBUILD)/stress_ring_tsan 4 20000
+	$(CBUILD)/test_broadcast
+	$(ASAN_ENV) $(CBUILD)/test_broadcast_asan
+	TSAN_OPTIONS="halt_on_error=1 exitcode=66" $(CBUILD)/test_broadcast_tsan zero_copy_readers
 
 # -- bindings ---------------------------------------------------------------
 
@@ -105,6 +124,29 @@ test-ocaml:
 	dune build --root bindings/ocaml
 	dune test --root bindings/ocaml
 
+# -- the multi-language trading example (examples/trading) -----------------
+
+TRADING := examples/trading
+
+# Its Rust and OCaml node programs (the topologies name them); the example's
+# test and run.py call this, so a fresh clone needs no other step.
+trading-build:
+	cargo build --release --quiet --manifest-path $(TRADING)/rust/Cargo.toml
+	sh scripts/install-ocaml.sh >/dev/null
+	dune build --root $(TRADING)/ocaml ./src/trading_node.exe 2>&1
+
+# Both topologies, checksums compared with $(TRADING)/expected_checksum.txt.
+trading: $(STAMP) trading-build
+	$(PYTHON) $(TRADING)/run.py --no-build --check
+
+# The example's Rust unit tests and lints (its Python runs in test-py).
+test-trading: trading-build
+	cargo test --quiet --manifest-path $(TRADING)/rust/Cargo.toml
+	cargo clippy --quiet --manifest-path $(TRADING)/rust/Cargo.toml --all-targets -- -D warnings
+	cargo fmt --manifest-path $(TRADING)/rust/Cargo.toml --check
+
+.PHONY: trading-build trading test-trading
+
 # -- fuzzing: libFuzzer over the shared region (clang) --------------------
 
 # tests/fuzz/fuzz_region.c writes each input over a channel's bytes and drives
@@ -117,7 +159,7 @@ FUZZ_HDR := $(wildcard csrc/*.h)
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Icsrc
 FUZZ_LDFLAGS := -Wl,--wrap=mmap,--wrap=munmap -lpthread
 FUZZ_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
-FUZZ_OPTS := -max_len=8193 -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
+FUZZ_OPTS := -max_len=8195 -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
 	-artifact_prefix=$(FUZZ_BUILD)/artifacts/
 FUZZ_TIME ?= 600
 
@@ -191,17 +233,23 @@ test-model:
 
 # The Python tests include the cross-language ones, which start the Rust and
 # OCaml programs: they run after the bindings are built and tested.
-test: test-c lint test-rust test-ocaml test-py test-fuzz test-quickstart wheel test-model
+test: test-c lint test-rust test-ocaml test-trading test-py test-fuzz test-quickstart wheel test-model
 
 # The peers the benchmark compares against (not needed by the tests).
 bench-deps: $(STAMP)
-	$(PYTHON) -m pip install -q --disable-pip-version-check "pyzmq>=25" "faster-fifo>=1.4" iceoryx2 "backtrader==1.9.78.123"
+	$(PYTHON) -m pip install -q --disable-pip-version-check "pyzmq>=25" "faster-fifo>=1.4" \
+		"iceoryx2==0.10.0" "eclipse-zenoh==1.10.2" "backtrader==1.9.78.123"
 
 bench: bench-deps
 	$(PYTHON) -m bench
 
 bench-quick: bench-deps
 	$(PYTHON) -m bench --quick
+
+# Broadcast fan-out to 1, 2, 4 reader processes against single-reader mode,
+# iceoryx2 and zenoh (shared-memory mode): bench/results/broadcast.{json,md}.
+bench-broadcast: bench-deps
+	$(PYTHON) bench/bench_broadcast.py
 
 clean:
 	rm -rf build $(CBUILD) mycelium_shm/_ring*.so *.egg-info
