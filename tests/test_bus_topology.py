@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -283,6 +287,138 @@ BAD = [
         "a topology needs at least one node",
     ),
     (
+        "unknown language",
+        """\
+        schema = "SCHEMA"
+        [nodes.a]
+        services = ["s"]
+        language = "java"
+        command = ["./a"]
+        [services.s]
+        consumes = []
+        """,
+        4,
+        "node 'a': language 'java' is not one of python, rust, ocaml",
+    ),
+    (
+        "rust node without command",
+        """\
+        schema = "SCHEMA"
+        [nodes.a]
+        services = ["s"]
+
+        [nodes.md]
+        language = "rust"
+        services = ["t"]
+        [services.s]
+        consumes = []
+        [services.t]
+        consumes = []
+        """,
+        5,
+        "node 'md': a rust node needs command = [",
+    ),
+    (
+        "ocaml node without command",
+        """\
+        schema = "SCHEMA"
+        [nodes.risk]
+        services = ["s"]
+        language = "ocaml"
+        [services.s]
+        consumes = []
+        """,
+        2,
+        "node 'risk': an ocaml node needs command",
+    ),
+    (
+        "command on a python node",
+        """\
+        schema = "SCHEMA"
+        [nodes.a]
+        services = ["s"]
+        command = ["./a"]
+        [services.s]
+        consumes = []
+        """,
+        4,
+        "node 'a': command is for rust and ocaml nodes",
+    ),
+    (
+        "command not a list of strings",
+        """\
+        schema = "SCHEMA"
+        [nodes.a]
+        language = "rust"
+        services = ["s"]
+        command = "./a --fast"
+        [services.s]
+        consumes = []
+        """,
+        5,
+        "node 'a': command must be a non-empty list of strings",
+    ),
+    (
+        "empty command",
+        """\
+        schema = "SCHEMA"
+        [nodes.a]
+        language = "ocaml"
+        services = ["s"]
+        command = []
+        [services.s]
+        consumes = []
+        """,
+        5,
+        "node 'a': command must be a non-empty list of strings",
+    ),
+    (
+        "class on a service of a rust node",
+        """\
+        schema = "SCHEMA"
+        [nodes.md]
+        language = "rust"
+        command = ["./md"]
+        services = ["market_data"]
+        [services.market_data]
+        consumes = []
+        class = "feeds:MarketData"
+        """,
+        8,
+        "service 'market_data': class is for Python services, but node 'md' that hosts "
+        "it is a rust node",
+    ),
+    (
+        "date in the config of an ocaml service",
+        """\
+        schema = "SCHEMA"
+        [nodes.risk]
+        language = "ocaml"
+        command = ["./risk"]
+        services = ["risk"]
+        [services.risk]
+        consumes = []
+        [services.risk.config]
+        limit = 5
+        since = 2024-01-02
+        """,
+        10,
+        "service 'risk': config key 'since' holds a date, which an ocaml node cannot receive",
+    ),
+    (
+        "unknown node key",
+        """\
+        schema = "SCHEMA"
+        [nodes.a]
+        services = ["s"]
+        lang = "rust"
+        [services.s]
+        consumes = []
+        """,
+        4,
+        "node 'a': unknown key 'lang' (expected services, endpoint, language, command)",
+    ),
+    (
         "missing schema file",
         """\
         schema = "does-not-exist.toml"
@@ -316,3 +452,283 @@ def test_topology_error_is_a_value_error(tmp_path):
     with pytest.raises(ValueError) as info:
         Topology.load(tmp_path / "missing.toml")
     assert isinstance(info.value, MyceliumError)
+
+
+# -- languages and node plans ---------------------------------------------------
+
+MIXED = """\
+schema = "{schema}"
+
+[nodes.md]
+language = "rust"
+command = ["../bin/trading_node", "--fast"]
+services = ["market_data", "execution"]
+endpoint = {{ kind = "shm", name = "{channel}", capacity = 65536 }}
+
+[nodes.strategy]
+services = ["strategy"]
+endpoint = {{ kind = "tcp", address = "127.0.0.1:{port}" }}
+
+[nodes.risk]
+language = "ocaml"
+command = ["/opt/risk/risk_node"]
+services = ["risk", "audit"]
+endpoint = {{ kind = "unix", path = "risk.sock" }}
+
+[services.market_data]
+consumes = ["Stop"]
+config = {{ ticks = 10000, seed = 7, symbols = ["EURUSD", "USDJPY"], rate = 2.5 }}
+
+[services.execution]
+consumes = ["OrderRequest", "Stop"]
+
+[services.strategy]
+class = "strategies:Momentum"
+consumes = ["MarketTick", "Stop"]
+config = {{ window = 8 }}
+
+[services.risk]
+consumes = ["Signal", "Fill"]
+config = {{ limits = {{ notional = 1e6, position = 100 }} }}
+
+[services.audit]
+consumes = ["Fill"]
+"""
+
+
+def mixed(tmp_path: Path) -> tuple[Path, int]:
+    port = free_port()
+    path = tmp_path / "topo" / "mixed.toml"
+    path.parent.mkdir()
+    path.write_text(MIXED.format(schema=SCHEMA_PATH, channel="t-mixed-md", port=port))
+    return path, port
+
+
+def test_language_and_command_are_parsed(tmp_path):
+    """A relative program resolves against the file's directory; arguments stay as written."""
+    path, _ = mixed(tmp_path)
+    topology = Topology.load(path)
+    md, strategy, risk = (topology.nodes[n] for n in ("md", "strategy", "risk"))
+    assert (md.language, md.command) == ("rust", (str(tmp_path / "bin" / "trading_node"), "--fast"))
+    assert (strategy.language, strategy.command) == ("python", None)
+    assert (risk.language, risk.command) == ("ocaml", ("/opt/risk/risk_node",))
+
+
+def test_plan_of_a_three_language_topology(tmp_path):
+    """Each node's plan: schema digest, services in order with config, inbound, links by rule."""
+    path, port = mixed(tmp_path)
+    topology = Topology.load(path)
+    digest = Schema.load(SCHEMA_PATH).digest.hex()
+    schema = {"path": str(SCHEMA_PATH.resolve()), "digest": digest}
+    md_in = {"kind": "shm", "name": "t-mixed-md", "capacity": 65536}
+    strategy_in = {"kind": "tcp", "host": "127.0.0.1", "port": port}
+    risk_in = {"kind": "unix", "path": str(tmp_path / "topo" / "risk.sock")}
+    assert topology.plan("md") == {
+        "version": 1,
+        "topology": str(path.resolve()),
+        "node": "md",
+        "language": "rust",
+        "schema": schema,
+        "services": [
+            {
+                "name": "market_data",
+                "consumes": ["Stop"],
+                "config": {
+                    "ticks": 10000,
+                    "seed": 7,
+                    "symbols": ["EURUSD", "USDJPY"],
+                    "rate": 2.5,
+                },
+            },
+            {"name": "execution", "consumes": ["OrderRequest", "Stop"], "config": {}},
+        ],
+        "inbound": md_in,
+        "links": [
+            {"node": "strategy", "types": ["MarketTick", "Stop"], "endpoint": strategy_in},
+            {"node": "risk", "types": ["Fill", "Signal"], "endpoint": risk_in},
+        ],
+    }
+    strategy = topology.plan("strategy")
+    assert strategy["language"] == "python" and strategy["inbound"] == strategy_in
+    assert strategy["services"] == [
+        {"name": "strategy", "consumes": ["MarketTick", "Stop"], "config": {"window": 8}}
+    ]
+    assert strategy["links"] == [
+        {"node": "md", "types": ["OrderRequest", "Stop"], "endpoint": md_in},
+        {"node": "risk", "types": ["Fill", "Signal"], "endpoint": risk_in},
+    ]
+    risk = topology.plan("risk")
+    assert risk["language"] == "ocaml" and risk["inbound"] == risk_in
+    assert [s["name"] for s in risk["services"]] == ["risk", "audit"]
+    assert risk["services"][0]["config"] == {"limits": {"notional": 1e6, "position": 100}}
+    assert risk["links"] == [
+        {"node": "md", "types": ["OrderRequest", "Stop"], "endpoint": md_in},
+        {"node": "strategy", "types": ["MarketTick", "Stop"], "endpoint": strategy_in},
+    ]
+    # Every plan is JSON as it stands, and the digest is the schema's.
+    for node in topology.nodes:
+        plan = topology.plan(node)
+        assert json.loads(json.dumps(plan)) == plan
+        assert len(plan["schema"]["digest"]) == 64
+
+
+def test_plan_of_a_node_that_receives_nothing_has_no_inbound(tmp_path):
+    """A producer-only node has inbound null even with an endpoint; a lone node has no links."""
+    path = write(
+        tmp_path,
+        """\
+        schema = "SCHEMA"
+        [nodes.feed]
+        language = "rust"
+        command = ["./feed"]
+        services = ["feed"]
+        endpoint = { kind = "shm", name = "t-feed" }
+        [nodes.sink]
+        services = ["sink"]
+        endpoint = { kind = "shm", name = "t-sink" }
+        [services.feed]
+        consumes = []
+        [services.sink]
+        consumes = ["MarketTick"]
+        """,
+    )
+    topology = Topology.load(path)
+    feed = topology.plan("feed")
+    assert feed["inbound"] is None
+    assert feed["links"] == [
+        {
+            "node": "sink",
+            "types": ["MarketTick"],
+            "endpoint": {"kind": "shm", "name": "t-sink", "capacity": 1 << 20},
+        }
+    ]
+    assert topology.plan("sink")["links"] == []
+    with pytest.raises(KeyError, match="no node 'ghost'"):
+        topology.plan("ghost")
+
+
+def bus_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run(
+        [sys.executable, "-m", "mycelium_shm.bus", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=60,
+    )
+
+
+def test_plan_command_prints_the_plan(tmp_path):
+    """`python -m mycelium_shm.bus plan` prints exactly Topology.plan as JSON."""
+    path, _ = mixed(tmp_path)
+    out = bus_cli("plan", str(path), "--node", "risk")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == Topology.load(path).plan("risk")
+    assert out.stderr == ""
+
+
+@pytest.mark.parametrize("command", ["plan", "run", "launch"])
+def test_topology_errors_are_one_line_on_stderr(tmp_path, command):
+    """Every command reports a bad file as one file:line line and exit 2, no traceback."""
+    path = write(
+        tmp_path,
+        """\
+        schema = "SCHEMA"
+        [nodes.a]
+        services = ["s"]
+        language = "cobol"
+        [services.s]
+        consumes = []
+        """,
+    )
+    node = ["--node", "a"] if command != "launch" else []
+    out = bus_cli(command, str(path), *node)
+    assert out.returncode == 2
+    assert out.stderr.splitlines() == [
+        f"python -m mycelium_shm.bus: {path}:4: node 'a': language 'cobol' is not one of "
+        "python, rust, ocaml"
+    ]
+
+
+def test_plan_of_an_unknown_node_is_one_line(tmp_path):
+    """plan --node with a name the file does not have: one line naming the nodes."""
+    path, _ = mixed(tmp_path)
+    out = bus_cli("plan", str(path), "--node", "ghost")
+    assert out.returncode == 2
+    assert out.stderr.splitlines() == [
+        f"python -m mycelium_shm.bus: no node 'ghost' in {path} (nodes: md, strategy, risk)"
+    ]
+
+
+SERVICE_MODULE = """\
+from mycelium_shm.bus import Service
+
+
+class Sink(Service):
+    def __init__(self, path: str, limit: int = 10) -> None:
+        super().__init__()
+"""
+
+RUN_ERRORS = [
+    (
+        "missing module",
+        'class = "no_such_module:Sink"',
+        "class",
+        "service 's': cannot import module 'no_such_module' of class 'no_such_module:Sink': "
+        "No module named 'no_such_module'",
+    ),
+    (
+        "missing class",
+        'class = "probe_services:Source"',
+        "class",
+        "service 's': module 'probe_services' has no 'Source'",
+    ),
+    (
+        "bad config key",
+        'class = "probe_services:Sink"\nconfig = { path = "x", limt = 3 }',
+        "config",
+        "service 's': config key 'limt' is not a parameter of probe_services:Sink "
+        "(parameters: path, limit)",
+    ),
+    (
+        "missing config key",
+        'class = "probe_services:Sink"\nconfig = { limit = 3 }',
+        "config",
+        "service 's': config does not fit (missing a required argument: 'path') the "
+        "parameters of probe_services:Sink (parameters: path, limit)",
+    ),
+    (
+        "python service without class",
+        "",
+        None,
+        "service 's' has no class = \"module:Class\" (and none was passed)",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "keys", "key", "problem"), RUN_ERRORS, ids=[r[0] for r in RUN_ERRORS]
+)
+def test_run_reports_bad_classes_and_configs_in_one_line(tmp_path, case, keys, key, problem):
+    """`run` with a class that cannot be imported or a config that does not fit: one line."""
+    (tmp_path / "probe_services.py").write_text(SERVICE_MODULE)
+    path = tmp_path / "topology.toml"
+    text = f'schema = "{SCHEMA_PATH}"\n[nodes.a]\nservices = ["s"]\n[services.s]\nconsumes = []\n'
+    path.write_text(text + keys + "\n")
+    lines = path.read_text().splitlines()
+    line = 4 if key is None else next(i for i, t in enumerate(lines, 1) if t.startswith(key))
+    out = bus_cli("run", str(path), "--node", "a")
+    assert out.returncode == 2
+    assert out.stderr.splitlines() == [f"python -m mycelium_shm.bus: {path}:{line}: {problem}"]
+
+
+def test_run_refuses_a_rust_node(tmp_path):
+    """`run` hosts python nodes only: a rust node is started by its command."""
+    path, _ = mixed(tmp_path)
+    out = bus_cli("run", str(path), "--node", "md")
+    assert out.returncode == 2
+    assert out.stderr.splitlines() == [
+        f"python -m mycelium_shm.bus: {path}:4: node 'md' is a rust node: it runs as its "
+        "command (python -m mycelium_shm.bus launch starts it), not in a Python runtime"
+    ]

@@ -1,28 +1,46 @@
 """Run every node of a topology as its own process, and restart the ones that die.
 
-Each node runs ``python -m mycelium_shm.bus run <topology> --node <name>``.
+A python node runs ``python -m mycelium_shm.bus run <topology> --node <name>``.
+A rust or ocaml node runs its ``command`` followed by ``--plan <file>``, with
+the environment variable ``MYCELIUM_BUS_PLAN=<file>`` too: the file is the
+node's plan (:meth:`Topology.plan`, JSON), written into a private directory
+(mode 0700) that the launcher removes when it stops.  Such a program starts
+in the topology file's directory, with SIGINT and SIGTERM unblocked and
+their default actions, and gets SIGTERM from the kernel if the launcher dies
+(PR_SET_PDEATHSIG).  A command that cannot be executed is a
+:class:`TopologyError` at the line of ``command``; the nodes started before
+it are stopped and their channels removed.
+
 A monitor thread notices a node that exits: exit status 0 means the node
-finished (a service called ``stop_node()``) and it stays down; any other
-status (a crash, ``kill -9``) is logged and the node is started again after
-a pause that doubles with each consecutive crash, from ``backoff_initial`` to
-``backoff_max`` seconds (a node that ran for ``stable_after`` seconds counts
-as healthy again).  The other nodes keep running meanwhile: their links
+finished (a service called ``stop_node()``) and it stays down;
+:data:`EXIT_CONFIG` (2) means it cannot start as configured, which a restart
+would not change: it stays down too, and :meth:`Launcher.run` gives up the
+whole launch.  Any other status (a crash, ``kill -9``) is logged and the
+node is started again after a pause that doubles with each consecutive
+crash, from ``backoff_initial`` to ``backoff_max`` seconds (a node that ran
+for ``stable_after`` seconds counts as healthy again).  The other nodes keep running meanwhile: their links
 buffer or reconnect.
 
 :meth:`Launcher.stop` (and SIGINT/SIGTERM under :meth:`Launcher.run`) sends
 SIGTERM to every node, waits for their clean shutdown, and kills the ones
-still running after the timeout.  Each node removes its shared-memory channel
-when it exits cleanly or fails to start; after a stop the launcher removes
-those its killed nodes left.
+still running after the timeout.  A python node removes its shared-memory
+channel when it exits cleanly or fails to start; after a stop the launcher
+removes every inbound channel its nodes' plans name that no live process
+reads (what killed nodes and programs that do not clean up left), also after
+a start that failed.
 """
 
 from __future__ import annotations
 
+import ctypes
+import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -30,12 +48,46 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Optional
 
-from ._signals import StopSignals, block_stop_signals
+from ._signals import STOP_SIGNALS, StopSignals, block_stop_signals
+from .errors import TopologyError
 from .topology import Topology
 
-__all__ = ["Launcher", "NodeExit"]
+__all__ = ["EXIT_CONFIG", "Launcher", "NodeExit"]
 
 log = logging.getLogger("mycelium_shm.launcher")
+
+#: Exit status of a node that cannot start as configured (a topology or plan
+#: error, an unknown service): the launcher does not restart it.
+EXIT_CONFIG = 2
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _foreign_child_setup() -> None:
+    """Runs in a rust/ocaml node's process between fork and exec.
+
+    The monitor thread has SIGINT/SIGTERM blocked (see ``_supervise``): a
+    program that installs ordinary handlers must get them unblocked.  The
+    kernel sends SIGTERM to the node when the launcher's monitor thread ends.
+    Nothing here takes a lock another thread may have held at fork time: two
+    system calls, through a function looked up before any fork.
+    """
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _load_prctl() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+# Looked up once here, never in a forked child.
+_prctl = _load_prctl()
 
 
 @dataclass(frozen=True)
@@ -103,6 +155,13 @@ class Launcher:
         if os.environ.get("PYTHONPATH"):
             paths.append(os.environ["PYTHONPATH"])
         self._env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
+        #: The plan of every rust/ocaml node launched here (python nodes read the file).
+        self.plans: dict[str, dict[str, Any]] = {
+            name: self.topology.plan(name)
+            for name in names
+            if self.topology.nodes[name].language != "python"
+        }
+        self._plan_dir: Optional[str] = None
         self._children = {name: _Child(name) for name in names}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -114,8 +173,29 @@ class Launcher:
 
     # -- processes -----------------------------------------------------------
 
-    def _spawn(self, child: _Child) -> None:
-        cmd = [
+    def _plan_file(self, node: str) -> str:
+        """Write a node's plan into the launcher's private directory; its path."""
+        if self._plan_dir is None:
+            self._plan_dir = tempfile.mkdtemp(prefix="mycelium-plans-")
+        path = os.path.join(self._plan_dir, f"{node}.json")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(self.plans[node], f, indent=2)
+        return path
+
+    def _command(self, child: _Child) -> tuple[list[str], dict[str, str], Optional[str], Any]:
+        """argv, environment, working directory and preexec function of a node."""
+        spec = self.topology.nodes[child.node]
+        if spec.language == "python":
+            return self._python_command(child), self._env, None, None
+        assert spec.command is not None
+        plan = self._plan_file(child.node)
+        env = dict(self._env, MYCELIUM_BUS_PLAN=plan)
+        cmd = [*spec.command, "--plan", plan]
+        return cmd, env, str(self.topology_path.parent), _foreign_child_setup
+
+    def _python_command(self, child: _Child) -> list[str]:
+        return [
             self.python,
             "-m",
             "mycelium_shm.bus",
@@ -128,6 +208,9 @@ class Launcher:
             "--parent-pid",
             str(os.getpid()),
         ]
+
+    def _spawn(self, child: _Child) -> None:
+        cmd, env, cwd, preexec = self._command(child)
         stdout: Any = None
         stderr: Any = None
         for f in child.files:
@@ -138,7 +221,20 @@ class Launcher:
             stdout = open(self.log_dir / f"{child.node}.out", "ab")
             stderr = open(self.log_dir / f"{child.node}.err", "ab")
             child.files = [stdout, stderr]
-        child.proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, env=self._env)
+        try:
+            child.proc = subprocess.Popen(
+                cmd, stdout=stdout, stderr=stderr, env=env, cwd=cwd, preexec_fn=preexec
+            )
+        except OSError as exc:
+            for f in child.files:
+                f.close()
+            child.files = []
+            raise self.topology.error(
+                f"node {child.node!r}: cannot start {cmd[0]!r}: {exc.strerror or exc}",
+                "nodes",
+                child.node,
+                "command",
+            ) from None
         child.started_at = time.monotonic()
         child.starts += 1
         child.restart_at = None
@@ -203,6 +299,16 @@ class Launcher:
                 log.info("node %s finished", child.node)
                 child.done.set()
                 return
+            if rc == EXIT_CONFIG:
+                log.error(
+                    "node %s (pid %d) cannot start as configured (exit status %d; its "
+                    "stderr says why); not restarting it",
+                    child.node,
+                    proc.pid,
+                    rc,
+                )
+                child.done.set()
+                return
             how = f"signal {signal.Signals(-rc).name}" if rc < 0 else f"status {rc}"
             if not self.restart:
                 log.error("node %s (pid %d) died with %s", child.node, proc.pid, how)
@@ -221,7 +327,12 @@ class Launcher:
             )
             child.restart_at = now + delay
         if child.restart_at is not None and now >= child.restart_at:
-            self._spawn(child)
+            try:
+                self._spawn(child)
+            except TopologyError as exc:  # the program went away since the first start
+                log.error("%s; not restarting it", exc)
+                child.restart_at = None
+                child.done.set()
 
     # -- queries ---------------------------------------------------------------
 
@@ -240,7 +351,10 @@ class Launcher:
         return proc is not None and proc.poll() is None
 
     def wait(self, node: str, timeout: Optional[float] = None) -> Optional[int]:
-        """Wait until a node finished (exit 0, or died with restarts off); its status.
+        """Wait until a node is down for good; its last status.
+
+        That is: it exited 0 or :data:`EXIT_CONFIG`, or died with restarts
+        off, or its program could not be started again.
 
         Returns None on timeout.
         """
@@ -288,21 +402,26 @@ class Launcher:
                 f.close()
             child.files = []
         self._unlink_channels()
+        if self._plan_dir is not None:
+            shutil.rmtree(self._plan_dir, ignore_errors=True)
+            self._plan_dir = None
         return statuses
 
     def _unlink_channels(self) -> None:
-        """Remove the shared-memory channels of this launcher's nodes, now all stopped.
+        """Remove the inbound channels of this launcher's nodes, now all stopped.
 
-        A node removes its own channel when it exits cleanly; this catches the
-        ones left by a node that was killed (SIGKILL after the stop timeout, a
-        crash not restarted).  A channel that another live process reads is kept.
+        These are the channels the nodes' plans name as ``inbound``.  A python
+        node removes its own when it exits cleanly; this catches the ones left
+        by a node that was killed (SIGKILL after the stop timeout, a crash not
+        restarted), that never got to start, or whose program does not remove
+        it.  A channel that another live process reads is kept.
         """
         from mycelium_shm import inspect, unlink
         from mycelium_shm.errors import ChannelNotFound, MyceliumError
 
         for name in self._children:
             endpoint = self.topology.nodes[name].endpoint
-            if endpoint is None or endpoint.kind != "shm":
+            if endpoint is None or endpoint.kind != "shm" or not self.topology.has_inbound(name):
                 continue
             try:
                 info = inspect(endpoint.target)
@@ -328,6 +447,8 @@ class Launcher:
             while signals.wait(0.1) is None:
                 if all(c.done.is_set() for c in self._children.values()):
                     break
+                if any(e.returncode == EXIT_CONFIG for e in self.exits):
+                    break  # a node that cannot start: the launch as a whole fails
         finally:
             statuses = self.stop()
             signals.restore()

@@ -18,7 +18,6 @@ bus flushes its links so nothing already published is lost.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -196,17 +195,27 @@ class Runtime:
         topology = Topology.load(path, schema=schema)
         if node not in topology.nodes:
             raise KeyError(f"no node {node!r} in {path} (nodes: {', '.join(topology.nodes)})")
+        spec_node = topology.nodes[node]
+        if spec_node.language != "python":
+            raise topology.error(
+                f"node {node!r} is a {spec_node.language} node: it runs as its command "
+                "(python -m mycelium_shm.bus launch starts it), not in a Python runtime",
+                "nodes",
+                node,
+                "language",
+            )
+        # Classes and configs are checked before the bus exists, so a bad one
+        # leaves no channel behind.
+        built: dict[str, ServiceFactory] = {}
+        consumes: dict[str, tuple[str, ...]] = {}
+        for name in spec_node.services:
+            consumes[name] = topology.services[name].consumes
+            if factories is not None and name in factories:
+                built[name] = factories[name]
+            else:
+                built[name] = topology.service_factory(name)
         bus = topology.build_bus(node, schema=schema)
         try:
-            built: dict[str, ServiceFactory] = {}
-            consumes: dict[str, tuple[str, ...]] = {}
-            for name in topology.nodes[node].services:
-                spec = topology.services[name]
-                consumes[name] = spec.consumes
-                if factories is not None and name in factories:
-                    built[name] = factories[name]
-                else:
-                    built[name] = functools.partial(spec.load_class(), **spec.config)
             return cls(bus, built, consumes=consumes, **options)
         except BaseException:
             bus.close(timeout=0)

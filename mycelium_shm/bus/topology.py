@@ -14,6 +14,8 @@ Format (TOML)::
     endpoint = { kind = "tcp", address = "127.0.0.1:47100" }
 
     [nodes.exec]
+    language = "rust"                  # python (the default), rust or ocaml
+    command = ["../../bindings/rust/target/release/examples/trading_node"]
     services = ["execution"]
     endpoint = { kind = "unix", path = "/tmp/pipeline-exec.sock" }
 
@@ -21,6 +23,16 @@ Format (TOML)::
     class = "examples.pipeline.services:MarketData"   # "module:Class", optional
     consumes = []                                     # message type names
     config = { ticks = 1000 }                         # keyword arguments, optional
+
+Languages: a ``python`` node hosts Python classes (``class`` of its
+services) and runs as ``python -m mycelium_shm.bus run``.  A ``rust`` or
+``ocaml`` node is a program: ``command`` is its argv (required; the first
+element, when it holds a ``/`` and is relative, is relative to the topology
+file's directory, and so is the program's working directory), started with
+``--plan <file>``: the node's plan (:meth:`Topology.plan`, JSON), the only
+thing such a node reads.  Its services are the names compiled into the
+program, so ``class`` is refused there; ``config`` goes to the service as
+JSON.
 
 Endpoints: ``kind = "shm"`` with ``name`` (and optional ``capacity``, a power
 of two), ``kind = "unix"`` with ``path`` (relative paths are relative to the
@@ -43,7 +55,11 @@ tcp``).
 
 from __future__ import annotations
 
+import datetime
+import functools
 import importlib
+import inspect
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -61,9 +77,13 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - the tomli backport has the same API
     import tomli as tomllib
 
-__all__ = ["Endpoint", "NodeSpec", "ServiceSpec", "Topology"]
+__all__ = ["LANGUAGES", "PLAN_VERSION", "Endpoint", "NodeSpec", "ServiceSpec", "Topology"]
 
 _KINDS = ("shm", "unix", "tcp")
+#: The languages a node may be written in.
+LANGUAGES = ("python", "rust", "ocaml")
+#: Version of the node plan (:meth:`Topology.plan`).
+PLAN_VERSION = 1
 _ENDPOINT_KEYS = {"shm": {"name", "capacity"}, "unix": {"path"}, "tcp": {"address"}}
 _UNIX_PATH_MAX = 107
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -87,6 +107,15 @@ class Endpoint:
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.target}"
+
+    def plan(self) -> dict[str, Any]:
+        """The endpoint as a node plan states it (see :meth:`Topology.plan`)."""
+        if self.kind == "shm":
+            return {"kind": "shm", "name": self.target, "capacity": self.capacity}
+        if self.kind == "unix":
+            return {"kind": "unix", "path": os.path.abspath(self.target)}
+        host, port = self.tcp_address
+        return {"kind": "tcp", "host": host, "port": port}
 
 
 @dataclass(frozen=True)
@@ -116,6 +145,34 @@ class NodeSpec:
     name: str
     services: tuple[str, ...]
     endpoint: Endpoint | None
+    #: One of :data:`LANGUAGES`.
+    language: str = "python"
+    #: The argv of a rust/ocaml node (its program resolved), None for python nodes.
+    command: tuple[str, ...] | None = None
+
+
+def _a(word: str) -> str:
+    """``word`` with its indefinite article: "a rust", "an ocaml"."""
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
+
+
+def _non_json(value: Any, key: str = "") -> tuple[str, Any] | None:
+    """The first (dotted key, value) of a TOML value that JSON cannot hold, if any."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = _non_json(v, f"{key}.{k}" if key else str(k))
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _non_json(v, f"{key}[{i}]")
+            if found is not None:
+                return found
+    elif isinstance(value, (datetime.date, datetime.time)):
+        return key, value
+    elif isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return key, value
+    return None
 
 
 class _Lines:
@@ -175,6 +232,14 @@ class Topology:
         self.schema_path = schema_path
         #: The schema the file was checked against (loaded or passed in), if any.
         self.schema = schema
+        self._lines: _Lines | None = None
+
+    def error(self, problem: str, *where: str) -> TopologyError:
+        """A :class:`TopologyError` at the line defining ``where`` (a key path), if known."""
+        line = None
+        if where and self._lines is not None:
+            line = self._lines.of(*where)
+        return TopologyError(self.path, line, problem)
 
     # -- loading and validation ---------------------------------------------
 
@@ -296,12 +361,14 @@ class Topology:
             if not isinstance(spec, dict):
                 raise fail(f"node {nname!r} must be a table", *where)
             for key in spec:
-                if key not in ("services", "endpoint"):
+                if key not in ("services", "endpoint", "language", "command"):
                     raise fail(
-                        f"node {nname!r}: unknown key {key!r} (expected services, endpoint)",
+                        f"node {nname!r}: unknown key {key!r} "
+                        "(expected services, endpoint, language, command)",
                         *where,
                         key,
                     )
+            language, command = cls._language_and_command(path, nname, spec, fail, where)
             hosted = spec.get("services")
             if (
                 not isinstance(hosted, list)
@@ -341,11 +408,35 @@ class Topology:
                         "endpoint",
                     )
                 seen_endpoints[endpoint_key] = nname
-            nodes[nname] = NodeSpec(nname, tuple(hosted), endpoint)
+            nodes[nname] = NodeSpec(nname, tuple(hosted), endpoint, language, command)
 
-        for sname in services:
+        for sname, service in services.items():
             if sname not in placed:
                 raise fail(f"service {sname!r} is declared but no node hosts it", "services", sname)
+            host = nodes[placed[sname]]
+            if host.language == "python":
+                continue
+            if service.class_path is not None:
+                raise fail(
+                    f"service {sname!r}: class is for Python services, but node "
+                    f"{host.name!r} that hosts it is {_a(host.language)} node (its program "
+                    "maps service names to the services compiled into it)",
+                    "services",
+                    sname,
+                    "class",
+                )
+            bad = _non_json(service.config)
+            if bad is not None:
+                key, value = bad
+                raise fail(
+                    f"service {sname!r}: config key {key!r} holds a "
+                    f"{type(value).__name__}, which {_a(host.language)} node cannot "
+                    "receive (its plan is JSON: use a string)",
+                    "services",
+                    sname,
+                    "config",
+                    *key.split("."),
+                )
         if len(nodes) > 1:
             for node in nodes.values():
                 if node.endpoint is None and any(services[s].consumes for s in node.services):
@@ -355,7 +446,57 @@ class Topology:
                         "nodes",
                         node.name,
                     )
-        return cls(path, nodes, services, schema_path, schema)
+        topology = cls(path, nodes, services, schema_path, schema)
+        topology._lines = lines
+        return topology
+
+    @staticmethod
+    def _language_and_command(
+        path: Path,
+        nname: str,
+        spec: dict[str, Any],
+        fail: Callable[..., TopologyError],
+        where: tuple[str, str],
+    ) -> tuple[str, tuple[str, ...] | None]:
+        language = spec.get("language", "python")
+        if language not in LANGUAGES:
+            raise fail(
+                f"node {nname!r}: language {language!r} is not one of {', '.join(LANGUAGES)}",
+                *where,
+                "language",
+            )
+        if language == "python":
+            if "command" in spec:
+                raise fail(
+                    f"node {nname!r}: command is for rust and ocaml nodes; a python node "
+                    "runs its services' classes (remove command, or set language)",
+                    *where,
+                    "command",
+                )
+            return language, None
+        raw = spec.get("command")
+        if raw is None:
+            raise fail(
+                f'node {nname!r}: {_a(language)} node needs command = ["<program>", ...] '
+                "(started with --plan <file>)",
+                *where,
+            )
+        if (
+            not isinstance(raw, list)
+            or not raw
+            or not all(isinstance(a, str) for a in raw)
+            or not raw[0]
+        ):
+            raise fail(
+                f"node {nname!r}: command must be a non-empty list of strings "
+                '(the program and its arguments), e.g. ["./node"]',
+                *where,
+                "command",
+            )
+        program = raw[0]
+        if "/" in program and not os.path.isabs(program):
+            program = os.path.normpath(os.path.join(path.resolve().parent, program))
+        return language, (program, *raw[1:])
 
     @staticmethod
     def _endpoint(
@@ -462,6 +603,132 @@ class Topology:
             and self.consumed_by(other.name)
         }
 
+    def has_inbound(self, node_name: str) -> bool:
+        """Whether a node receives from other nodes (it has an endpoint and consumes)."""
+        node = self.nodes[node_name]
+        return (
+            len(self.nodes) > 1 and node.endpoint is not None and bool(self.consumed_by(node_name))
+        )
+
+    def plan(self, node_name: str) -> dict[str, Any]:
+        """The resolved plan of one node: what a rust/ocaml node reads instead of this file.
+
+        A JSON-ready dict, what ``python -m mycelium_shm.bus plan`` prints::
+
+            {"version": 1, "topology": "/abs/topology.toml", "node": "md", "language": "rust",
+             "schema": {"path": "/abs/schema.toml", "digest": "<64 hex>"},
+             "services": [{"name": ..., "consumes": [...], "config": {...}}, ...],
+             "inbound": {"kind": "shm", "name": ..., "capacity": ...}
+                      | {"kind": "unix", "path": "/abs"} | {"kind": "tcp", "host": ..., "port": ...}
+                      | None,
+             "links": [{"node": ..., "types": [...], "endpoint": {...}}, ...]}
+
+        ``services`` are in the node's order (the order it drains them at
+        shutdown), ``links`` in the file's node order and follow the routing
+        rule of this module: one per other node consuming something, with the
+        sorted type names its services consume.
+        """
+        if node_name not in self.nodes:
+            raise KeyError(f"no node {node_name!r} in {self.path} (nodes: {', '.join(self.nodes)})")
+        if self.schema_path is None:
+            raise self.error("no schema key: a node plan names the schema file")
+        schema = self.load_schema()
+        node = self.nodes[node_name]
+        inbound = node.endpoint.plan() if node.endpoint and self.has_inbound(node_name) else None
+        links = []
+        for other, types in self.routes_from(node_name).items():
+            endpoint = self.nodes[other].endpoint
+            assert endpoint is not None
+            links.append({"node": other, "types": types, "endpoint": endpoint.plan()})
+        return {
+            "version": PLAN_VERSION,
+            "topology": str(self.path.resolve()),
+            "node": node_name,
+            "language": node.language,
+            "schema": {"path": str(self.schema_path), "digest": schema.digest_hex},
+            "services": [
+                {
+                    "name": name,
+                    "consumes": list(self.services[name].consumes),
+                    "config": self.services[name].config,
+                }
+                for name in node.services
+            ],
+            "inbound": inbound,
+            "links": links,
+        }
+
+    def service_factory(self, name: str) -> Callable[[], Any]:
+        """A zero-argument factory of a Python service: its ``class`` with its ``config``.
+
+        Raises :class:`TopologyError` at the line of ``class`` when the module
+        or class cannot be imported, and at the line of ``config`` when a key
+        is not a parameter of the class (or a required one is missing).
+        """
+        spec = self.services[name]
+        where = ("services", name)
+        if spec.class_path is None:
+            raise self.error(
+                f'service {name!r} has no class = "module:Class" (and none was passed)', *where
+            )
+        module_name, _, attr = spec.class_path.partition(":")
+        try:
+            obj: Any = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise self.error(
+                f"service {name!r}: cannot import module {module_name!r} of class "
+                f"{spec.class_path!r}: {exc}",
+                *where,
+                "class",
+            ) from None
+        except Exception as exc:
+            raise self.error(
+                f"service {name!r}: importing module {module_name!r} failed: "
+                f"{type(exc).__name__}: {exc}",
+                *where,
+                "class",
+            ) from None
+        for part in attr.split("."):
+            try:
+                obj = getattr(obj, part)
+            except AttributeError:
+                raise self.error(
+                    f"service {name!r}: module {module_name!r} has no {attr!r}", *where, "class"
+                ) from None
+        if not callable(obj):
+            raise self.error(
+                f"service {name!r}: {spec.class_path!r} is not a class", *where, "class"
+            )
+        try:
+            signature = inspect.signature(obj)
+        except (TypeError, ValueError):
+            signature = None
+        if signature is not None:
+            try:
+                signature.bind(**spec.config)
+            except TypeError as exc:
+                params = [
+                    p.name
+                    for p in signature.parameters.values()
+                    if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                ]
+                unknown = [k for k in spec.config if k not in signature.parameters]
+                has_kwargs = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+                at: tuple[str, ...] = ("config",)
+                if unknown and not has_kwargs:
+                    at = ("config", unknown[0])
+                    problem = f"config key {unknown[0]!r} is not a parameter of"
+                else:
+                    problem = f"config does not fit ({exc}) the parameters of"
+                raise self.error(
+                    f"service {name!r}: {problem} {spec.class_path} "
+                    f"(parameters: {', '.join(params) or 'none'})",
+                    *where,
+                    *at,
+                ) from None
+        factory: Callable[[], Any] = functools.partial(obj, **spec.config)
+        return factory
+
     def load_schema(self) -> Any:
         """The schema named by the file's ``schema`` key (TopologyError if none)."""
         if self.schema is not None:
@@ -491,7 +758,7 @@ class Topology:
         node = self.nodes[node_name]
         bus = MessageBus(schema, name=node_name, autostart=False)
         try:
-            if len(self.nodes) > 1 and node.endpoint is not None and self.consumed_by(node_name):
+            if node.endpoint is not None and self.has_inbound(node_name):
                 bus.add_inbound(self._inbound(node.endpoint, schema), thread=thread)
             for other, types in self.routes_from(node_name).items():
                 endpoint = self.nodes[other].endpoint
