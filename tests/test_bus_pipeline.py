@@ -18,7 +18,12 @@ from mycelium_shm import unlink
 
 REPO = Path(__file__).resolve().parents[1]
 PIPELINE = REPO / "examples" / "pipeline"
-MODES = {"inprocess": "run_inprocess.py", "shm": "run_shm.py", "tcp": "run_tcp.py"}
+MODES = {
+    "inprocess": "run_inprocess.py",
+    "shm": "run_shm.py",
+    "broadcast": "run_broadcast.py",
+    "tcp": "run_tcp.py",
+}
 
 
 def free_port() -> int:

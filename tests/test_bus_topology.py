@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from bus_support import tick, wait_for
 
 from mycelium_shm.bus import MessageBus, Topology, TopologyError
 from mycelium_shm.protocol import Schema
@@ -547,6 +548,8 @@ def test_plan_of_a_three_language_topology(tmp_path):
             {"node": "strategy", "types": ["MarketTick", "Stop"], "endpoint": strategy_in},
             {"node": "risk", "types": ["Fill", "Signal"], "endpoint": risk_in},
         ],
+        "publication": None,  # mailbox shm: no broadcast channel
+        "subscriptions": [],
     }
     strategy = topology.plan("strategy")
     assert strategy["language"] == "python" and strategy["inbound"] == strategy_in
@@ -732,3 +735,132 @@ def test_run_refuses_a_rust_node(tmp_path):
         f"python -m mycelium_shm.bus: {path}:4: node 'md' is a rust node: it runs as its "
         "command (python -m mycelium_shm.bus launch starts it), not in a Python runtime"
     ]
+
+
+BROADCAST = """\
+schema = "{schema}"
+shm = "broadcast"
+
+[nodes.feed]
+services = ["feed"]
+endpoint = {{ kind = "shm", name = "{prefix}.feed", capacity = 65536 }}
+
+[nodes.strategy]
+language = "rust"
+command = ["./strategy"]
+services = ["strategy"]
+endpoint = {{ kind = "shm", name = "{prefix}.strategy" }}
+
+[nodes.risk]
+services = ["risk"]
+endpoint = {{ kind = "shm", name = "{prefix}.risk" }}
+
+[nodes.exec]
+services = ["exec"]
+endpoint = {{ kind = "shm", name = "{prefix}.exec" }}
+
+[services.feed]
+consumes = []
+
+[services.strategy]
+consumes = ["MarketTick"]
+
+[services.risk]
+consumes = ["MarketTick", "Signal"]
+
+[services.exec]
+consumes = ["OrderRequest"]
+"""
+
+
+def test_broadcast_plans_one_channel_per_publishing_node(tmp_path):
+    """shm = "broadcast": each shm node publishes on its own channel, read by
+    every other shm consumer with a cursor of its name."""
+    port = free_port()
+    path = tmp_path / "b.toml"
+    path.write_text(BROADCAST.format(schema=SCHEMA_PATH, prefix="t-bc", port=port))
+    topology = Topology.load(path)
+    assert topology.shm_mode == "broadcast"
+    feed = topology.plan("feed")
+    assert feed["inbound"] is None
+    assert feed["publication"] == {
+        "kind": "shm-broadcast",
+        "name": "t-bc.feed",
+        "capacity": 65536,
+        "subscribers": ["strategy", "risk", "exec"],
+        "spare_readers": 1,
+        "untether_ms": 10_000,
+        "types": ["MarketTick", "OrderRequest", "Signal"],
+    }
+    assert feed["subscriptions"] == [] and feed["links"] == []
+    risk = topology.plan("risk")
+    assert risk["inbound"] is None and risk["links"] == []
+    assert risk["publication"]["subscribers"] == ["strategy", "exec"]
+    assert risk["subscriptions"] == [
+        {"node": "feed", "name": "t-bc.feed", "cursor": "risk"},
+        {"node": "strategy", "name": "t-bc.strategy", "cursor": "risk"},
+        {"node": "exec", "name": "t-bc.exec", "cursor": "risk"},
+    ]
+    assert topology.plan("strategy")["language"] == "rust"
+    for node in topology.nodes:
+        plan = topology.plan(node)
+        assert json.loads(json.dumps(plan)) == plan
+
+
+def test_broadcast_errors(tmp_path):
+    """A node sending to shm nodes needs an shm endpoint; a bad shm value is named."""
+    path = write(
+        tmp_path,
+        """\
+        schema = "SCHEMA"
+        shm = "broadcast"
+        [nodes.feed]
+        services = ["feed"]
+        [nodes.sink]
+        services = ["sink"]
+        endpoint = { kind = "shm", name = "t-sink" }
+        [services.feed]
+        consumes = []
+        [services.sink]
+        consumes = ["MarketTick"]
+        """,
+    )
+    with pytest.raises(TopologyError, match=r":3: node 'feed' sends to shm nodes \(sink\)"):
+        Topology.load(path)
+    # A socket node cannot send to shm nodes in broadcast mode either.
+    text = path.read_text().replace("services = [\"feed\"]", 'services = ["feed"]\nendpoint = { kind = "tcp", address = "127.0.0.1:1" }')
+    path.write_text(text)
+    with pytest.raises(TopologyError, match=r"node 'feed' sends to shm nodes"):
+        Topology.load(path)
+    path = write(tmp_path, 'schema = "SCHEMA"\nshm = "carrier-pigeon"\n')
+    with pytest.raises(TopologyError, match=r":2: shm = 'carrier-pigeon' is not one of"):
+        Topology.load(path)
+
+
+def test_broadcast_bus_writes_once_for_every_subscribing_node(tmp_path, schema):
+    """Three nodes' buses built from a broadcast topology: a message consumed
+    by two other nodes is one frame in the publisher's channel."""
+    from mycelium_shm import inspect, unlink
+
+    text = BROADCAST.format(schema=SCHEMA_PATH, prefix=f"t-bcbus-{os.getpid()}", port=free_port())
+    text = text.replace('language = "rust"\ncommand = ["./strategy"]\n', "")
+    path = tmp_path / "b.toml"
+    path.write_text(text)
+    topology = Topology.load(path)
+    buses = {n: topology.build_bus(n, schema=schema) for n in ("feed", "strategy", "risk")}
+    try:
+        got: dict[str, list[int]] = {"strategy": [], "risk": []}
+        for name in got:
+            buses[name].subscribe(schema.MarketTick, lambda m, n=name: got[n].append(m.seq))
+        for bus in buses.values():
+            bus.start()
+        for i in range(100):
+            buses["feed"].publish(tick(schema, i))
+        assert wait_for(lambda: all(len(v) == 100 for v in got.values()))
+        assert got == {"strategy": list(range(100)), "risk": list(range(100))}
+        assert inspect(f"t-bcbus-{os.getpid()}.feed").stats["frames_written"] == 100
+    finally:
+        for bus in buses.values():
+            bus.close(timeout=1)
+        for node in ("feed", "strategy", "risk"):
+            unlink(f"t-bcbus-{os.getpid()}.{node}", missing_ok=True)

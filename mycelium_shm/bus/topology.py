@@ -40,6 +40,19 @@ topology file), ``kind = "tcp"`` with ``address = "host:port"``.  A node needs
 an endpoint when the topology has several nodes and one of its services
 consumes something.
 
+Shared memory, two ways (top-level ``shm``):
+
+* ``shm = "mailbox"`` (the default): a node's shm endpoint is the channel it
+  *receives* on; every node sending to it writes there (one write per
+  consuming node).
+* ``shm = "broadcast"``: a node's shm endpoint is the broadcast channel it
+  *publishes* on (docs/FORMAT.md section 14); every other shm node that
+  consumes something reads it with its own durable cursor, named after the
+  consuming node.  A message reaching K nodes is written once.  Every node
+  that sends to shm nodes needs an shm endpoint then, even one that
+  consumes nothing; a channel has at most 10 readers (9 consuming nodes and
+  one spare for ``mycelium-shm tail``).
+
 Routing (the choice documented here): every service declares the message
 types it ``consumes``.  A node subscribes locally to what its services
 consume, and a message published in node A is sent to node B if and only if
@@ -77,7 +90,25 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - the tomli backport has the same API
     import tomli as tomllib
 
-__all__ = ["LANGUAGES", "PLAN_VERSION", "Endpoint", "NodeSpec", "ServiceSpec", "Topology"]
+__all__ = [
+    "BROADCAST_SPARE_READERS",
+    "BROADCAST_UNTETHER_MS",
+    "LANGUAGES",
+    "PLAN_VERSION",
+    "SHM_MODES",
+    "Endpoint",
+    "NodeSpec",
+    "ServiceSpec",
+    "Topology",
+]
+
+#: Values of the top-level ``shm`` key.
+SHM_MODES = ("mailbox", "broadcast")
+#: Cursor slots of a node's broadcast channel beyond its subscribers (tools).
+BROADCAST_SPARE_READERS = 1
+#: A subscriber that holds the publisher back this long is untethered.
+BROADCAST_UNTETHER_MS = 10_000
+_MAX_READERS = 10
 
 _KINDS = ("shm", "unix", "tcp")
 #: The languages a node may be written in.
@@ -225,8 +256,11 @@ class Topology:
         services: dict[str, ServiceSpec],
         schema_path: Path | None,
         schema: Any = None,
+        shm_mode: str = "mailbox",
     ) -> None:
         self.path = path
+        #: ``"mailbox"`` or ``"broadcast"`` (the module docstring).
+        self.shm_mode = shm_mode
         self.nodes = nodes
         self.services = services
         self.schema_path = schema_path
@@ -274,8 +308,15 @@ class Topology:
             return TopologyError(path, lines.of(*where) if where else None, problem)
 
         for key in data:
-            if key not in ("schema", "nodes", "services"):
-                raise fail(f"unknown top-level key {key!r} (expected schema, nodes, services)", key)
+            if key not in ("schema", "shm", "nodes", "services"):
+                raise fail(
+                    f"unknown top-level key {key!r} (expected schema, shm, nodes, services)", key
+                )
+        shm_mode = data.get("shm", "mailbox")
+        if shm_mode not in SHM_MODES:
+            raise fail(
+                f"shm = {shm_mode!r} is not one of {', '.join(repr(m) for m in SHM_MODES)}", "shm"
+            )
 
         schema_path: Path | None = None
         if "schema" in data:
@@ -446,9 +487,35 @@ class Topology:
                         "nodes",
                         node.name,
                     )
-        topology = cls(path, nodes, services, schema_path, schema)
+        topology = cls(path, nodes, services, schema_path, schema, shm_mode)
         topology._lines = lines
+        if shm_mode == "broadcast":
+            topology._check_broadcast(fail)
         return topology
+
+    def _check_broadcast(self, fail: Callable[..., TopologyError]) -> None:
+        """In broadcast mode every node sending to shm consumers publishes on
+        an shm endpoint of its own, read by at most the channel's slots."""
+        for node in self.nodes.values():
+            consumers = self.broadcast_subscribers(node.name)
+            if not consumers:
+                continue
+            if node.endpoint is None or node.endpoint.kind != "shm":
+                raise fail(
+                    f"node {node.name!r} sends to shm nodes ({', '.join(consumers)}): with "
+                    'shm = "broadcast" it needs endpoint = { kind = "shm", name = "..." }, '
+                    "the channel it publishes on",
+                    "nodes",
+                    node.name,
+                )
+            if len(consumers) + BROADCAST_SPARE_READERS > _MAX_READERS:
+                raise fail(
+                    f"node {node.name!r}: {len(consumers)} shm nodes consume from it, more "
+                    f"than the {_MAX_READERS - BROADCAST_SPARE_READERS} a broadcast channel "
+                    "can serve (use mailbox shm or sockets for some)",
+                    "nodes",
+                    node.name,
+                )
 
     @staticmethod
     def _language_and_command(
@@ -604,11 +671,68 @@ class Topology:
         }
 
     def has_inbound(self, node_name: str) -> bool:
-        """Whether a node receives from other nodes (it has an endpoint and consumes)."""
+        """Whether a node receives from other nodes on its endpoint (it has one,
+        consumes, and in broadcast mode it is not shm: then it subscribes)."""
         node = self.nodes[node_name]
         return (
-            len(self.nodes) > 1 and node.endpoint is not None and bool(self.consumed_by(node_name))
+            len(self.nodes) > 1
+            and node.endpoint is not None
+            and bool(self.consumed_by(node_name))
+            and not (self.shm_mode == "broadcast" and node.endpoint.kind == "shm")
         )
+
+    def _broadcast_to(self, node_name: str) -> bool:
+        """Broadcast mode: whether messages reach this node over shm broadcast."""
+        endpoint = self.nodes[node_name].endpoint
+        return self.shm_mode == "broadcast" and endpoint is not None and endpoint.kind == "shm"
+
+    def socket_routes_from(self, node_name: str) -> dict[str, list[str]]:
+        """The routes of :meth:`routes_from` that are links (all of them in
+        mailbox mode; the unix/tcp ones in broadcast mode)."""
+        return {
+            other: types
+            for other, types in self.routes_from(node_name).items()
+            if not self._broadcast_to(other)
+        }
+
+    def broadcast_subscribers(self, node_name: str) -> list[str]:
+        """Broadcast mode: the shm nodes that read this node's channel (with
+        cursors of their names), in file order; [] in mailbox mode."""
+        return [other for other in self.routes_from(node_name) if self._broadcast_to(other)]
+
+    def broadcast_publishers(self, node_name: str) -> list[str]:
+        """Broadcast mode: the nodes whose channels this node reads."""
+        return [
+            other
+            for other in self.nodes
+            if other != node_name and node_name in self.broadcast_subscribers(other)
+        ]
+
+    def publication_plan(self, node_name: str) -> dict[str, Any] | None:
+        """The ``publication`` key of a node's plan (None: it publishes on no
+        broadcast channel)."""
+        subscribers = self.broadcast_subscribers(node_name)
+        endpoint = self.nodes[node_name].endpoint
+        if not subscribers or endpoint is None:
+            return None
+        return {
+            "kind": "shm-broadcast",
+            "name": endpoint.target,
+            "capacity": endpoint.capacity,
+            "subscribers": subscribers,
+            "spare_readers": BROADCAST_SPARE_READERS,
+            "untether_ms": BROADCAST_UNTETHER_MS,
+            "types": sorted({t for s in subscribers for t in self.consumed_by(s)}),
+        }
+
+    def subscriptions_plan(self, node_name: str) -> list[dict[str, Any]]:
+        """The ``subscriptions`` key of a node's plan."""
+        plans = []
+        for other in self.broadcast_publishers(node_name):
+            endpoint = self.nodes[other].endpoint
+            assert endpoint is not None
+            plans.append({"node": other, "name": endpoint.target, "cursor": node_name})
+        return plans
 
     def plan(self, node_name: str) -> dict[str, Any]:
         """The resolved plan of one node: what a rust/ocaml node reads instead of this file.
@@ -636,7 +760,7 @@ class Topology:
         node = self.nodes[node_name]
         inbound = node.endpoint.plan() if node.endpoint and self.has_inbound(node_name) else None
         links = []
-        for other, types in self.routes_from(node_name).items():
+        for other, types in self.socket_routes_from(node_name).items():
             endpoint = self.nodes[other].endpoint
             assert endpoint is not None
             links.append({"node": other, "types": types, "endpoint": endpoint.plan()})
@@ -656,6 +780,8 @@ class Topology:
             ],
             "inbound": inbound,
             "links": links,
+            "publication": self.publication_plan(node_name),
+            "subscriptions": self.subscriptions_plan(node_name),
         }
 
     def service_factory(self, name: str) -> Callable[[], Any]:
@@ -760,10 +886,40 @@ class Topology:
         try:
             if node.endpoint is not None and self.has_inbound(node_name):
                 bus.add_inbound(self._inbound(node.endpoint, schema), thread=thread)
-            for other, types in self.routes_from(node_name).items():
+            for other, types in self.socket_routes_from(node_name).items():
                 endpoint = self.nodes[other].endpoint
                 assert endpoint is not None
                 bus.add_link(self._link(endpoint, schema, other), types)
+            publication = self.publication_plan(node_name)
+            if publication is not None:
+                from .transports.shm import ShmPublication
+
+                # The node owns its channel, as a mailbox node its inbound one.
+                bus.add_link(
+                    ShmPublication(
+                        publication["name"],
+                        subscribers=publication["subscribers"],
+                        schema=schema,
+                        capacity=publication["capacity"],
+                        spare_readers=publication["spare_readers"],
+                        untether=publication["untether_ms"] / 1000,
+                        unlink_on_close=True,
+                        name=f"{node_name}@shm-pub:{publication['name']}",
+                    ),
+                    publication["types"],
+                )
+            for sub in self.subscriptions_plan(node_name):
+                from .transports.shm import ShmSubscription
+
+                bus.add_inbound(
+                    ShmSubscription(
+                        sub["name"],
+                        sub["cursor"],
+                        schema=schema,
+                        name=f"{node_name}@shm-sub:{sub['name']}",
+                    ),
+                    thread=thread,
+                )
         except BaseException:
             bus.close(timeout=0)
             raise
