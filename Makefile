@@ -222,8 +222,9 @@ wheel: $(STAMP)
 
 # -- protocol model: spin, exhaustive (tests/model/ring.pml) ----------------
 
-# The format-2 claim/commit/reclaim/force-unblock protocol, checked by spin
-# (installed with apt-get if missing), with broken variants that must fail.
+# The format-2 claim/commit/reclaim/force-unblock protocol (ring.pml) and the
+# broadcast cursor rules (broadcast.pml), checked by spin (installed with
+# apt-get if missing), with broken variants that must fail.
 test-model:
 	bash tests/model/run.sh
 

@@ -168,6 +168,19 @@ int myc_cursor_attach(myc_reader *r, const char *cursor, uint32_t policy, int st
     }
     int rc = table_lock(m);
     if (rc != MYC_OK) return rc;
+    /* A TAIL that is not 16-aligned was not written by a writer (claims are
+     * multiples of 16).  A new cursor would start there, mid-frame, and its
+     * first stamp load at ring offset (TAIL & mask) could run up to 7 bytes
+     * past the ring's end (found by tests/fuzz, mode 5).  Refuse it, as a
+     * single-reader channel refuses such positions at attach; every later
+     * move of a cursor (frame lengths rounded to 16, lap starts, a dead
+     * claim's checked end) keeps it aligned.  acquire: as every TAIL load. */
+    uint64_t tail_seen = myc_load_acquire_u64(m->base, MYC_OFF_TAIL);
+    if ((tail_seen % MYC_FRAME_ALIGNMENT) != 0) {
+        table_unlock(m);
+        return myc_fail(MYC_ERR_CORRUPT, "channel '%s' positions are inconsistent (tail %llu is not %u-aligned)",
+                        m->name, (unsigned long long)tail_seen, MYC_FRAME_ALIGNMENT);
+    }
     uint64_t me = myc_self_owner();
     int slot = -1, resumed = 0, free_slot = -1;
     char names[MYC_READER_SLOTS * (MYC_CURSOR_NAME_MAX + 3) + 1] = "";
@@ -367,7 +380,13 @@ int myc_cursor_intact(myc_reader *r, uint64_t position) {
         myc_load_acquire_u32(m->base, off + MYC_CURSOR_OFF_TETHER) /* acquire: see above */)
         return 1;
     uint64_t tail = myc_load_acquire_u64(m->base, MYC_OFF_TAIL);
-    return tail <= position + m->capacity;
+    /* Not position + capacity: it wraps for a hostile position near 2^64,
+     * and a "not intact" the resync cannot act on (no lap start past the
+     * position) made readers retry the same frame for ever (tests/fuzz).
+     * Lapped means tail - capacity > position, so the resync moves on.  A
+     * TAIL behind the position is no evidence of a lap; the walk's own
+     * checks of TAIL report such positions as corrupt. */
+    return tail <= position || tail - position <= m->capacity;
 }
 
 void myc_cursor_resync(myc_reader *r) {
@@ -438,10 +457,15 @@ void myc_cursor_sleep_flag(myc_reader *r, int sleeping) {
 
 static void untether(myc_map *m, uint32_t slot) {
     uint64_t off = myc_cursor_off(slot);
-    uint32_t one = 1;
-    /* seq_cst CAS: ordered before this writer's scan and claim; the reader's
-     * acquire fence + TETHER load after a copy sees it (myc_cursor_intact). */
-    if (myc_cas_seq_cst_u32(m->base, off + MYC_CURSOR_OFF_TETHER, &one, 0)) {
+    /* CAS from the value seen, not from 1: the scan treats any non-zero
+     * TETHER as tethered, and a hostile value (say 2) that a CAS from 1
+     * never cleared made myc_cursor_limit untether the same blocker for
+     * ever (found by tests/fuzz, mode 5).  Readers store only 0 and 1, so
+     * for them this is the CAS 1 -> 0.  seq_cst (load and CAS): ordered
+     * before this writer's scan and claim; the reader's acquire fence +
+     * TETHER load after a copy sees it (myc_cursor_intact). */
+    uint32_t seen = myc_load_seq_cst_u32(m->base, off + MYC_CURSOR_OFF_TETHER);
+    if (seen != 0 && myc_cas_seq_cst_u32(m->base, off + MYC_CURSOR_OFF_TETHER, &seen, 0)) {
         myc_add_relaxed_u64(m->base, off + MYC_CURSOR_OFF_UNTETHERS, 1); /* statistics */
         myc_add_relaxed_u64(m->base, MYC_OFF_UNTETHERED, 1);
     }

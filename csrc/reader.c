@@ -209,7 +209,12 @@ static int lapped_at(myc_reader *r, uint64_t pos) {
     if (r->cursor_slot < 0) return 0;
     /* acquire: pairs with the claiming CAS. */
     uint64_t tail = myc_load_acquire_u64(r->map.base, MYC_OFF_TAIL);
-    return tail > pos + r->map.capacity;
+    /* Written without pos + capacity, which wraps for a hostile position
+     * near 2^64: then "lapped" held while myc_cursor_resync found no lap
+     * start past pos, and the walk looped on the same frame for ever
+     * (found by tests/fuzz, mode 6).  As written, lapped implies
+     * tail - capacity > pos, so the resync always moves forward. */
+    return tail > pos && tail - pos > r->map.capacity;
 }
 
 int myc_found_intact(myc_reader *r, const myc_found *f) {

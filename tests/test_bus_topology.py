@@ -828,7 +828,10 @@ def test_broadcast_errors(tmp_path):
     with pytest.raises(TopologyError, match=r":3: node 'feed' sends to shm nodes \(sink\)"):
         Topology.load(path)
     # A socket node cannot send to shm nodes in broadcast mode either.
-    text = path.read_text().replace("services = [\"feed\"]", 'services = ["feed"]\nendpoint = { kind = "tcp", address = "127.0.0.1:1" }')
+    text = path.read_text().replace(
+        'services = ["feed"]',
+        'services = ["feed"]\nendpoint = { kind = "tcp", address = "127.0.0.1:1" }',
+    )
     path.write_text(text)
     with pytest.raises(TopologyError, match=r"node 'feed' sends to shm nodes"):
         Topology.load(path)

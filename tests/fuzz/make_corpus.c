@@ -6,9 +6,11 @@
  *   make_corpus OUTDIR [PREFIX]
  *
  * writes OUTDIR/PREFIX-<state>-m<mode> (PREFIX defaults to "seed"): the
- * fuzzer's mode byte, then the region (header + ring) with its trailing zero
+ * fuzzer's mode byte (modes 4-7, the broadcast channel's: then its two
+ * script bytes), then the region (header + ring) with its trailing zero
  * bytes cut (the harness zero-extends).  The channel has the harness's
- * capacity, so positions and frames line up with what it fuzzes.
+ * capacity (and, broadcast, its 4 cursor slots), so positions, frames and
+ * cursors line up with what it fuzzes.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -41,6 +43,13 @@ static myc_writer *open_writer(void) {
     int rc = myc_writer_open(g_name, MYC_ATTACH, 0, 0, 0, NULL, &w);
     if (rc != MYC_OK) die("writer_open", rc);
     return w;
+}
+
+static myc_reader *open_bc_reader(const char *cursor, uint32_t policy) {
+    myc_reader *r;
+    int rc = myc_reader_open_ex(g_name, MYC_ATTACH, 0, 0, 0, NULL, 0, 0, cursor, policy, &r);
+    if (rc != MYC_OK) die("reader_open_ex", rc);
+    return r;
 }
 
 static myc_reader *open_reader(void) {
@@ -76,7 +85,19 @@ static void fresh(void) {
     myc_writer_close(w);
 }
 
-/* Copy the region out as seeds for the given modes, then remove the channel. */
+/* A broadcast channel as the harness makes it: 4 cursor slots, 1 ms window. */
+static void fresh_bc(void) {
+    static int serial;
+    snprintf(g_name, sizeof g_name, "fuzz-corpus-%d-bc%d", (int)getpid(), serial++);
+    myc_unlink(g_name);
+    myc_writer *w;
+    int rc = myc_writer_open_ex(g_name, MYC_CREATE, CAPACITY, 0, 0600, NULL, 4, 1, &w);
+    if (rc != MYC_OK) die("create", rc);
+    myc_writer_close(w);
+}
+
+/* Copy the region out as seeds for the given modes, then remove the channel.
+ * Broadcast modes (4-7) get two script bytes after the mode byte. */
 static void save(const char *state, const char *modes) {
     char path[512];
     snprintf(path, sizeof path, "/dev/shm/mycelium.%s", g_name);
@@ -87,20 +108,30 @@ static void save(const char *state, const char *modes) {
         exit(1);
     }
     size_t size = (size_t)st.st_size;
-    uint8_t *image = malloc(size + 1);
-    if (!image || read(fd, image + 1, size) != (ssize_t)size) {
+    uint8_t *image = malloc(size + 3);
+    if (!image || read(fd, image + 3, size) != (ssize_t)size) {
         fprintf(stderr, "make_corpus: cannot read %s\n", path);
         exit(1);
     }
     close(fd);
     myc_unlink(g_name);
     size_t len = size;
-    while (len > 0 && image[len] == 0) len--;
+    while (len > 0 && image[len + 2] == 0) len--;
     for (const char *m = modes; *m; m++) {
-        image[0] = (uint8_t)(*m - '0');
+        int mode = *m - '0';
+        /* Broadcast: mode, script bytes (see bc_run in fuzz_region.c: all
+         * four readers, a frame held across the writer, the untether
+         * window; 40 frames written), image.  Else mode, image. */
+        uint8_t *seed = mode >= 4 ? image : image + 2;
+        size_t n = mode >= 4 ? len + 3 : len + 1;
+        seed[0] = (uint8_t)mode;
+        if (mode >= 4) {
+            seed[1] = mode == 4 ? 0x14 : 0xD6;
+            seed[2] = mode == 4 ? 8 : 40;
+        }
         snprintf(path, sizeof path, "%s/%s-%s-m%c", g_out, g_prefix, state, *m);
         FILE *f = fopen(path, "wb");
-        if (!f || fwrite(image, 1, len + 1, f) != len + 1 || fclose(f) != 0) {
+        if (!f || fwrite(seed, 1, n, f) != n || fclose(f) != 0) {
             fprintf(stderr, "make_corpus: cannot write %s\n", path);
             exit(1);
         }
@@ -206,6 +237,71 @@ int main(int argc, char **argv) {
     myc_reader_close(r);
     myc_writer_close(w);
     save("maxpayload", "02");
+
+    /* Broadcast: a new channel, no cursor yet. */
+    fresh_bc();
+    save("bc-empty", "456");
+
+    /* Broadcast: durable cursors left behind at different positions
+     * ("a" tethered, "b" lossy, "c" tethered), frames unread by each. */
+    fresh_bc();
+    w = open_writer();
+    myc_reader *ra = open_bc_reader("a", MYC_POLICY_TETHERED);
+    myc_reader *rb = open_bc_reader("b", MYC_POLICY_LOSSY);
+    myc_reader *rc3 = open_bc_reader("c", MYC_POLICY_TETHERED);
+    for (uint32_t i = 0; i < 10; i++) put(w, 2, 90 + 11 * i, (uint8_t)i);
+    take(ra, 4);
+    take(rb, 2);
+    take(rc3, 9);
+    myc_reader_close(ra);
+    myc_reader_close(rb);
+    myc_reader_close(rc3);
+    myc_writer_close(w);
+    save("bc-cursors", "4567");
+
+    /* Broadcast: a lossy cursor lapped several times (lap table written,
+     * padding at the ring's end) while a tethered one kept up. */
+    fresh_bc();
+    w = open_writer();
+    ra = open_bc_reader("a", MYC_POLICY_TETHERED);
+    rb = open_bc_reader("b", MYC_POLICY_LOSSY);
+    for (uint32_t i = 0; i < 60; i++) {
+        put(w, 3, 150 + 37 * (i % 9), (uint8_t)(0x40 + i));
+        take(ra, 1);
+    }
+    myc_reader_close(rb);
+    myc_reader_close(ra);
+    myc_writer_close(w);
+    save("bc-lapped", "4567");
+
+    /* Broadcast: a tethered reader that reads nothing holds a full ring. */
+    fresh_bc();
+    w = open_writer();
+    ra = open_bc_reader("a", MYC_POLICY_TETHERED);
+    for (uint32_t i = 0;; i++) {
+        uint8_t buf[200];
+        memset(buf, (int)i, sizeof buf);
+        rc = myc_write(w, 5, buf, sizeof buf, 0);
+        if (rc == MYC_ERR_FULL) break;
+        if (rc != MYC_OK) die("write", rc);
+    }
+    myc_reader_close(ra);
+    myc_writer_close(w);
+    save("bc-full", "46");
+
+    /* Broadcast: an uncommitted claim behind committed frames. */
+    fresh_bc();
+    w = open_writer();
+    rb = open_bc_reader("b", MYC_POLICY_LOSSY);
+    put(w, 6, 48, 0x61);
+    take(rb, 1);
+    put(w, 6, 64, 0x62);
+    rc = myc_reserve(w, 6, 80, 0, &res);
+    if (rc != MYC_OK) die("reserve", rc);
+    memset(res.payload, 0x67, 40);
+    myc_reader_close(rb);
+    myc_writer_close(w);
+    save("bc-claimed", "56");
 
     printf("make_corpus: %d seeds in %s\n", g_count, g_out);
     return 0;

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Model-check tests/model/ring.pml (the format-2 ring protocol) with spin.
+# Model-check tests/model/ring.pml (the format-2 ring protocol) and
+# tests/model/broadcast.pml (the cursor rules of broadcast channels) with spin.
 #
 #   bash tests/model/run.sh            # or: make test-model
 #
@@ -13,10 +14,13 @@
 #   - docs/FORMAT.md's newer claim-range rules: with three fixes, no error;
 #     without each fix, an error;
 #   - the coverage points (-DCOVER=n): each must be reached, so that the
-#     search above is known to go through the interesting cases.
+#     search above is known to go through the interesting cases;
+#   - broadcast.pml: its configurations (no error), its broken variants
+#     (each must fail, including the two-writer finding), its coverage
+#     points.
 # MODEL_FINE=1 adds two much larger searches with finer-grained steps.
 # Prints one line per run; exits non-zero if anything is not as expected.
-# Replay a trail:  cd <dir> && spin -t -p <flags> ring.pml
+# Replay a trail:  cd <dir> && spin -t -p <flags> ring.pml   (or broadcast.pml)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -73,8 +77,10 @@ verify() {
     shift 2
     local dir="$work/$name"
     mkdir -p "$dir"
-    cp "$model" "$dir/ring.pml"
-    if ! (cd "$dir" && spin -a "$@" ring.pml >spin.out 2>&1); then
+    local file
+    file="$(basename "$model")"
+    cp "$model" "$dir/$file"
+    if ! (cd "$dir" && spin -a "$@" "$file" >spin.out 2>&1); then
         echo "FAIL  $name: spin -a failed (see $dir/spin.out)"
         return 1
     fi
@@ -189,6 +195,45 @@ cover_names=(
 )
 for n in $(seq 1 15); do
     verify "COVER_$n" "reach:${cover_names[$n]}" "-DCOVER=$n" || status=1
+done
+
+# -- broadcast.pml -----------------------------------------------------------
+
+model="$here/broadcast.pml"
+pan_cflags=(-w -O2 -DSAFETY -DCOLLAPSE -DMEMLIM=4096)
+pan_flags=(-m100000 -w24)
+echo "== broadcast channels (broadcast.pml): tethered + lossy reader, one writer; the re-tether rule; two writers with the proposed fix"
+verify BCAST pass -DNF=4 || status=1                       # 1 writer x 4 frames, tethered + lossy reader
+verify BCAST_L1 pass -DNF=4 -DL=1 || status=1               # one lap table entry: the tag check matters
+verify BCAST_RETETHER pass -DNF=5 -DNO_LOSSY || status=1    # enough frames to untether, catch up, re-tether, be lapped
+verify BCAST_W2_FIX_INFLIGHT pass -DNW=2 -DNF=2 -DNO_LOSSY -DFIX_INFLIGHT || status=1
+pan_flags=(-m100000)
+echo "== broadcast: broken rules, each must fail"
+verify BCAST_BUG_NO_SAFE_FROM fail -DNF=5 -DNO_LOSSY -DBUG_NO_SAFE_FROM || status=1       # re-tether trusts at once
+verify BCAST_BUG_SAFE_FROM_FIRST fail -DNF=5 -DNO_LOSSY -DBUG_SAFE_FROM_FIRST || status=1 # TAIL loaded before TETHER = 1
+verify BCAST_BUG_NO_VALIDATE fail -DNF=4 -DBUG_NO_VALIDATE || status=1                   # copies not checked against TAIL
+verify BCAST_BUG_LAP_NO_TAG fail -DNF=4 -DL=1 -DBUG_LAP_NO_TAG || status=1               # lap entry of another lap used
+verify BCAST_BUG_LOST_BY_CELLS fail -DNF=4 -DBUG_LOST_BY_CELLS || status=1               # loss counted in bytes, not frames
+verify BCAST_NO_UNTETHER fail -DNF=4 -DNO_UNTETHER || status=1                           # a dead tethered reader: deadlock
+echo "== broadcast: the protocol as implemented with two writers fails (a finding: a writer laps another's unfinished claim; see broadcast.pml)"
+verify BCAST_W2 fail -DNW=2 -DNF=2 -DNO_LOSSY || status=1
+
+echo "== broadcast coverage: each point must be reached"
+pan_cflags=(-w -O1 -DSAFETY -DCOLLAPSE -DMEMLIM=4096)
+bcast_cover=(
+    ""
+    "a stopped tethered reader untethered"
+    "re-tethered (safe_from loaded)"
+    "the lossy reader counts a loss at a lap start"
+    "an untethered reader resynchronised"
+    "a copy found overwritten"
+    "final state: the tethered reader read two laps, lost nothing"
+    "a frame before safe_from validated and delivered"
+    "a dead tethered reader untethered"
+    "padding skipped"
+)
+for n in $(seq 1 9); do
+    verify "BCAST_COVER_$n" "reach:${bcast_cover[$n]}" -DNF=4 "-DCOVER=$n" || status=1
 done
 
 echo "(runs kept in $work)"

@@ -1,6 +1,9 @@
 //! The Rust probe node of the cross-language bus tests: the services `send`
 //! and `recv` of tests/bus_probe.py (same names, config and output in every
 //! language), run by [`node_main`] from the plan the launcher hands over.
+//! The cross-language tests run it: tests/test_bus_matrix.py (mailbox links)
+//! and tests/test_bus_broadcast_langs.py (plans with a broadcast
+//! "publication" or "subscriptions").
 //!
 //! ```text
 //! cargo build --release --example bus_probe

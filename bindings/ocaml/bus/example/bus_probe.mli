@@ -2,7 +2,9 @@
     (tests/test_bus_matrix.py): the services [send] and [recv] of
     tests/bus_probe.py, with the same names, config and output in every
     language, run by {!Mycelium_bus.Node.main} from the launcher's plan
-    ([bus_probe.exe --plan PATH]).
+    ([bus_probe.exe --plan PATH]); tests/test_bus_broadcast_langs.py runs it
+    too, with plans carrying a broadcast ["publication"] or
+    ["subscriptions"].
 
     - [send], config [{count, symbol, out}]: publishes [count] MarketTicks at
       start (tick [i]: [seq = i], [ts_ns = 1_700_000_000_000_000_000 + i],

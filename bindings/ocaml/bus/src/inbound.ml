@@ -85,6 +85,97 @@ let shm ?(capacity = 1 lsl 20) ?(unlink_on_close = false) ~digest channel =
           close;
         }
 
+(* -- broadcast subscription ---------------------------------------------------- *)
+
+let shm_subscription ?(policy = Cursor.Tethered) ?(backoff_initial = 0.005) ?(backoff_max = 0.5)
+    ?(batch = 256) ~digest ~cursor channel =
+  let name = Printf.sprintf "shm-sub:%s[%s]" channel cursor in
+  (* One attach attempt: [Ok None] while the channel does not exist. *)
+  let try_attach () =
+    match Reader.attach ~schema_digest:digest ~cursor ~policy channel with
+    | Ok r -> Ok (Some r)
+    | Error { Error.code = Error.Not_found; _ } -> Ok None
+    | Error e -> Error (Bus_error.of_channel e)
+  in
+  match try_attach () with
+  | Error _ as e -> e
+  | Ok first ->
+      let m = Mutex.create () and c = Condition.create () in
+      let reader = ref first in
+      let stop = ref false and started = ref false and running = ref false and closed = ref false in
+      let frames = ref 0 and lost = ref 0 in
+      let rec attach delay =
+        if !stop then None
+        else
+          match try_attach () with
+          | Ok (Some r) ->
+              Log.debug "%s: attached" name;
+              with_lock m (fun () -> reader := Some r);
+              Some r
+          | Ok None ->
+              Sync.sleep_unless delay (fun () -> !stop);
+              attach (Float.min (delay *. 2.) backoff_max)
+          | Error e ->
+              Log.err "%s: cannot attach: %s" name (Bus_error.to_string e);
+              None
+      in
+      let rec read_loop r deliver =
+        if not !stop then
+          match Reader.read_batch ~timeout_ns:50_000_000 ~max_frames:batch r with
+          | Ok got ->
+              let now_lost = Reader.lost r in
+              if now_lost <> !lost then (
+                Log.warn "%s: %d frames lost (the publisher untethered this subscriber)" name
+                  (now_lost - !lost);
+                lost := now_lost);
+              List.iter
+                (fun { Reader.type_id; payload } ->
+                  incr frames;
+                  deliver type_id payload)
+                got;
+              read_loop r deliver
+          | Error { Error.code = Error.Empty | Error.Interrupted; _ } -> read_loop r deliver
+          | Error e -> if not !stop then Log.err "%s: reading failed: %s" name (Error.to_string e)
+      in
+      let start deliver =
+        if !started then invalid_arg (name ^ ": already started");
+        started := true;
+        running := true;
+        ignore
+          (Thread.create
+             (fun () ->
+               (try
+                  let r = match !reader with Some r -> Some r | None -> attach backoff_initial in
+                  Option.iter (fun r -> read_loop r deliver) r
+                with e -> Log.err "%s: reader thread failed: %s" name (Printexc.to_string e));
+               with_lock m (fun () ->
+                   running := false;
+                   Condition.broadcast c))
+             ())
+      in
+      let close () =
+        if not !closed then (
+          closed := true;
+          stop := true;
+          let ended =
+            with_lock m (fun () -> Sync.wait_until m c (Sync.deadline (Some 2.0)) (fun () -> not !running))
+          in
+          (* The durable cursor stays, at the position reached. *)
+          if ended then Option.iter Reader.close !reader
+          else Log.warn "%s: reader thread still busy; channel left attached" name)
+      in
+      Ok
+        {
+          name;
+          address = None;
+          start;
+          stats =
+            (fun () ->
+              [ ("frames", !frames); ("lost", !lost); ("attached", if !reader <> None then 1 else 0) ]);
+          errors = (fun () -> []);
+          close;
+        }
+
 (* -- sockets ------------------------------------------------------------------ *)
 
 type sock = {

@@ -1,5 +1,7 @@
 (** Inbound endpoints: where frames addressed to this node arrive (Python's
-    [ShmInbound] and [SocketInbound]).
+    [ShmInbound] and [SocketInbound]), or another node's broadcast channel
+    read with this node's cursor ({!shm_subscription}, Python's
+    [ShmSubscription]).
 
     Scheduling: every endpoint reads in its own POSIX thread(s), which call
     the [deliver] function given to {!start}.  A shared-memory endpoint has
@@ -25,6 +27,29 @@ val shm :
     meanwhile.  [unlink_on_close] (default false) removes the channel in
     {!close}. *)
 
+val shm_subscription :
+  ?policy:Mycelium_shm.Cursor.policy ->
+  ?backoff_initial:float ->
+  ?backoff_max:float ->
+  ?batch:int ->
+  digest:string ->
+  cursor:string ->
+  string ->
+  (t, Bus_error.t) result
+(** [shm_subscription ~digest ~cursor channel] reads another node's
+    broadcast channel ({!Link.shm_publication}) with this node's own
+    durable cursor [cursor] (the node's name) and [policy] (default
+    [Tethered]); Python's [ShmSubscription].  It tries to attach at once:
+    a channel that does not exist yet is no error (processes start in any
+    order: the reader thread retries with backoff, [backoff_initial]
+    doubling up to [backoff_max] seconds, 0.005 to 0.5), but a channel of
+    another digest is [Schema_mismatch] and a cursor a live reader holds
+    is a [Channel] error ([Reader_busy]).  A restarted node resumes at its
+    cursor, so nothing published while it was down is lost, unless the
+    publisher untethered it: those frames are logged (one line) and counted
+    in [lost].  Reads take up to [batch] (256) frames at a time.  {!close}
+    detaches; the cursor stays. *)
+
 val socket :
   ?max_payload:int ->
   ?max_connections:int ->
@@ -44,7 +69,8 @@ val socket :
     closed at once ([refused]). *)
 
 val name : t -> string
-(** [name t] is ["shm:CHANNEL"], ["unix:PATH"] or ["tcp:HOST:PORT"]. *)
+(** [name t] is ["shm:CHANNEL"], ["shm-sub:CHANNEL[CURSOR]"], ["unix:PATH"]
+    or ["tcp:HOST:PORT"]. *)
 
 val address : t -> Sock.address option
 (** [address t] is the bound socket address (the real port), if a socket. *)
@@ -54,8 +80,9 @@ val start : t -> (int -> string -> unit) -> unit
     for every frame, in the endpoint's threads.  Once only. *)
 
 val stats : t -> (string * int) list
-(** [stats t]: [frames] received; sockets also [connections] (handshaken),
-    [open], [refused], [timed_out], [oversized]. *)
+(** [stats t]: [frames] received; subscriptions also [lost] and
+    [attached] (0 or 1); sockets also [connections] (handshaken), [open],
+    [refused], [timed_out], [oversized]. *)
 
 val errors : t -> Bus_error.t list
 (** [errors t] is the most recent connection errors (at most 32), newest

@@ -441,3 +441,73 @@ let socket ?(max_payload = Wire.default_max_payload) ?(max_pending = 65536) ?(se
     stats = (fun () -> [ ("sent", k.ksent); ("lost", k.lost); ("connects", k.connects) ]);
     close;
   }
+
+(* -- broadcast publication -------------------------------------------------- *)
+
+let shm_publication ?(capacity = 1 lsl 20) ?(spare_readers = 1) ?(untether = 10.0)
+    ?(send_timeout = 5.0) ?(unlink_on_close = false) ~digest ~subscribers channel =
+  let readers = List.length subscribers + spare_readers in
+  (* whole milliseconds, as the channel takes it (1.234 s * 1e9 is not exact) *)
+  let untether_ns = Float.to_int (Float.round (untether *. 1e3)) * 1_000_000 in
+  match
+    Writer.create_or_attach ~capacity ~schema_digest:digest ~readers ~untether_ns channel
+  with
+  | Error e -> Error (Bus_error.of_channel e)
+  | Ok w -> (
+      (* A durable cursor at the tail for every subscriber; a live
+         subscriber holds one already (Reader_busy). *)
+      let rec register = function
+        | [] -> Ok ()
+        | cursor :: rest -> (
+            match Reader.attach ~schema_digest:digest ~cursor channel with
+            | Ok r ->
+                Reader.close r;
+                register rest
+            | Error { Error.code = Error.Reader_busy; _ } -> register rest
+            | Error e -> Error (Bus_error.of_channel e))
+      in
+      match register subscribers with
+      | Error _ as e ->
+          Writer.close w;
+          e
+      | Ok () ->
+          let name = "shm-pub:" ^ channel in
+          let timeout_ns = Float.to_int (send_timeout *. 1e9) in
+          let writer = ref (Some w) and sent = ref 0 in
+          let rec write w type_id payload =
+            match Writer.write ~timeout_ns w ~type_id payload with
+            | Ok () ->
+                incr sent;
+                Ok ()
+            | Error { Error.code = Error.Interrupted; _ } -> write w type_id payload
+            | Error e -> Error (Bus_error.of_channel e)
+          in
+          let send type_id payload =
+            match check_type_id type_id with
+            | Error _ as e -> e
+            | Ok () -> (
+                match !writer with
+                | Some w -> write w type_id payload
+                | None -> Error (Bus_error.Closed ("link " ^ name ^ " is closed")))
+          in
+          let close _timeout =
+            match !writer with
+            | None -> ()
+            | Some w ->
+                writer := None;
+                Writer.close w;
+                if unlink_on_close then Channel.unlink_if_exists channel
+          in
+          Ok
+            {
+              name;
+              send;
+              flush = (fun _ -> Ok true);
+              wait_connected = (fun _ -> Ok (!writer <> None));
+              connected = (fun () -> !writer <> None);
+              pending = (fun () -> 0);
+              stats =
+                (fun () ->
+                  [ ("sent", !sent); ("lost", 0); ("connects", if !writer <> None then 1 else 0) ]);
+              close;
+            })

@@ -1,5 +1,7 @@
 (** Outbound links: where a bus writes the frames of the message types a
-    peer node consumes (Python's [ShmLink] and [SocketLink]).
+    peer node consumes (Python's [ShmLink] and [SocketLink]), or the
+    node's own broadcast channel ({!shm_publication}, Python's
+    [ShmPublication]).
 
     A link may be opened before its peer is up: frames queue (at most
     [max_pending]) while a background thread retries with exponential
@@ -45,8 +47,39 @@ val socket :
     broke are counted in [lost] and logged; frames not yet written are kept
     for the next connection.  Backoff defaults: 0.01 s to 1 s. *)
 
+val shm_publication :
+  ?capacity:int ->
+  ?spare_readers:int ->
+  ?untether:float ->
+  ?send_timeout:float ->
+  ?unlink_on_close:bool ->
+  digest:string ->
+  subscribers:string list ->
+  string ->
+  (t, Bus_error.t) result
+(** [shm_publication ~digest ~subscribers channel] is the broadcast channel
+    a node publishes on (Python's [ShmPublication]): every subscribing node
+    reads its frames with its own cursor ({!Inbound.shm_subscription}), so
+    a publish reaching K nodes is one write.  It creates the channel (or
+    attaches to it, after a restart) with one cursor slot per subscriber
+    plus [spare_readers] (default 1, for tools such as [mycelium-shm
+    tail]), a ring of [capacity] bytes (default 1 MiB) and an untether
+    window of [untether] seconds (default 10; rounded to whole
+    milliseconds), then registers a durable, tethered cursor named after
+    each subscriber (a live subscriber holding its cursor already is
+    fine), so nothing is published before a
+    subscriber's cursor exists, whenever its process starts.  A write waits
+    up to [send_timeout] seconds (default 5) for the slowest tethered
+    subscriber, then fails with [Full]; one that died or held the writers
+    back for the untether window is untethered and counts what it misses.
+    {!flush} has nothing to wait for; {!close} detaches (and removes the
+    channel if [unlink_on_close], default false).  Errors: [Schema_mismatch]
+    if the channel exists with another digest; [Channel] errors otherwise
+    (e.g. [Bad_argument] for a channel with another number of slots). *)
+
 val name : t -> string
-(** [name l] is ["shm:CHANNEL"], ["unix:PATH"] or ["tcp:HOST:PORT"]. *)
+(** [name l] is ["shm:CHANNEL"], ["shm-pub:CHANNEL"], ["unix:PATH"] or
+    ["tcp:HOST:PORT"]. *)
 
 val send : t -> type_id:int -> string -> (unit, Bus_error.t) result
 (** [send l ~type_id payload] writes or queues one frame. *)

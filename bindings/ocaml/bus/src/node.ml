@@ -29,6 +29,9 @@ let build ?mailbox_size ?restart_initial ?restart_max ?max_restarts (module S : 
         Ok (y :: ys)
   in
   let* link_types = all (fun (l : Plan.link) -> all type_id l.types) plan.links in
+  let* pub_types =
+    match plan.publication with None -> Ok [] | Some p -> all type_id p.Plan.pub_types
+  in
   let* specs =
     all
       (fun (s : Plan.service) ->
@@ -67,6 +70,31 @@ let build ?mailbox_size ?restart_initial ?restart_max ?max_restarts (module S : 
       in
       Bus.add_link bus link ids)
     plan.links link_types;
+  let fail e =
+    Bus.close ~timeout:0. bus;
+    Error e
+  in
+  let* () =
+    match plan.publication with
+    | None -> Ok ()
+    | Some p -> (
+        match
+          Link.shm_publication ~capacity:p.pub_capacity ~spare_readers:p.spare_readers
+            ~untether:(float_of_int p.untether_ms /. 1000.) ~digest ~subscribers:p.subscribers
+            p.pub_name
+        with
+        | Ok link -> Ok (Bus.add_link bus link pub_types)
+        | Error e -> fail e)
+  in
+  let* () =
+    all
+      (fun (s : Plan.subscription) ->
+        match Inbound.shm_subscription ~digest ~cursor:s.cursor s.channel with
+        | Ok ep -> Ok (Bus.add_inbound bus ep)
+        | Error e -> fail e)
+      plan.subscriptions
+    |> Result.map ignore
+  in
   Ok (Runtime.create ?mailbox_size ?restart_initial ?restart_max ?max_restarts bus specs)
 
 let plan_path argv =

@@ -22,8 +22,10 @@ val build :
   Plan.t ->
   (Runtime.t, Bus_error.t) result
 (** [build schema registry plan] checks that the plan's digest is
-    [schema]'s ([Schema_mismatch] otherwise), opens the inbound endpoint and
-    the links (a link's message names must be in [schema]), and makes the
+    [schema]'s ([Schema_mismatch] otherwise), opens the inbound endpoint,
+    the links (a link's message names must be in [schema]), the broadcast
+    publication and subscriptions (the ["publication"] and
+    ["subscriptions"] of a [shm = "broadcast"] topology), and makes the
     runtime of the plan's services (each must be in [registry]).  Nothing
     is started; on [Error] whatever was opened is closed. *)
 

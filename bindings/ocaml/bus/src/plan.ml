@@ -6,6 +6,17 @@ type endpoint =
 type service = { name : string; consumes : string list; config : Yojson.Safe.t }
 type link = { node : string; types : string list; endpoint : endpoint }
 
+type publication = {
+  pub_name : string;
+  pub_capacity : int;
+  subscribers : string list;
+  spare_readers : int;
+  untether_ms : int;
+  pub_types : string list;
+}
+
+type subscription = { from_node : string; channel : string; cursor : string }
+
 type t = {
   version : int;
   topology : string;
@@ -16,6 +27,8 @@ type t = {
   services : service list;
   inbound : endpoint option;
   links : link list;
+  publication : publication option;
+  subscriptions : subscription list;
 }
 
 exception Bad of string
@@ -50,6 +63,24 @@ let endpoint where j =
       if port < 0 || port > 65535 then bad "%s.port: %d is not a port" where port;
       Tcp { host = str (where ^ ".host") (field where j "host"); port }
   | k -> bad "%s.kind: unknown endpoint kind %S (shm, unix or tcp)" where k
+
+let nat where v =
+  let i = int where v in
+  if i < 0 then bad "%s: %d is negative" where i;
+  i
+
+let publication where j =
+  (match str (where ^ ".kind") (field where j "kind") with
+  | "shm-broadcast" -> ()
+  | k -> bad "%s.kind: unknown kind %S (shm-broadcast)" where k);
+  {
+    pub_name = str (where ^ ".name") (field where j "name");
+    pub_capacity = nat (where ^ ".capacity") (field where j "capacity");
+    subscribers = list (where ^ ".subscribers") str (field where j "subscribers");
+    spare_readers = nat (where ^ ".spare_readers") (field where j "spare_readers");
+    untether_ms = nat (where ^ ".untether_ms") (field where j "untether_ms");
+    pub_types = list (where ^ ".types") str (field where j "types");
+  }
 
 let of_json_exn j =
   let version = int "version" (field "plan" j "version") in
@@ -87,6 +118,19 @@ let of_json_exn j =
             endpoint = endpoint (w ^ ".endpoint") (field w l "endpoint");
           })
         (field ~optional:true "plan" j "links");
+    publication =
+      (match field ~optional:true "plan" j "publication" with
+      | `Null -> None
+      | p -> Some (publication "publication" p));
+    subscriptions =
+      list "subscriptions"
+        (fun w s ->
+          {
+            from_node = str (w ^ ".node") (field w s "node");
+            channel = str (w ^ ".name") (field w s "name");
+            cursor = str (w ^ ".cursor") (field w s "cursor");
+          })
+        (field ~optional:true "plan" j "subscriptions");
   }
 
 let of_json j = try Ok (of_json_exn j) with Bad s -> Error (Bus_error.Plan s)

@@ -24,6 +24,25 @@ type link = {
 }
 (** One remote node this node sends to. *)
 
+type publication = {
+  pub_name : string;  (** The broadcast channel. *)
+  pub_capacity : int;  (** Ring bytes when it is created. *)
+  subscribers : string list;  (** Consuming nodes: one durable cursor each. *)
+  spare_readers : int;  (** Cursor slots beyond one per subscriber. *)
+  untether_ms : int;  (** The untether window, milliseconds. *)
+  pub_types : string list;  (** Message names published there. *)
+}
+(** The broadcast channel this node publishes on (["publication"] of a
+    plan of a [shm = "broadcast"] topology): see {!Link.shm_publication}. *)
+
+type subscription = {
+  from_node : string;  (** The publishing node. *)
+  channel : string;  (** Its broadcast channel. *)
+  cursor : string;  (** This node's cursor there. *)
+}
+(** Another node's broadcast channel this node reads (["subscriptions"]):
+    see {!Inbound.shm_subscription}. *)
+
 type t = {
   version : int;  (** [1]. *)
   topology : string;  (** The topology file (absolute path). *)
@@ -33,7 +52,9 @@ type t = {
   digest_hex : string;  (** The schema digest, 64 hex digits. *)
   services : service list;  (** Topology order (= shutdown order). *)
   inbound : endpoint option;  (** Where this node receives, if anywhere. *)
-  links : link list;  (** Where it sends. *)
+  links : link list;  (** Where it sends (broadcast topologies: unix/tcp only). *)
+  publication : publication option;  (** Its broadcast channel, if any. *)
+  subscriptions : subscription list;  (** Broadcast channels it reads. *)
 }
 (** A plan. *)
 

@@ -401,9 +401,9 @@ let write_plan json =
   Yojson.Safe.to_file path json;
   path
 
-let plan ~services ?(inbound = `Null) ?(links = []) () =
+let plan ~services ?(inbound = `Null) ?(links = []) ?(extra = []) () =
   `Assoc
-    [
+    ([
       ("version", `Int 1);
       ("topology", `String "/test/topology.toml");
       ("node", `String "ocnode");
@@ -413,6 +413,7 @@ let plan ~services ?(inbound = `Null) ?(links = []) () =
       ("inbound", inbound);
       ("links", `List links);
     ]
+    @ extra)
 
 let read_all fd =
   let b = Buffer.create 256 and chunk = Bytes.create 4096 in
@@ -506,6 +507,181 @@ let test_node_errors () =
   Alcotest.(check string) "plan errors" "PlanError"
     (kind (Plan.of_json (`Assoc [ ("version", `Int 2) ])))
 
+
+(* -- broadcast: one channel per publishing node, one cursor per consumer ------- *)
+
+let cursor_named name c =
+  match Mycelium_shm.Channel.cursors name with
+  | Ok l -> List.find (fun (i : Mycelium_shm.Cursor.info) -> i.name = c) l
+  | Error e -> Alcotest.failf "cursors: %s" (Mycelium_shm.Error.to_string e)
+
+let frames_written name =
+  match Mycelium_shm.Channel.inspect name with
+  | Ok i -> i.Mycelium_shm.Info.stats.frames_written
+  | Error e -> Alcotest.failf "inspect: %s" (Mycelium_shm.Error.to_string e)
+
+let publication ?(subscribers = [ "a" ]) name =
+  ok (Link.shm_publication ~capacity:(1 lsl 18) ~digest ~subscribers name)
+
+(* A started bus reading [name] with cursor [node], and its tick queue. *)
+let subscriber_node name node =
+  let bus = Bus.create ~name:node ~digest () in
+  let q = Bus.subscriber ~capacity:100_000 bus tick in
+  Bus.add_inbound bus (ok (Inbound.shm_subscription ~digest ~cursor:node name));
+  Bus.start bus;
+  (bus, q)
+
+let test_broadcast_one_write () =
+  with_channel @@ fun name ->
+  let feed = Bus.create ~name:"feed" ~digest () in
+  Fun.protect ~finally:(fun () -> Bus.close feed) @@ fun () ->
+  Bus.add_link feed (publication ~subscribers:[ "a"; "b"; "c" ] name) [ Trading.MarketTick.type_id ];
+  let nodes = List.map (subscriber_node name) [ "a"; "b"; "c" ] in
+  Fun.protect ~finally:(fun () -> List.iter (fun (b, _) -> Bus.close b) nodes) @@ fun () ->
+  let n = 2000 in
+  let p = Bus.publisher feed tick in
+  for i = 1 to n do
+    ok (Bus.publish p (mk i))
+  done;
+  List.iter
+    (fun (b, q) -> Alcotest.(check ints) ("in order at " ^ Bus.name b) (range 1 n) (seqs (take_n q n)))
+    nodes;
+  Alcotest.(check int) "one write per publish" n (frames_written name);
+  List.iter
+    (fun c ->
+      let i = cursor_named name c in
+      Alcotest.(check (pair int int)) ("cursor " ^ c ^ " read all, lost none") (n, 0) (i.frames_read, i.lost);
+      Alcotest.(check bool) "durable and tethered" true (i.durable && i.tethered))
+    [ "a"; "b"; "c" ]
+
+let test_broadcast_late_subscriber () =
+  with_channel @@ fun name ->
+  let feed = Bus.create ~name:"feed" ~digest () in
+  Fun.protect ~finally:(fun () -> Bus.close feed) @@ fun () ->
+  Bus.add_link feed (publication ~subscribers:[ "late" ] name) [ Trading.MarketTick.type_id ];
+  let p = Bus.publisher feed tick in
+  for i = 1 to 50 do
+    ok (Bus.publish p (mk i))
+  done;
+  let late, q = subscriber_node name "late" in
+  Fun.protect ~finally:(fun () -> Bus.close late) @@ fun () ->
+  Alcotest.(check ints) "published before it started" (range 1 50) (seqs (take_n q 50));
+  (* restarted: resumes at its cursor, no loss, no duplicate *)
+  Bus.close late;
+  for i = 51 to 60 do
+    ok (Bus.publish p (mk i))
+  done;
+  let again, q = subscriber_node name "late" in
+  Fun.protect ~finally:(fun () -> Bus.close again) @@ fun () ->
+  Alcotest.(check ints) "resumed at its cursor" (range 51 60) (seqs (take_n q 10));
+  Thread.delay 0.05;
+  Alcotest.(check int) "no duplicate" 0 (Subscriber.length q)
+
+let test_broadcast_waits_for_channel () =
+  with_channel @@ fun name ->
+  let node, q = subscriber_node name "node" in
+  Fun.protect ~finally:(fun () -> Bus.close node) @@ fun () ->
+  Thread.delay 0.05;
+  let pub = publication ~subscribers:[ "node" ] name in
+  for i = 1 to 5 do
+    ok (Link.send pub ~type_id:Trading.MarketTick.type_id (Trading.MarketTick.encode (mk i)))
+  done;
+  Alcotest.(check ints) "after the channel appeared" (range 1 5) (seqs (take_n q 5));
+  Link.close pub;
+  Alcotest.(check string) "closed" "BusClosed" (kind (Link.send pub ~type_id:1 ""))
+
+let test_broadcast_untethered_counts_lost () =
+  with_channel @@ fun name ->
+  let pub = ok (Link.shm_publication ~capacity:4096 ~untether:0.02 ~digest ~subscribers:[ "slow" ] name) in
+  Fun.protect ~finally:(fun () -> Link.close pub) @@ fun () ->
+  let n = 400 in
+  for i = 1 to n do
+    ok (Link.send pub ~type_id:Trading.MarketTick.type_id (Trading.MarketTick.encode (mk i)))
+  done;
+  let ep = ok (Inbound.shm_subscription ~digest ~cursor:"slow" name) in
+  Fun.protect ~finally:(fun () -> Inbound.close ep) @@ fun () ->
+  let got = ref [] in
+  Inbound.start ep (fun type_id payload ->
+      match Trading.MarketTick.decode payload with
+      | Ok t when type_id = Trading.MarketTick.type_id -> got := Int64.to_int t.seq :: !got
+      | _ -> Alcotest.fail "not a MarketTick");
+  let stat k = List.assoc k (Inbound.stats ep) in
+  eventually "every frame read or counted lost" (fun () ->
+      stat "lost" > 0 && stat "frames" + stat "lost" = n && List.length !got = stat "frames");
+  let got = List.rev !got in
+  Alcotest.(check bool) "in order" true (List.sort_uniq compare got = got);
+  Alcotest.(check int) "the last one" n (List.nth got (List.length got - 1));
+  Alcotest.(check int) "as the cursor says" (cursor_named name "slow").lost (stat "lost")
+
+let test_broadcast_schema_mismatch () =
+  with_channel @@ fun name ->
+  let pub = publication name in
+  Fun.protect ~finally:(fun () -> Link.close pub) @@ fun () ->
+  Alcotest.(check string) "subscription refused" "SchemaMismatch"
+    (kind (Inbound.shm_subscription ~digest:other_digest ~cursor:"a" name));
+  Alcotest.(check string) "publication refused" "SchemaMismatch"
+    (kind (Link.shm_publication ~digest:other_digest ~subscribers:[ "a" ] name));
+  Alcotest.(check int) "nothing written" 0 (frames_written name)
+
+let test_broadcast_plan () =
+  let pub =
+    `Assoc
+      [
+        ("kind", `String "shm-broadcast");
+        ("name", `String "pipeline.feed");
+        ("capacity", `Int 1048576);
+        ("subscribers", `List [ `String "risk"; `String "strategy" ]);
+        ("spare_readers", `Int 1);
+        ("untether_ms", `Int 10000);
+        ("types", `List [ `String "MarketTick"; `String "Stop" ]);
+      ]
+  in
+  let subs = `List [ `Assoc [ ("node", `String "md"); ("name", `String "pipeline.md"); ("cursor", `String "feed") ] ] in
+  let p = ok (Plan.of_json (plan ~services:[] ~extra:[ ("publication", pub); ("subscriptions", subs) ] ())) in
+  (match p.publication with
+  | Some { pub_name; pub_capacity; subscribers; spare_readers; untether_ms; pub_types } ->
+      Alcotest.(check (list string)) "publication" [ "pipeline.feed"; "1048576"; "risk,strategy"; "1"; "10000"; "MarketTick,Stop" ]
+        [ pub_name; string_of_int pub_capacity; String.concat "," subscribers; string_of_int spare_readers;
+          string_of_int untether_ms; String.concat "," pub_types ]
+  | None -> Alcotest.fail "no publication");
+  Alcotest.(check (list (list string))) "subscriptions" [ [ "md"; "pipeline.md"; "feed" ] ]
+    (List.map (fun (s : Plan.subscription) -> [ s.from_node; s.channel; s.cursor ]) p.subscriptions);
+  let mailbox = ok (Plan.of_json (plan ~services:[] ~extra:[ ("publication", `Null); ("subscriptions", `List []) ] ())) in
+  Alcotest.(check bool) "mailbox plan" true (mailbox.publication = None && mailbox.subscriptions = []);
+  Alcotest.(check string) "bad kind" "PlanError"
+    (kind (Plan.of_json (plan ~services:[] ~extra:[ ("publication", `Assoc [ ("kind", `String "shm") ]) ] ())))
+
+(* The node (bus_node.exe) publishes on its broadcast channel from its plan;
+   two subscribers get everything, one write per tick, and it exits 0. *)
+let test_broadcast_node () =
+  with_channel @@ fun name ->
+  let count = 300 in
+  let services =
+    [ `Assoc [ ("name", `String "ticker"); ("consumes", `List []); ("config", `Assoc [ ("count", `Int count) ]) ] ]
+  in
+  let pub =
+    `Assoc
+      [
+        ("kind", `String "shm-broadcast");
+        ("name", `String name);
+        ("capacity", `Int (1 lsl 18));
+        ("subscribers", `List [ `String "x"; `String "y" ]);
+        ("spare_readers", `Int 1);
+        ("untether_ms", `Int 10000);
+        ("types", `List [ `String "MarketTick" ]);
+      ]
+  in
+  let nodes = List.map (subscriber_node name) [ "x"; "y" ] in
+  Fun.protect ~finally:(fun () -> List.iter (fun (b, _) -> Bus.close b) nodes) @@ fun () ->
+  let status, _ =
+    run_node (plan ~services ~extra:[ ("publication", pub); ("subscriptions", `List []) ] ()) (fun pid ->
+        List.iter (fun (_, q) -> eventually "ticks" (fun () -> Subscriber.length q >= count)) nodes;
+        Unix.kill pid Sys.sigterm)
+  in
+  Alcotest.(check bool) "exit 0" true (status = Unix.WEXITED 0);
+  List.iter (fun (b, q) -> Alcotest.(check ints) ("at " ^ Bus.name b) (range 1 count) (seqs (take_n q count))) nodes;
+  Alcotest.(check int) "one write per tick" count (frames_written name)
+
 let () =
   let per_transport name f =
     List.map (fun (tn, tr) -> Alcotest.test_case (name ^ " " ^ tn) `Quick (f tr)) transports
@@ -529,4 +705,14 @@ let () =
           Alcotest.test_case "drain order" `Quick test_drain_order;
         ] );
       ("node", per_transport "sigterm flushes" test_sigterm_flushes @ [ Alcotest.test_case "errors" `Quick test_node_errors ]);
+      ( "broadcast",
+        [
+          Alcotest.test_case "one write, three subscribers" `Quick test_broadcast_one_write;
+          Alcotest.test_case "late and restarted subscriber" `Quick test_broadcast_late_subscriber;
+          Alcotest.test_case "subscription waits for the channel" `Quick test_broadcast_waits_for_channel;
+          Alcotest.test_case "untethered subscriber counts lost" `Quick test_broadcast_untethered_counts_lost;
+          Alcotest.test_case "schema mismatch" `Quick test_broadcast_schema_mismatch;
+          Alcotest.test_case "plan keys" `Quick test_broadcast_plan;
+          Alcotest.test_case "node publishes from its plan" `Quick test_broadcast_node;
+        ] );
     ]

@@ -9,7 +9,7 @@
 //! |------|------------------|
 //! | [`MessageBus`], [`Publisher`], [`Subscription`], [`Envelope`] | `bus.py`: local delivery, bridges |
 //! | [`Subscriber`], [`Overflow`] | `subscriber.py`: bounded queues |
-//! | [`Link`], [`Inbound`], [`ShmLink`], [`ShmInbound`] | `transports/shm.py` |
+//! | [`Link`], [`Inbound`], [`ShmLink`], [`ShmInbound`], [`ShmPublication`], [`ShmSubscription`] | `transports/shm.py` |
 //! | [`SocketLink`], [`SocketInbound`], [`SocketAddress`] | `transports/socket.py`: same wire bytes and hello |
 //! | [`Service`], [`Context`], [`Runtime`] | `service.py`, `runtime.py`: actors, restarts |
 //! | [`Plan`], [`Registry`], [`node_main`] | a node started by the launcher with `--plan` |
@@ -63,9 +63,12 @@ mod socket;
 mod subscriber;
 
 pub use log::{log_prefix, set_log_prefix};
-pub use node::{node_main, run_node, Endpoint, LinkPlan, Plan, Registry, ServicePlan, StopSignals};
+pub use node::{
+    node_main, run_node, Endpoint, LinkPlan, Plan, PublicationPlan, Registry, ServicePlan, StopSignals,
+    SubscriptionPlan,
+};
 pub use service::{BoxError, Context, Runtime, RuntimeOptions, Service};
-pub use shm::{ShmInbound, ShmLink};
+pub use shm::{PublicationOptions, ShmInbound, ShmLink, ShmPublication, ShmSubscription, SubscriptionStats};
 pub use socket::{
     handshake, InboundMonitor, SocketAddress, SocketInbound, SocketLink, DEFAULT_MAX_PAYLOAD,
     FRAME_HEADER_SIZE, HELLO_SIZE, MAGIC, PROTOCOL_VERSION,

@@ -22,8 +22,8 @@ use serde_json::Value;
 
 use super::service::BoxError;
 use super::{
-    log_line, set_log_prefix, Link, MessageBus, Runtime, RuntimeOptions, Service, ShmInbound, ShmLink,
-    SocketAddress, SocketInbound, SocketLink,
+    log_line, set_log_prefix, Link, MessageBus, PublicationOptions, Runtime, RuntimeOptions, Service,
+    ShmInbound, ShmLink, ShmPublication, ShmSubscription, SocketAddress, SocketInbound, SocketLink,
 };
 use crate::codec::Schema;
 use crate::error::{Error, Result};
@@ -74,6 +74,36 @@ pub struct LinkPlan {
     pub endpoint: Endpoint,
 }
 
+/// The broadcast channel a node publishes on (`"publication"` of a plan
+/// of a `shm = "broadcast"` topology): see [`ShmPublication`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicationPlan {
+    /// Channel name.
+    pub name: String,
+    /// Ring capacity when the channel is created, bytes.
+    pub capacity: u64,
+    /// The consuming nodes: one durable cursor each, named after the node.
+    pub subscribers: Vec<String>,
+    /// Cursor slots beyond one per subscriber.
+    pub spare_readers: u32,
+    /// Untether window, milliseconds.
+    pub untether_ms: u64,
+    /// Type names published here that a subscriber consumes.
+    pub types: Vec<String>,
+}
+
+/// Another node's broadcast channel this node reads (`"subscriptions"` of
+/// a plan): see [`ShmSubscription`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionPlan {
+    /// The publishing node.
+    pub node: String,
+    /// Its broadcast channel.
+    pub name: String,
+    /// This node's cursor on it.
+    pub cursor: String,
+}
+
 /// A node's resolved plan, as produced by the Python topology code.
 ///
 /// ```
@@ -89,6 +119,7 @@ pub struct LinkPlan {
 /// assert_eq!(plan.schema_digest[31], 0xff);
 /// assert_eq!(plan.services[0].config["count"], 3);
 /// assert_eq!(plan.links[0].endpoint, Endpoint::Tcp { host: "127.0.0.1".into(), port: 7001 });
+/// assert_eq!((plan.publication, plan.subscriptions.len()), (None, 0)); // a mailbox plan
 /// # Ok::<(), mycelium_shm::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -109,8 +140,13 @@ pub struct Plan {
     pub services: Vec<ServicePlan>,
     /// Where this node receives, if it consumes anything remotely.
     pub inbound: Option<Endpoint>,
-    /// One link per remote node this node sends to.
+    /// One link per remote node this node sends to (in a broadcast
+    /// topology: the unix/tcp ones only).
     pub links: Vec<LinkPlan>,
+    /// The broadcast channel this node publishes on, if any.
+    pub publication: Option<PublicationPlan>,
+    /// The broadcast channels of other nodes this node reads.
+    pub subscriptions: Vec<SubscriptionPlan>,
 }
 
 struct Json<'a> {
@@ -146,6 +182,30 @@ impl Json<'_> {
                     .ok_or_else(|| self.err(&format!("{path}{key}[{i}]"), "expected a string"))
             })
             .collect()
+    }
+
+    fn u64(&self, v: &Value, key: &str, path: &str) -> Result<u64> {
+        self.get(v, key, path)?
+            .as_u64()
+            .ok_or_else(|| self.err(&format!("{path}{key}"), "expected a non-negative integer"))
+    }
+
+    fn publication(&self, v: &Value) -> Result<PublicationPlan> {
+        let p = "publication.";
+        let kind = self.str(v, "kind", p)?;
+        if kind != "shm-broadcast" {
+            return Err(self.err("publication.kind", &format!("unknown kind {kind:?} (shm-broadcast)")));
+        }
+        let spare = self.u64(v, "spare_readers", p)?;
+        Ok(PublicationPlan {
+            name: self.str(v, "name", p)?,
+            capacity: self.u64(v, "capacity", p)?,
+            subscribers: self.strings(v, "subscribers", p)?,
+            spare_readers: u32::try_from(spare)
+                .map_err(|_| self.err("publication.spare_readers", "out of range"))?,
+            untether_ms: self.u64(v, "untether_ms", p)?,
+            types: self.strings(v, "types", p)?,
+        })
     }
 
     fn endpoint(&self, v: &Value, path: &str) -> Result<Endpoint> {
@@ -250,6 +310,27 @@ impl Plan {
                 })
                 .collect::<Result<Vec<_>>>()?,
         };
+        let publication = match doc.get("publication") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(j.publication(v)?),
+        };
+        let subscriptions = match doc.get("subscriptions") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(v) => v
+                .as_array()
+                .ok_or_else(|| j.err("subscriptions", "expected a list"))?
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let p = format!("subscriptions[{i}].");
+                    Ok(SubscriptionPlan {
+                        node: j.str(s, "node", &p)?,
+                        name: j.str(s, "name", &p)?,
+                        cursor: j.str(s, "cursor", &p)?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?,
+        };
         Ok(Plan {
             version,
             topology: doc.get("topology").and_then(Value::as_str).unwrap_or("").to_owned(),
@@ -260,6 +341,8 @@ impl Plan {
             services,
             inbound,
             links,
+            publication,
+            subscriptions,
         })
     }
 }
@@ -411,6 +494,21 @@ pub fn run_node<S: Schema>(plan: &Plan, registry: &Registry<S>, signals: &StopSi
         };
         let types: Vec<&str> = link.types.iter().map(String::as_str).collect();
         bus.add_link_arc(l, &types)?;
+    }
+    if let Some(p) = &plan.publication {
+        let subscribers: Vec<&str> = p.subscribers.iter().map(String::as_str).collect();
+        let options = PublicationOptions {
+            capacity: p.capacity,
+            spare_readers: p.spare_readers,
+            untether: Duration::from_millis(p.untether_ms),
+            ..PublicationOptions::default()
+        };
+        let publication = ShmPublication::open(&p.name, &subscribers, digest, &options)?;
+        let types: Vec<&str> = p.types.iter().map(String::as_str).collect();
+        bus.add_link(publication, &types)?;
+    }
+    for s in &plan.subscriptions {
+        bus.add_inbound(ShmSubscription::open(&s.name, &s.cursor, digest)?)?;
     }
     let mut runtime = Runtime::new(bus.clone(), RuntimeOptions::default());
     for svc in &plan.services {

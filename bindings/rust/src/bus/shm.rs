@@ -1,6 +1,15 @@
 //! Frames over shared-memory channels, as `mycelium_shm/bus/transports/shm.py`.
 //!
-//! A node's inbound endpoint is the one channel it reads ([`ShmInbound`],
+//! Two ways to use channels between nodes:
+//!
+//! - **Broadcast** ([`ShmPublication`], [`ShmSubscription`]): a node
+//!   publishes on one broadcast channel of its own, and every node that
+//!   consumes from it reads that channel with its own durable cursor (named
+//!   after the consuming node).  A publish reaching K remote nodes costs one
+//!   write.
+//! - **Mailbox** ([`ShmLink`], [`ShmInbound`]), described below.
+//!
+//! Mailbox: a node's inbound endpoint is the one channel it reads ([`ShmInbound`],
 //! the channel's only reader, which creates it or takes it over); every node
 //! that sends to it writes into that channel ([`ShmLink`]).  Frame type id =
 //! message type id, payload = the message's encoding, and the channel
@@ -10,13 +19,14 @@
 //! first, then writes straight into the ring from the publishing thread.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{log_line, Deliver, Inbound, Link};
-use crate::channel::{OpenMode, Options, ShmReader, ShmWriter};
+use crate::channel::{Batch, OpenMode, Options, ReaderOptions, ShmReader, ShmWriter};
 use crate::error::{Error, Result};
 
 /// A copy of an error for a second caller (io errors lose their kind).
@@ -383,5 +393,447 @@ impl Inbound for ShmInbound {
 impl Drop for ShmInbound {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// Parameters of a [`ShmPublication`] (Python's keyword arguments).
+///
+/// ```
+/// use std::time::Duration;
+/// use mycelium_shm::bus::PublicationOptions;
+///
+/// let opts = PublicationOptions::default();
+/// assert_eq!((opts.capacity, opts.spare_readers), (1 << 20, 1));
+/// assert_eq!(opts.untether, Duration::from_secs(10));
+/// assert_eq!(opts.send_timeout, Some(Duration::from_secs(5)));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublicationOptions {
+    /// Ring bytes when the publication creates the channel (1 MiB).
+    pub capacity: u64,
+    /// Cursor slots beyond one per subscriber, for tools such as
+    /// `mycelium-shm tail` (1).
+    pub spare_readers: u32,
+    /// How long a tethered subscriber may hold writers back (or be dead)
+    /// before it is untethered (10 s).
+    pub untether: Duration,
+    /// How long a send waits for room, then [`Error::Full`] (`None`: for
+    /// ever; default 5 s).
+    pub send_timeout: Option<Duration>,
+    /// Remove the channel when the publication closes (default: keep it,
+    /// so subscribers read what was published up to the end).
+    pub unlink_on_close: bool,
+}
+
+impl Default for PublicationOptions {
+    fn default() -> Self {
+        PublicationOptions {
+            capacity: 1 << 20,
+            spare_readers: 1,
+            untether: Duration::from_secs(10),
+            send_timeout: Some(Duration::from_secs(5)),
+            unlink_on_close: false,
+        }
+    }
+}
+
+/// The broadcast channel a node publishes on: a [`Link`] whose frames
+/// every subscribing node reads ([`ShmSubscription`]).  A publish reaching
+/// K nodes is one write.
+///
+/// Opening creates the channel (or attaches to it, after a restart) with
+/// one cursor slot per subscriber plus `spare_readers`, and registers a
+/// durable, tethered cursor for each subscriber at once, so no frame is
+/// published before a subscriber's cursor exists, whenever its process
+/// starts.  Writers wait for the slowest subscriber (`send_timeout`, then
+/// [`Error::Full`]); one that died, or holds them back for `untether`, is
+/// untethered and counts what it misses.  As Python's `ShmPublication`.
+///
+/// ```
+/// use mycelium_shm::bus::{Link, PublicationOptions, ShmPublication};
+/// use mycelium_shm::generated::SCHEMA_DIGEST;
+///
+/// let name = format!("doc-shmpub-{}", std::process::id());
+/// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+/// let opts = PublicationOptions { capacity: 1 << 16, ..Default::default() };
+/// let publication = ShmPublication::open(&name, &["risk", "ui"], Some(SCHEMA_DIGEST), &opts)?;
+/// publication.send(5, &[0; 12])?;
+/// let info = mycelium_shm::inspect(&name)?;
+/// assert_eq!((info.stats.frames_written, info.reader_slots), (1, 3));
+/// let cursors = mycelium_shm::inspect_cursors(&name)?;
+/// assert_eq!(cursors.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["risk", "ui"]);
+/// publication.close(None);
+/// mycelium_shm::unlink(&name)?;
+/// # Ok::<(), mycelium_shm::Error>(())
+/// ```
+pub struct ShmPublication {
+    name: String,
+    channel: String,
+    subscribers: Vec<String>,
+    send_timeout: Option<Duration>,
+    unlink_on_close: bool,
+    /// `None` once closed.  Sends take the read lock (no contention between
+    /// publishing threads); `close` takes the write lock.
+    writer: std::sync::RwLock<Option<ShmWriter>>,
+}
+
+impl ShmPublication {
+    /// Create (or re-attach to) the broadcast channel `channel` for
+    /// `subscribers` and register their cursors.
+    ///
+    /// Errors: [`Error::SchemaMismatch`] if the channel exists with another
+    /// digest, [`Error::InvalidArgument`] if it exists with another number
+    /// of cursor slots (or is not a broadcast channel), bad cursor names,
+    /// [`Error::TooManyReaders`] beyond the cursor table's slots, and the
+    /// errors of [`ShmWriter::open`].
+    pub fn open(
+        channel: &str,
+        subscribers: &[&str],
+        digest: Option<[u8; 32]>,
+        options: &PublicationOptions,
+    ) -> Result<ShmPublication> {
+        let slots = u32::try_from(subscribers.len())
+            .ok()
+            .and_then(|n| n.checked_add(options.spare_readers))
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!("{} subscribers is too many", subscribers.len()))
+            })?;
+        let mut opts = Options::new().capacity(options.capacity).readers(slots).untether(options.untether);
+        opts.schema_digest = digest;
+        let writer = ShmWriter::open(channel, OpenMode::CreateOrAttach, &opts)?;
+        for cursor in subscribers {
+            // A durable cursor at the tail; a live subscriber holds one already.
+            match ShmReader::attach_with(channel, &opts, &ReaderOptions::new().cursor(cursor)) {
+                Ok(reader) => drop(reader),
+                Err(Error::ReaderBusy(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(ShmPublication {
+            name: format!("shm-pub:{channel}"),
+            channel: channel.to_owned(),
+            subscribers: subscribers.iter().map(|s| (*s).to_owned()).collect(),
+            send_timeout: options.send_timeout,
+            unlink_on_close: options.unlink_on_close,
+            writer: std::sync::RwLock::new(Some(writer)),
+        })
+    }
+
+    /// The subscribers whose cursors this publication registered.
+    pub fn subscribers(&self) -> &[String] {
+        &self.subscribers
+    }
+
+    /// True until [`Link::close`].
+    pub fn connected(&self) -> bool {
+        self.writer.read().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
+    /// The channel's counters (`frames_written` counts one per publish,
+    /// whatever the number of subscribers).
+    pub fn stats(&self) -> Result<crate::channel::Stats> {
+        match &*self.writer.read().unwrap_or_else(|e| e.into_inner()) {
+            Some(w) => w.stats(),
+            None => Err(Error::Closed(format!("publication {} is closed", self.name))),
+        }
+    }
+}
+
+impl Link for ShmPublication {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Write one frame for every subscriber, waiting up to `send_timeout`
+    /// for room.
+    fn send(&self, type_id: u16, payload: &[u8]) -> Result<()> {
+        match &*self.writer.read().unwrap_or_else(|e| e.into_inner()) {
+            Some(w) => w.write(type_id, payload, self.send_timeout),
+            None => Err(Error::BusClosed(format!("link {} is closed", self.name))),
+        }
+    }
+
+    /// Frames are in the ring once `send` returns: nothing to wait for.
+    fn flush(&self, _timeout: Option<Duration>) -> Result<bool> {
+        Ok(true)
+    }
+
+    /// Detach (and unlink the channel, if asked).  Subscribers keep reading
+    /// what was published until they reach the end.
+    fn close(&self, _timeout: Option<Duration>) {
+        let writer = self.writer.write().unwrap_or_else(|e| e.into_inner()).take();
+        if writer.is_some() {
+            drop(writer);
+            if self.unlink_on_close {
+                let _ = crate::channel::unlink(&self.channel);
+            }
+        }
+    }
+}
+
+impl fmt::Debug for ShmPublication {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ShmPublication({} -> {})", self.name, self.subscribers.join(", "))
+    }
+}
+
+/// Counters of a [`ShmSubscription`], shared with its reader thread.
+#[derive(Debug, Default)]
+struct SubscriptionCounters {
+    frames: AtomicU64,
+    lost: AtomicU64,
+    attached: AtomicBool,
+}
+
+/// What a [`ShmSubscription`] received so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SubscriptionStats {
+    /// Frames delivered.
+    pub frames: u64,
+    /// Frames the reader lost because the publisher untethered it.
+    pub lost: u64,
+}
+
+/// Reads another node's [`ShmPublication`] channel with this node's own
+/// durable cursor: an [`Inbound`] endpoint.
+///
+/// The channel may not exist yet (processes start in any order): the
+/// reader thread attaches with exponential backoff (5 ms doubling to
+/// 0.5 s).  A restarted node resumes at its cursor, so nothing published
+/// while it was down is lost, unless the publisher untethered it, which is
+/// logged with the number of frames lost and counted
+/// ([`ShmSubscription::stats`]).  As Python's `ShmSubscription`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use mycelium_shm::bus::{Link, MessageBus, Overflow, PublicationOptions, ShmPublication, ShmSubscription};
+/// use mycelium_shm::generated::{MarketTick, Message};
+///
+/// let name = format!("doc-shmsub-{}", std::process::id());
+/// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+/// let node = MessageBus::with_schema::<Message>("risk");
+/// let ticks = node.subscriber::<MarketTick>(16, Overflow::Block)?;
+/// node.add_inbound(ShmSubscription::open(&name, "risk", node.digest())?)?; // no channel yet
+/// node.start()?;
+/// let feed = MessageBus::with_schema::<Message>("feed");
+/// let opts = PublicationOptions { capacity: 1 << 16, ..Default::default() };
+/// let publication = ShmPublication::open(&name, &["risk"], feed.digest(), &opts)?;
+/// feed.add_link(publication, &["MarketTick"])?;
+/// feed.publish(MarketTick { seq: 7, ..Default::default() })?;
+/// assert_eq!(ticks.recv_timeout(Duration::from_secs(5))?.map(|t| t.seq), Some(7));
+/// feed.close(None);
+/// node.close(None);
+/// mycelium_shm::unlink(&name)?;
+/// # Ok::<(), mycelium_shm::Error>(())
+/// ```
+pub struct ShmSubscription {
+    name: String,
+    channel: String,
+    digest: Option<[u8; 32]>,
+    reader_options: ReaderOptions,
+    reader: Option<ShmReader>,
+    counters: Arc<SubscriptionCounters>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Frames taken per read call.
+const SUBSCRIPTION_BATCH: usize = 256;
+
+impl ShmSubscription {
+    /// Read the broadcast channel `channel` with the durable, tethered
+    /// cursor `cursor` (the consuming node's name).
+    ///
+    /// Tries to attach at once: a missing channel is no error (the reader
+    /// thread waits for it), but [`Error::SchemaMismatch`] (the channel
+    /// carries another digest), [`Error::ReaderBusy`] (a live reader holds
+    /// the cursor) and the like are returned.
+    pub fn open(channel: &str, cursor: &str, digest: Option<[u8; 32]>) -> Result<ShmSubscription> {
+        ShmSubscription::open_with(channel, &ReaderOptions::new().cursor(cursor), digest)
+    }
+
+    /// [`ShmSubscription::open`] with the cursor, its [`Policy`](crate::Policy)
+    /// and its [`Start`](crate::Start) given by `reader` (which must name
+    /// the cursor).
+    pub fn open_with(
+        channel: &str,
+        reader: &ReaderOptions,
+        digest: Option<[u8; 32]>,
+    ) -> Result<ShmSubscription> {
+        let Some(cursor) = &reader.cursor else {
+            return Err(Error::InvalidArgument("a subscription needs a cursor name".into()));
+        };
+        let mut sub = ShmSubscription {
+            name: format!("shm-sub:{channel}[{cursor}]"),
+            channel: channel.to_owned(),
+            digest,
+            reader_options: reader.clone(),
+            reader: None,
+            counters: Arc::new(SubscriptionCounters::default()),
+            stop: Arc::new(AtomicBool::new(false)),
+            thread: None,
+        };
+        sub.reader = try_subscribe(&sub.channel, sub.digest, &sub.reader_options)?;
+        sub.counters.attached.store(sub.reader.is_some(), Ordering::Release);
+        Ok(sub)
+    }
+
+    /// True once the reader is attached to the channel.
+    pub fn attached(&self) -> bool {
+        self.counters.attached.load(Ordering::Acquire)
+    }
+
+    /// Frames delivered and frames lost so far.
+    pub fn stats(&self) -> SubscriptionStats {
+        SubscriptionStats {
+            frames: self.counters.frames.load(Ordering::Relaxed),
+            lost: self.counters.lost.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// One attach attempt: `Ok(None)` while the channel does not exist.
+fn try_subscribe(
+    channel: &str,
+    digest: Option<[u8; 32]>,
+    reader: &ReaderOptions,
+) -> Result<Option<ShmReader>> {
+    let mut options = Options::new();
+    options.schema_digest = digest;
+    match ShmReader::attach_with(channel, &options, reader) {
+        Ok(r) => Ok(Some(r)),
+        Err(Error::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The reader thread of a [`ShmSubscription`].
+struct SubscriptionLoop {
+    name: String,
+    channel: String,
+    digest: Option<[u8; 32]>,
+    reader_options: ReaderOptions,
+    counters: Arc<SubscriptionCounters>,
+    stop: Arc<AtomicBool>,
+}
+
+impl SubscriptionLoop {
+    fn sleep(&self, delay: Duration) {
+        // In slices, so close() is prompt whatever the backoff.
+        let deadline = Instant::now() + delay;
+        while !self.stop.load(Ordering::Acquire) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(20)));
+        }
+    }
+
+    fn attach(&self) -> Option<ShmReader> {
+        let mut delay = Duration::from_millis(5);
+        while !self.stop.load(Ordering::Acquire) {
+            match try_subscribe(&self.channel, self.digest, &self.reader_options) {
+                Ok(Some(r)) => {
+                    self.counters.attached.store(true, Ordering::Release);
+                    return Some(r);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    log_line(&format!("{}: cannot attach: {e}", self.name));
+                    return None;
+                }
+            }
+            self.sleep(delay);
+            delay = (delay * 2).min(Duration::from_millis(500));
+        }
+        None
+    }
+
+    fn run(&self, reader: Option<ShmReader>, deliver: &Deliver) {
+        let Some(mut reader) = reader.or_else(|| self.attach()) else {
+            return;
+        };
+        let mut batch = Batch::new(SUBSCRIPTION_BATCH, 1 << 16);
+        let mut lost_seen = 0u64;
+        while !self.stop.load(Ordering::Acquire) {
+            let n = match reader.read_batch(&mut batch, Some(Duration::from_millis(50))) {
+                Ok(n) => n,
+                Err(Error::Interrupted(_)) => continue,
+                Err(e) => {
+                    if !self.stop.load(Ordering::Acquire) {
+                        log_line(&format!("{}: reading failed: {e}", self.name));
+                    }
+                    return;
+                }
+            };
+            let lost = reader.lost();
+            if lost != lost_seen {
+                log_line(&format!(
+                    "{}: {} frames lost (the publisher untethered this subscriber)",
+                    self.name,
+                    lost - lost_seen
+                ));
+                lost_seen = lost;
+                self.counters.lost.store(lost, Ordering::Relaxed);
+            }
+            for (type_id, payload) in batch.iter() {
+                deliver(type_id, payload);
+            }
+            self.counters.frames.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Inbound for ShmSubscription {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Start the reader thread (attaching first, with backoff, if need be).
+    fn start(&mut self, deliver: Deliver) -> Result<()> {
+        if self.thread.is_some() {
+            return Err(Error::InvalidArgument(format!("{}: reader thread already started", self.name)));
+        }
+        let reader = self.reader.take();
+        let looper = SubscriptionLoop {
+            name: self.name.clone(),
+            channel: self.channel.clone(),
+            digest: self.digest,
+            reader_options: self.reader_options.clone(),
+            counters: self.counters.clone(),
+            stop: self.stop.clone(),
+        };
+        let handle = std::thread::Builder::new()
+            .name(format!("read {}", self.name))
+            .spawn(move || looper.run(reader, &deliver))?;
+        self.thread = Some(handle);
+        Ok(())
+    }
+
+    /// Stop the reader thread and detach (the durable cursor stays).
+    fn close(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            // The reader thread may drop the bus (and so this endpoint) itself.
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
+        }
+        self.reader = None;
+    }
+}
+
+impl Drop for ShmSubscription {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl fmt::Debug for ShmSubscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if self.attached() { "attached" } else { "waiting" };
+        write!(f, "ShmSubscription({} {state})", self.name)
     }
 }
