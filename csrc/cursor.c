@@ -471,8 +471,45 @@ static void untether(myc_map *m, uint32_t slot) {
     }
 }
 
+/* The start of the oldest claim a live writer has made and not finished
+ * (tail if none): writers must not lap it, or its late payload would land
+ * in a newer frame that a lossy reader validates as intact (found by the
+ * model, tests/model/broadcast.pml).  A single-reader channel needs no such
+ * rule: HEAD never passes an unfinished claim; here, with no tethered
+ * reader, nothing else holds writers back.  Writers mark a claim finished
+ * by emptying their range (myc_claim_finished). */
+static uint64_t claims_limit(myc_map *m, uint64_t tail) {
+    uint64_t limit = tail;
+    for (uint32_t i = 0; i < MYC_WRITER_SLOTS; i++) {
+        uint64_t off = myc_slot_off(i);
+        /* acquire (all three): pairs with the writer's release stores; a
+         * range that is empty again was finished. */
+        uint64_t start = myc_load_acquire_u64(m->base, off + MYC_SLOT_OFF_CLAIM_START) & ~MYC_CLAIM_PENDING;
+        uint64_t end = myc_load_acquire_u64(m->base, off + MYC_SLOT_OFF_CLAIM_END);
+        /* Empty, at or past TAIL (an intention still to be tried), or more
+         * than a lap old (stale or hostile): holds nobody.  An intended
+         * range before TAIL is one whose CAS succeeded and is not yet
+         * confirmed (or failed and is not yet retracted): kept, to be safe. */
+        if (end <= start || start >= tail || tail - start > m->capacity || start >= limit) continue;
+        uint64_t owner = myc_load_acquire_u64(m->base, off + MYC_SLOT_OFF_OWNER);
+        if (owner == 0 || !myc_owner_alive(owner)) continue; /* a dead writer's claim is skipped */
+        limit = start;
+    }
+    return limit;
+}
+
+void myc_claim_finished(myc_map *m, int slot, uint64_t end) {
+    if (m->readers == 0 || slot < 0) return;
+    /* release: our commits come first; an empty range [end, end) means no
+     * claim in flight (the next claim publishes a new one the usual way:
+     * start | PENDING first, so a writer dying in between leaves an empty
+     * range too). */
+    myc_store_release_u64(m->base, myc_slot_off((uint32_t)slot) + MYC_SLOT_OFF_CLAIM_START, end);
+}
+
 uint64_t myc_cursor_limit(myc_writer *w, uint64_t tail, int short_of_room) {
     myc_map *m = &w->map;
+    uint64_t in_flight = claims_limit(m, tail);
     for (;;) {
         uint64_t limit = tail;
         int blocker = -1;
@@ -501,7 +538,8 @@ uint64_t myc_cursor_limit(myc_writer *w, uint64_t tail, int short_of_room) {
         uint64_t head = myc_load_relaxed_u64(m->base, MYC_OFF_HEAD);
         while (head < limit && !myc_cas_acq_rel_u64(m->base, MYC_OFF_HEAD, &head, limit)) {
         }
-        if (blocker < 0 || !short_of_room) return limit;
+        if (blocker < 0 || !short_of_room || in_flight < limit)
+            return in_flight < limit ? in_flight : limit;
         /* Short of room because of `blocker`: dead, or (alive or detached)
          * not moving while it held this writer back for the window? */
         uint64_t off = myc_cursor_off((uint32_t)blocker);
@@ -517,7 +555,7 @@ uint64_t myc_cursor_limit(myc_writer *w, uint64_t tail, int short_of_room) {
             drop = 1;
         }
         pthread_mutex_unlock(&w->lock);
-        if (!drop) return limit;
+        if (!drop) return limit < in_flight ? limit : in_flight;
         untether(m, (uint32_t)blocker);
     }
 }

@@ -311,6 +311,9 @@ uint64_t myc_cursor_limit(myc_writer *w, uint64_t tail, int short_of_room);
 void myc_cursor_note_laps(myc_map *m, const claim_plan *p);
 /* Writers: after a commit, wake the readers that sleep. */
 void myc_cursor_wake_readers(myc_map *m);
+/* Writers of a broadcast channel: every frame of the slot's claim, which
+ * ends at `end`, is committed (or padded): empty the range. */
+void myc_claim_finished(myc_map *m, int slot, uint64_t end);
 /* The registry may recycle a dead writer's slot whose claim ends at `end`. */
 int myc_cursor_claim_passed(myc_map *m, uint64_t end);
 

@@ -506,6 +506,7 @@ int myc_write_claimed(myc_writer *w, myc_thread_slot *ts, const claim_plan *p, u
     uint8_t *hdr = myc_begin_frame(m, pos, type_id, payload_len);
     memcpy(hdr + MYC_FRAME_HEADER_SIZE, payload, payload_len);
     int rc = myc_commit_frame(m, pos);
+    myc_claim_finished(m, ts->slot, p->tail + p->required);
     if (rc == MYC_OK) myc_count_written(m, ts, 1, payload_len);
     myc_wake_reader_if_sleeping(m);
     return rc;
@@ -562,6 +563,7 @@ int64_t myc_write_batch(myc_writer *w, uint32_t count, const uint16_t *type_ids,
         payload_bytes += lens[done];
     }
     if (rc != MYC_OK) myc_pad_rest(m, &p, pos, done + 1);
+    myc_claim_finished(m, ts->slot, p.tail + p.required);
     myc_count_written(m, ts, done, payload_bytes);
     myc_wake_reader_if_sleeping(m);
     if (rc != MYC_OK) {
@@ -633,7 +635,10 @@ static int finish_reservation(myc_writer *w, myc_reservation *res, int commit) {
         rc = myc_commit_frame(m, res->position);
         if (rc == MYC_ERR_ABANDONED) rc = MYC_OK; /* dropped either way */
     }
-    if (ts != NULL) ts->reserved_open = 0;
+    if (ts != NULL) {
+        ts->reserved_open = 0;
+        myc_claim_finished(m, ts->slot, res->position + MYC_ALIGN16(MYC_FRAME_HEADER_SIZE + (uint64_t)res->payload_len));
+    }
     res->payload = NULL;
     myc_wake_reader_if_sleeping(m);
     return rc;

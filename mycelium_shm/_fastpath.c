@@ -235,6 +235,7 @@ static Py_ssize_t fast_write_many(myc_writer *w, PyObject *items) {
         payload_bytes += lens[done];
     }
     if (rc != MYC_OK) myc_pad_rest(m, &p, pos, done + 1);
+    myc_claim_finished(m, ts->slot, p.tail + p.required);
     myc_count_written(m, ts, done, payload_bytes);
     myc_wake_reader_if_sleeping(m);
     if (rc != MYC_OK) {

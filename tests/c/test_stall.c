@@ -517,6 +517,49 @@ static void test_phantom_range_does_not_split_a_dead_claim(void) {
     myc_unlink(name);
 }
 
+/* Broadcast, no tethered reader: a writer stopped after writing its frame
+ * header (claim in flight) is never lapped by other writers, or its late
+ * payload would land in a newer frame that a lossy reader validates as
+ * intact (the model found this: tests/model/broadcast.pml, BCAST_W2).  Once
+ * it continues, or dies, writers go on. */
+static void broadcast_writer_in_flight(int kill_it) {
+    const char *name = fresh_name(kill_it ? "bc-inflight-kill" : "bc-inflight-cont");
+    myc_writer *a = NULL;
+    CHECK_EQ(myc_writer_open_ex(name, MYC_CREATE, 1024, 0, 0, NULL, 2, 0, &a), MYC_OK);
+    if (a == NULL) return;
+    pid_t child = spawn_writer(name, 2, 100, 'B', MYC_STEP_HEADER); /* claims [0, 128) */
+    CHECK(wait_stopped(child, 5000));
+    uint8_t p[100];
+    memset(p, 'A', sizeof p);
+    for (int i = 0; i < 7; i++) CHECK_EQ(myc_write(a, 1, p, sizeof p, 0), MYC_OK); /* [128, 1024) */
+    myc_reader *lossy = NULL;
+    CHECK_EQ(myc_reader_open_ex(name, MYC_ATTACH, 0, 0, 0, NULL, 0, 0, "l", MYC_POLICY_LOSSY, &lossy),
+             MYC_OK);
+    /* [1024, 1152) is B's ring bytes: refused while B's claim is in flight. */
+    CHECK_EQ(myc_write(a, 1, p, sizeof p, 0), MYC_ERR_FULL);
+    if (kill_it) {
+        kill(child, SIGKILL);
+        CHECK_EQ(reap(child, 5000), 128 + SIGKILL);
+    } else {
+        kill(child, SIGCONT);
+        CHECK_EQ(reap(child, 5000), 0); /* its commit succeeded: not abandoned */
+    }
+    CHECK_EQ(myc_write(a, 1, p, sizeof p, 0), MYC_OK);
+    uint8_t buf[200];
+    int64_t got = myc_read(lossy, 0, buf, sizeof buf);
+    CHECK_EQ(READ_TYPE(got), 1);
+    CHECK_EQ(READ_LEN(got), 100);
+    CHECK(memcmp(buf, p, sizeof p) == 0); /* A's bytes, not B's */
+    myc_cursor_info ci;
+    CHECK_EQ(myc_reader_cursor(lossy, &ci), MYC_OK);
+    CHECK_EQ(ci.lost, 0);
+    myc_reader_close(lossy);
+    myc_writer_close(a);
+}
+
+static void test_broadcast_claim_in_flight_is_not_lapped(void) { broadcast_writer_in_flight(0); }
+static void test_broadcast_dead_claim_in_flight_is_lapped(void) { broadcast_writer_in_flight(1); }
+
 int main(int argc, char **argv) {
 #define STEP_CASES(mode)                                  \
     {#mode "_published", test_##mode##_published, NULL}, \
@@ -532,6 +575,8 @@ int main(int argc, char **argv) {
         {"second_revoke_keeps_first_hold", test_second_revoke_keeps_first_hold, NULL},
         {"phantom_range_does_not_split_a_dead_claim", test_phantom_range_does_not_split_a_dead_claim,
          NULL},
+        {"broadcast_claim_in_flight_is_not_lapped", test_broadcast_claim_in_flight_is_not_lapped, NULL},
+        {"broadcast_dead_claim_in_flight_is_lapped", test_broadcast_dead_claim_in_flight_is_lapped, NULL},
     };
     return run_tests("test_stall", tests, sizeof tests / sizeof tests[0], argc, argv, 60);
 }

@@ -202,11 +202,11 @@ done
 model="$here/broadcast.pml"
 pan_cflags=(-w -O2 -DSAFETY -DCOLLAPSE -DMEMLIM=4096)
 pan_flags=(-m100000 -w24)
-echo "== broadcast channels (broadcast.pml): tethered + lossy reader, one writer; the re-tether rule; two writers with the proposed fix"
+echo "== broadcast channels (broadcast.pml): tethered + lossy reader, one writer; the re-tether rule; two writers"
 verify BCAST pass -DNF=4 || status=1                       # 1 writer x 4 frames, tethered + lossy reader
 verify BCAST_L1 pass -DNF=4 -DL=1 || status=1               # one lap table entry: the tag check matters
 verify BCAST_RETETHER pass -DNF=5 -DNO_LOSSY || status=1    # enough frames to untether, catch up, re-tether, be lapped
-verify BCAST_W2_FIX_INFLIGHT pass -DNW=2 -DNF=2 -DNO_LOSSY -DFIX_INFLIGHT || status=1
+verify BCAST_W2 pass -DNW=2 -DNF=2 -DNO_LOSSY || status=1     # no writer laps another's unfinished claim
 pan_flags=(-m100000)
 echo "== broadcast: broken rules, each must fail"
 verify BCAST_BUG_NO_SAFE_FROM fail -DNF=5 -DNO_LOSSY -DBUG_NO_SAFE_FROM || status=1       # re-tether trusts at once
@@ -215,8 +215,7 @@ verify BCAST_BUG_NO_VALIDATE fail -DNF=4 -DBUG_NO_VALIDATE || status=1          
 verify BCAST_BUG_LAP_NO_TAG fail -DNF=4 -DL=1 -DBUG_LAP_NO_TAG || status=1               # lap entry of another lap used
 verify BCAST_BUG_LOST_BY_CELLS fail -DNF=4 -DBUG_LOST_BY_CELLS || status=1               # loss counted in bytes, not frames
 verify BCAST_NO_UNTETHER fail -DNF=4 -DNO_UNTETHER || status=1                           # a dead tethered reader: deadlock
-echo "== broadcast: the protocol as implemented with two writers fails (a finding: a writer laps another's unfinished claim; see broadcast.pml)"
-verify BCAST_W2 fail -DNW=2 -DNF=2 -DNO_LOSSY || status=1
+verify BCAST_BUG_LAP_INFLIGHT fail -DNW=2 -DNF=2 -DNO_LOSSY -DBUG_LAP_INFLIGHT || status=1 # a writer laps another's unfinished claim
 
 echo "== broadcast coverage: each point must be reached"
 pan_cflags=(-w -O1 -DSAFETY -DCOLLAPSE -DMEMLIM=4096)
