@@ -867,3 +867,50 @@ def test_broadcast_bus_writes_once_for_every_subscribing_node(tmp_path, schema):
             bus.close(timeout=1)
         for node in ("feed", "strategy", "risk"):
             unlink(f"t-bcbus-{os.getpid()}.{node}", missing_ok=True)
+
+
+def test_publishes_narrows_the_routes(tmp_path):
+    """When every service of a node declares what it publishes, it links (or
+    is subscribed to) only the nodes consuming one of those types."""
+    path = write(
+        tmp_path,
+        """\
+        schema = "SCHEMA"
+        shm = "broadcast"
+        [nodes.feed]
+        services = ["feed"]
+        endpoint = { kind = "shm", name = "t-pub-feed" }
+        [nodes.strategy]
+        services = ["strategy"]
+        endpoint = { kind = "shm", name = "t-pub-strategy" }
+        [nodes.report]
+        services = ["report"]
+        endpoint = { kind = "shm", name = "t-pub-report" }
+        [services.feed]
+        consumes = []
+        publishes = ["MarketTick"]
+        [services.strategy]
+        consumes = ["MarketTick"]
+        publishes = ["Signal"]
+        [services.report]
+        consumes = ["Signal", "Fill"]
+        """,
+    )
+    topology = Topology.load(path)
+    assert topology.plan("feed")["publication"]["subscribers"] == ["strategy"]
+    assert topology.plan("feed")["publication"]["types"] == ["MarketTick"]
+    assert topology.plan("strategy")["publication"]["subscribers"] == ["report"]
+    # report declares nothing: it may publish anything, so strategy (which
+    # consumes MarketTick) reads its channel.
+    assert topology.plan("report")["publication"]["subscribers"] == ["strategy"]
+    assert topology.plan("strategy")["subscriptions"] == [
+        {"node": "feed", "name": "t-pub-feed", "cursor": "strategy"},
+        {"node": "report", "name": "t-pub-report", "cursor": "strategy"},
+    ]
+    assert topology.plan("report")["subscriptions"] == [
+        {"node": "strategy", "name": "t-pub-strategy", "cursor": "report"}
+    ]
+    bad = path.read_text().replace('publishes = ["Signal"]', 'publishes = ["Nope"]')
+    path.write_text(bad)
+    with pytest.raises(TopologyError, match=r"publishes 'Nope', which is not a message type"):
+        Topology.load(path)

@@ -408,23 +408,38 @@ class Launcher:
         return statuses
 
     def _unlink_channels(self) -> None:
-        """Remove the inbound channels of this launcher's nodes, now all stopped.
+        """Remove the shm channels of this launcher's nodes, now all stopped.
 
-        These are the channels the nodes' plans name as ``inbound``.  A python
+        These are the channels the nodes' plans name as ``inbound`` (mailbox)
+        or ``publication`` (broadcast: the channel a node publishes on).  A python
         node removes its own when it exits cleanly; this catches the ones left
         by a node that was killed (SIGKILL after the stop timeout, a crash not
         restarted), that never got to start, or whose program does not remove
-        it.  A channel that another live process reads is kept.
+        it.  A channel that another live process reads is kept (a live
+        reader of a broadcast channel: any cursor whose reader lives).
         """
         from mycelium_shm import inspect, unlink
         from mycelium_shm.errors import ChannelNotFound, MyceliumError
 
         for name in self._children:
             endpoint = self.topology.nodes[name].endpoint
-            if endpoint is None or endpoint.kind != "shm" or not self.topology.has_inbound(name):
+            if endpoint is None or endpoint.kind != "shm":
+                continue
+            if not (
+                self.topology.has_inbound(name) or self.topology.publication_plan(name) is not None
+            ):
                 continue
             try:
                 info = inspect(endpoint.target)
+                live = [c["pid"] for c in info.cursors if c["alive"] and c["pid"] != os.getpid()]
+                if live:
+                    log.warning(
+                        "channel %s of node %s is read by live pid %d: not removed",
+                        endpoint.target,
+                        name,
+                        live[0],
+                    )
+                    continue
                 if info.reader_pid and info.reader_alive:
                     log.warning(
                         "channel %s of node %s is read by live pid %d: not removed",

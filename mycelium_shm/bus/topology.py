@@ -22,6 +22,7 @@ Format (TOML)::
     [services.market_data]
     class = "examples.pipeline.services:MarketData"   # "module:Class", optional
     consumes = []                                     # message type names
+    publishes = ["MarketTick"]                        # optional (see Routing)
     config = { ticks = 1000 }                         # keyword arguments, optional
 
 Languages: a ``python`` node hosts Python classes (``class`` of its
@@ -57,7 +58,10 @@ Routing (the choice documented here): every service declares the message
 types it ``consumes``.  A node subscribes locally to what its services
 consume, and a message published in node A is sent to node B if and only if
 a service hosted on B consumes its type; then it is written once to B's
-endpoint, whatever the number of consumers there.  Frames go straight from
+endpoint, whatever the number of consumers there.  When every service of A
+declares what it ``publishes``, A links (or, in broadcast mode, lets
+subscribe) only the nodes that consume one of those types: no idle links,
+and no node woken for frames it will drop.  Frames go straight from
 the publishing node to every consuming node (there is no forwarding), so no
 message crosses twice or comes back.
 
@@ -157,6 +161,9 @@ class ServiceSpec:
     consumes: tuple[str, ...]
     class_path: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    #: The type names it publishes (``publishes = [...]``), or None: not
+    #: declared, so it may publish anything.
+    publishes: tuple[str, ...] | None = None
 
     def load_class(self) -> Callable[..., Any]:
         """Import the ``class = "module:Class"`` of this service."""
@@ -346,10 +353,10 @@ class Topology:
             if not isinstance(spec, dict):
                 raise fail(f"service {sname!r} must be a table", *where)
             for key in spec:
-                if key not in ("consumes", "class", "config"):
+                if key not in ("consumes", "publishes", "class", "config"):
                     raise fail(
                         f"service {sname!r}: unknown key {key!r} "
-                        "(expected consumes, class, config)",
+                        "(expected consumes, publishes, class, config)",
                         *where,
                         key,
                     )
@@ -359,24 +366,29 @@ class Topology:
                     "type names, [] for none)",
                     *where,
                 )
-            consumes = spec["consumes"]
-            if not isinstance(consumes, list) or not all(isinstance(c, str) for c in consumes):
-                raise fail(
-                    f"service {sname!r}: consumes must be a list of type names", *where, "consumes"
-                )
-            if len(set(consumes)) != len(consumes):
-                raise fail(f"service {sname!r}: consumes lists a type twice", *where, "consumes")
-            if schema is not None:
-                for tname in consumes:
-                    try:
-                        schema.message_type(tname)
-                    except (KeyError, LookupError, ValueError):
-                        raise fail(
-                            f"service {sname!r}: consumes {tname!r}, which is not a "
-                            "message type of the schema",
-                            *where,
-                            "consumes",
-                        ) from None
+            lists: dict[str, list[str]] = {}
+            for key in ("consumes", "publishes"):
+                if key not in spec:
+                    continue
+                names = spec[key]
+                if not isinstance(names, list) or not all(isinstance(c, str) for c in names):
+                    raise fail(f"service {sname!r}: {key} must be a list of type names", *where, key)
+                if len(set(names)) != len(names):
+                    raise fail(f"service {sname!r}: {key} lists a type twice", *where, key)
+                if schema is not None:
+                    for tname in names:
+                        try:
+                            schema.message_type(tname)
+                        except (KeyError, LookupError, ValueError):
+                            raise fail(
+                                f"service {sname!r}: {key} {tname!r}, which is not a "
+                                "message type of the schema",
+                                *where,
+                                key,
+                            ) from None
+                lists[key] = names
+            consumes = lists["consumes"]
+            publishes = tuple(lists["publishes"]) if "publishes" in lists else None
             class_path = spec.get("class")
             if class_path is not None and (
                 not isinstance(class_path, str) or not re.match(r"^[\w.]+:[\w.]+$", class_path)
@@ -385,7 +397,7 @@ class Topology:
             config = spec.get("config", {})
             if not isinstance(config, dict):
                 raise fail(f"service {sname!r}: config must be a table", *where, "config")
-            services[sname] = ServiceSpec(sname, tuple(consumes), class_path, config)
+            services[sname] = ServiceSpec(sname, tuple(consumes), class_path, config, publishes)
 
         raw_nodes = data.get("nodes")
         if raw_nodes is None:
@@ -660,15 +672,29 @@ class Topology:
         node = self.nodes[node_name]
         return sorted({t for s in node.services for t in self.services[s].consumes})
 
+    def published_by(self, node_name: str) -> set[str] | None:
+        """The type names a node's services publish, if every one of them
+        declares ``publishes``; None (anything) otherwise."""
+        declared = [self.services[s].publishes for s in self.nodes[node_name].services]
+        if any(p is None for p in declared):
+            return None
+        return {t for p in declared if p is not None for t in p}
+
     def routes_from(self, node_name: str) -> dict[str, list[str]]:
-        """For each other node with an endpoint, the type names sent to it from ``node_name``."""
-        return {
-            other.name: self.consumed_by(other.name)
-            for other in self.nodes.values()
-            if other.name != node_name
-            and other.endpoint is not None
-            and self.consumed_by(other.name)
-        }
+        """For each other node with an endpoint, the type names sent to it
+        from ``node_name``: what it consumes (and ``node_name`` publishes,
+        when its services declare it), if anything."""
+        published = self.published_by(node_name)
+        routes = {}
+        for other in self.nodes.values():
+            if other.name == node_name or other.endpoint is None:
+                continue
+            types = self.consumed_by(other.name)
+            if published is not None:
+                types = [t for t in types if t in published]
+            if types:
+                routes[other.name] = types
+        return routes
 
     def has_inbound(self, node_name: str) -> bool:
         """Whether a node receives from other nodes on its endpoint (it has one,
@@ -722,7 +748,7 @@ class Topology:
             "subscribers": subscribers,
             "spare_readers": BROADCAST_SPARE_READERS,
             "untether_ms": BROADCAST_UNTETHER_MS,
-            "types": sorted({t for s in subscribers for t in self.consumed_by(s)}),
+            "types": sorted({t for s in subscribers for t in self.routes_from(node_name)[s]}),
         }
 
     def subscriptions_plan(self, node_name: str) -> list[dict[str, Any]]:

@@ -347,13 +347,38 @@ class ShmPublication:
                 ShmReader(channel, schema=schema, cursor=cursor).close()
             except ReaderBusy:
                 pass
+        # A subscriber whose cursor was attached after this has come.
+        self._registered_ns = time.time_ns()
+        self._all_attached = not self.subscribers
+
+    def subscribers_attached(self) -> bool:
+        """Whether every subscriber has attached its cursor since the
+        publication opened (or holds it now)."""
+        if not self._all_attached:
+            from mycelium_shm import cursors
+
+            table = {c["name"]: c for c in cursors(self.channel)}
+            self._all_attached = all(
+                name in table
+                and (table[name]["alive"] or table[name]["attached_ns"] > self._registered_ns)
+                for name in self.subscribers
+            )
+        return self._all_attached
 
     def send(self, type_id: int, payload: bytes) -> None:
         """Write one frame for every subscriber (waiting up to ``send_timeout`` for room)."""
         self._writer.write(type_id, payload, timeout=self._send_timeout)
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Frames are in the ring once ``send`` returns: nothing to wait for."""
+        """Frames are in the ring once ``send`` returns, at every subscriber's
+        cursor; this waits (up to ``timeout`` s) until every subscriber has
+        attached once, the broadcast twin of a mailbox link reaching its
+        peer's channel.  False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.subscribers_attached():
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(0.002)
         return True
 
     @property
@@ -399,7 +424,7 @@ class ShmSubscription:
         schema: Any = None,
         policy: str = "tethered",
         backoff_initial: float = 0.005,
-        backoff_max: float = 0.5,
+        backoff_max: float = 0.02,
         batch: int = 256,
         name: str | None = None,
     ) -> None:

@@ -87,7 +87,7 @@ let shm ?(capacity = 1 lsl 20) ?(unlink_on_close = false) ~digest channel =
 
 (* -- broadcast subscription ---------------------------------------------------- *)
 
-let shm_subscription ?(policy = Cursor.Tethered) ?(backoff_initial = 0.005) ?(backoff_max = 0.5)
+let shm_subscription ?(policy = Cursor.Tethered) ?(backoff_initial = 0.005) ?(backoff_max = 0.02)
     ?(batch = 256) ~digest ~cursor channel =
   let name = Printf.sprintf "shm-sub:%s[%s]" channel cursor in
   (* One attach attempt: [Ok None] while the channel does not exist. *)

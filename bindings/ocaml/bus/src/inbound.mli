@@ -42,7 +42,7 @@ val shm_subscription :
     [Tethered]); Python's [ShmSubscription].  It tries to attach at once:
     a channel that does not exist yet is no error (processes start in any
     order: the reader thread retries with backoff, [backoff_initial]
-    doubling up to [backoff_max] seconds, 0.005 to 0.5), but a channel of
+    doubling up to [backoff_max] seconds, 0.005 to 0.02: a subscriber starts reading within 20 ms of its publisher), but a channel of
     another digest is [Schema_mismatch] and a cursor a live reader holds
     is a [Channel] error ([Reader_busy]).  A restarted node resumes at its
     cursor, so nothing published while it was down is lost, unless the

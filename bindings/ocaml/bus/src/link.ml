@@ -472,6 +472,40 @@ let shm_publication ?(capacity = 1 lsl 20) ?(spare_readers = 1) ?(untether = 10.
           e
       | Ok () ->
           let name = "shm-pub:" ^ channel in
+          (* A subscriber whose cursor was attached after this has come. *)
+          let registered_ns = Int64.to_int (Int64.of_float (Unix.gettimeofday () *. 1e9)) in
+          let all_attached = ref (subscribers = []) in
+          let attached () =
+            (if not !all_attached then
+               match Channel.cursors channel with
+               | Error _ -> ()
+               | Ok table ->
+                   all_attached :=
+                     List.for_all
+                       (fun sub ->
+                         List.exists
+                           (fun (c : Cursor.info) ->
+                             c.name = sub && (c.alive || c.attached_ns > registered_ns))
+                           table)
+                       subscribers);
+            !all_attached
+          in
+          (* Frames are in the ring once [send] returns, at every subscriber's
+             cursor; [flush] waits until every subscriber has attached once,
+             the broadcast twin of a mailbox link reaching its peer's channel. *)
+          let flush timeout =
+            let deadline = Option.map (fun t -> Unix.gettimeofday () +. t) timeout in
+            let rec loop () =
+              if attached () then Ok true
+              else
+                match deadline with
+                | Some d when Unix.gettimeofday () >= d -> Ok false
+                | _ ->
+                    Thread.delay 0.002;
+                    loop ()
+            in
+            loop ()
+          in
           let timeout_ns = Float.to_int (send_timeout *. 1e9) in
           let writer = ref (Some w) and sent = ref 0 in
           let rec write w type_id payload =
@@ -502,7 +536,7 @@ let shm_publication ?(capacity = 1 lsl 20) ?(spare_readers = 1) ?(untether = 10.
             {
               name;
               send;
-              flush = (fun _ -> Ok true);
+              flush;
               wait_connected = (fun _ -> Ok (!writer <> None));
               connected = (fun () -> !writer <> None);
               pending = (fun () -> 0);

@@ -72,7 +72,9 @@ val shm_publication :
     up to [send_timeout] seconds (default 5) for the slowest tethered
     subscriber, then fails with [Full]; one that died or held the writers
     back for the untether window is untethered and counts what it misses.
-    {!flush} has nothing to wait for; {!close} detaches (and removes the
+    Frames are in the ring once a send returns; {!flush} waits until every
+    subscriber has attached once (the broadcast twin of a mailbox link
+    reaching its peer's channel); {!close} detaches (and removes the
     channel if [unlink_on_close], default false).  Errors: [Schema_mismatch]
     if the channel exists with another digest; [Channel] errors otherwise
     (e.g. [Bad_argument] for a channel with another number of slots). *)

@@ -475,6 +475,11 @@ pub struct ShmPublication {
     /// `None` once closed.  Sends take the read lock (no contention between
     /// publishing threads); `close` takes the write lock.
     writer: std::sync::RwLock<Option<ShmWriter>>,
+    /// CLOCK_REALTIME ns once the cursors were registered: a subscriber
+    /// whose cursor was attached later has come (see [`Link::flush`]).
+    registered_ns: u64,
+    /// Set once every subscriber has attached.
+    all_attached: AtomicBool,
 }
 
 impl ShmPublication {
@@ -509,6 +514,9 @@ impl ShmPublication {
                 Err(e) => return Err(e),
             }
         }
+        let registered_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
         Ok(ShmPublication {
             name: format!("shm-pub:{channel}"),
             channel: channel.to_owned(),
@@ -516,6 +524,8 @@ impl ShmPublication {
             send_timeout: options.send_timeout,
             unlink_on_close: options.unlink_on_close,
             writer: std::sync::RwLock::new(Some(writer)),
+            registered_ns,
+            all_attached: AtomicBool::new(subscribers.is_empty()),
         })
     }
 
@@ -527,6 +537,22 @@ impl ShmPublication {
     /// True until [`Link::close`].
     pub fn connected(&self) -> bool {
         self.writer.read().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
+    /// Whether every subscriber has attached its cursor since the
+    /// publication opened (or holds it now).
+    pub fn subscribers_attached(&self) -> Result<bool> {
+        if self.all_attached.load(Ordering::Acquire) {
+            return Ok(true);
+        }
+        let cursors = crate::channel::inspect_cursors(&self.channel)?;
+        let came = self.subscribers.iter().all(|name| {
+            cursors.iter().any(|c| &c.name == name && (c.alive || c.attached_ns > self.registered_ns))
+        });
+        if came {
+            self.all_attached.store(true, Ordering::Release);
+        }
+        Ok(came)
     }
 
     /// The channel's counters (`frames_written` counts one per publish,
@@ -553,9 +579,21 @@ impl Link for ShmPublication {
         }
     }
 
-    /// Frames are in the ring once `send` returns: nothing to wait for.
-    fn flush(&self, _timeout: Option<Duration>) -> Result<bool> {
-        Ok(true)
+    /// Frames are in the ring once `send` returns, at every subscriber's
+    /// cursor; `flush` waits (up to `timeout`) until every subscriber has
+    /// attached once, the broadcast twin of a mailbox link reaching its
+    /// peer's channel.  False on timeout.
+    fn flush(&self, timeout: Option<Duration>) -> Result<bool> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            if self.subscribers_attached()? {
+                return Ok(true);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 
     /// Detach (and unlink the channel, if asked).  Subscribers keep reading
@@ -746,7 +784,7 @@ impl SubscriptionLoop {
                 }
             }
             self.sleep(delay);
-            delay = (delay * 2).min(Duration::from_millis(500));
+            delay = (delay * 2).min(Duration::from_millis(20));
         }
         None
     }
