@@ -360,7 +360,17 @@ void myc_cursor_publish(myc_reader *r) {
      * load after it (Dekker with claim_wait, as for HEAD). */
     myc_store_seq_cst_u64(m->base, off + MYC_CURSOR_OFF_POSITION, r->head);
     uint32_t mask = myc_load_seq_cst_u32(m->base, MYC_OFF_WAITING_MASK);
-    if (mask == 0) return;
+    if (mask == 0) {
+        r->woke_at = r->head;
+        return;
+    }
+    /* Waiting writers may be held back by another, slower reader: a wake
+     * per frame from every reader would cost a system call per frame and
+     * reader.  Wake once this reader has freed an eighth of the ring since
+     * its last wake, or (myc_cursor_idle) when it has caught up; a writer
+     * also looks again after every sleep of at most 100 ms. */
+    if (r->head - r->woke_at < m->capacity / 8) return;
+    r->woke_at = r->head;
     /* release: writers' futex_wait compares this word. */
     myc_add_release_u32(m->base, MYC_OFF_SPACE_FUTEX, 1);
     myc_futex_wake_all(m->base, MYC_OFF_SPACE_FUTEX);
@@ -431,9 +441,18 @@ void myc_cursor_lap_start(myc_reader *r, uint64_t position) {
     r->index_known = 1;
 }
 
-void myc_cursor_retether(myc_reader *r) {
-    if ((r->policy & MYC_POLICY_MASK) != MYC_POLICY_TETHERED) return;
+void myc_cursor_idle(myc_reader *r) {
     myc_map *m = &r->map;
+    if (r->head != r->woke_at) { /* a wake owed by the throttle of myc_cursor_publish */
+        /* seq_cst: as in myc_cursor_publish (our POSITION store came first). */
+        if (myc_load_seq_cst_u32(m->base, MYC_OFF_WAITING_MASK) != 0) {
+            myc_add_release_u32(m->base, MYC_OFF_SPACE_FUTEX, 1); /* release: futex word */
+            myc_futex_wake_all(m->base, MYC_OFF_SPACE_FUTEX);
+            r->wakes++;
+        }
+        r->woke_at = r->head;
+    }
+    if ((r->policy & MYC_POLICY_MASK) != MYC_POLICY_TETHERED) return;
     uint64_t off = myc_cursor_off((uint32_t)r->cursor_slot);
     /* relaxed: our own slot; a stale 1 only delays this. */
     if (myc_load_relaxed_u32(m->base, off + MYC_CURSOR_OFF_TETHER)) return;
@@ -478,8 +497,28 @@ static void untether(myc_map *m, uint32_t slot) {
  * rule: HEAD never passes an unfinished claim; here, with no tethered
  * reader, nothing else holds writers back.  Writers mark a claim finished
  * by emptying their range (myc_claim_finished). */
-static uint64_t claims_limit(myc_map *m, uint64_t tail) {
+/* myc_owner_alive, answered from the writer handle's cache (index: writer
+ * slot, or MYC_WRITER_SLOTS + cursor slot) for MYC_ALIVE_CACHE_NS. */
+static int owner_alive_cached(myc_writer *w, uint32_t index, uint64_t owner) {
+    int64_t now = myc_now_ns();
+    pthread_mutex_lock(&w->lock);
+    int known = w->alive_cache[index].owner == owner && now - w->alive_cache[index].checked < MYC_ALIVE_CACHE_NS;
+    int alive = w->alive_cache[index].alive;
+    pthread_mutex_unlock(&w->lock);
+    if (known) return alive;
+    alive = myc_owner_alive(owner);
+    pthread_mutex_lock(&w->lock);
+    w->alive_cache[index].owner = owner;
+    w->alive_cache[index].checked = now;
+    w->alive_cache[index].alive = alive;
+    pthread_mutex_unlock(&w->lock);
+    return alive;
+}
+
+static uint64_t claims_limit(myc_writer *w, uint64_t tail, int32_t *pid) {
+    myc_map *m = &w->map;
     uint64_t limit = tail;
+    *pid = 0;
     for (uint32_t i = 0; i < MYC_WRITER_SLOTS; i++) {
         uint64_t off = myc_slot_off(i);
         /* acquire (all three): pairs with the writer's release stores; a
@@ -492,8 +531,9 @@ static uint64_t claims_limit(myc_map *m, uint64_t tail) {
          * confirmed (or failed and is not yet retracted): kept, to be safe. */
         if (end <= start || start >= tail || tail - start > m->capacity || start >= limit) continue;
         uint64_t owner = myc_load_acquire_u64(m->base, off + MYC_SLOT_OFF_OWNER);
-        if (owner == 0 || !myc_owner_alive(owner)) continue; /* a dead writer's claim is skipped */
+        if (owner == 0 || !owner_alive_cached(w, i, owner)) continue; /* a dead writer's claim is skipped */
         limit = start;
+        *pid = MYC_OWNER_PID(owner);
     }
     return limit;
 }
@@ -509,7 +549,8 @@ void myc_claim_finished(myc_map *m, int slot, uint64_t end) {
 
 uint64_t myc_cursor_limit(myc_writer *w, uint64_t tail, int short_of_room) {
     myc_map *m = &w->map;
-    uint64_t in_flight = claims_limit(m, tail);
+    int32_t claimer = 0;
+    uint64_t in_flight = claims_limit(w, tail, &claimer);
     for (;;) {
         uint64_t limit = tail;
         int blocker = -1;
@@ -538,6 +579,12 @@ uint64_t myc_cursor_limit(myc_writer *w, uint64_t tail, int short_of_room) {
         uint64_t head = myc_load_relaxed_u64(m->base, MYC_OFF_HEAD);
         while (head < limit && !myc_cas_acq_rel_u64(m->base, MYC_OFF_HEAD, &head, limit)) {
         }
+        if (short_of_room) { /* for the Full message */
+            pthread_mutex_lock(&w->lock);
+            w->blocked_writer = in_flight < limit ? claimer : 0;
+            if (in_flight < limit || blocker < 0) w->blocked_slot = -1;
+            pthread_mutex_unlock(&w->lock);
+        }
         if (blocker < 0 || !short_of_room || in_flight < limit)
             return in_flight < limit ? in_flight : limit;
         /* Short of room because of `blocker`: dead, or (alive or detached)
@@ -545,7 +592,7 @@ uint64_t myc_cursor_limit(myc_writer *w, uint64_t tail, int short_of_room) {
         uint64_t off = myc_cursor_off((uint32_t)blocker);
         uint64_t owner = myc_load_acquire_u64(m->base, off + MYC_CURSOR_OFF_OWNER);
         int64_t now = myc_now_ns();
-        int drop = owner != 0 && !myc_owner_alive(owner);
+        int drop = owner != 0 && !owner_alive_cached(w, MYC_WRITER_SLOTS + (uint32_t)blocker, owner);
         pthread_mutex_lock(&w->lock);
         if (w->blocked_slot != blocker || w->blocked_position != limit) {
             w->blocked_slot = blocker;

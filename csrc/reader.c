@@ -10,6 +10,7 @@
 #include "ring_internal.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -400,7 +401,7 @@ int myc_next_frame(myc_reader *r, int64_t now, myc_found *f) {
             }
             if (rc != MYC_OK) return rc;
             if (pos == r->tail_cache) {
-                if (broadcast) myc_cursor_retether(r); /* caught up */
+                if (broadcast) myc_cursor_idle(r); /* caught up */
                 return MYC_NEXT_NONE;
             }
             continue; /* a claim appeared: look at its stamp again */
@@ -454,6 +455,7 @@ static int wait_frame(myc_reader *r, int64_t timeout_ns, myc_found *f) {
     if (timeout_ns == 0) return MYC_ERR_EMPTY;
     for (uint32_t spins = 1;; spins++) {
         myc_cpu_relax();
+        if (spins % MYC_SPINS_PER_YIELD == 0) sched_yield(); /* a writer may share our core */
         int64_t now = (spins & 63) == 0 ? myc_now_ns() : 0;
         rc = myc_next_frame(r, now, f);
         if (rc == MYC_NEXT_FRAME) return MYC_OK;

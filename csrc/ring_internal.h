@@ -31,6 +31,10 @@
 /* The longest a single futex sleep lasts before the sleeper looks again:
  * a wake lost to a process that died mid-protocol costs at most this. */
 #define MYC_MAX_SLEEP_NS 100000000LL
+#define MYC_ALIVE_CACHE_NS 10000000LL
+/* A waiting reader or writer yields the CPU every this many spins, so a
+ * process sharing its core gets to run (the one it may be waiting for). */
+#define MYC_SPINS_PER_YIELD 256u
 
 /* ------------------------------------------------------------------------ */
 /* Test hooks: a test build (-DMYC_TEST_HOOKS) may stop a writer between any */
@@ -171,9 +175,18 @@ struct myc_writer {
     pthread_mutex_t lock; /* guards threads[] and the fields below (slow paths) */
     /* Broadcast: the tethered cursor that last held writers back, since
      * when (monotonic ns); what the untether window is measured on. */
-    int blocked_slot;
+    int blocked_slot;         /* -1: none (or a writer's claim, below) */
+    int32_t blocked_writer;   /* pid of a live writer whose unfinished claim holds us, 0 = none */
     uint64_t blocked_position;
     int64_t blocked_since;
+    /* Liveness seen (it reads /proc) of writer slots' and cursors' owners:
+     * a writer short of room asks on every try, so answers are kept for
+     * MYC_ALIVE_CACHE_NS (a death is noticed that much later). */
+    struct {
+        uint64_t owner;
+        int64_t checked;
+        int alive;
+    } alive_cache[MYC_WRITER_SLOTS + MYC_READER_SLOTS];
     uint32_t thread_count;
     myc_thread_slot threads[MYC_WRITER_SLOTS];
 };
@@ -245,6 +258,7 @@ struct myc_reader {
     uint64_t lost, laps;      /* mirrored in the slot */
     uint64_t held_position;   /* position of the frame myc_peek handed out */
     int64_t sleepers_checked; /* last liveness check of sleeping readers */
+    uint64_t woke_at;         /* position when it last woke waiting writers */
 };
 
 /* A frame found by the walk: validated copies of its header. */
@@ -299,8 +313,9 @@ int myc_cursor_intact(myc_reader *r, uint64_t position);
 void myc_cursor_resync(myc_reader *r);
 /* The walk reached a final frame at a lap start: sync the frame index. */
 void myc_cursor_lap_start(myc_reader *r, uint64_t position);
-/* The reader is caught up; if writers untethered it, tether it again. */
-void myc_cursor_retether(myc_reader *r);
+/* The reader is caught up: wake writers it owes a wake (see
+ * myc_cursor_publish); if writers untethered it, tether it again. */
+void myc_cursor_idle(myc_reader *r);
 /* Sleep announcement of a broadcast reader (bit of its slot). */
 void myc_cursor_sleep_flag(myc_reader *r, int sleeping);
 /* Writers: the lowest position they must not lap (the slowest tethered

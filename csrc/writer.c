@@ -9,6 +9,7 @@
 #include "ring_internal.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,6 +296,7 @@ static int claim_wait(myc_writer *w, myc_thread_slot *ts, claim_plan *p, int64_t
     int64_t until = myc_slice_deadline(start, deadline);
     for (uint32_t spins = 1;; spins++) {
         myc_cpu_relax();
+        if (spins % MYC_SPINS_PER_YIELD == 0) sched_yield(); /* a reader may share our core */
         rc = myc_try_claim(w, ts, p, 1);
         if (rc != MYC_ERR_FULL) return rc;
         if ((spins & 63) == 0 && myc_now_ns() - start >= w->spin_ns) break;
@@ -348,6 +350,7 @@ static int full_error(myc_writer *w, const claim_plan *p, int64_t timeout_ns) {
     if (m->readers) {
         pthread_mutex_lock(&w->lock);
         int slot = w->blocked_slot;
+        int32_t claimer = w->blocked_writer;
         pthread_mutex_unlock(&w->lock);
         head = __atomic_load_n(&w->head_cache, __ATOMIC_RELAXED);
         myc_cursor_info c;
@@ -356,11 +359,17 @@ static int full_error(myc_writer *w, const claim_plan *p, int64_t timeout_ns) {
             owner = myc_load_relaxed_u64(m->base, myc_cursor_off((uint32_t)slot) + MYC_CURSOR_OFF_OWNER);
             memcpy(c.name, m->base + myc_cursor_off((uint32_t)slot) + MYC_CURSOR_OFF_NAME, MYC_CURSOR_NAME_MAX);
         }
-        snprintf(reader, sizeof reader,
-                 "the slowest tethered reader ('%s', pid %d%s) holds writers back until it reads, "
-                 "dies, or stays put for %u ms (then it is untethered)",
-                 c.name[0] ? c.name : "anonymous", owner ? MYC_OWNER_PID(owner) : 0,
-                 owner == 0 ? ", detached" : myc_owner_alive(owner) ? "" : ", dead", m->untether_ms);
+        if (slot < 0)
+            snprintf(reader, sizeof reader,
+                     "writers do not lap the unfinished frame of live writer pid %d (it holds them "
+                     "until it commits or dies)",
+                     claimer);
+        else
+            snprintf(reader, sizeof reader,
+                     "the slowest tethered reader ('%s', pid %d%s) holds writers back until it reads, "
+                     "dies, or stays put for %u ms (then it is untethered)",
+                     c.name[0] ? c.name : "anonymous", owner ? MYC_OWNER_PID(owner) : 0,
+                     owner == 0 ? ", detached" : myc_owner_alive(owner) ? "" : ", dead", m->untether_ms);
     } else if (owner == 0)
         snprintf(reader, sizeof reader, "no reader is attached");
     else if (myc_owner_alive(owner))

@@ -544,7 +544,8 @@ static void broadcast_writer_in_flight(int kill_it) {
         kill(child, SIGCONT);
         CHECK_EQ(reap(child, 5000), 0); /* its commit succeeded: not abandoned */
     }
-    CHECK_EQ(myc_write(a, 1, p, sizeof p, 0), MYC_OK);
+    /* A death is noticed within MYC_ALIVE_CACHE_NS (writers cache liveness). */
+    CHECK_EQ(myc_write(a, 1, p, sizeof p, 2000 * MS), MYC_OK);
     uint8_t buf[200];
     int64_t got = myc_read(lossy, 0, buf, sizeof buf);
     CHECK_EQ(READ_TYPE(got), 1);
