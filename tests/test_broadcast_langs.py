@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Processes
+from lang_build import ocaml_exe, rust_example
 
 from mycelium_shm import ShmWriter, cursors
 
@@ -40,36 +40,13 @@ OCAML = ROOT / "bindings" / "ocaml"
 @pytest.fixture(scope="module")
 def rust_bc_reader() -> Path:
     """bindings/rust/examples/bc_reader.rs, built in release mode."""
-    if shutil.which("cargo") is None:
-        pytest.fail("cargo is not installed")
-    proc = subprocess.run(
-        ["cargo", "build", "--locked", "--release", "--example", "bc_reader", "--quiet"],
-        cwd=RUST,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    target = RUST / os.environ.get("CARGO_TARGET_DIR", "target")  # cargo runs in RUST
-    return target / "release" / "examples" / "bc_reader"
+    return rust_example("bc_reader")
 
 
 @pytest.fixture(scope="module")
 def ocaml_bc_reader() -> Path:
     """bindings/ocaml/examples/bc_reader.ml, built with dune."""
-    if shutil.which("dune") is None:
-        pytest.fail("dune is not installed: run scripts/install-ocaml.sh")
-    proc = subprocess.run(
-        ["dune", "build", "--root", str(OCAML), "./examples/bc_reader.exe"],
-        cwd=OCAML,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return OCAML / "_build" / "default" / "examples" / "bc_reader.exe"
+    return ocaml_exe("./examples/bc_reader.exe")[0]
 
 
 def _start(procs: Processes, program: Path, *args: str) -> subprocess.Popen[bytes]:

@@ -43,6 +43,7 @@ from typing import Any
 import pytest
 from bus_probe import expected_tick
 from bus_support import wait_for
+from lang_build import ocaml_exe, rust_example
 
 from mycelium_shm import cursors, inspect, unlink
 from mycelium_shm.bus import Launcher, MessageBus, ShmPublication, ShmSubscription
@@ -69,31 +70,12 @@ Tick = tuple[str, int, int, float, float, int, int]
 # -- the probe programs ------------------------------------------------------------
 
 
-def _build(argv: list[str], cwd: Path, what: str) -> None:
-    if shutil.which(argv[0]) is None:
-        pytest.fail(f"{argv[0]} is not installed (needed for the {what})")
-    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=1200, check=False)
-    if proc.returncode != 0:
-        pytest.fail(f"building the {what} failed:\n{proc.stderr[-4000:]}")
-
-
 @pytest.fixture(scope="module")
 def programs() -> dict[str, list[str]]:
     """The command of the Rust and OCaml bus probes, built once."""
-    _build(
-        ["cargo", "build", "--locked", "--release", "--example", "bus_probe", "--quiet"],
-        RUST,
-        "Rust bus probe",
-    )
-    _build(
-        ["dune", "build", "--root", str(OCAML), "./bus/example/bus_probe.exe"],
-        OCAML,
-        "OCaml bus probe",
-    )
-    target = RUST / os.environ.get("CARGO_TARGET_DIR", "target")  # cargo runs in RUST
     return {
-        "rust": [str(target / "release" / "examples" / "bus_probe")],
-        "ocaml": [str(OCAML / "_build" / "default" / "bus" / "example" / "bus_probe.exe")],
+        "rust": [str(rust_example("bus_probe"))],
+        "ocaml": [str(ocaml_exe("./bus/example/bus_probe.exe")[0])],
     }
 
 

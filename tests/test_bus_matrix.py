@@ -39,7 +39,6 @@ import re
 import shutil
 import signal
 import socket
-import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -50,6 +49,7 @@ from typing import Optional
 import pytest
 from bus_probe import expected_tick
 from bus_support import wait_for
+from lang_build import ocaml_exe, rust_example
 
 from mycelium_shm import unlink
 from mycelium_shm.bus import Launcher
@@ -79,40 +79,11 @@ MISMATCH_LINE = re.compile(r"(?i)schema.*(digest|mismatch)|(digest|mismatch).*sc
 
 
 def _build_rust() -> list[str]:
-    source = RUST / "examples" / "bus_probe.rs"
-    if not source.exists():
-        pytest.skip(f"{source.relative_to(ROOT)} is missing: no Rust bus probe (node_main) yet")
-    if shutil.which("cargo") is None:
-        pytest.fail("cargo is not installed")
-    proc = subprocess.run(
-        ["cargo", "build", "--locked", "--release", "--example", "bus_probe", "--quiet"],
-        cwd=RUST,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
-    if proc.returncode != 0:
-        pytest.fail(f"building the Rust bus probe failed:\n{proc.stderr[-4000:]}")
-    target = RUST / os.environ.get("CARGO_TARGET_DIR", "target")
-    return [str(target / "release" / "examples" / "bus_probe")]
+    return [str(rust_example("bus_probe"))]
 
 
 def _build_ocaml() -> list[str]:
-    source = OCAML / "bus" / "example" / "bus_probe.ml"
-    if not source.exists():
-        pytest.skip(f"{source.relative_to(ROOT)} is missing: no OCaml bus probe (Node.main) yet")
-    if shutil.which("dune") is None:
-        pytest.fail("dune is not installed: run scripts/install-ocaml.sh")
-    proc = subprocess.run(
-        ["dune", "build", "--root", str(OCAML), "./bus/example/bus_probe.exe"],
-        cwd=OCAML,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
-    if proc.returncode != 0:
-        pytest.fail(f"building the OCaml bus probe failed:\n{proc.stderr[-4000:]}")
-    return [str(OCAML / "_build" / "default" / "bus" / "example" / "bus_probe.exe")]
+    return [str(ocaml_exe("./bus/example/bus_probe.exe")[0])]
 
 
 _BUILT: dict[str, list[str]] = {}

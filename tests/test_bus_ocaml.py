@@ -14,7 +14,6 @@ lives in the test's temporary directory.  Needs the OCaml toolchain
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import socket
 import subprocess
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lang_build import ocaml_exe
 
 from mycelium_shm import SchemaMismatch
 from mycelium_shm.bus import MessageBus, ShmInbound, ShmLink, SocketInbound, SocketLink
@@ -43,26 +43,8 @@ N = 2000
 
 @pytest.fixture(scope="module")
 def node_exe() -> Path:
-    """bus_node.exe, built with dune."""
-    if shutil.which("dune") is None:
-        pytest.fail("dune is not installed: run scripts/install-ocaml.sh")
-    proc = subprocess.run(
-        [
-            "dune",
-            "build",
-            "--root",
-            str(OCAML),
-            "./bus/example/bus_node.exe",
-            "./bus/example/risk_gate.exe",
-        ],
-        cwd=OCAML,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return NODE
+    """bus_node.exe (and the README's risk_gate.exe), built with dune."""
+    return ocaml_exe("./bus/example/bus_node.exe", "./bus/example/risk_gate.exe")[0]
 
 
 class Nodes:

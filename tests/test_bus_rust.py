@@ -17,8 +17,6 @@ cargo; without it these tests fail, never skip.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -29,6 +27,7 @@ from typing import Any
 import pytest
 from bus_probe import expected_tick
 from bus_support import wait_for
+from lang_build import rust_example
 
 from mycelium_shm import SchemaMismatch
 from mycelium_shm.bus import MessageBus, ShmInbound, ShmLink, SocketInbound, SocketLink
@@ -46,21 +45,7 @@ N = 2000
 @pytest.fixture(scope="module")
 def probe() -> Path:
     """The bus_probe example, built in release mode."""
-    if shutil.which("cargo") is None:
-        pytest.fail("cargo is not installed")
-    proc = subprocess.run(
-        ["cargo", "build", "--locked", "--release", "--example", "bus_probe", "--quiet"],
-        cwd=CRATE,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    if proc.returncode != 0:
-        pytest.fail(f"building bus_probe failed:\n{proc.stderr[-4000:]}")
-    return (
-        CRATE / os.environ.get("CARGO_TARGET_DIR", "target") / "release" / "examples" / "bus_probe"
-    )
+    return rust_example("bus_probe")
 
 
 def free_port() -> int:
