@@ -254,7 +254,9 @@ def test_a_message_crosses(run: Run, transport: str, pair: tuple[str, str]) -> N
         launcher.start()
         arrived = wait_for(lambda: len(_lines(run.dst_out)) >= COUNT, TIMEOUT)
         assert arrived, f"{len(_lines(run.dst_out))} of {COUNT} ticks arrived\n{run.logs()}"
-        assert sent(run.src_out) == COUNT
+        # The sender reports after its publish loop returns, which may come
+        # after the receiver has everything.
+        assert wait_for(lambda: sent(run.src_out) == COUNT, TIMEOUT), run.logs()
     finally:
         statuses = launcher.stop(timeout=TIMEOUT)
     assert ticks(run.dst_out) == [expected_tick(run.src, i) for i in range(COUNT)]
