@@ -51,6 +51,7 @@ import socket
 import struct
 import sys
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -233,7 +234,7 @@ def _tput_result(
 # --------------------------------------------------------------------------- #
 
 
-class Backend:
+class Backend(ABC):
     """One way of fanning frames out: what the parent prepares, what each role runs."""
 
     name = "?"
@@ -250,23 +251,27 @@ class Backend:
     def prepare(self, kind: str, size: int, readers: int) -> Any:
         return None
 
-    def cleanup(self, state: Any) -> None:
+    def cleanup(self, state: Any) -> None:  # noqa: B027 - optional hook, nothing by default
         """Parent side, after the run's processes are reaped.  Must not raise."""
 
     # Roles (run in forked children).
+    @abstractmethod
     def writer(self, state: Any, sync: Sync, n: int, size: int) -> None:
-        raise NotImplementedError
+        """Runs in a forked child; each backend implements it."""
 
+    @abstractmethod
     def reader(
         self, state: Any, sync: Sync, idx: int, n: int, warm: int, size: int
     ) -> dict[str, Any]:
-        raise NotImplementedError
+        """Runs in a forked child; each backend implements it."""
 
+    @abstractmethod
     def pinger(self, state: Any, sync: Sync, n: int, warm: int, size: int) -> Any:
-        raise NotImplementedError
+        """Runs in a forked child; each backend implements it."""
 
+    @abstractmethod
     def ponger(self, state: Any, sync: Sync, idx: int, total: int, size: int) -> dict[str, Any]:
-        raise NotImplementedError
+        """Runs in a forked child; each backend implements it."""
 
     # The harness entry points.
     def run_tput(
