@@ -148,8 +148,9 @@ int myc_force_unblock(const char *name, int32_t *pid_out, uint64_t *position_out
     if (!claimed) {
         rc = myc_fail(MYC_ERR_READER_BUSY,
                       "the claim at position %llu of channel '%s' has no frame header yet (its "
-                      "writer stopped between claiming and writing it); it cannot be revoked "
-                      "until that writer runs again or dies",
+                      "writer stopped between claiming and writing it, or after committing the "
+                      "first frame of a batch: only a claim's first frame can be revoked); it "
+                      "cannot be revoked until that writer runs again or dies",
                       (unsigned long long)pos, name);
         goto out;
     }

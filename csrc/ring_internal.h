@@ -217,6 +217,11 @@ int myc_check_frame_args(const myc_map *m, uint32_t type_id, uint32_t payload_le
 uint64_t myc_place_padding(myc_map *m, uint64_t pos, uint64_t frame_bytes);
 uint8_t *myc_begin_frame(myc_map *m, uint64_t pos, uint32_t type_id, uint32_t payload_len);
 int myc_commit_frame(myc_map *m, uint64_t pos);
+/* Write and commit frame i of claim p at pos (after its padding): frame 0
+ * revocably (CLAIMED, commit CAS: MYC_OK or MYC_ERR_ABANDONED), later ones
+ * with a store, the last of them seq_cst (FORMAT.md 4.2). */
+int myc_put_frame(myc_map *m, const claim_plan *p, uint32_t i, uint64_t pos, uint32_t type_id,
+                  const void *payload, uint32_t payload_len);
 void myc_wake_reader_if_sleeping(myc_map *m);
 /* Everything after a successful claim of a single frame. */
 int myc_write_claimed(myc_writer *w, myc_thread_slot *ts, const claim_plan *p,

@@ -464,6 +464,31 @@ int myc_commit_frame(myc_map *m, uint64_t pos) {
                     m->name, (unsigned long long)pos);
 }
 
+int myc_put_frame(myc_map *m, const claim_plan *p, uint32_t i, uint64_t pos, uint32_t type_id,
+                  const void *payload, uint32_t payload_len) {
+    if (i == 0) { /* revocable: stamped CLAIMED, committed by CAS */
+        uint8_t *hdr = myc_begin_frame(m, pos, type_id, payload_len);
+        memcpy(hdr + MYC_FRAME_HEADER_SIZE, payload, payload_len);
+        return myc_commit_frame(m, pos);
+    }
+    /* A later frame of the claim (FORMAT.md 4.2): the reader cannot reach
+     * it before the first frame is committed, and only that one can be
+     * revoked, so its commit needs no CAS.  Stamp 0 first (relaxed): stale
+     * bytes of an earlier lap stop standing in the stamp word early. */
+    uint8_t *hdr = m->ring + (pos & m->mask);
+    store_header(hdr, MYC_FRAME_HEADER_SIZE + (uint64_t)payload_len, (uint16_t)type_id);
+    myc_store_relaxed_u64(hdr, MYC_FRAME_OFF_STAMP, 0);
+    MYC_HOOK(MYC_STEP_HEADER, pos);
+    memcpy(hdr + MYC_FRAME_HEADER_SIZE, payload, payload_len);
+    MYC_HOOK(MYC_STEP_FILLED, pos);
+    if (i + 1 < p->planned) /* release: header and payload before the stamp */
+        myc_store_release_u64(hdr, MYC_FRAME_OFF_STAMP, pos | MYC_STAMP_COMMITTED);
+    else /* seq_cst: the claim's last store; orders step 10's READER_SLEEPING load */
+        myc_store_seq_cst_u64(hdr, MYC_FRAME_OFF_STAMP, pos | MYC_STAMP_COMMITTED);
+    MYC_HOOK(MYC_STEP_COMMITTED, pos);
+    return MYC_OK;
+}
+
 void myc_wake_reader_if_sleeping(myc_map *m) {
     if (m->readers) {
         myc_cursor_wake_readers(m);
@@ -512,9 +537,7 @@ int myc_write_claimed(myc_writer *w, myc_thread_slot *ts, const claim_plan *p, u
                       const void *payload, uint32_t payload_len) {
     myc_map *m = &w->map;
     uint64_t pos = myc_place_padding(m, p->tail, myc_plan_frame_bytes(p, 0));
-    uint8_t *hdr = myc_begin_frame(m, pos, type_id, payload_len);
-    memcpy(hdr + MYC_FRAME_HEADER_SIZE, payload, payload_len);
-    int rc = myc_commit_frame(m, pos);
+    int rc = myc_put_frame(m, p, 0, pos, type_id, payload, payload_len);
     myc_claim_finished(m, ts->slot, p->tail + p->required);
     if (rc == MYC_OK) myc_count_written(m, ts, 1, payload_len);
     myc_wake_reader_if_sleeping(m);
@@ -563,9 +586,7 @@ int64_t myc_write_batch(myc_writer *w, uint32_t count, const uint16_t *type_ids,
     for (; done < p.planned; done++) {
         uint64_t fb = myc_plan_frame_bytes(&p, done);
         pos = myc_place_padding(m, pos, fb);
-        uint8_t *hdr = myc_begin_frame(m, pos, type_ids[done], lens[done]);
-        memcpy(hdr + MYC_FRAME_HEADER_SIZE, src, lens[done]);
-        rc = myc_commit_frame(m, pos);
+        rc = myc_put_frame(m, &p, done, pos, type_ids[done], src, lens[done]);
         pos += fb;
         if (rc != MYC_OK) break;
         src += lens[done];

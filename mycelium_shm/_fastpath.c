@@ -31,6 +31,15 @@ static PyObject *g_view_open;      /* mycelium_shm.errors.ReadViewOpen */
 static PyObject *g_handle_busy;    /* mycelium_shm.errors.HandleBusy */
 static PyObject *g_closed;         /* mycelium_shm.errors.ChannelClosed */
 static PyObject *g_forked;         /* mycelium_shm.errors.ForkedHandle */
+static PyObject *g_myc_error;      /* mycelium_shm.errors.MyceliumError */
+static PyObject *g_str_release;    /* "release", interned: memoryview.release */
+/* The Python halves of the with-blocks (set_reserve_support, set_view_support): the slow paths
+ * (waiting, timeouts, views still in use) and what the blocks hand out. */
+static PyObject *g_reservation_type; /* mycelium_shm.writer.Reservation */
+static PyObject *g_view_context_type; /* mycelium_shm.reader._ViewContext */
+static PyObject *g_frame_view_type;  /* mycelium_shm.frame.FrameView */
+static PyObject *g_view_exit;        /* mycelium_shm.reader._view_exit */
+static PyObject *g_views_in_use;     /* mycelium_shm.reader._views_in_use (a dict) */
 
 /* A Frame(type_id, payload) built directly: the payload bytes are copied
  * once, from the ring. */
@@ -226,10 +235,9 @@ static Py_ssize_t fast_write_many(myc_writer *w, PyObject *items) {
     for (; done < p.planned; done++) {
         uint64_t fb = myc_plan_frame_bytes(&p, done);
         pos = myc_place_padding(m, pos, fb);
-        uint8_t *hdr = myc_begin_frame(m, pos, types[done], lens[done]);
-        memcpy(hdr + MYC_FRAME_HEADER_SIZE,
-               PyBytes_AS_STRING(PyTuple_GET_ITEM(PyList_GET_ITEM(items, done), 1)), lens[done]);
-        rc = myc_commit_frame(m, pos);
+        rc = myc_put_frame(m, &p, done, pos, types[done],
+                           PyBytes_AS_STRING(PyTuple_GET_ITEM(PyList_GET_ITEM(items, done), 1)),
+                           lens[done]);
         pos += fb;
         if (rc != MYC_OK) break;
         payload_bytes += lens[done];
@@ -326,7 +334,7 @@ static PyObject *fres_finish(FastReservation *self, int commit) {
     }
     self->done = 1;
     if (self->view != NULL) {
-        PyObject *released = PyObject_CallMethod(self->view, "release", NULL);
+        PyObject *released = PyObject_CallMethodNoArgs(self->view, g_str_release);
         if (released == NULL) return NULL;
         Py_DECREF(released);
     }
@@ -447,6 +455,131 @@ static PyObject *fw_adopt(FastWriter *self, PyObject *const *args, Py_ssize_t na
     return new_reservation(self, position, (uint32_t)size);
 }
 
+/* ------------------------------------------------------------------------ */
+/* with w.reserve(type_id, size, timeout) as buf: a claim, then commit/abort  */
+/* ------------------------------------------------------------------------ */
+
+/* The block claims in __enter__ (never before: a block never entered must
+ * not hold the reader).  Room now and no timeout: claimed here, in C;
+ * otherwise a mycelium_shm.writer.Reservation does the whole block. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *writer, *type_id, *size, *timeout;
+    PyObject *claim; /* FastReservation claimed in __enter__ */
+    PyObject *slow;  /* or the Reservation doing the block */
+    int entered;
+} ReserveBlock;
+
+static void rblock_dealloc(ReserveBlock *self) {
+    Py_XDECREF(self->writer);
+    Py_XDECREF(self->type_id);
+    Py_XDECREF(self->size);
+    Py_XDECREF(self->timeout);
+    Py_XDECREF(self->claim);
+    Py_XDECREF(self->slow);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *rblock_enter(ReserveBlock *self, PyObject *unused) {
+    (void)unused;
+    if (self->entered) {
+        PyErr_SetString(PyExc_ValueError, "a reserve() block can be entered only once");
+        return NULL;
+    }
+    self->entered = 1;
+    if (self->timeout == Py_None) {
+        PyObject *args[2] = {self->type_id, self->size};
+        PyObject *claim = fw_reserve((FastWriter *)self->writer, args, 2);
+        if (claim == NULL) return NULL;
+        if (claim != Py_None) {
+            self->claim = claim;
+            return fres_get_view((FastReservation *)claim, NULL);
+        }
+        Py_DECREF(claim);
+    }
+    self->slow = PyObject_CallFunctionObjArgs(g_reservation_type, self->writer, self->type_id,
+                                              self->size, self->timeout, NULL);
+    if (self->slow == NULL) return NULL;
+    return PyObject_CallMethod(self->slow, "__enter__", NULL);
+}
+
+static PyObject *rblock_exit(ReserveBlock *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "__exit__(exc_type, exc, tb)");
+        return NULL;
+    }
+    if (self->slow != NULL) {
+        PyObject *slow = self->slow;
+        self->slow = NULL;
+        PyObject *result = PyObject_CallMethod(slow, "__exit__", "OOO", args[0], args[1], args[2]);
+        Py_DECREF(slow);
+        return result;
+    }
+    FastReservation *claim = (FastReservation *)self->claim;
+    if (claim == NULL) Py_RETURN_NONE;
+    self->claim = NULL;
+    int commit = args[0] == Py_None;
+    PyObject *result = fres_finish(claim, commit); /* FrameAbandoned if revoked */
+    Py_DECREF(claim);
+    if (result == NULL && !commit && PyErr_ExceptionMatches(g_myc_error)) {
+        PyErr_Clear(); /* the block's own exception is the one to see */
+        Py_RETURN_NONE;
+    }
+    if (result == NULL) return NULL;
+    Py_DECREF(result);
+    Py_RETURN_NONE; /* falsy: the block's exception, if any, propagates */
+}
+
+static PyMethodDef rblock_methods[] = {
+    {"__enter__", (PyCFunction)rblock_enter, METH_NOARGS, "Claim the frame: its payload, writable."},
+    {"__exit__", (PyCFunction)(void (*)(void))rblock_exit, METH_FASTCALL,
+     "Commit the frame, or abort it if the block raised."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ReserveBlockType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mycelium_shm._fastpath.ReserveBlock",
+    .tp_basicsize = sizeof(ReserveBlock),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "with w.reserve(type_id, size) as buf: fill buf; commits on exit.",
+    .tp_dealloc = (destructor)rblock_dealloc,
+    .tp_methods = rblock_methods,
+};
+
+static PyObject *fw_reserve_block(FastWriter *self, PyObject *const *args, Py_ssize_t nargs,
+                                  PyObject *kwnames) {
+    /* reserve(type_id, size, timeout=None) -> ReserveBlock */
+    Py_ssize_t given = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0);
+    PyObject *timeout = Py_None;
+    if (nargs == 3 && given == 3)
+        timeout = args[2];
+    else if (nargs == 2 && given == 3 && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "timeout") == 0)
+        timeout = args[2];
+    else if (nargs != 2 || given != 2) {
+        PyErr_SetString(PyExc_TypeError, "reserve(type_id, size, timeout=None)");
+        return NULL;
+    }
+    if (g_reservation_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "mycelium_shm.writer is not initialised");
+        return NULL;
+    }
+    ReserveBlock *block = PyObject_New(ReserveBlock, &ReserveBlockType);
+    if (block == NULL) return NULL;
+    Py_INCREF(self);
+    Py_INCREF(args[0]);
+    Py_INCREF(args[1]);
+    Py_INCREF(timeout);
+    block->writer = (PyObject *)self;
+    block->type_id = args[0];
+    block->size = args[1];
+    block->timeout = timeout;
+    block->claim = NULL;
+    block->slow = NULL;
+    block->entered = 0;
+    return (PyObject *)block;
+}
+
 static PyObject *fw_try_write_many(FastWriter *self, PyObject *items) {
     /* _try_write_many(list) -> how many of its first frames went in now */
     if (!PyList_CheckExact(items)) return PyLong_FromLong(0);
@@ -459,6 +592,10 @@ static PyMethodDef fw_methods[] = {
      "Claim a frame now if there is room: a FastReservation, else None."},
     {"_adopt", (PyCFunction)(void (*)(void))fw_adopt, METH_FASTCALL,
      "Wrap a frame claimed by myc_reserve in a FastReservation."},
+    {"reserve", (PyCFunction)(void (*)(void))fw_reserve_block, METH_FASTCALL | METH_KEYWORDS,
+     "reserve(type_id, size, timeout=None)\n--\n\n"
+     "Zero-copy write: ``with w.reserve(t, n) as buf: buf[:] = ...`` fills\n"
+     "``n`` bytes in the ring and commits on exit (aborts on an exception)."},
     {"_try_write_many", (PyCFunction)fw_try_write_many, METH_O,
      "Write the longest prefix of a list of (type_id, bytes) that fits now."},
     {"_attach", (PyCFunction)fw_attach, METH_O, "Point the fast path at a myc_writer* (an int)."},
@@ -757,7 +894,174 @@ static PyObject *fr_check_no_view(FastReader *self, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
+/* ------------------------------------------------------------------------ */
+/* with r.read_view(timeout) as frame: a held frame, consumed on exit         */
+/* ------------------------------------------------------------------------ */
+
+/* A frame there now, no timeout and no view still in use: held and handed
+ * out here, in C; otherwise a mycelium_shm.reader._ViewContext does the
+ * whole block.  The exit of a single-reader view is done here too unless
+ * the payload is still referenced (then _view_exit raises FrameViewInUse);
+ * a broadcast reader's exit, which checks for a lap, is _view_exit's. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *reader, *timeout;
+    PyObject *base, *view; /* the ring view and the guarded payload handed out */
+    PyObject *slow;        /* or the _ViewContext doing the block */
+    int entered;
+} ViewBlock;
+
+static void vblock_dealloc(ViewBlock *self) {
+    Py_XDECREF(self->reader);
+    Py_XDECREF(self->timeout);
+    Py_XDECREF(self->base);
+    Py_XDECREF(self->view);
+    Py_XDECREF(self->slow);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* A memoryview over base's bytes whose buffer is an export of base, so
+ * base.release() fails while anything derived from it lives (frame.py,
+ * guarded_payload). */
+static PyObject *guarded_payload(PyObject *base) {
+    PyObject *pickle_buffer = PyPickleBuffer_FromObject(base);
+    if (pickle_buffer == NULL) return NULL;
+    PyObject *view = PyMemoryView_FromObject(pickle_buffer);
+    if (PyPickleBuffer_Release(pickle_buffer) < 0) Py_CLEAR(view);
+    Py_DECREF(pickle_buffer);
+    return view;
+}
+
+static PyObject *vblock_enter(ViewBlock *self, PyObject *unused) {
+    (void)unused;
+    if (self->entered) {
+        PyErr_SetString(PyExc_ValueError, "a read_view() block can be entered only once");
+        return NULL;
+    }
+    self->entered = 1;
+    if (self->timeout == Py_None && PyDict_GET_SIZE(g_views_in_use) == 0) {
+        PyObject *held = fr_peek_now((FastReader *)self->reader, NULL);
+        if (held == NULL) return NULL;
+        if (held != Py_None) {
+            PyObject *view = guarded_payload(PyTuple_GET_ITEM(held, 1));
+            PyObject *frame = NULL;
+            if (view != NULL) {
+                PyObject *call_args[2] = {PyTuple_GET_ITEM(held, 0), view};
+                frame = PyObject_Vectorcall(g_frame_view_type, call_args, 2, NULL);
+            }
+            if (frame == NULL) { /* leave the frame unread */
+                Py_XDECREF(view);
+                Py_DECREF(held);
+                PyObject *type, *value, *tb;
+                PyErr_Fetch(&type, &value, &tb);
+                myc_reader *r = ((FastReader *)self->reader)->reader;
+                if (r != NULL) r->held_bytes = 0;
+                PyErr_Restore(type, value, tb);
+                return NULL;
+            }
+            self->base = PyTuple_GET_ITEM(held, 1);
+            Py_INCREF(self->base);
+            self->view = view;
+            Py_DECREF(held);
+            return frame;
+        }
+        Py_DECREF(held);
+    }
+    self->slow = PyObject_CallFunctionObjArgs(g_view_context_type, self->reader, self->timeout, NULL);
+    if (self->slow == NULL) return NULL;
+    return PyObject_CallMethod(self->slow, "__enter__", NULL);
+}
+
+/* Release a memoryview; 0 if it is still exported (BufferError). */
+static int release_view(PyObject *view) {
+    PyObject *done = PyObject_CallMethodNoArgs(view, g_str_release);
+    if (done != NULL) {
+        Py_DECREF(done);
+        return 1;
+    }
+    if (PyErr_ExceptionMatches(PyExc_BufferError)) PyErr_Clear();
+    return 0;
+}
+
+static PyObject *vblock_exit(ViewBlock *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "__exit__(exc_type, exc, tb)");
+        return NULL;
+    }
+    if (self->slow != NULL) {
+        PyObject *slow = self->slow;
+        self->slow = NULL;
+        PyObject *result = PyObject_CallMethod(slow, "__exit__", "OOO", args[0], args[1], args[2]);
+        Py_DECREF(slow);
+        return result;
+    }
+    PyObject *view = self->view, *base = self->base;
+    if (view == NULL || base == NULL) Py_RETURN_NONE;
+    self->view = self->base = NULL;
+    myc_reader *r = ((FastReader *)self->reader)->reader;
+    PyObject *result;
+    if (r != NULL && r->cursor_slot < 0 && release_view(view) && release_view(base)) {
+        result = fr_release_held((FastReader *)self->reader, NULL);
+    } else if (PyErr_Occurred()) {
+        result = NULL;
+    } else {
+        PyObject *call_args[4] = {self->reader, view, base, args[0]};
+        result = PyObject_Vectorcall(g_view_exit, call_args, 4, NULL);
+    }
+    Py_DECREF(view);
+    Py_DECREF(base);
+    if (result == NULL) return NULL;
+    Py_DECREF(result);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef vblock_methods[] = {
+    {"__enter__", (PyCFunction)vblock_enter, METH_NOARGS,
+     "Hold the next frame: a FrameView (None on timeout)."},
+    {"__exit__", (PyCFunction)(void (*)(void))vblock_exit, METH_FASTCALL,
+     "Release the payload and consume the frame."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ViewBlockType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mycelium_shm._fastpath.ViewBlock",
+    .tp_basicsize = sizeof(ViewBlock),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "with r.read_view() as frame: frame.payload stays in the ring until the block ends.",
+    .tp_dealloc = (destructor)vblock_dealloc,
+    .tp_methods = vblock_methods,
+};
+
+static PyObject *fr_read_view(FastReader *self, PyObject *const *args, Py_ssize_t nargs,
+                              PyObject *kwnames) {
+    /* read_view(timeout=None) -> ViewBlock */
+    Py_ssize_t given = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0);
+    if (given > 1 || (kwnames && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "timeout") != 0)) {
+        PyErr_SetString(PyExc_TypeError, "read_view(timeout=None)");
+        return NULL;
+    }
+    if (g_view_context_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "mycelium_shm.reader is not initialised");
+        return NULL;
+    }
+    PyObject *timeout = given == 1 ? args[0] : Py_None;
+    ViewBlock *block = PyObject_New(ViewBlock, &ViewBlockType);
+    if (block == NULL) return NULL;
+    Py_INCREF(self);
+    Py_INCREF(timeout);
+    block->reader = (PyObject *)self;
+    block->timeout = timeout;
+    block->base = block->view = block->slow = NULL;
+    block->entered = 0;
+    return (PyObject *)block;
+}
+
 static PyMethodDef fr_methods[] = {
+    {"read_view", (PyCFunction)(void (*)(void))fr_read_view, METH_FASTCALL | METH_KEYWORDS,
+     "read_view(timeout=None)\n--\n\n"
+     "Zero-copy: ``with r.read_view() as frame:`` gives a FrameView (None on\n"
+     "timeout) whose payload stays in the ring until the block ends."},
     {"_peek_now", (PyCFunction)fr_peek_now, METH_NOARGS,
      "Hold the next frame if one is there now: (type_id, view), else None."},
     {"_held_view", (PyCFunction)fr_held_view, METH_NOARGS,
@@ -803,8 +1107,34 @@ static PyObject *set_frame_type(PyObject *module, PyObject *type) {
     Py_RETURN_NONE;
 }
 
+static PyObject *set_reserve_support(PyObject *module, PyObject *reservation_type) {
+    (void)module;
+    Py_INCREF(reservation_type);
+    Py_XSETREF(g_reservation_type, reservation_type);
+    Py_RETURN_NONE;
+}
+
+static PyObject *set_view_support(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 4 || !PyDict_CheckExact(args[3])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "set_view_support(_ViewContext, FrameView, _view_exit, _views_in_use)");
+        return NULL;
+    }
+    PyObject **slots[4] = {&g_view_context_type, &g_frame_view_type, &g_view_exit, &g_views_in_use};
+    for (int i = 0; i < 4; i++) {
+        Py_INCREF(args[i]);
+        Py_XSETREF(*slots[i], args[i]);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
     {"set_frame_type", set_frame_type, METH_O, "Register the Frame class the readers build."},
+    {"set_reserve_support", set_reserve_support, METH_O,
+     "Register the Reservation class that does a reserve() block the C path cannot."},
+    {"set_view_support", (PyCFunction)(void (*)(void))set_view_support, METH_FASTCALL,
+     "Register the Python halves of the read_view() block."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -816,7 +1146,8 @@ static struct PyModuleDef fastpath_module = {
 
 PyMODINIT_FUNC PyInit__fastpath(void) {
     if (PyType_Ready(&FastWriterType) < 0 || PyType_Ready(&FastReaderType) < 0 ||
-        PyType_Ready(&FastReservationType) < 0)
+        PyType_Ready(&FastReservationType) < 0 || PyType_Ready(&ReserveBlockType) < 0 ||
+        PyType_Ready(&ViewBlockType) < 0)
         return NULL;
     PyObject *errors = PyImport_ImportModule("mycelium_shm.errors");
     if (errors == NULL) return NULL;
@@ -826,9 +1157,12 @@ PyMODINIT_FUNC PyInit__fastpath(void) {
     g_handle_busy = PyObject_GetAttrString(errors, "HandleBusy");
     g_closed = PyObject_GetAttrString(errors, "ChannelClosed");
     g_forked = PyObject_GetAttrString(errors, "ForkedHandle");
+    g_myc_error = PyObject_GetAttrString(errors, "MyceliumError");
+    g_str_release = PyUnicode_InternFromString("release");
     Py_DECREF(errors);
     if (g_abandoned == NULL || g_batch_failed == NULL || g_view_open == NULL ||
-        g_handle_busy == NULL || g_closed == NULL || g_forked == NULL)
+        g_handle_busy == NULL || g_closed == NULL || g_forked == NULL || g_myc_error == NULL ||
+        g_str_release == NULL)
         return NULL;
     PyObject *module = PyModule_Create(&fastpath_module);
     if (module == NULL) return NULL;

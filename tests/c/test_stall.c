@@ -53,13 +53,15 @@ static struct {
     int fill_ring;  /* first fill the ring (timeout 0), then block for room */
     uint8_t forged[32]; /* bytes put into the payload at forged_at */
     uint32_t forged_at, forged_len;
+    uint32_t batch;     /* > 0: write this many frames with one myc_write_batch */
+    int stop_nth;       /* stop at the stop_step of this frame of the batch (0-based) */
 } g_plan;
 
-static int g_hook_fired;
+static int g_hook_fired, g_hook_seen;
 
 static void stop_hook(int step, uint64_t position) {
     (void)position;
-    if (g_hook_fired || step != g_plan.stop_step) return;
+    if (g_hook_fired || step != g_plan.stop_step || g_hook_seen++ != g_plan.stop_nth) return;
     g_hook_fired = 1;
     raise(SIGSTOP);
 }
@@ -80,8 +82,23 @@ static int child_writer(void *arg) {
         return 101;
     }
     g_hook_fired = 0;
+    g_hook_seen = 0;
     myc_test_hook = stop_hook;
-    int rc = myc_write(w, g_plan.type, payload, g_plan.len, 5000 * MS);
+    int rc;
+    if (g_plan.batch > 0) {
+        uint16_t types[8];
+        uint32_t lens[8];
+        uint8_t payloads[8 * 256];
+        for (uint32_t i = 0; i < g_plan.batch && i < 8; i++) {
+            types[i] = (uint16_t)g_plan.type;
+            lens[i] = g_plan.len;
+            memset(payloads + i * g_plan.len, g_plan.fill, g_plan.len);
+        }
+        int64_t written = myc_write_batch(w, g_plan.batch, types, lens, payloads, 5000 * MS);
+        rc = written == (int64_t)g_plan.batch ? MYC_OK : written < 0 ? (int)written : 102;
+    } else {
+        rc = myc_write(w, g_plan.type, payload, g_plan.len, 5000 * MS);
+    }
     myc_test_hook = NULL;
     myc_writer_close(w);
     return -rc;
@@ -341,6 +358,67 @@ STEP_TESTS(stop_then_kill)
 STEP_TESTS(stop_then_revoke)
 
 /* ------------------------------------------------------------------------ */
+/* A batch stopped after its first frame                                     */
+/* ------------------------------------------------------------------------ */
+
+/* A batch of three A frames whose writer stops after copying the second
+ * (FORMAT.md 4.2): the first is delivered; the reader then waits for the
+ * live writer; force-unblock refuses (only a claim's first frame is
+ * revocable); SIGCONT delivers the rest, SIGKILL skips it. */
+static void batch_stopped_after_first_frame(int then_kill) {
+    const char *name = fresh_name(then_kill ? "batch-kill" : "batch-stop");
+    myc_reader *r = NULL;
+    CHECK_EQ(myc_reader_open(name, MYC_CREATE, CAPACITY, 0, 0, NULL, &r), MYC_OK);
+    if (r == NULL) return;
+    memset(&g_plan, 0, sizeof g_plan);
+    g_plan.channel = name;
+    g_plan.type = A_TYPE;
+    g_plan.len = A_LEN;
+    g_plan.fill = 'A';
+    g_plan.stop_step = MYC_STEP_FILLED;
+    g_plan.stop_nth = 1;
+    g_plan.batch = 3;
+    pid_t a = spawn(child_writer, NULL);
+    if (wait_stopped(a, 5000)) {
+        CHECK_EQ(next_frame(r, 100 * MS), 'A');
+        CHECK_EQ(next_frame(r, STUCK_WAIT_NS), 'E'); /* held by the live writer */
+        CHECK_EQ(info_of(name).stalled_pid, a);
+        int32_t pid = -1;
+        CHECK_EQ(myc_force_unblock(name, &pid, NULL), MYC_ERR_READER_BUSY);
+        CHECK(strstr(myc_last_error(), "first frame") != NULL);
+        CHECK_EQ(pid, a);
+        CHECK_EQ(info_of(name).hold_position, MYC_NO_HOLD);
+        char frames[16];
+        if (then_kill) {
+            CHECK_EQ(kill(a, SIGKILL), 0);
+            CHECK(wait_zombie(a));
+            drain(r, 2000 * MS, frames, sizeof frames);
+            CHECK_STR(frames, ""); /* the rest of the dead writer's claim is skipped */
+            CHECK_EQ(stats_of(r).unblocks, 1);
+            CHECK_EQ(reap(a, 5000), 128 + SIGKILL);
+        } else {
+            CHECK_EQ(kill(a, SIGCONT), 0);
+            drain(r, 2000 * MS, frames, sizeof frames);
+            CHECK_STR(frames, "AA");
+            CHECK_EQ(reap(a, 5000), 0); /* the batch call returned 3 */
+            CHECK_EQ(stats_of(r).frames_read, 3);
+        }
+        myc_stats st = stats_of(r);
+        CHECK_EQ(st.head, st.tail);
+    } else {
+        fprintf(stderr, "  the batch writer did not stop\n");
+        g_failed_checks++;
+        kill(a, SIGKILL);
+        reap(a, 5000);
+    }
+    myc_reader_close(r);
+    myc_unlink(name);
+}
+
+static void test_batch_stopped_after_first_frame_continues(void) { batch_stopped_after_first_frame(0); }
+static void test_batch_stopped_after_first_frame_killed(void) { batch_stopped_after_first_frame(1); }
+
+/* ------------------------------------------------------------------------ */
 /* A writer killed while asleep waiting for room                             */
 /* ------------------------------------------------------------------------ */
 
@@ -572,6 +650,9 @@ int main(int argc, char **argv) {
         STEP_CASES(stop_then_continue),
         STEP_CASES(stop_then_kill),
         STEP_CASES(stop_then_revoke),
+        {"batch_stopped_after_first_frame_continues", test_batch_stopped_after_first_frame_continues,
+         NULL},
+        {"batch_stopped_after_first_frame_killed", test_batch_stopped_after_first_frame_killed, NULL},
         {"dead_sleeping_writer_costs_no_wakes", test_dead_sleeping_writer_costs_no_wakes, NULL},
         {"second_revoke_keeps_first_hold", test_second_revoke_keeps_first_hold, NULL},
         {"phantom_range_does_not_split_a_dead_claim", test_phantom_range_does_not_split_a_dead_claim,

@@ -492,8 +492,10 @@ retry:
         fi;
 #endif
         /* FrameAbandoned: the writer clears HOLD (CAS HOLD p -> none). (The
-         * design then turns the rest of its batch into padding; the model
-         * writes one frame per call.) */
+         * design then turns the rest of its batch into padding; a batch's
+         * later frames are committed by a store and are never CLAIMED, so
+         * never revoked: FORMAT.md 4.2.  The model writes one frame per
+         * call.) */
         if
         :: ok -> skip
         :: else ->
