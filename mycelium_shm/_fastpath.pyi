@@ -1,9 +1,10 @@
 """Types of the C fast path (see _fastpath.c): the bases of ShmWriter and ShmReader."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from types import TracebackType
 from typing import Any, Optional
 
-from .frame import Frame
+from .frame import Frame, FrameView
 
 class FastReservation:
     """A claimed frame being filled in place (ShmWriter.reserve)."""
@@ -16,7 +17,34 @@ class FastReservation:
     def abort(self) -> None:
         """Give the room back (the reader skips it)."""
 
+class ReserveBlock:
+    """``with w.reserve(type_id, size, timeout=None) as buf:``: claims in
+    ``__enter__``, commits on a clean exit, aborts if the block raised."""
+
+    def __enter__(self) -> memoryview: ...
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None: ...
+
+class ViewBlock:
+    """``with r.read_view(timeout=None) as frame:``: holds the next frame
+    (None on timeout) and consumes it when the block ends."""
+
+    def __enter__(self) -> Optional[FrameView]: ...
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None: ...
+
 class FastWriter:
+    def reserve(self, type_id: int, size: int, timeout: Optional[float] = None) -> ReserveBlock:
+        """Zero-copy write: ``with w.reserve(t, n) as buf: buf[:] = ...`` fills
+        ``n`` bytes in the ring and commits on exit (aborts on an exception)."""
     def _attach(self, address: int) -> None: ...
     def _detach(self) -> None: ...
     def _reserve(self, type_id: int, size: int) -> Optional[FastReservation]:
@@ -34,6 +62,9 @@ class FastWriter:
         """Write (type_id, payload) pairs, claiming room for as many as fit at once."""
 
 class FastReader:
+    def read_view(self, timeout: Optional[float] = None) -> ViewBlock:
+        """Zero-copy: ``with r.read_view() as frame:`` gives a FrameView (None on
+        timeout) whose payload stays in the ring until the block ends."""
     def _attach(self, address: int) -> None: ...
     def _detach(self) -> None: ...
     def _peek_now(self) -> Optional[tuple[int, memoryview]]:
@@ -52,3 +83,10 @@ class FastReader:
         """Raise ReadViewOpen if a read_view() block holds a frame."""
 
 def set_frame_type(frame_type: type[Frame]) -> None: ...
+def set_reserve_support(reservation_type: type[Any]) -> None: ...
+def set_view_support(
+    view_context_type: type[Any],
+    frame_view_type: type[FrameView],
+    view_exit: Callable[..., None],
+    views_in_use: dict[int, Any],
+) -> None: ...

@@ -7,7 +7,7 @@ from itertools import accumulate
 from types import TracebackType
 from typing import Any, Generic, Literal, Optional
 
-from ._fastpath import FastReader, set_frame_type
+from ._fastpath import FastReader, set_frame_type, set_view_support
 from ._handle import ChannelHandle, MessageT, SchemaLike, cursor_dict
 from ._native import (
     POLICIES,
@@ -252,10 +252,9 @@ class ShmReader(ChannelHandle, FastReader, Generic[MessageT]):
             for type_id, start, end in zip(types, starts, ends)
         ]
 
-    def read_view(self, timeout: Optional[float] = None) -> _ViewContext:
-        """Zero-copy: ``with r.read_view() as frame:`` gives a :class:`FrameView`
-        (None on timeout) whose payload stays in the ring until the block ends."""
-        return _ViewContext(self, timeout)
+    # read_view(timeout=None) is FastReader's (_fastpath.c): a with-block
+    # that holds and consumes the frame in C when one is there now, and
+    # hands the block to _ViewContext below otherwise.
 
     def recv(
         self,
@@ -419,14 +418,25 @@ class _ViewContext:
         if view is None or base is None:
             return
         self._view = self._base = None
-        reader = self._reader
-        if not release_payload(view, base):
-            # Consuming now would let writers overwrite bytes still referenced.
-            _views_in_use[id(reader)] = (reader, view, base)
-            raise FrameViewInUse(_IN_USE_MSG.format(what="at the end of the with block"))
-        # A lossy (or untethered) broadcast reader: were the bytes overwritten
-        # while the block held them?  (Always fine on other readers.)
-        intact = lib.myc_reader_check_held(reader._h) if not reader.closed else _OK
-        reader._release_held()
-        if intact == lib.MYC_ERR_LAPPED and exc_type is None:
-            raise Lapped(last_error())
+        _view_exit(self._reader, view, base, exc_type)
+
+
+def _view_exit(
+    reader: ShmReader, view: memoryview, base: memoryview, exc_type: Optional[type[BaseException]]
+) -> None:
+    """End a read_view() block: release the payload and consume the frame, or
+    keep it held (FrameViewInUse) while the payload is still referenced.  The
+    C block calls this for the cases it does not handle itself."""
+    if not release_payload(view, base):
+        # Consuming now would let writers overwrite bytes still referenced.
+        _views_in_use[id(reader)] = (reader, view, base)
+        raise FrameViewInUse(_IN_USE_MSG.format(what="at the end of the with block"))
+    # A lossy (or untethered) broadcast reader: were the bytes overwritten
+    # while the block held them?  (Always fine on other readers.)
+    intact = lib.myc_reader_check_held(reader._h) if not reader.closed else _OK
+    reader._release_held()
+    if intact == lib.MYC_ERR_LAPPED and exc_type is None:
+        raise Lapped(last_error())
+
+
+set_view_support(_ViewContext, FrameView, _view_exit, _views_in_use)

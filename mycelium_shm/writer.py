@@ -7,7 +7,7 @@ from time import monotonic
 from types import TracebackType
 from typing import Any, Optional
 
-from ._fastpath import FastWriter
+from ._fastpath import FastWriter, set_reserve_support
 from ._handle import ChannelHandle, SchemaLike
 from ._native import (
     check_broadcast,
@@ -219,10 +219,9 @@ class ShmWriter(ChannelHandle, FastWriter):
             reader_alive=reader_alive,
         )
 
-    def reserve(self, type_id: int, size: int, timeout: Optional[float] = None) -> Reservation:
-        """Zero-copy write: ``with w.reserve(t, n) as buf: buf[:] = ...`` fills
-        ``n`` bytes in the ring and commits on exit (aborts on an exception)."""
-        return Reservation(self, type_id, size, timeout)
+    # reserve(type_id, size, timeout=None) is FastWriter's (_fastpath.c): a
+    # with-block that claims and commits in C when there is room and no
+    # timeout, and hands the block to Reservation below otherwise.
 
     def send(self, message: Any, timeout: Optional[float] = None) -> None:
         """Encode ``message`` with the channel's schema and write it."""
@@ -233,7 +232,9 @@ class ShmWriter(ChannelHandle, FastWriter):
 
 
 class Reservation:
-    """A frame being filled in place; see :meth:`ShmWriter.reserve`."""
+    """A frame being filled in place; see ``ShmWriter.reserve``.  The C block
+    (``_fastpath.ReserveBlock``) hands a block to this class when it cannot
+    claim at once: a timeout to honour, no room now, or an argument to check."""
 
     __slots__ = ("_claim", "_size", "_timeout", "_type_id", "_writer")
 
@@ -283,3 +284,6 @@ class Reservation:
             claim.abort()
         except MyceliumError:
             pass  # the block's own exception is the one to see
+
+
+set_reserve_support(Reservation)
