@@ -12,6 +12,11 @@ the other rows, both busy-polling:
   single-consumer ring of fixed-size messages (1 MiB of slots, cached
   opposite index, release/acquire), copying each message in and out; mode
   "single" publishes an index per message, "batch" once per up to 64.
+* "floor: MPSC ring" (throughput rows): the same ring with what any ring
+  that several writers may share must add: one locked fetch-add to claim
+  each message, a per-slot stamp the consumer polls.  Not a divisor: it
+  shows, in the same run, what one locked instruction per message leaves
+  of the SPSC floor (the ceiling of a multi-writer ring's single-call rows).
 
 report.add_floor_ratios() then divides every row by these (see report.py).
 """
@@ -22,6 +27,7 @@ import tempfile
 
 from . import common
 from .cring import BUILD_DIR, HERE, _run_procs, compile_c
+from .report import FLOOR_MPSC as MPSC
 from .report import FLOOR_PINGPONG as PINGPONG
 from .report import FLOOR_SPSC as SPSC
 from .transports import Transport
@@ -44,7 +50,7 @@ class FloorTransport(Transport):
     wait = "busy-poll"
 
     def __init__(self, what, mode="single"):
-        if what not in ("pingpong", "spsc"):
+        if what not in ("pingpong", "spsc", "mpsc"):
             raise ValueError(what)
         self.what = what
         self.mode = mode
@@ -52,6 +58,14 @@ class FloorTransport(Transport):
             self.name = PINGPONG
             self.kinds = ("rtt",)
             self.note = "bench/c/floor.c pingpong: one 64 B line each way per round trip"
+        elif what == "mpsc":
+            self.name = MPSC
+            self.kinds = ("tput",)
+            self.batch = 1
+            self.note = (
+                "bench/c/floor.c mpsc: the SPSC ring plus one locked fetch-add claim per "
+                "message and a per-slot stamp (what a multi-writer ring cannot avoid)"
+            )
         else:
             self.name = SPSC
             self.kinds = ("tput",)
@@ -92,17 +106,23 @@ class FloorTransport(Transport):
 
     def run_tput(self, size, n, warm, timeout):
         warm = min(warm, n - 1)
-        cmd = [self._binary, "spsc", str(size), str(n), str(warm), str(self.batch),
-               str(common.core_for(0)), str(common.core_for(1))]  # fmt: skip
+        if self.what == "mpsc":
+            cmd = [self._binary, "mpsc", str(size), str(n), str(warm),
+                   str(common.core_for(0)), str(common.core_for(1))]  # fmt: skip
+        else:
+            cmd = [self._binary, "spsc", str(size), str(n), str(warm), str(self.batch),
+                   str(common.core_for(0)), str(common.core_for(1))]  # fmt: skip
         (out,) = _run_procs([cmd], timeout)
         elapsed, count = map(int, out.split())
         return elapsed, count
 
 
 def floor_transports():
-    """The floor rows: RTT ping-pong, then the SPSC ring per message and batched."""
+    """The floor rows: RTT ping-pong, the SPSC ring per message and batched,
+    then the MPSC ring (one locked claim per message)."""
     return [
         FloorTransport("pingpong"),
         FloorTransport("spsc", "single"),
         FloorTransport("spsc", "batch"),
+        FloorTransport("mpsc"),
     ]

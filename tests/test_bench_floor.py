@@ -163,6 +163,22 @@ def test_floor_summary_names_the_floor_values() -> None:
     assert summary["spsc_batch_msgs_per_s"] == {64: 50e6}
 
 
+def test_the_mpsc_floor_row_is_shown_beside_the_single_call_target_never_divided_by() -> None:
+    """The MPSC row (one locked claim per message) is a floor row that divides nothing:
+    rows keep their SPSC ratio, the summary lists it, and the C single-call target
+    names its ratio to the SPSC ring."""
+    rows = [*_rows(), _tput(report.FLOOR_MPSC, "c", 2e6, wait="busy-poll")]
+    assert report.floor_summary(rows)["mpsc_msgs_per_s"] == {64: 2e6}
+    ratios = report.add_floor_ratios(rows)
+    assert _find(ratios, name="pyring")["vs_floor"] == pytest.approx(0.1)  # still / SPSC
+    assert _find(ratios, name=report.FLOOR_MPSC)["vs_floor"] == pytest.approx(0.1)
+    t = _target(rows, "c_single_vs_floor")
+    assert t["mpsc_floor_ratio"] == pytest.approx(0.1)
+    assert t["row"].endswith("; the MPSC floor row reaches 0.10x")
+    assert (t["value"], t["pass"]) == (pytest.approx(0.35), True)  # judged as before
+    assert "mpsc_floor_ratio" not in _target(_rows(), "c_single_vs_floor")
+
+
 def test_paired_ratios_are_kept_and_marked() -> None:
     """A row the suite paired with the floor keeps its ratio; the others are divided
     by the floor row, and the report marks those with *."""
@@ -404,8 +420,8 @@ def test_floor_rows_come_first_at_each_size_whatever_only_says() -> None:
     steps = _plan("--only", "pyring")
     assert steps[0] == ("rtt", f"{PP} [c] single busy-poll", 64)
     tput = [s for s in steps if s[0] == "tput"]
-    assert [s[1].split(" [")[0] for s in tput] == [SPSC, SPSC, "pyring"] * 2
-    assert [s[2] for s in tput] == [64, 64, 64, 1024, 1024, 1024]
+    assert [s[1].split(" [")[0] for s in tput] == [SPSC, SPSC, report.FLOOR_MPSC, "pyring"] * 2
+    assert [s[2] for s in tput] == [64] * 4 + [1024] * 4
 
 
 def test_floor_rows_can_be_left_out() -> None:
@@ -502,10 +518,22 @@ def test_spsc_ring_delivers_every_message_in_order(floor_binary: str, mode: str,
     assert elapsed > 0 and n - n // 10 - per_index < count <= n - n // 10
 
 
+@pytest.mark.parametrize("size", [8, 64, 65536])
+def test_mpsc_ring_delivers_every_message_in_order(floor_binary: str, size: int) -> None:
+    """Each message is claimed with a locked fetch-add and stamped with its sequence
+    number, which the consumer waits for slot by slot; it times exactly n - warm."""
+    t = floor.FloorTransport("mpsc")
+    assert t.unavailable() is None and t.name == report.FLOOR_MPSC
+    n = 50000 if size <= 1000 else 2000
+    elapsed, count = t.run_tput(size, n, n // 10, 60)
+    assert elapsed > 0 and count == n - n // 10
+
+
 def test_floor_rejects_a_bad_command_line(floor_binary: str) -> None:
     """Usage errors exit 64 (a message smaller than its sequence number, warm >= n)."""
     for argv in (["spsc", "4", "100", "10", "1", "-1", "-1"],
                  ["spsc", "64", "100", "100", "1", "-1", "-1"],
+                 ["mpsc", "4", "100", "10", "-1", "-1"], ["mpsc", "64", "100", "100", "-1", "-1"],
                  ["pingpong", "0", "0", "-1", "-1"], ["nonsense"]):  # fmt: skip
         proc = subprocess.run([floor_binary, *argv], capture_output=True, timeout=30)
         assert proc.returncode == 64, argv

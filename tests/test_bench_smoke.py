@@ -137,6 +137,7 @@ def test_every_row_has_a_ratio_to_the_floor_of_the_same_run(smoke: dict) -> None
     assert floors == {
         ("floor: cache-line ping-pong", "single", 64),
         *(("floor: SPSC ring", mode, size) for mode in ("single", "batch") for size in (64, 65536)),
+        *(("floor: MPSC ring", "single", size) for size in (64, 65536)),
     }
     measured = [r for r in rows if r["status"] == "ok" and r["kind"] in ("rtt", "tput", "mw")]
     assert {r["lang"] for r in measured} == {"c", "python"}
@@ -148,6 +149,7 @@ def test_every_row_has_a_ratio_to_the_floor_of_the_same_run(smoke: dict) -> None
             assert r["floor_paired"] is False, r
     floor = smoke["result"]["floor"]
     assert floor["pingpong_p50_ns"] > 0 and set(floor["spsc_msgs_per_s"]) == {"64", "65536"}
+    assert set(floor["mpsc_msgs_per_s"]) == {"64", "65536"}
     md = (smoke["out"] / "results.md").read_text()
     assert "## Against the physical floor" in md and "x floor" in md
 

@@ -27,6 +27,17 @@
  *       messages after the first WARM and prints "ELAPSED_NS TIMED_MSGS",
  *       like ring_bench recv.
  *
+ *   floor mpsc SIZE N WARM CORE_PRODUCER CORE_CONSUMER
+ *       The least a ring that several producers may write must do: the SPSC
+ *       ring above, except that each message is claimed with one locked
+ *       fetch-add on a claim counter (its own cache line, never read by the
+ *       consumer) and published by a release store of its sequence number
+ *       into its own slot, which the consumer polls (acquire); one producer
+ *       runs, so nothing contends for the claim.  It measures what one
+ *       locked instruction per message costs next to the SPSC ring: the
+ *       ceiling of any multi-writer ring that claims each message with an
+ *       atomic read-modify-write.  Prints like spsc.
+ *
  * The parent process is ping / consumer, a forked child pong / producer.
  * Both touch every page of the mapping before the timed part and meet at a
  * barrier in shared memory, so neither page faults nor process start-up is
@@ -57,6 +68,7 @@
 #define OFF_FAILED 128  /* u32: set by a process that gives up */
 #define OFF_TAIL 256    /* u64: messages ever published by the producer */
 #define OFF_HEAD 384    /* u64: messages ever consumed */
+#define OFF_CLAIM 640   /* u64 (mpsc): messages ever claimed, a line of its own */
 #define OFF_PING 512    /* ping's line: u8 payload[56], u64 seq at +56 */
 #define OFF_PONG 768    /* pong's line */
 #define SEQ_OFF 56u
@@ -330,14 +342,98 @@ static int spsc(int argc, char **argv) {
     return 0;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Minimal MPSC ring: one locked claim per message                           */
+/* ------------------------------------------------------------------------ */
+
+/* Slots start with a u64 stamp: sequence + 1 once the message is in. */
+static void produce_claimed(uint8_t *base, uint8_t *slots, uint64_t nslots, uint32_t slot,
+                            uint32_t size, uint64_t total) {
+    uint64_t *claim = AT(base, OFF_CLAIM, uint64_t), *shared_head = AT(base, OFF_HEAD, uint64_t);
+    uint8_t *payload = malloc(size);
+    if (payload == NULL) die("malloc");
+    for (uint32_t i = 0; i < size; i++) payload[i] = (uint8_t)i;
+    uint64_t head_cache = 0;
+    barrier(base);
+    for (;;) {
+        /* acq_rel: the claim a multi-writer ring would make (one winner per
+         * sequence number); the locked instruction is what is measured. */
+        uint64_t seq = __atomic_fetch_add(claim, 1, __ATOMIC_ACQ_REL);
+        if (seq >= total) break;
+        /* acquire: pairs with the consumer's release of head (slot reuse). */
+        while (seq - head_cache >= nslots) {
+            head_cache = __atomic_load_n(shared_head, __ATOMIC_ACQUIRE);
+            if (seq - head_cache >= nslots) cpu_relax();
+        }
+        uint8_t *dst = slots + (seq & (nslots - 1)) * slot;
+        memcpy(dst + sizeof seq, payload + sizeof seq, size - sizeof seq);
+        /* release: the payload is visible before the stamp (consumer acquires). */
+        __atomic_store_n(AT(dst, 0, uint64_t), seq + 1, __ATOMIC_RELEASE);
+    }
+    free(payload);
+}
+
+static int mpsc(int argc, char **argv) {
+    if (argc != 7) return -1;
+    long size_arg = strtol(argv[2], NULL, 10);
+    long n = strtol(argv[3], NULL, 10), warm = strtol(argv[4], NULL, 10);
+    long core_producer = strtol(argv[5], NULL, 10), core_consumer = strtol(argv[6], NULL, 10);
+    if (size_arg < (long)sizeof(uint64_t) || size_arg > (long)RING_BYTES / 2 || n < 1 ||
+        warm < 0 || warm >= n)
+        return -1;
+    uint32_t size = (uint32_t)size_arg;
+    uint32_t slot = (size + LINE - 1) / LINE * LINE;
+    uint64_t nslots = 1;
+    while (nslots * 2 * slot <= RING_BYTES) nslots *= 2;
+    uint8_t *base = map_shared(CTL_BYTES + (size_t)nslots * slot);
+    uint8_t *slots = base + CTL_BYTES;
+    uint64_t total = (uint64_t)n;
+
+    pid_t parent = getpid(), child = fork();
+    if (child < 0) die("fork");
+    if (child == 0) {
+        follow_parent(parent);
+        pin(core_producer);
+        produce_claimed(base, slots, nslots, slot, size, total);
+        _exit(0);
+    }
+
+    pin(core_consumer);
+    uint64_t *shared_head = AT(base, OFF_HEAD, uint64_t);
+    uint8_t *buf = malloc(size);
+    if (buf == NULL) die("malloc");
+    memset(buf, 0, size);
+    int64_t t0 = 0;
+    barrier(base);
+    if (warm == 0) t0 = now_ns();
+    for (uint64_t head = 0; head < total; head++) {
+        uint8_t *src = slots + (head & (nslots - 1)) * slot;
+        /* acquire: pairs with the producer's release store of the stamp. */
+        while (__atomic_load_n(AT(src, 0, uint64_t), __ATOMIC_ACQUIRE) != head + 1) cpu_relax();
+        memcpy(buf, src, size);
+        if (size > sizeof head && buf[size - 1] != (uint8_t)(size - 1))
+            give_up(base, 3, "mpsc: a message is not the one sent");
+        /* release: our copy is done before the producer reuses the slot. */
+        __atomic_store_n(shared_head, head + 1, __ATOMIC_RELEASE);
+        if (head + 1 == (uint64_t)warm) t0 = now_ns();
+    }
+    int64_t elapsed = now_ns() - t0;
+    free(buf);
+    if (reap(child)) return 2;
+    printf("%lld %llu\n", (long long)elapsed, (unsigned long long)(total - (uint64_t)warm));
+    return 0;
+}
+
 int main(int argc, char **argv) {
     int rc = -1;
     if (argc >= 2 && strcmp(argv[1], "pingpong") == 0) rc = pingpong(argc, argv);
     else if (argc >= 2 && strcmp(argv[1], "spsc") == 0) rc = spsc(argc, argv);
+    else if (argc >= 2 && strcmp(argv[1], "mpsc") == 0) rc = mpsc(argc, argv);
     if (rc == -1) {
         fprintf(stderr,
                 "usage: floor pingpong N WARM CORE_PING CORE_PONG [OUT]\n"
-                "       floor spsc SIZE N WARM BATCH CORE_PRODUCER CORE_CONSUMER\n");
+                "       floor spsc SIZE N WARM BATCH CORE_PRODUCER CORE_CONSUMER\n"
+                "       floor mpsc SIZE N WARM CORE_PRODUCER CORE_CONSUMER\n");
         return 64;
     }
     return rc;
