@@ -459,6 +459,38 @@ static PyObject *fw_adopt(FastWriter *self, PyObject *const *args, Py_ssize_t na
 /* with w.reserve(type_id, size, timeout) as buf: a claim, then commit/abort  */
 /* ------------------------------------------------------------------------ */
 
+/* What the two with-blocks below share: each is entered once, and a block
+ * its C path could not take is done by a Python object (`slow`). */
+static int enter_once(int *entered, const char *what) {
+    if (*entered) {
+        PyErr_Format(PyExc_ValueError, "a %s block can be entered only once", what);
+        return 0;
+    }
+    *entered = 1;
+    return 1;
+}
+
+static PyObject *enter_slow(PyObject **slow, PyObject *made) {
+    *slow = made;
+    return made == NULL ? NULL : PyObject_CallMethod(made, "__enter__", NULL);
+}
+
+/* __exit__(exc_type, exc, tb) of the Python object doing the block, if any:
+ * 1 with *result set (NULL on error), else 0. */
+static int exit_slow(PyObject **slow, PyObject *const *args, Py_ssize_t nargs, PyObject **result) {
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "__exit__(exc_type, exc, tb)");
+        *result = NULL;
+        return 1;
+    }
+    if (*slow == NULL) return 0;
+    PyObject *made = *slow;
+    *slow = NULL;
+    *result = PyObject_CallMethod(made, "__exit__", "OOO", args[0], args[1], args[2]);
+    Py_DECREF(made);
+    return 1;
+}
+
 /* The block claims in __enter__ (never before: a block never entered must
  * not hold the reader).  Room now and no timeout: claimed here, in C;
  * otherwise a mycelium_shm.writer.Reservation does the whole block. */
@@ -482,11 +514,7 @@ static void rblock_dealloc(ReserveBlock *self) {
 
 static PyObject *rblock_enter(ReserveBlock *self, PyObject *unused) {
     (void)unused;
-    if (self->entered) {
-        PyErr_SetString(PyExc_ValueError, "a reserve() block can be entered only once");
-        return NULL;
-    }
-    self->entered = 1;
+    if (!enter_once(&self->entered, "reserve()")) return NULL;
     if (self->timeout == Py_None) {
         PyObject *args[2] = {self->type_id, self->size};
         PyObject *claim = fw_reserve((FastWriter *)self->writer, args, 2);
@@ -497,29 +525,19 @@ static PyObject *rblock_enter(ReserveBlock *self, PyObject *unused) {
         }
         Py_DECREF(claim);
     }
-    self->slow = PyObject_CallFunctionObjArgs(g_reservation_type, self->writer, self->type_id,
-                                              self->size, self->timeout, NULL);
-    if (self->slow == NULL) return NULL;
-    return PyObject_CallMethod(self->slow, "__enter__", NULL);
+    return enter_slow(&self->slow, PyObject_CallFunctionObjArgs(g_reservation_type, self->writer,
+                                                                self->type_id, self->size,
+                                                                self->timeout, NULL));
 }
 
 static PyObject *rblock_exit(ReserveBlock *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "__exit__(exc_type, exc, tb)");
-        return NULL;
-    }
-    if (self->slow != NULL) {
-        PyObject *slow = self->slow;
-        self->slow = NULL;
-        PyObject *result = PyObject_CallMethod(slow, "__exit__", "OOO", args[0], args[1], args[2]);
-        Py_DECREF(slow);
-        return result;
-    }
+    PyObject *result;
+    if (exit_slow(&self->slow, args, nargs, &result)) return result;
     FastReservation *claim = (FastReservation *)self->claim;
     if (claim == NULL) Py_RETURN_NONE;
     self->claim = NULL;
     int commit = args[0] == Py_None;
-    PyObject *result = fres_finish(claim, commit); /* FrameAbandoned if revoked */
+    result = fres_finish(claim, commit); /* FrameAbandoned if revoked */
     Py_DECREF(claim);
     if (result == NULL && !commit && PyErr_ExceptionMatches(g_myc_error)) {
         PyErr_Clear(); /* the block's own exception is the one to see */
@@ -934,11 +952,7 @@ static PyObject *guarded_payload(PyObject *base) {
 
 static PyObject *vblock_enter(ViewBlock *self, PyObject *unused) {
     (void)unused;
-    if (self->entered) {
-        PyErr_SetString(PyExc_ValueError, "a read_view() block can be entered only once");
-        return NULL;
-    }
-    self->entered = 1;
+    if (!enter_once(&self->entered, "read_view()")) return NULL;
     if (self->timeout == Py_None && PyDict_GET_SIZE(g_views_in_use) == 0) {
         PyObject *held = fr_peek_now((FastReader *)self->reader, NULL);
         if (held == NULL) return NULL;
@@ -967,9 +981,8 @@ static PyObject *vblock_enter(ViewBlock *self, PyObject *unused) {
         }
         Py_DECREF(held);
     }
-    self->slow = PyObject_CallFunctionObjArgs(g_view_context_type, self->reader, self->timeout, NULL);
-    if (self->slow == NULL) return NULL;
-    return PyObject_CallMethod(self->slow, "__enter__", NULL);
+    return enter_slow(&self->slow, PyObject_CallFunctionObjArgs(g_view_context_type, self->reader,
+                                                                self->timeout, NULL));
 }
 
 /* Release a memoryview; 0 if it is still exported (BufferError). */
@@ -984,22 +997,12 @@ static int release_view(PyObject *view) {
 }
 
 static PyObject *vblock_exit(ViewBlock *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "__exit__(exc_type, exc, tb)");
-        return NULL;
-    }
-    if (self->slow != NULL) {
-        PyObject *slow = self->slow;
-        self->slow = NULL;
-        PyObject *result = PyObject_CallMethod(slow, "__exit__", "OOO", args[0], args[1], args[2]);
-        Py_DECREF(slow);
-        return result;
-    }
+    PyObject *result;
+    if (exit_slow(&self->slow, args, nargs, &result)) return result;
     PyObject *view = self->view, *base = self->base;
     if (view == NULL || base == NULL) Py_RETURN_NONE;
     self->view = self->base = NULL;
     myc_reader *r = ((FastReader *)self->reader)->reader;
-    PyObject *result;
     if (r != NULL && r->cursor_slot < 0 && release_view(view) && release_view(base)) {
         result = fr_release_held((FastReader *)self->reader, NULL);
     } else if (PyErr_Occurred()) {

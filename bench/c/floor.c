@@ -245,6 +245,34 @@ static int pingpong(int argc, char **argv) {
 /* Minimal SPSC ring                                                         */
 /* ------------------------------------------------------------------------ */
 
+/* The slots of a ring of SIZE-byte messages: SIZE rounded up to whole lines,
+ * a power of two of them in RING_BYTES, after the control block. */
+typedef struct ring {
+    uint32_t size, slot;
+    uint64_t nslots;
+    uint8_t *base, *slots;
+} ring;
+
+static ring ring_map(uint32_t size) {
+    ring r = {.size = size, .slot = (size + LINE - 1) / LINE * LINE, .nslots = 1};
+    while (r.nslots * 2 * r.slot <= RING_BYTES) r.nslots *= 2;
+    r.base = map_shared(CTL_BYTES + (size_t)r.nslots * r.slot);
+    r.slots = r.base + CTL_BYTES;
+    return r;
+}
+
+/* Fork the producer: returns 0 in the child, pinned to `core` and gone with
+ * the parent; the child's pid in the parent. */
+static pid_t fork_producer(long core) {
+    pid_t parent = getpid(), child = fork();
+    if (child < 0) die("fork");
+    if (child == 0) {
+        follow_parent(parent);
+        pin(core);
+    }
+    return child;
+}
+
 static void produce(uint8_t *base, uint8_t *slots, uint64_t nslots, uint32_t slot, uint32_t size,
                     uint64_t total, uint64_t batch) {
     uint64_t *shared_tail = AT(base, OFF_TAIL, uint64_t), *shared_head = AT(base, OFF_HEAD, uint64_t);
@@ -287,19 +315,12 @@ static int spsc(int argc, char **argv) {
     if (size_arg < (long)sizeof(uint64_t) || size_arg > (long)RING_BYTES / 2 || n < 1 ||
         warm < 0 || warm >= n || batch < 1)
         return -1;
-    uint32_t size = (uint32_t)size_arg;
-    uint32_t slot = (size + LINE - 1) / LINE * LINE;
-    uint64_t nslots = 1;
-    while (nslots * 2 * slot <= RING_BYTES) nslots *= 2; /* a power of two */
-    uint8_t *base = map_shared(CTL_BYTES + (size_t)nslots * slot);
-    uint8_t *slots = base + CTL_BYTES;
-    uint64_t total = (uint64_t)n;
-
-    pid_t parent = getpid(), child = fork();
-    if (child < 0) die("fork");
+    ring g = ring_map((uint32_t)size_arg);
+    uint32_t size = g.size, slot = g.slot;
+    uint64_t nslots = g.nslots, total = (uint64_t)n;
+    uint8_t *base = g.base, *slots = g.slots;
+    pid_t child = fork_producer(core_producer);
     if (child == 0) {
-        follow_parent(parent);
-        pin(core_producer);
         produce(base, slots, nslots, slot, size, total, (uint64_t)batch);
         _exit(0);
     }
@@ -381,19 +402,12 @@ static int mpsc(int argc, char **argv) {
     if (size_arg < (long)sizeof(uint64_t) || size_arg > (long)RING_BYTES / 2 || n < 1 ||
         warm < 0 || warm >= n)
         return -1;
-    uint32_t size = (uint32_t)size_arg;
-    uint32_t slot = (size + LINE - 1) / LINE * LINE;
-    uint64_t nslots = 1;
-    while (nslots * 2 * slot <= RING_BYTES) nslots *= 2;
-    uint8_t *base = map_shared(CTL_BYTES + (size_t)nslots * slot);
-    uint8_t *slots = base + CTL_BYTES;
-    uint64_t total = (uint64_t)n;
-
-    pid_t parent = getpid(), child = fork();
-    if (child < 0) die("fork");
+    ring g = ring_map((uint32_t)size_arg);
+    uint32_t size = g.size, slot = g.slot;
+    uint64_t nslots = g.nslots, total = (uint64_t)n;
+    uint8_t *base = g.base, *slots = g.slots;
+    pid_t child = fork_producer(core_producer);
     if (child == 0) {
-        follow_parent(parent);
-        pin(core_producer);
         produce_claimed(base, slots, nslots, slot, size, total);
         _exit(0);
     }
