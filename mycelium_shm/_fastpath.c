@@ -24,7 +24,6 @@
 
 #include "amalgamation.h"
 
-static PyTypeObject *g_frame_type; /* mycelium_shm.frame.Frame, a tuple subclass */
 static PyObject *g_abandoned;      /* mycelium_shm.errors.FrameAbandoned */
 static PyObject *g_batch_failed;   /* mycelium_shm.errors.batch_failed */
 static PyObject *g_view_open;      /* mycelium_shm.errors.ReadViewOpen */
@@ -43,6 +42,166 @@ static PyObject *g_views_in_use;     /* mycelium_shm.reader._views_in_use (a dic
 
 /* A Frame(type_id, payload) built directly: the payload bytes are copied
  * once, from the ring. */
+/* ------------------------------------------------------------------------ */
+/* Frame: what the copying reads hand out                                    */
+/* ------------------------------------------------------------------------ */
+
+/* mycelium_shm.frame.Frame is this type: a tuple (type_id, payload) with
+ * two named fields.  Defined here rather than as a Python tuple subclass so
+ * that a frame costs what a tuple does: a Python subclass is allocated and
+ * freed through the generic heap-type paths, about a fifth of read_many's
+ * time per frame.  Freed frames of two items are kept on a free list (GC
+ * untracked, ob_item[0] links them), as CPython does for tuples. */
+#define FRAME_FREE_MAX 256
+
+static PyTypeObject FrameType;
+static PyTupleObject *g_free_frames;
+static int g_free_frame_count;
+
+static PyObject *frame_alloc2(PyObject *type_id, PyObject *payload) {
+    PyTupleObject *op = g_free_frames;
+    if (op != NULL) {
+        g_free_frames = (PyTupleObject *)op->ob_item[0];
+        g_free_frame_count--;
+        _Py_NewReference((PyObject *)op);
+    } else {
+        op = (PyTupleObject *)PyType_GenericAlloc(&FrameType, 2); /* tracked */
+        if (op == NULL) return NULL;
+        PyObject_GC_UnTrack(op); /* tracked below, once filled, like the free list's */
+    }
+    op->ob_item[0] = type_id; /* references stolen */
+    op->ob_item[1] = payload;
+    PyObject_GC_Track(op);
+    return (PyObject *)op;
+}
+
+static void frame_dealloc(PyTupleObject *op) {
+    PyObject_GC_UnTrack(op);
+    Py_ssize_t n = Py_SIZE(op);
+    for (Py_ssize_t i = 0; i < n; i++) Py_CLEAR(op->ob_item[i]);
+    /* Only exact Frames go on the list (a Python subclass of Frame ends here
+     * too, from subtype_dealloc, and must keep its own type and free). */
+    if (n == 2 && Py_IS_TYPE(op, &FrameType) && g_free_frame_count < FRAME_FREE_MAX) {
+        op->ob_item[0] = (PyObject *)g_free_frames;
+        g_free_frames = op;
+        g_free_frame_count++;
+        return;
+    }
+    Py_TYPE(op)->tp_free((PyObject *)op);
+}
+
+static PyObject *frame_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"type_id", "payload", NULL};
+    PyObject *type_id, *payload;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO:Frame", kwlist, &type_id, &payload))
+        return NULL;
+    if (type != &FrameType) { /* a subclass: the generic path */
+        PyObject *items = PyTuple_Pack(2, type_id, payload);
+        if (items == NULL) return NULL;
+        PyObject *args2 = PyTuple_Pack(1, items);
+        Py_DECREF(items);
+        if (args2 == NULL) return NULL;
+        PyObject *made = PyTuple_Type.tp_new(type, args2, NULL);
+        Py_DECREF(args2);
+        return made;
+    }
+    Py_INCREF(type_id);
+    Py_INCREF(payload);
+    PyObject *frame = frame_alloc2(type_id, payload);
+    if (frame == NULL) {
+        Py_DECREF(type_id);
+        Py_DECREF(payload);
+    }
+    return frame;
+}
+
+static PyObject *frame_item(PyObject *self, Py_ssize_t i) {
+    if (PyTuple_GET_SIZE(self) <= i) {
+        PyErr_SetString(PyExc_AttributeError, "this Frame has no such field");
+        return NULL;
+    }
+    PyObject *item = PyTuple_GET_ITEM(self, i);
+    Py_INCREF(item);
+    return item;
+}
+
+static PyObject *frame_get_type_id(PyObject *self, void *closure) {
+    (void)closure;
+    return frame_item(self, 0);
+}
+
+static PyObject *frame_get_payload(PyObject *self, void *closure) {
+    (void)closure;
+    return frame_item(self, 1);
+}
+
+static PyObject *frame_getnewargs(PyObject *self, PyObject *unused) {
+    (void)unused;
+    return PyTuple_GetSlice(self, 0, PyTuple_GET_SIZE(self));
+}
+
+static PyObject *frame_reduce(PyObject *self, PyObject *unused) {
+    /* (type, (type_id, payload)): every pickle protocol and copy. */
+    (void)unused;
+    PyObject *args = frame_getnewargs(self, NULL);
+    if (args == NULL) return NULL;
+    PyObject *reduced = PyTuple_Pack(2, (PyObject *)Py_TYPE(self), args);
+    Py_DECREF(args);
+    return reduced;
+}
+
+static PyObject *frame_repr(PyObject *self) {
+    if (PyTuple_GET_SIZE(self) != 2) return PyTuple_Type.tp_repr(self);
+    PyObject *payload = PyTuple_GET_ITEM(self, 1);
+    Py_ssize_t len = PyObject_Length(payload);
+    if (len < 0) return NULL;
+    PyObject *shown;
+    if (len <= 32) {
+        shown = payload;
+        Py_INCREF(shown);
+    } else {
+        PyObject *head = PySequence_GetSlice(payload, 0, 32);
+        PyObject *dots = head ? PyBytes_FromString("...") : NULL;
+        shown = dots ? PySequence_Concat(head, dots) : NULL;
+        Py_XDECREF(head);
+        Py_XDECREF(dots);
+        if (shown == NULL) return NULL;
+    }
+    PyObject *text = PyUnicode_FromFormat("Frame(type_id=%S, payload=%R [%zd bytes])",
+                                          PyTuple_GET_ITEM(self, 0), shown, len);
+    Py_DECREF(shown);
+    return text;
+}
+
+static PyGetSetDef frame_getset[] = {
+    {"type_id", frame_get_type_id, NULL, "The frame's type id, 1..65535.", NULL},
+    {"payload", frame_get_payload, NULL, "The payload (bytes).", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef frame_methods[] = {
+    {"__getnewargs__", frame_getnewargs, METH_NOARGS, "(type_id, payload): for pickle and copy."},
+    {"__reduce__", frame_reduce, METH_NOARGS, "(Frame, (type_id, payload)): for pickle and copy."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject FrameType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mycelium_shm.frame.Frame",
+    /* GC support (and tuple's traverse), the tuple-subclass flag, the item
+     * size and tp_free come from tuple (PyType_Ready). */
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "Frame(type_id, payload)\n--\n\n"
+              "One frame: ``type_id`` (1..65535) and ``payload`` (bytes).\n\n"
+              "A tuple underneath, so building one costs what a tuple does; unpack it as\n"
+              "``type_id, payload = frame``.",
+    .tp_dealloc = (destructor)frame_dealloc,
+    .tp_repr = frame_repr,
+    .tp_new = frame_new,
+    .tp_getset = frame_getset,
+    .tp_methods = frame_methods,
+};
+
 static PyObject *new_frame(uint16_t type_id, const uint8_t *payload, uint32_t len) {
     PyObject *data = PyBytes_FromStringAndSize((const char *)payload, len);
     if (data == NULL) return NULL;
@@ -51,14 +210,11 @@ static PyObject *new_frame(uint16_t type_id, const uint8_t *payload, uint32_t le
         Py_DECREF(data);
         return NULL;
     }
-    PyObject *frame = g_frame_type->tp_alloc(g_frame_type, 2);
+    PyObject *frame = frame_alloc2(type, data);
     if (frame == NULL) {
         Py_DECREF(data);
         Py_DECREF(type);
-        return NULL;
     }
-    PyTuple_SET_ITEM(frame, 0, type);
-    PyTuple_SET_ITEM(frame, 1, data);
     return frame;
 }
 
@@ -675,7 +831,7 @@ static void view_open_error(void) {
  * The C API would release the held frame on the next read (ring.h); the
  * Python API refuses instead, so a view never shows a consumed frame. */
 static int fast_enter(myc_reader *r) {
-    if (r == NULL || g_frame_type == NULL) return 0;
+    if (r == NULL) return 0;
     /* A forked child's copy: the slow path says why it cannot be used. */
     if (__atomic_load_n(r->fork_counter, __ATOMIC_RELAXED) != r->fork_generation) return 0;
     /* Found truncated (the ring may be gone): the slow path says so. */
@@ -1099,17 +1255,6 @@ static PyTypeObject FastReaderType = {
 /* Module                                                                    */
 /* ------------------------------------------------------------------------ */
 
-static PyObject *set_frame_type(PyObject *module, PyObject *type) {
-    (void)module;
-    if (!PyType_Check(type) || !PyType_IsSubtype((PyTypeObject *)type, &PyTuple_Type)) {
-        PyErr_SetString(PyExc_TypeError, "the frame type must be a tuple subclass");
-        return NULL;
-    }
-    Py_INCREF(type);
-    Py_XSETREF(g_frame_type, (PyTypeObject *)type);
-    Py_RETURN_NONE;
-}
-
 static PyObject *set_reserve_support(PyObject *module, PyObject *reservation_type) {
     (void)module;
     Py_INCREF(reservation_type);
@@ -1133,7 +1278,6 @@ static PyObject *set_view_support(PyObject *module, PyObject *const *args, Py_ss
 }
 
 static PyMethodDef module_methods[] = {
-    {"set_frame_type", set_frame_type, METH_O, "Register the Frame class the readers build."},
     {"set_reserve_support", set_reserve_support, METH_O,
      "Register the Reservation class that does a reserve() block the C path cannot."},
     {"set_view_support", (PyCFunction)(void (*)(void))set_view_support, METH_FASTCALL,
@@ -1148,7 +1292,9 @@ static struct PyModuleDef fastpath_module = {
 };
 
 PyMODINIT_FUNC PyInit__fastpath(void) {
-    if (PyType_Ready(&FastWriterType) < 0 || PyType_Ready(&FastReaderType) < 0 ||
+    FrameType.tp_base = &PyTuple_Type;
+    if (PyType_Ready(&FrameType) < 0 || PyType_Ready(&FastWriterType) < 0 ||
+        PyType_Ready(&FastReaderType) < 0 ||
         PyType_Ready(&FastReservationType) < 0 || PyType_Ready(&ReserveBlockType) < 0 ||
         PyType_Ready(&ViewBlockType) < 0)
         return NULL;
@@ -1169,6 +1315,12 @@ PyMODINIT_FUNC PyInit__fastpath(void) {
         return NULL;
     PyObject *module = PyModule_Create(&fastpath_module);
     if (module == NULL) return NULL;
+    Py_INCREF(&FrameType);
+    if (PyModule_AddObject(module, "Frame", (PyObject *)&FrameType) < 0) {
+        Py_DECREF(&FrameType);
+        Py_DECREF(module);
+        return NULL;
+    }
     Py_INCREF(&FastWriterType);
     if (PyModule_AddObject(module, "FastWriter", (PyObject *)&FastWriterType) < 0) {
         Py_DECREF(&FastWriterType);

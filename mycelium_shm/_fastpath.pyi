@@ -82,7 +82,6 @@ class FastReader:
     def _check_no_view(self) -> None:
         """Raise ReadViewOpen if a read_view() block holds a frame."""
 
-def set_frame_type(frame_type: type[Frame]) -> None: ...
 def set_reserve_support(reservation_type: type[Any]) -> None: ...
 def set_view_support(
     view_context_type: type[Any],

@@ -7,7 +7,7 @@ from itertools import accumulate
 from types import TracebackType
 from typing import Any, Generic, Literal, Optional
 
-from ._fastpath import FastReader, set_frame_type, set_view_support
+from ._fastpath import FastReader, set_view_support
 from ._handle import ChannelHandle, MessageT, SchemaLike, cursor_dict
 from ._native import (
     POLICIES,
@@ -34,12 +34,10 @@ _OK = lib.MYC_OK
 _EMPTY = lib.MYC_ERR_EMPTY
 _read = lib.myc_read
 _unpack = ffi.unpack
-_tuple_new = tuple.__new__
 _LEN_MASK = 0xFFFFFFFF
 # read_many copies into one buffer of at most this much (or one max payload).
 _BATCH_BYTES = 4 << 20
 
-set_frame_type(Frame)
 
 
 class ShmReader(ChannelHandle, FastReader, Generic[MessageT]):
@@ -203,7 +201,7 @@ class ShmReader(ChannelHandle, FastReader, Generic[MessageT]):
         h, buf, cap = self._h, self._buf_u8, self._cap
         rc = wait_call(lambda ns: _read(h, ns, buf, cap), wait)
         if rc >= 0:
-            return _tuple_new(Frame, (rc >> 32, _unpack(self._buf, rc & _LEN_MASK)))
+            return Frame(rc >> 32, _unpack(self._buf, rc & _LEN_MASK))
         if rc == _EMPTY:
             return None
         raise_for(rc)
@@ -248,7 +246,7 @@ class ShmReader(ChannelHandle, FastReader, Generic[MessageT]):
         blob = _unpack(self._batch, ends[-1])
         starts = [0, *ends[:-1]]
         return [
-            _tuple_new(Frame, (type_id, blob[start:end]))
+            Frame(type_id, blob[start:end])
             for type_id, start, end in zip(types, starts, ends)
         ]
 
