@@ -16,7 +16,7 @@ from bus_support import tick, wait_for
 
 from mycelium_shm import ShmReader, cursors, inspect
 from mycelium_shm.bus import ShmPublication, ShmSubscription
-from mycelium_shm.errors import SchemaMismatch
+from mycelium_shm.errors import ReaderBusy, SchemaMismatch
 from mycelium_shm.protocol import Schema
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,6 +73,40 @@ def test_subscription_waits_for_the_channel_and_polls(schema, buses, channel):
     while node.poll():
         pass
     assert seen == [0, 1, 2, 3, 4]
+    pub.close()
+
+
+def test_a_cursor_held_for_an_instant_is_waited_for(schema, channel):
+    """A publication registers its subscribers' cursors by attaching each for
+    an instant: a subscription that finds its cursor held tries again."""
+    name = channel()
+    pub = ShmPublication(name, subscribers=["n"], schema=schema)
+    holder = ShmReader(name, schema=schema, cursor="n")  # the registration's hold
+    sub = ShmSubscription(name, "n", schema=schema)  # no error: not attached yet
+    seen: list[int] = []
+    assert sub.poll(lambda t, p: seen.append(t)) == 0
+    holder.close()
+    type_id, payload = schema.encode(tick(schema, 1))
+    pub.send(type_id, payload)
+    assert wait_for(lambda: sub.poll(lambda t, p: seen.append(t)) > 0)
+    assert seen == [type_id]
+    sub.close()
+    pub.close()
+
+
+def test_a_cursor_held_longer_than_the_grace_is_refused(schema, channel, monkeypatch):
+    """Another live reader of the same name is an error once the grace is over."""
+    from mycelium_shm.bus.transports import shm
+
+    monkeypatch.setattr(shm, "BUSY_GRACE_S", 0.05)
+    name = channel()
+    pub = ShmPublication(name, subscribers=["n"], schema=schema)
+    holder = ShmReader(name, schema=schema, cursor="n")
+    sub = ShmSubscription(name, "n", schema=schema)
+    assert sub.poll(lambda t, p: None) == 0
+    with pytest.raises(ReaderBusy, match="held by a live reader"):
+        assert wait_for(lambda: sub.poll(lambda t, p: None) < 0, timeout=2)
+    holder.close()
     pub.close()
 
 

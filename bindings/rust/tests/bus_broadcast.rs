@@ -16,7 +16,9 @@ use mycelium_shm::bus::{
 };
 use mycelium_shm::codec::Schema;
 use mycelium_shm::generated::{MarketTick, Message, SCHEMA_DIGEST};
-use mycelium_shm::{inspect, inspect_cursors, Error, ShmWriter, UnlinkGuard};
+use mycelium_shm::{
+    inspect, inspect_cursors, Error, Options, ReaderOptions, ShmReader, ShmWriter, UnlinkGuard,
+};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -102,6 +104,27 @@ fn one_write_per_publish_reaches_three_subscribers_in_order() {
     for (bus, _) in nodes {
         bus.close(None);
     }
+}
+
+#[test]
+fn a_cursor_held_for_an_instant_is_waited_for() {
+    // A publication registers its subscribers' cursors by attaching each for
+    // an instant: a subscriber that finds its own held tries again.
+    let name = unique("held");
+    let _guard = UnlinkGuard::new(&name);
+    let feed = MessageBus::with_schema::<Message>("feed");
+    feed.add_link(ShmPublication::open(&name, &["n"], feed.digest(), &small()).unwrap(), &["MarketTick"])
+        .unwrap();
+    let mut options = Options::new();
+    options.schema_digest = feed.digest();
+    let holder = ShmReader::attach_with(&name, &options, &ReaderOptions::new().cursor("n")).unwrap();
+    let (node, sub) = subscriber_node(&name, "n"); // no error: not attached yet
+    feed.publish(tick(1)).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    drop(holder);
+    assert_eq!(seqs(&sub, 1), [1]);
+    feed.close(None);
+    node.close(None);
 }
 
 #[test]

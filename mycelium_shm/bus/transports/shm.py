@@ -41,6 +41,12 @@ __all__ = ["ShmInbound", "ShmLink", "ShmPublication", "ShmSubscription"]
 
 log = logging.getLogger("mycelium_shm.bus.shm")
 
+# A publication registers each subscriber's cursor by attaching it for an
+# instant (ShmPublication), so a subscriber attaching then finds it held: it
+# tries again.  Held for longer than this, it is another live reader of the
+# same name, and an error.
+BUSY_GRACE_S = 1.0
+
 
 class ShmLink:
     """Writes frames into another node's channel.
@@ -410,7 +416,9 @@ class ShmSubscription:
     own durable cursor ``cursor``: an :class:`Inbound` endpoint.
 
     The channel may not exist yet (processes start in any order): the
-    endpoint attaches with exponential backoff.  A restarted node resumes at
+    endpoint attaches with exponential backoff, also while its cursor is
+    held by another live reader (the publication registering it), for up
+    to ``BUSY_GRACE_S``; after that, :class:`~mycelium_shm.ReaderBusy`.  A restarted node resumes at
     its cursor, so nothing published while it was down is lost (unless the
     publisher untethered it, which is logged with the number of frames lost
     and counted in ``stats["lost"]``).
@@ -442,6 +450,7 @@ class ShmSubscription:
         self._closed = False
         self._lock = threading.Lock()
         self.stats = {"frames": 0, "lost": 0}
+        self._busy_since: float | None = None
         self._try_attach()
 
     def _try_attach(self) -> bool:
@@ -458,6 +467,13 @@ class ShmSubscription:
             )
         except ChannelNotFound:
             return False
+        except ReaderBusy:
+            now = time.monotonic()
+            if self._busy_since is None:
+                self._busy_since = now
+            if now - self._busy_since < BUSY_GRACE_S:
+                return False
+            raise
         log.debug("%s: attached", self.name)
         return True
 

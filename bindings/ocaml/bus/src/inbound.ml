@@ -87,14 +87,25 @@ let shm ?(capacity = 1 lsl 20) ?(unlink_on_close = false) ~digest channel =
 
 (* -- broadcast subscription ---------------------------------------------------- *)
 
+let busy_grace = 1.0
+
 let shm_subscription ?(policy = Cursor.Tethered) ?(backoff_initial = 0.005) ?(backoff_max = 0.02)
     ?(batch = 256) ~digest ~cursor channel =
   let name = Printf.sprintf "shm-sub:%s[%s]" channel cursor in
-  (* One attach attempt: [Ok None] while the channel does not exist. *)
+  (* One attach attempt: [Ok None] while the channel does not exist, or while
+     another live reader has held the cursor for less than [busy_grace] (a
+     publication registers its subscribers' cursors by attaching each for an
+     instant; longer, it is another reader of the same name). *)
+  let busy_since = ref None in
   let try_attach () =
     match Reader.attach ~schema_digest:digest ~cursor ~policy channel with
     | Ok r -> Ok (Some r)
     | Error { Error.code = Error.Not_found; _ } -> Ok None
+    | Error ({ Error.code = Error.Reader_busy; _ } as e) ->
+        let now = Unix.gettimeofday () in
+        let since = Option.value !busy_since ~default:now in
+        busy_since := Some since;
+        if now -. since < busy_grace then Ok None else Error (Bus_error.of_channel e)
     | Error e -> Error (Bus_error.of_channel e)
   in
   match try_attach () with

@@ -27,6 +27,10 @@ val shm :
     meanwhile.  [unlink_on_close] (default false) removes the channel in
     {!close}. *)
 
+val busy_grace : float
+(** How long a subscription keeps trying a cursor another live reader
+    holds: 1 second. *)
+
 val shm_subscription :
   ?policy:Mycelium_shm.Cursor.policy ->
   ?backoff_initial:float ->
@@ -43,8 +47,10 @@ val shm_subscription :
     a channel that does not exist yet is no error (processes start in any
     order: the reader thread retries with backoff, [backoff_initial]
     doubling up to [backoff_max] seconds, 0.005 to 0.02: a subscriber starts reading within 20 ms of its publisher), but a channel of
-    another digest is [Schema_mismatch] and a cursor a live reader holds
-    is a [Channel] error ([Reader_busy]).  A restarted node resumes at its
+    another digest is [Schema_mismatch].  A cursor another live reader
+    holds is tried again for {!busy_grace} seconds (a publication registers
+    its subscribers' cursors by attaching each for an instant), then is a
+    [Channel] error ([Reader_busy]).  A restarted node resumes at its
     cursor, so nothing published while it was down is lost, unless the
     publisher untethered it: those frames are logged (one line) and counted
     in [lost].  Reads take up to [batch] (256) frames at a time.  {!close}

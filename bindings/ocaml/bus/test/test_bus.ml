@@ -613,6 +613,26 @@ let test_broadcast_untethered_counts_lost () =
   Alcotest.(check int) "the last one" n (List.nth got (List.length got - 1));
   Alcotest.(check int) "as the cursor says" (cursor_named name "slow").lost (stat "lost")
 
+(* A publication registers its subscribers' cursors by attaching each for an
+   instant: a subscription that finds its own held tries again. *)
+let test_broadcast_cursor_held_for_an_instant () =
+  with_channel @@ fun name ->
+  let pub = publication name in
+  Fun.protect ~finally:(fun () -> Link.close pub) @@ fun () ->
+  let holder =
+    match Mycelium_shm.Reader.attach ~schema_digest:digest ~cursor:"a" name with
+    | Ok r -> r
+    | Error e -> Alcotest.failf "holder: %s" (Mycelium_shm.Error.to_string e)
+  in
+  let ep = ok (Inbound.shm_subscription ~digest ~cursor:"a" name) in
+  Fun.protect ~finally:(fun () -> Inbound.close ep) @@ fun () ->
+  let got = ref 0 in
+  Inbound.start ep (fun _ _ -> incr got);
+  ok (Link.send pub ~type_id:Trading.MarketTick.type_id (Trading.MarketTick.encode (mk 1)));
+  Thread.delay 0.05;
+  Mycelium_shm.Reader.close holder;
+  eventually "the frame arrives once the cursor is free" (fun () -> !got = 1)
+
 let test_broadcast_schema_mismatch () =
   with_channel @@ fun name ->
   let pub = publication name in
@@ -711,6 +731,7 @@ let () =
           Alcotest.test_case "late and restarted subscriber" `Quick test_broadcast_late_subscriber;
           Alcotest.test_case "subscription waits for the channel" `Quick test_broadcast_waits_for_channel;
           Alcotest.test_case "untethered subscriber counts lost" `Quick test_broadcast_untethered_counts_lost;
+          Alcotest.test_case "cursor held for an instant" `Quick test_broadcast_cursor_held_for_an_instant;
           Alcotest.test_case "schema mismatch" `Quick test_broadcast_schema_mismatch;
           Alcotest.test_case "plan keys" `Quick test_broadcast_plan;
           Alcotest.test_case "node publishes from its plan" `Quick test_broadcast_node;

@@ -684,9 +684,10 @@ impl ShmSubscription {
     /// cursor `cursor` (the consuming node's name).
     ///
     /// Tries to attach at once: a missing channel is no error (the reader
-    /// thread waits for it), but [`Error::SchemaMismatch`] (the channel
-    /// carries another digest), [`Error::ReaderBusy`] (a live reader holds
-    /// the cursor) and the like are returned.
+    /// thread waits for it), nor a cursor another live reader holds (the
+    /// thread tries again for [`BUSY_GRACE`], then logs
+    /// [`Error::ReaderBusy`]); [`Error::SchemaMismatch`] (the channel
+    /// carries another digest) and the like are returned.
     pub fn open(channel: &str, cursor: &str, digest: Option<[u8; 32]>) -> Result<ShmSubscription> {
         ShmSubscription::open_with(channel, &ReaderOptions::new().cursor(cursor), digest)
     }
@@ -712,7 +713,7 @@ impl ShmSubscription {
             stop: Arc::new(AtomicBool::new(false)),
             thread: None,
         };
-        sub.reader = try_subscribe(&sub.channel, sub.digest, &sub.reader_options)?;
+        sub.reader = try_subscribe(&sub.channel, sub.digest, &sub.reader_options, &mut None)?;
         sub.counters.attached.store(sub.reader.is_some(), Ordering::Release);
         Ok(sub)
     }
@@ -731,17 +732,29 @@ impl ShmSubscription {
     }
 }
 
-/// One attach attempt: `Ok(None)` while the channel does not exist.
+/// How long a subscription keeps trying a cursor that another live reader
+/// holds: a publication registers its subscribers' cursors by attaching
+/// each for an instant, so a subscriber can find its own held; longer, it
+/// is another reader of the same name, and an error.
+pub const BUSY_GRACE: Duration = Duration::from_secs(1);
+
+/// One attach attempt: `Ok(None)` while the channel does not exist, or while
+/// the cursor has been held by another live reader for less than
+/// [`BUSY_GRACE`] (counted from `busy_since`, set at the first such attempt).
 fn try_subscribe(
     channel: &str,
     digest: Option<[u8; 32]>,
     reader: &ReaderOptions,
+    busy_since: &mut Option<Instant>,
 ) -> Result<Option<ShmReader>> {
     let mut options = Options::new();
     options.schema_digest = digest;
     match ShmReader::attach_with(channel, &options, reader) {
         Ok(r) => Ok(Some(r)),
         Err(Error::NotFound(_)) => Ok(None),
+        Err(Error::ReaderBusy(_)) if busy_since.get_or_insert_with(Instant::now).elapsed() < BUSY_GRACE => {
+            Ok(None)
+        }
         Err(e) => Err(e),
     }
 }
@@ -771,8 +784,9 @@ impl SubscriptionLoop {
 
     fn attach(&self) -> Option<ShmReader> {
         let mut delay = Duration::from_millis(5);
+        let mut busy_since = None;
         while !self.stop.load(Ordering::Acquire) {
-            match try_subscribe(&self.channel, self.digest, &self.reader_options) {
+            match try_subscribe(&self.channel, self.digest, &self.reader_options, &mut busy_since) {
                 Ok(Some(r)) => {
                     self.counters.attached.store(true, Ordering::Release);
                     return Some(r);
