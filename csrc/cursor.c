@@ -16,6 +16,8 @@
  */
 #include "ring_internal.h"
 
+#include <pthread.h>
+#include <sched.h>
 #include <string.h>
 #include <stdio.h>
 #include <sys/mman.h>
@@ -24,21 +26,39 @@
 /* The cursor table lock (attach and forget only: rare, short)               */
 /* ------------------------------------------------------------------------ */
 
+/* CURSOR_LOCK names a process, so the threads of one process take turns
+ * on this mutex first (one for every channel: the operations are rare and
+ * short).  Taken with trylock and the same deadline, so that a child forked
+ * while another thread of its parent held it gets an error, not a hang. */
+static pthread_mutex_t g_table_threads = PTHREAD_MUTEX_INITIALIZER;
+
 static int table_lock(myc_map *m) {
     uint64_t me = myc_self_owner();
     int64_t deadline = myc_now_ns() + MYC_ATTACH_WAIT_NS;
+    while (pthread_mutex_trylock(&g_table_threads) != 0) {
+        if (myc_now_ns() > deadline)
+            return myc_fail(MYC_ERR_READER_BUSY,
+                            "cursor table of '%s' stays locked by another thread of this process", m->name);
+        sched_yield();
+    }
     for (;;) {
         uint64_t cur = 0;
         /* acq_rel CAS: the holder's slot stores happen-before ours. */
         if (myc_cas_acq_rel_u64(m->base, MYC_OFF_CURSOR_LOCK, &cur, me)) break;
-        if (cur == me)
-            return myc_fail(MYC_ERR_ARG, "cursor table of '%s' is already locked by this process", m->name);
+        int rc = MYC_OK;
+        if (cur == me) /* not another thread (the mutex): a forked copy's or a hostile word */
+            rc = myc_fail(MYC_ERR_ARG, "cursor table of '%s' is already locked by this process", m->name);
         /* A holder that died mid-change: take the lock over.  A slot it
          * left half set up (CLAIMING) is freed below. */
-        if (!myc_owner_alive(cur) && myc_cas_acq_rel_u64(m->base, MYC_OFF_CURSOR_LOCK, &cur, me)) break;
-        if (myc_now_ns() > deadline)
-            return myc_fail(MYC_ERR_READER_BUSY, "cursor table of '%s' stays locked by pid %d", m->name,
-                            MYC_OWNER_PID(cur));
+        else if (!myc_owner_alive(cur) && myc_cas_acq_rel_u64(m->base, MYC_OFF_CURSOR_LOCK, &cur, me))
+            break;
+        else if (myc_now_ns() > deadline)
+            rc = myc_fail(MYC_ERR_READER_BUSY, "cursor table of '%s' stays locked by pid %d", m->name,
+                          MYC_OWNER_PID(cur));
+        if (rc != MYC_OK) {
+            pthread_mutex_unlock(&g_table_threads);
+            return rc;
+        }
         myc_cpu_relax();
     }
     for (uint32_t i = 0; i < m->readers; i++) {
@@ -54,6 +74,7 @@ static void table_unlock(myc_map *m) {
     uint64_t me = myc_self_owner();
     /* acq_rel: our slot stores happen-before the next holder's. */
     myc_cas_acq_rel_u64(m->base, MYC_OFF_CURSOR_LOCK, &me, 0);
+    pthread_mutex_unlock(&g_table_threads);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -156,6 +177,89 @@ static void tether(myc_reader *r, uint64_t off) {
     r->safe_from = myc_load_seq_cst_u64(m->base, MYC_OFF_TAIL);
 }
 
+/* A TAIL that is not 16-aligned was not written by a writer (claims are
+ * multiples of 16).  A new cursor would start there, mid-frame, and its
+ * first stamp load at ring offset (TAIL & mask) could run up to 7 bytes
+ * past the ring's end (found by tests/fuzz, mode 5).  Refuse it, as a
+ * single-reader channel refuses such positions at attach; every later move
+ * of a cursor (frame lengths rounded to 16, lap starts, a dead claim's
+ * checked end) keeps it aligned. */
+static int tail_aligned(myc_map *m) {
+    /* acquire: as every TAIL load. */
+    uint64_t tail_seen = myc_load_acquire_u64(m->base, MYC_OFF_TAIL);
+    if ((tail_seen % MYC_FRAME_ALIGNMENT) == 0) return MYC_OK;
+    return myc_fail(MYC_ERR_CORRUPT, "channel '%s' positions are inconsistent (tail %llu is not %u-aligned)",
+                    m->name, (unsigned long long)tail_seen, MYC_FRAME_ALIGNMENT);
+}
+
+/* Under the table lock: the READY slot of durable cursor `cursor` (*slot,
+ * its *owner; -1 if none) and the first reusable slot (*free_slot, -1 if
+ * none); `names` lists the cursors that hold the other slots, for an error
+ * message.  MYC_ERR_TOO_MANY_READERS if the cursor is new and no slot is
+ * free. */
+static int lookup(myc_map *m, const char *cursor, int *slot, uint64_t *owner, int *free_slot,
+                  char *names, size_t names_size) {
+    *slot = -1;
+    *free_slot = -1;
+    names[0] = '\0';
+    for (uint32_t i = 0; i < m->readers; i++) {
+        uint64_t off = myc_cursor_off(i);
+        /* relaxed: under the lock, STATE and NAME only change under it. */
+        uint32_t state = myc_load_relaxed_u32(m->base, off + MYC_CURSOR_OFF_STATE);
+        if (state != MYC_CURSOR_READY) {
+            if (*free_slot < 0) *free_slot = (int)i;
+            continue;
+        }
+        char name[MYC_CURSOR_NAME_MAX + 1];
+        slot_name(m->base, i, name);
+        /* acquire: pairs with the owner's CAS. */
+        uint64_t holder = myc_load_acquire_u64(m->base, off + MYC_CURSOR_OFF_OWNER);
+        int alive = holder != 0 && myc_owner_alive(holder);
+        uint32_t pol = myc_load_relaxed_u32(m->base, off + MYC_CURSOR_OFF_POLICY);
+        if (cursor != NULL && (pol & MYC_CURSOR_DURABLE) && strcmp(name, cursor) == 0) {
+            *slot = (int)i;
+            *owner = holder;
+            return MYC_OK;
+        }
+        /* An anonymous cursor whose reader is gone is free again. */
+        if (!(pol & MYC_CURSOR_DURABLE) && !alive) {
+            if (*free_slot < 0) *free_slot = (int)i;
+            continue;
+        }
+        size_t used = strlen(names);
+        snprintf(names + used, names_size - used, "%s'%s'", used ? ", " : "", name[0] ? name : "(anonymous)");
+    }
+    if (*free_slot >= 0) return MYC_OK;
+    return myc_fail(MYC_ERR_TOO_MANY_READERS,
+                    "channel '%s' has %u reader slots and all are taken (%s); forget a durable "
+                    "cursor no reader needs (mycelium-shm cursor rm) or create the channel with "
+                    "more readers (at most %u)",
+                    m->name, m->readers, names, MYC_READER_SLOTS);
+}
+
+/* Under the table lock: set free slot `slot` up as cursor `cursor` (NULL:
+ * anonymous) with `policy`, held by `owner` (0: detached), at the tail (or
+ * the oldest lap start); its position and index go to the out words. */
+static void slot_create(myc_map *m, uint32_t slot, const char *cursor, uint32_t policy, uint64_t owner,
+                        int start_oldest, uint64_t *position, uint64_t *index, int *index_known) {
+    uint64_t off = myc_cursor_off(slot);
+    /* The slot is set up while CLAIMING: a lock holder that dies here
+     * leaves it to be freed by the next one. */
+    myc_store_release_u32(m->base, off + MYC_CURSOR_OFF_STATE, MYC_CURSOR_CLAIMING);
+    start_position(m, start_oldest, position, index, index_known);
+    /* relaxed: published by the release store of STATE below. */
+    myc_store_relaxed_u32(m->base, off + MYC_CURSOR_OFF_POLICY, policy);
+    myc_store_relaxed_u64(m->base, off + MYC_CURSOR_OFF_OWNER, owner);
+    myc_store_relaxed_u64(m->base, off + MYC_CURSOR_OFF_POSITION, *position);
+    myc_store_relaxed_u64(m->base, off + MYC_CURSOR_OFF_INDEX, *index);
+    for (uint64_t w = MYC_CURSOR_OFF_FRAMES; w <= MYC_CURSOR_OFF_ATTACHED_NS; w += 8)
+        myc_store_relaxed_u64(m->base, off + w, 0);
+    char name[MYC_CURSOR_NAME_MAX + 1] = {0};
+    if (cursor != NULL) memcpy(name, cursor, strlen(cursor));
+    memcpy(m->base + off + MYC_CURSOR_OFF_NAME, name, sizeof name);
+    myc_store_release_u32(m->base, off + MYC_CURSOR_OFF_STATE, MYC_CURSOR_READY);
+}
+
 int myc_cursor_attach(myc_reader *r, const char *cursor, uint32_t policy, int start_oldest) {
     myc_map *m = &r->map;
     if (policy == 0) policy = MYC_POLICY_TETHERED;
@@ -168,62 +272,26 @@ int myc_cursor_attach(myc_reader *r, const char *cursor, uint32_t policy, int st
     }
     int rc = table_lock(m);
     if (rc != MYC_OK) return rc;
-    /* A TAIL that is not 16-aligned was not written by a writer (claims are
-     * multiples of 16).  A new cursor would start there, mid-frame, and its
-     * first stamp load at ring offset (TAIL & mask) could run up to 7 bytes
-     * past the ring's end (found by tests/fuzz, mode 5).  Refuse it, as a
-     * single-reader channel refuses such positions at attach; every later
-     * move of a cursor (frame lengths rounded to 16, lap starts, a dead
-     * claim's checked end) keeps it aligned.  acquire: as every TAIL load. */
-    uint64_t tail_seen = myc_load_acquire_u64(m->base, MYC_OFF_TAIL);
-    if ((tail_seen % MYC_FRAME_ALIGNMENT) != 0) {
+    rc = tail_aligned(m);
+    if (rc != MYC_OK) {
         table_unlock(m);
-        return myc_fail(MYC_ERR_CORRUPT, "channel '%s' positions are inconsistent (tail %llu is not %u-aligned)",
-                        m->name, (unsigned long long)tail_seen, MYC_FRAME_ALIGNMENT);
+        return rc;
     }
     uint64_t me = myc_self_owner();
     int slot = -1, resumed = 0, free_slot = -1;
-    char names[MYC_READER_SLOTS * (MYC_CURSOR_NAME_MAX + 3) + 1] = "";
-    for (uint32_t i = 0; i < m->readers; i++) {
-        uint64_t off = myc_cursor_off(i);
-        /* relaxed: under the lock, STATE and NAME only change under it. */
-        uint32_t state = myc_load_relaxed_u32(m->base, off + MYC_CURSOR_OFF_STATE);
-        if (state != MYC_CURSOR_READY) {
-            if (free_slot < 0) free_slot = (int)i;
-            continue;
-        }
-        char name[MYC_CURSOR_NAME_MAX + 1];
-        slot_name(m->base, i, name);
-        /* acquire: pairs with the owner's CAS. */
-        uint64_t owner = myc_load_acquire_u64(m->base, off + MYC_CURSOR_OFF_OWNER);
-        int alive = owner != 0 && myc_owner_alive(owner);
-        uint32_t pol = myc_load_relaxed_u32(m->base, off + MYC_CURSOR_OFF_POLICY);
-        if (cursor != NULL && (pol & MYC_CURSOR_DURABLE) && strcmp(name, cursor) == 0) {
-            if (alive) {
-                table_unlock(m);
-                return myc_fail(MYC_ERR_READER_BUSY, "cursor '%s' of channel '%s' is held by a live reader (pid %d)",
-                                cursor, m->name, MYC_OWNER_PID(owner));
-            }
-            slot = (int)i;
-            resumed = 1;
-            break;
-        }
-        /* An anonymous cursor whose reader is gone is free again. */
-        if (!(pol & MYC_CURSOR_DURABLE) && !alive) {
-            if (free_slot < 0) free_slot = (int)i;
-            continue;
-        }
-        size_t used = strlen(names);
-        snprintf(names + used, sizeof names - used, "%s'%s'", used ? ", " : "", name[0] ? name : "(anonymous)");
-    }
-    if (slot < 0 && free_slot < 0) {
+    uint64_t owner = 0;
+    char names[MYC_READER_SLOTS * (MYC_CURSOR_NAME_MAX + 3) + 1];
+    rc = lookup(m, cursor, &slot, &owner, &free_slot, names, sizeof names);
+    if (rc != MYC_OK) {
         table_unlock(m);
-        return myc_fail(MYC_ERR_TOO_MANY_READERS,
-                        "channel '%s' has %u reader slots and all are taken (%s); forget a durable "
-                        "cursor no reader needs (mycelium-shm cursor rm) or create the channel with "
-                        "more readers (at most %u)",
-                        m->name, m->readers, names, MYC_READER_SLOTS);
+        return rc;
     }
+    if (slot >= 0 && owner != 0 && myc_owner_alive(owner)) {
+        table_unlock(m);
+        return myc_fail(MYC_ERR_READER_BUSY, "cursor '%s' of channel '%s' is held by a live reader (pid %d)",
+                        cursor, m->name, MYC_OWNER_PID(owner));
+    }
+    resumed = slot >= 0;
     uint64_t off;
     r->policy = policy | (cursor != NULL ? MYC_CURSOR_DURABLE : 0);
     if (resumed) {
@@ -244,21 +312,8 @@ int myc_cursor_attach(myc_reader *r, const char *cursor, uint32_t policy, int st
     } else {
         slot = free_slot;
         off = myc_cursor_off((uint32_t)slot);
-        /* The slot is set up while CLAIMING: a lock holder that dies here
-         * leaves it to be freed by the next one. */
-        myc_store_release_u32(m->base, off + MYC_CURSOR_OFF_STATE, MYC_CURSOR_CLAIMING);
-        start_position(m, start_oldest, &r->head, &r->index, &r->index_known);
-        /* relaxed: published by the release store of STATE below. */
-        myc_store_relaxed_u32(m->base, off + MYC_CURSOR_OFF_POLICY, r->policy);
-        myc_store_relaxed_u64(m->base, off + MYC_CURSOR_OFF_OWNER, me);
-        myc_store_relaxed_u64(m->base, off + MYC_CURSOR_OFF_POSITION, r->head);
-        myc_store_relaxed_u64(m->base, off + MYC_CURSOR_OFF_INDEX, r->index);
-        for (uint64_t w = MYC_CURSOR_OFF_FRAMES; w <= MYC_CURSOR_OFF_UNTETHERS; w += 8)
-            myc_store_relaxed_u64(m->base, off + w, 0);
-        char name[MYC_CURSOR_NAME_MAX + 1] = {0};
-        if (cursor != NULL) memcpy(name, cursor, strlen(cursor));
-        memcpy(m->base + off + MYC_CURSOR_OFF_NAME, name, sizeof name);
-        myc_store_release_u32(m->base, off + MYC_CURSOR_OFF_STATE, MYC_CURSOR_READY);
+        slot_create(m, (uint32_t)slot, cursor, r->policy, me, start_oldest, &r->head, &r->index,
+                    &r->index_known);
     }
     r->cursor_slot = slot;
     myc_store_relaxed_u64(m->base, off + MYC_CURSOR_OFF_ATTACHED_NS, myc_realtime_ns());
@@ -295,6 +350,40 @@ void myc_cursor_detach(myc_reader *r) {
         myc_store_release_u32(m->base, off + MYC_CURSOR_OFF_STATE, MYC_CURSOR_FREE);
     }
     table_unlock(m);
+}
+
+int myc_cursor_register(const char *name, const char *cursor) {
+    if (cursor == NULL) return myc_fail(MYC_ERR_ARG, "cursor name must not be NULL");
+    int rc = cursor_name_check(cursor);
+    if (rc != MYC_OK) return rc;
+    myc_map m;
+    rc = myc_open_map(name, MYC_ATTACH, 0, 0, 0, NULL, 0, 0, &m);
+    if (rc != MYC_OK) return rc;
+    if (m.readers == 0) {
+        myc_close_map(&m);
+        return myc_fail(MYC_ERR_ARG, "channel '%s' is a single-reader channel: it has no cursors", name);
+    }
+    rc = table_lock(&m);
+    if (rc != MYC_OK) {
+        myc_close_map(&m);
+        return rc;
+    }
+    int slot = -1, free_slot = -1;
+    uint64_t owner = 0;
+    char names[MYC_READER_SLOTS * (MYC_CURSOR_NAME_MAX + 3) + 1];
+    rc = tail_aligned(&m);
+    if (rc == MYC_OK) rc = lookup(&m, cursor, &slot, &owner, &free_slot, names, sizeof names);
+    if (rc == MYC_OK && slot < 0) { /* new: detached, durable, tethered, at the tail */
+        uint64_t position, index;
+        int index_known;
+        slot_create(&m, (uint32_t)free_slot, cursor, MYC_POLICY_TETHERED | MYC_CURSOR_DURABLE, 0, 0,
+                    &position, &index, &index_known);
+        /* seq_cst: as tether(); writers keep frames for it from now on. */
+        myc_store_seq_cst_u32(m.base, myc_cursor_off((uint32_t)free_slot) + MYC_CURSOR_OFF_TETHER, 1);
+    }
+    table_unlock(&m);
+    myc_close_map(&m);
+    return rc;
 }
 
 int myc_cursor_forget(const char *name, const char *cursor) {

@@ -207,3 +207,46 @@ def test_bad_input(channel_names: Callable[[], str]) -> None:
     b.close()
     assert cursors(name) == []
     w.close()
+
+
+def test_register_cursor_keeps_later_frames_and_never_holds_the_cursor(channel_name: str) -> None:
+    """register_cursor makes a durable cursor nobody holds: frames written after
+    it wait for its reader, and a reader attaching it while another thread keeps
+    registering it is never refused (attach-and-close registration was)."""
+    import threading
+
+    from mycelium_shm import register_cursor
+    from mycelium_shm.errors import TooManyReaders
+
+    with ShmWriter(channel_name, create=True, capacity=1 << 16, readers=2) as w:
+        w.write(1, b"before")
+        register_cursor(channel_name, "n")
+        (info,) = cursors(channel_name)
+        assert (info["name"], info["pid"], info["durable"], info["tethered"]) == ("n", 0, True, True)
+        w.write(2, b"after")
+        stop = threading.Event()
+        failures: list[BaseException] = []
+
+        def keep_registering() -> None:
+            while not stop.is_set():
+                try:
+                    register_cursor(channel_name, "n")
+                except BaseException as exc:
+                    failures.append(exc)
+                    return
+
+        thread = threading.Thread(target=keep_registering)
+        thread.start()
+        try:
+            for _ in range(300):
+                ShmReader(channel_name, cursor="n").close()
+        finally:
+            stop.set()
+            thread.join()
+        assert failures == []
+        with ShmReader(channel_name, cursor="n") as r:
+            assert r.read(timeout=0) == (2, b"after")
+            assert r.read(timeout=0) is None
+        register_cursor(channel_name, "m")
+        with pytest.raises(TooManyReaders):
+            register_cursor(channel_name, "third")
