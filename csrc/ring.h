@@ -486,6 +486,11 @@ int myc_reader_cursor(const myc_reader *reader, myc_cursor_info *out);
 /* The cursors of channel `name` (an observer: maps read-only).  Fills up to
  * `max` entries and sets *count to the number of cursors in use. */
 int myc_inspect_cursors(const char *name, myc_cursor_info *out, uint32_t max, uint32_t *count);
+/* Create durable, tethered cursor `cursor` of broadcast channel `name` at
+ * the tail, held by nobody (what attaching it and closing would leave, with
+ * no moment where a live process holds it); MYC_OK if it exists already,
+ * held or not.  MYC_ERR_TOO_MANY_READERS if no slot is free. */
+int myc_cursor_register(const char *name, const char *cursor);
 /* Free a durable cursor that no live reader holds (MYC_ERR_READER_BUSY if
  * one does, MYC_ERR_NOT_FOUND if there is no cursor of that name). */
 int myc_cursor_forget(const char *name, const char *cursor);

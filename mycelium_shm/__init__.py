@@ -20,6 +20,7 @@ from .channel import (
     forget_cursor,
     inspect,
     list_channels,
+    register_cursor,
     unlink,
 )
 from .errors import (
@@ -97,5 +98,6 @@ __all__ = [
     "inspect",
     "list_channels",
     "message",
+    "register_cursor",
     "unlink",
 ]

@@ -148,6 +148,7 @@ typedef struct myc_cursor_info {
 int myc_reader_cursor(const myc_reader *reader, myc_cursor_info *out);
 int myc_inspect_cursors(const char *name, myc_cursor_info *out, uint32_t max, uint32_t *count);
 int myc_cursor_forget(const char *name, const char *cursor);
+int myc_cursor_register(const char *name, const char *cursor);
 int myc_reader_check_held(myc_reader *reader);
 """
 

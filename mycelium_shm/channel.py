@@ -22,6 +22,7 @@ __all__ = [
     "list_channels",
     "object_kind",
     "object_path",
+    "register_cursor",
     "unlink",
 ]
 
@@ -201,6 +202,22 @@ def cursors(name: str) -> list[dict[str, Any]]:
     if rc != lib.MYC_OK:
         raise_for(rc)
     return [cursor_dict(out[i]) for i in range(min(int(count[0]), slots))]
+
+
+def register_cursor(name: str, cursor: str) -> None:
+    """Create the durable, tethered cursor ``cursor`` of broadcast channel
+    ``name`` at its tail, held by nobody: writers keep every later frame for
+    a reader that attaches it later.  This is what attaching it and closing
+    would leave, without the moment in which this process holds it (a
+    reader attaching then would get ``ReaderBusy``).  Nothing happens if it
+    exists already, held or not; ``TooManyReaders`` if no slot is free;
+    ``ValueError`` on a single-reader channel or a bad name."""
+    raw = check_cursor(cursor)
+    if raw == ffi.NULL:
+        raise TypeError("cursor must be a str")
+    rc = lib.myc_cursor_register(encode_name(name), raw)
+    if rc != lib.MYC_OK:
+        raise_for(rc)
 
 
 def forget_cursor(name: str, cursor: str) -> None:

@@ -77,8 +77,8 @@ def test_subscription_waits_for_the_channel_and_polls(schema, buses, channel):
 
 
 def test_a_cursor_held_for_an_instant_is_waited_for(schema, channel):
-    """A publication registers its subscribers' cursors by attaching each for
-    an instant: a subscription that finds its cursor held tries again."""
+    """A subscription that finds its cursor held by another live reader for
+    a moment (here the test's own reader) tries again."""
     name = channel()
     pub = ShmPublication(name, subscribers=["n"], schema=schema)
     holder = ShmReader(name, schema=schema, cursor="n")  # the registration's hold

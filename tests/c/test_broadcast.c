@@ -425,6 +425,60 @@ static void test_durable_resume(void) {
     myc_writer_close(w);
 }
 
+/* myc_cursor_register: a durable cursor that exists before its reader, held
+ * by nobody; frames written after it are kept for it; an existing cursor
+ * (held or not) is left as it is. */
+static void test_register(void) {
+    const char *name = fresh_name("register");
+    myc_writer *w = bc_writer(name, 3, 0);
+    uint8_t buf[256], out[4096];
+    uint64_t seq = 0;
+    for (; seq < 5; seq++) CHECK_EQ(myc_write(w, 1, buf, fill_frame(buf, 0, seq, 100), 0), MYC_OK);
+    CHECK_EQ(myc_cursor_register(name, "keep"), MYC_OK);
+    myc_cursor_info ci[MYC_READER_SLOTS];
+    uint32_t count = 0;
+    CHECK_EQ(myc_inspect_cursors(name, ci, MYC_READER_SLOTS, &count), MYC_OK);
+    CHECK_EQ(count, 1);
+    CHECK(strcmp(ci[0].name, "keep") == 0);
+    CHECK_EQ(ci[0].durable, 1);
+    CHECK_EQ(ci[0].tethered, 1);
+    CHECK_EQ(ci[0].pid, 0);
+    CHECK_EQ(ci[0].lag, 0);
+    CHECK_EQ(ci[0].attached_ns, 0);
+    for (; seq < 15; seq++) CHECK_EQ(myc_write(w, 1, buf, fill_frame(buf, 0, seq, 100), 0), MYC_OK);
+    myc_reader *held = bc_reader(name, "held", 0);
+    CHECK_EQ(myc_cursor_register(name, "held"), MYC_OK); /* held: left to its reader */
+    CHECK_EQ(myc_cursor_register(name, "keep"), MYC_OK); /* exists: unchanged */
+    CHECK_EQ(myc_inspect_cursors(name, ci, MYC_READER_SLOTS, &count), MYC_OK);
+    CHECK_EQ(count, 2);
+    for (uint32_t i = 0; i < count; i++)
+        if (strcmp(ci[i].name, "held") == 0) CHECK_EQ(ci[i].pid, (int32_t)getpid());
+    CHECK_EQ(myc_cursor_register(name, "third"), MYC_OK);
+    CHECK_EQ(myc_cursor_register(name, "fourth"), MYC_ERR_TOO_MANY_READERS);
+    CHECK(strstr(myc_last_error(), "all are taken") != NULL);
+    myc_reader *r = bc_reader(name, "keep", 0);
+    uint64_t next = 5;
+    int64_t got;
+    while ((got = myc_read(r, 0, out, sizeof out)) >= 0) {
+        uint32_t wr = 0;
+        uint64_t s = 0;
+        CHECK(check_frame(out, (uint32_t)READ_LEN(got), &wr, &s));
+        CHECK_EQ(s, next);
+        next = s + 1;
+    }
+    CHECK_EQ(next, 15); /* the 10 frames written after it, none before */
+    myc_reader_close(r);
+    myc_reader_close(held);
+    myc_writer_close(w);
+    CHECK_EQ(myc_cursor_register(name, "a-name-of-forty-bytes-is-one-too-long-xy"), MYC_ERR_ARG);
+    const char *single = fresh_name("register-single");
+    myc_writer *sw = NULL;
+    CHECK_EQ(myc_writer_open(single, MYC_CREATE, 4096, 0, 0, NULL, &sw), MYC_OK);
+    CHECK_EQ(myc_cursor_register(single, "x"), MYC_ERR_ARG);
+    myc_writer_close(sw);
+    CHECK_EQ(myc_cursor_register(fresh_name("register-none"), "x"), MYC_ERR_NOT_FOUND);
+}
+
 /* MYC_START_OLDEST: a new cursor sees what a tethered reader still holds. */
 static void test_start_oldest(void) {
     const char *name = fresh_name("oldest");
@@ -527,6 +581,7 @@ int main(int argc, char **argv) {
         {"untether_window", test_untether_window, NULL},
         {"dead_reader_untethered_at_once", test_dead_reader_untethered_at_once, NULL},
         {"durable_resume", test_durable_resume, NULL},
+        {"register", test_register, NULL},
         {"start_oldest", test_start_oldest, NULL},
         {"zero_copy_readers", test_zero_copy_readers, NULL},
         {"hostile_cursor_table", test_hostile_cursor_table, NULL},

@@ -17,6 +17,7 @@ let exists name =
 
 let cursors = Ffi.inspect_cursors
 let forget_cursor = Ffi.cursor_forget
+let register_cursor = Ffi.cursor_register
 let max_readers = Ffi.reader_slots
 let cursor_name_max = Ffi.cursor_name_max
 let digest_size = Ffi.digest_size

@@ -54,6 +54,15 @@ val cursors : string -> (Cursor.info list, Error.t) result
     [name] in slot order, without attaching to it; [[]] for a single-reader
     channel. *)
 
+val register_cursor : string -> string -> (unit, Error.t) result
+(** [register_cursor name cursor] creates the durable, tethered cursor
+    [cursor] of the broadcast channel [name] at its tail, held by nobody,
+    so that writers keep every later frame for a reader that attaches it
+    later (what attaching it and closing would leave, without the moment
+    in which this process holds it).  [Ok ()] if it exists already, held or
+    not; [Too_many_readers] if no slot is free; [Bad_argument] on a
+    single-reader channel or a bad name. *)
+
 val forget_cursor : string -> string -> (unit, Error.t) result
 (** [forget_cursor name cursor] frees the durable cursor [cursor] of the
     broadcast channel [name]: writers stop keeping frames for it and its

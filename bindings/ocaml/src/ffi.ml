@@ -295,11 +295,14 @@ let inspect_cursors name =
            (Ok [])
       |> Result.map List.rev
 
-let cursor_forget name cursor =
+let with_cursor name cursor f =
   c_string "channel name" name @@ fun name ->
   if String.contains cursor '\000' then
     error Error.Bad_argument (Printf.sprintf "cursor name %S contains a NUL byte" cursor)
-  else check (F.cursor_forget name cursor)
+  else check (f name cursor)
+
+let cursor_forget name cursor = with_cursor name cursor F.cursor_forget
+let cursor_register name cursor = with_cursor name cursor F.cursor_register
 
 let check_held r = check (F.reader_check_held r)
 let writer_close = F.writer_close

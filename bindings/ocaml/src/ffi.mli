@@ -132,6 +132,9 @@ val inspect_cursors : string -> (Cursor.info list, Error.t) result
 val cursor_forget : string -> string -> (unit, Error.t) result
 (** [cursor_forget name cursor] is [myc_cursor_forget]. *)
 
+val cursor_register : string -> string -> (unit, Error.t) result
+(** [cursor_register name cursor] is [myc_cursor_register]. *)
+
 val check_held : reader -> (unit, Error.t) result
 (** [check_held r] is [myc_reader_check_held]: after {!peek} and before
     {!release}, [Error] with [Lapped] if the held frame was overwritten. *)

@@ -745,6 +745,33 @@ pub fn inspect_cursors(name: &str) -> Result<Vec<CursorInfo>> {
     out[..filled].iter().map(CursorInfo::from_raw).collect()
 }
 
+/// Create the durable, tethered cursor `cursor` of the broadcast channel
+/// `name` at its tail, held by nobody: writers keep every later frame for a
+/// reader that attaches it later.  This is what attaching it and dropping
+/// the reader would leave, without the moment in which this process holds
+/// it (a subscriber attaching then would find it busy).  `Ok` if it exists
+/// already, held or not; [`Error::TooManyReaders`] if no slot is free;
+/// [`Error::InvalidArgument`] on a single-reader channel or a bad name.
+///
+/// ```
+/// use mycelium_shm::{inspect_cursors, register_cursor, Options, ShmWriter};
+///
+/// let name = format!("doc-register-cursor-{}", std::process::id());
+/// # let _guard = mycelium_shm::UnlinkGuard::new(&name);
+/// let _w = ShmWriter::create(&name, &Options::new().readers(2)).unwrap();
+/// register_cursor(&name, "later").unwrap();
+/// let cursors = inspect_cursors(&name).unwrap();
+/// assert_eq!((cursors[0].name.as_str(), cursors[0].pid), ("later", None)); // held by nobody
+/// register_cursor(&name, "later").unwrap(); // exists: unchanged
+/// assert_eq!(inspect_cursors(&name).unwrap().len(), 1);
+/// ```
+pub fn register_cursor(name: &str, cursor: &str) -> Result<()> {
+    let c = c_name(name)?;
+    let k = c_cursor(cursor)?;
+    // SAFETY: both strings are NUL-terminated and live for the call.
+    check(unsafe { sys::myc_cursor_register(c.as_ptr(), k.as_ptr()) })
+}
+
 /// Free the durable cursor `cursor` of the broadcast channel `name`: writers
 /// stop keeping frames for it and its slot is free for another reader.
 /// [`Error::ReaderBusy`] while a live reader holds it; [`Error::NotFound`]

@@ -60,9 +60,9 @@ pub mod generated;
 pub mod sys;
 
 pub use channel::{
-    check_name, force_unblock, forget_cursor, inspect, inspect_cursors, set_wait_slice, unlink, Batch,
-    CursorInfo, Frame, FrameView, Info, OpenMode, Options, Policy, ReaderOptions, Reservation, ShmReader,
-    ShmWriter, Start, Stats, UnlinkGuard, CURSOR_NAME_MAX, MAX_READERS,
+    check_name, force_unblock, forget_cursor, inspect, inspect_cursors, register_cursor, set_wait_slice,
+    unlink, Batch, CursorInfo, Frame, FrameView, Info, OpenMode, Options, Policy, ReaderOptions, Reservation,
+    ShmReader, ShmWriter, Start, Stats, UnlinkGuard, CURSOR_NAME_MAX, MAX_READERS,
 };
 pub use codec::{Encode, Schema};
 pub use error::{BatchError, Error, Result};

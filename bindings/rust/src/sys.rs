@@ -558,6 +558,8 @@ extern "C" {
     ) -> c_int;
     /// Free a durable cursor no live reader holds.
     pub fn myc_cursor_forget(name: *const c_char, cursor: *const c_char) -> c_int;
+    /// Create a durable, tethered cursor at the tail, held by nobody.
+    pub fn myc_cursor_register(name: *const c_char, cursor: *const c_char) -> c_int;
     /// After `myc_peek`: `MYC_OK` if the held frame is intact,
     /// `MYC_ERR_LAPPED` if a writer may have overwritten it.
     pub fn myc_reader_check_held(reader: *mut MycReader) -> c_int;

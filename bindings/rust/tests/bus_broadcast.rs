@@ -108,8 +108,8 @@ fn one_write_per_publish_reaches_three_subscribers_in_order() {
 
 #[test]
 fn a_cursor_held_for_an_instant_is_waited_for() {
-    // A publication registers its subscribers' cursors by attaching each for
-    // an instant: a subscriber that finds its own held tries again.
+    // A subscriber that finds its cursor held by another live reader for a
+    // moment (here the test's own reader) tries again.
     let name = unique("held");
     let _guard = UnlinkGuard::new(&name);
     let feed = MessageBus::with_schema::<Message>("feed");

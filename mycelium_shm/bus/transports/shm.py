@@ -41,10 +41,10 @@ __all__ = ["ShmInbound", "ShmLink", "ShmPublication", "ShmSubscription"]
 
 log = logging.getLogger("mycelium_shm.bus.shm")
 
-# A publication registers each subscriber's cursor by attaching it for an
-# instant (ShmPublication), so a subscriber attaching then finds it held: it
-# tries again.  Held for longer than this, it is another live reader of the
-# same name, and an error.
+# A subscription that finds its cursor held by another live reader (a tool
+# or a process that attached it for a moment) tries again.  Held for longer
+# than this, it is another reader of the same name, and an error.
+# (Publications register cursors without holding them: register_cursor.)
 BUSY_GRACE_S = 1.0
 
 
@@ -331,7 +331,7 @@ class ShmPublication:
         unlink_on_close: bool = False,
         name: str | None = None,
     ) -> None:
-        from mycelium_shm import ShmReader, ShmWriter
+        from mycelium_shm import ShmWriter, register_cursor
 
         self.channel = channel
         self.name = name or f"shm-pub:{channel}"
@@ -348,11 +348,8 @@ class ShmPublication:
             readers=readers,
             untether=untether,
         )
-        for cursor in self.subscribers:
-            try:  # a durable cursor at the tail; a live subscriber has one already
-                ShmReader(channel, schema=schema, cursor=cursor).close()
-            except ReaderBusy:
-                pass
+        for cursor in self.subscribers:  # a durable cursor at the tail (one that exists stays)
+            register_cursor(channel, cursor)
         # A subscriber whose cursor was attached after this has come.
         self._registered_ns = time.time_ns()
         self._all_attached = not self.subscribers
@@ -417,8 +414,8 @@ class ShmSubscription:
 
     The channel may not exist yet (processes start in any order): the
     endpoint attaches with exponential backoff, also while its cursor is
-    held by another live reader (the publication registering it), for up
-    to ``BUSY_GRACE_S``; after that, :class:`~mycelium_shm.ReaderBusy`.  A restarted node resumes at
+    held by another live reader (something that attached it for a moment),
+    for up to ``BUSY_GRACE_S``; after that, :class:`~mycelium_shm.ReaderBusy`.  A restarted node resumes at
     its cursor, so nothing published while it was down is lost (unless the
     publisher untethered it, which is logged with the number of frames lost
     and counted in ``stats["lost"]``).

@@ -93,9 +93,9 @@ let shm_subscription ?(policy = Cursor.Tethered) ?(backoff_initial = 0.005) ?(ba
     ?(batch = 256) ~digest ~cursor channel =
   let name = Printf.sprintf "shm-sub:%s[%s]" channel cursor in
   (* One attach attempt: [Ok None] while the channel does not exist, or while
-     another live reader has held the cursor for less than [busy_grace] (a
-     publication registers its subscribers' cursors by attaching each for an
-     instant; longer, it is another reader of the same name). *)
+     another live reader has held the cursor for less than [busy_grace]
+     (something that attached it for a moment; longer, it is another reader
+     of the same name). *)
   let busy_since = ref None in
   let try_attach () =
     match Reader.attach ~schema_digest:digest ~cursor ~policy channel with

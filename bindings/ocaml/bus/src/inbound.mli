@@ -48,9 +48,8 @@ val shm_subscription :
     order: the reader thread retries with backoff, [backoff_initial]
     doubling up to [backoff_max] seconds, 0.005 to 0.02: a subscriber starts reading within 20 ms of its publisher), but a channel of
     another digest is [Schema_mismatch].  A cursor another live reader
-    holds is tried again for {!busy_grace} seconds (a publication registers
-    its subscribers' cursors by attaching each for an instant), then is a
-    [Channel] error ([Reader_busy]).  A restarted node resumes at its
+    holds is tried again for {!busy_grace} seconds (something that attached
+    it for a moment), then is a [Channel] error ([Reader_busy]).  A restarted node resumes at its
     cursor, so nothing published while it was down is lost, unless the
     publisher untethered it: those frames are logged (one line) and counted
     in [lost].  Reads take up to [batch] (256) frames at a time.  {!close}

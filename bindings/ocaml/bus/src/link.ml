@@ -454,16 +454,13 @@ let shm_publication ?(capacity = 1 lsl 20) ?(spare_readers = 1) ?(untether = 10.
   with
   | Error e -> Error (Bus_error.of_channel e)
   | Ok w -> (
-      (* A durable cursor at the tail for every subscriber; a live
-         subscriber holds one already (Reader_busy). *)
+      (* A durable cursor at the tail for every subscriber (one that
+         exists, held or not, is left as it is). *)
       let rec register = function
         | [] -> Ok ()
         | cursor :: rest -> (
-            match Reader.attach ~schema_digest:digest ~cursor channel with
-            | Ok r ->
-                Reader.close r;
-                register rest
-            | Error { Error.code = Error.Reader_busy; _ } -> register rest
+            match Channel.register_cursor channel cursor with
+            | Ok () -> register rest
             | Error e -> Error (Bus_error.of_channel e))
       in
       match register subscribers with

@@ -613,8 +613,8 @@ let test_broadcast_untethered_counts_lost () =
   Alcotest.(check int) "the last one" n (List.nth got (List.length got - 1));
   Alcotest.(check int) "as the cursor says" (cursor_named name "slow").lost (stat "lost")
 
-(* A publication registers its subscribers' cursors by attaching each for an
-   instant: a subscription that finds its own held tries again. *)
+(* A subscription that finds its cursor held by another live reader for a
+   moment (here the test's own reader) tries again. *)
 let test_broadcast_cursor_held_for_an_instant () =
   with_channel @@ fun name ->
   let pub = publication name in

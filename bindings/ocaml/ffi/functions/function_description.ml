@@ -79,6 +79,9 @@ module Functions (F : Ctypes.FOREIGN) = struct
   let cursor_forget =
     foreign "myc_cursor_forget" (string @-> string @-> returning int)
 
+  let cursor_register =
+    foreign "myc_cursor_register" (string @-> string @-> returning int)
+
   (* After a peek: was the held frame overwritten (lossy readers)? *)
   let reader_check_held =
     foreign "myc_reader_check_held" (ptr reader @-> returning int)

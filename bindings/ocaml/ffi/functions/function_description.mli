@@ -118,6 +118,9 @@ module Functions (F : FOREIGN) : sig
   val cursor_forget : (string -> string -> int F.return) F.result
   (** [myc_cursor_forget]. *)
 
+  val cursor_register : (string -> string -> int F.return) F.result
+  (** [myc_cursor_register]. *)
+
   val reader_check_held : (reader structure ptr -> int F.return) F.result
   (** [myc_reader_check_held]: after a peek, whether the held frame is
       intact. *)

@@ -507,12 +507,8 @@ impl ShmPublication {
         opts.schema_digest = digest;
         let writer = ShmWriter::open(channel, OpenMode::CreateOrAttach, &opts)?;
         for cursor in subscribers {
-            // A durable cursor at the tail; a live subscriber holds one already.
-            match ShmReader::attach_with(channel, &opts, &ReaderOptions::new().cursor(cursor)) {
-                Ok(reader) => drop(reader),
-                Err(Error::ReaderBusy(_)) => {}
-                Err(e) => return Err(e),
-            }
+            // A durable cursor at the tail (one that exists, held or not, stays).
+            crate::channel::register_cursor(channel, cursor)?;
         }
         let registered_ns = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -733,9 +729,9 @@ impl ShmSubscription {
 }
 
 /// How long a subscription keeps trying a cursor that another live reader
-/// holds: a publication registers its subscribers' cursors by attaching
-/// each for an instant, so a subscriber can find its own held; longer, it
-/// is another reader of the same name, and an error.
+/// holds (something that attached it for a moment; publications register
+/// cursors without holding them, [`crate::register_cursor`]); longer, it is
+/// another reader of the same name, and an error.
 pub const BUSY_GRACE: Duration = Duration::from_secs(1);
 
 /// One attach attempt: `Ok(None)` while the channel does not exist, or while
