@@ -352,22 +352,27 @@ void myc_cursor_detach(myc_reader *r) {
     table_unlock(m);
 }
 
-int myc_cursor_register(const char *name, const char *cursor) {
+/* For an operator's call on cursor `cursor` of channel `name`: the name
+ * checked, the channel mapped (read-write, any schema) and its cursor table
+ * locked.  Undone by table_unlock, then myc_close_map. */
+static int open_table(const char *name, const char *cursor, myc_map *m) {
     if (cursor == NULL) return myc_fail(MYC_ERR_ARG, "cursor name must not be NULL");
     int rc = cursor_name_check(cursor);
     if (rc != MYC_OK) return rc;
-    myc_map m;
-    rc = myc_open_map(name, MYC_ATTACH, 0, 0, 0, NULL, 0, 0, &m);
+    rc = myc_open_map(name, MYC_ATTACH, 0, 0, 0, NULL, 0, 0, m);
     if (rc != MYC_OK) return rc;
-    if (m.readers == 0) {
-        myc_close_map(&m);
-        return myc_fail(MYC_ERR_ARG, "channel '%s' is a single-reader channel: it has no cursors", name);
-    }
-    rc = table_lock(&m);
-    if (rc != MYC_OK) {
-        myc_close_map(&m);
-        return rc;
-    }
+    if (m->readers == 0)
+        rc = myc_fail(MYC_ERR_ARG, "channel '%s' is a single-reader channel: it has no cursors", name);
+    else
+        rc = table_lock(m);
+    if (rc != MYC_OK) myc_close_map(m);
+    return rc;
+}
+
+int myc_cursor_register(const char *name, const char *cursor) {
+    myc_map m;
+    int rc = open_table(name, cursor, &m);
+    if (rc != MYC_OK) return rc;
     int slot = -1, free_slot = -1;
     uint64_t owner = 0;
     char names[MYC_READER_SLOTS * (MYC_CURSOR_NAME_MAX + 3) + 1];
@@ -387,21 +392,9 @@ int myc_cursor_register(const char *name, const char *cursor) {
 }
 
 int myc_cursor_forget(const char *name, const char *cursor) {
-    if (cursor == NULL) return myc_fail(MYC_ERR_ARG, "cursor name must not be NULL");
-    int rc = cursor_name_check(cursor);
-    if (rc != MYC_OK) return rc;
     myc_map m;
-    rc = myc_open_map(name, MYC_ATTACH, 0, 0, 0, NULL, 0, 0, &m);
+    int rc = open_table(name, cursor, &m);
     if (rc != MYC_OK) return rc;
-    if (m.readers == 0) {
-        myc_close_map(&m);
-        return myc_fail(MYC_ERR_ARG, "channel '%s' is a single-reader channel: it has no cursors", name);
-    }
-    rc = table_lock(&m);
-    if (rc != MYC_OK) {
-        myc_close_map(&m);
-        return rc;
-    }
     rc = myc_fail(MYC_ERR_NOT_FOUND, "channel '%s' has no cursor named '%s'", name, cursor);
     for (uint32_t i = 0; i < m.readers; i++) {
         uint64_t off = myc_cursor_off(i);

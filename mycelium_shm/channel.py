@@ -212,12 +212,7 @@ def register_cursor(name: str, cursor: str) -> None:
     reader attaching then would get ``ReaderBusy``).  Nothing happens if it
     exists already, held or not; ``TooManyReaders`` if no slot is free;
     ``ValueError`` on a single-reader channel or a bad name."""
-    raw = check_cursor(cursor)
-    if raw == ffi.NULL:
-        raise TypeError("cursor must be a str")
-    rc = lib.myc_cursor_register(encode_name(name), raw)
-    if rc != lib.MYC_OK:
-        raise_for(rc)
+    _cursor_call(lib.myc_cursor_register, name, cursor)
 
 
 def forget_cursor(name: str, cursor: str) -> None:
@@ -225,10 +220,15 @@ def forget_cursor(name: str, cursor: str) -> None:
     writers stop keeping frames for it and its slot is free.  ``ReaderBusy``
     while a live reader holds it; ``ChannelNotFound`` if there is no such
     cursor (or channel)."""
+    _cursor_call(lib.myc_cursor_forget, name, cursor)
+
+
+def _cursor_call(call: Any, name: str, cursor: str) -> None:
+    """``call(name, cursor)`` of the C core, its error raised."""
     raw = check_cursor(cursor)
     if raw == ffi.NULL:
         raise TypeError("cursor must be a str")
-    rc = lib.myc_cursor_forget(encode_name(name), raw)
+    rc = call(encode_name(name), raw)
     if rc != lib.MYC_OK:
         raise_for(rc)
 
