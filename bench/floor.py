@@ -8,6 +8,11 @@ the other rows, both busy-polling:
   round trip, each trip timed with CLOCK_MONOTONIC exactly as ring_bench
   times its own.  Nothing that crosses processes through shared memory can
   make a 64 B round trip faster.
+* "floor: framed ping-pong" (RTT, shown beside the RTT targets, never a
+  divisor): the same round trips with the 64 B payload behind a 16-byte
+  header (stamp and length) at positions advancing by 80 bytes, so each
+  message spans two cache lines as a 64 B ring frame does.  It shows, in the
+  same run, what a header in front of the payload costs by itself.
 * "floor: SPSC ring" (throughput rows): a minimal single-producer
   single-consumer ring of fixed-size messages (1 MiB of slots, cached
   opposite index, release/acquire), copying each message in and out; mode
@@ -27,6 +32,7 @@ import tempfile
 
 from . import common
 from .cring import BUILD_DIR, HERE, _run_procs, compile_c
+from .report import FLOOR_FRAMED as FRAMED
 from .report import FLOOR_MPSC as MPSC
 from .report import FLOOR_PINGPONG as PINGPONG
 from .report import FLOOR_SPSC as SPSC
@@ -50,7 +56,7 @@ class FloorTransport(Transport):
     wait = "busy-poll"
 
     def __init__(self, what, mode="single"):
-        if what not in ("pingpong", "spsc", "mpsc"):
+        if what not in ("pingpong", "framed", "spsc", "mpsc"):
             raise ValueError(what)
         self.what = what
         self.mode = mode
@@ -58,6 +64,13 @@ class FloorTransport(Transport):
             self.name = PINGPONG
             self.kinds = ("rtt",)
             self.note = "bench/c/floor.c pingpong: one 64 B line each way per round trip"
+        elif what == "framed":
+            self.name = FRAMED
+            self.kinds = ("rtt",)
+            self.note = (
+                "bench/c/floor.c framed: a 16 B stamp header + 64 B payload each way, "
+                "80 B frames advancing through a ring (two cache lines per message)"
+            )
         elif what == "mpsc":
             self.name = MPSC
             self.kinds = ("tput",)
@@ -88,11 +101,11 @@ class FloorTransport(Transport):
 
     def run_rtt(self, size, n, warm, timeout):
         if size != LINE:
-            raise common.BenchError(f"the ping-pong floor moves {LINE} B lines, not {size} B")
+            raise common.BenchError(f"the ping-pong floors move {LINE} B, not {size} B")
         fd, out_path = tempfile.mkstemp(prefix="myc-bench-floor-")
         os.close(fd)
         try:
-            cmd = [self._binary, "pingpong", str(n), str(warm),
+            cmd = [self._binary, self.what, str(n), str(warm),
                    str(common.core_for(0)), str(common.core_for(1)), out_path]  # fmt: skip
             _run_procs([cmd], timeout)
             lat = array.array("q")
@@ -118,10 +131,11 @@ class FloorTransport(Transport):
 
 
 def floor_transports():
-    """The floor rows: RTT ping-pong, the SPSC ring per message and batched,
-    then the MPSC ring (one locked claim per message)."""
+    """The floor rows: RTT ping-pong (then its framed variant), the SPSC ring
+    per message and batched, then the MPSC ring (one locked claim per message)."""
     return [
         FloorTransport("pingpong"),
+        FloorTransport("framed"),
         FloorTransport("spsc", "single"),
         FloorTransport("spsc", "batch"),
         FloorTransport("mpsc"),

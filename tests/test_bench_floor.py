@@ -179,6 +179,22 @@ def test_the_mpsc_floor_row_is_shown_beside_the_single_call_target_never_divided
     assert "mpsc_floor_ratio" not in _target(_rows(), "c_single_vs_floor")
 
 
+def test_the_framed_ping_pong_is_shown_beside_the_rtt_targets_never_divided_by() -> None:
+    """The framed ping-pong (a header in front of the payload) divides nothing: RTT rows
+    keep their ping-pong ratio, the summary lists it, and both RTT targets name its ratio."""
+    rows = [*_rows(), _rtt(report.FLOOR_FRAMED, "c", 130, wait="busy-poll")]
+    assert report.floor_summary(rows)["framed_p50_ns"] == {64: 130}
+    ratios = report.add_floor_ratios(rows)
+    assert _find(ratios, kind="rtt", lang="c", wait="blocking")["vs_floor"] == pytest.approx(1.8)
+    assert _find(ratios, name=report.FLOOR_FRAMED)["vs_floor"] == pytest.approx(1.3)
+    for tid in ("c_rtt_vs_floor", "rust_rtt_vs_floor"):
+        t = _target(rows, tid)
+        assert t["framed_floor_ratio"] == pytest.approx(1.3)
+        assert t["row"].endswith("; the framed ping-pong floor row reads 1.30x")
+        assert "framed_floor_ratio" not in _target(_rows(), tid)
+    assert _target(rows, "c_rtt_vs_floor")["value"] == pytest.approx(1.5)  # judged as before
+
+
 def test_paired_ratios_are_kept_and_marked() -> None:
     """A row the suite paired with the floor keeps its ratio; the others are divided
     by the floor row, and the report marks those with *."""
@@ -419,6 +435,7 @@ def test_floor_rows_come_first_at_each_size_whatever_only_says() -> None:
     """The floor is measured in every run (--only need not name it), before the rows it divides."""
     steps = _plan("--only", "pyring")
     assert steps[0] == ("rtt", f"{PP} [c] single busy-poll", 64)
+    assert steps[1] == ("rtt", f"{report.FLOOR_FRAMED} [c] single busy-poll", 64)
     tput = [s for s in steps if s[0] == "tput"]
     assert [s[1].split(" [")[0] for s in tput] == [SPSC, SPSC, report.FLOOR_MPSC, "pyring"] * 2
     assert [s[2] for s in tput] == [64] * 4 + [1024] * 4
@@ -502,8 +519,22 @@ def test_pingpong_reports_every_round_trip(floor_binary: str) -> None:
     assert out.returncode == 0, out.stderr
     p50, p99, p999, low, mean = map(float, out.stdout.split())
     assert 0 < low <= p50 <= p99 <= p999 and mean > 0
-    with pytest.raises(Exception, match="64 B lines"):
+    with pytest.raises(Exception, match="move 64 B"):
         t.run_rtt(1024, 10, 1, 60)
+
+
+def test_framed_pingpong_checks_and_times_every_round_trip(floor_binary: str) -> None:
+    """The framed variant echoes 80-byte frames through two rings (wrapping them more than
+    once: 819 frames a ring), checking each frame's length and payload."""
+    t = floor.FloorTransport("framed")
+    assert t.unavailable() is None and t.name == report.FLOOR_FRAMED and t.kinds == ("rtt",)
+    lat = t.run_rtt(64, 3000, 100, 60)
+    assert len(lat) == 3000 and min(lat) > 0
+    out = subprocess.run([floor_binary, "framed", "500", "50", "-1", "-1"],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    p50, p99, p999, low, mean = map(float, out.stdout.split())
+    assert 0 < low <= p50 <= p99 <= p999 and mean > 0
 
 
 @pytest.mark.parametrize(("mode", "size"), [("single", 64), ("batch", 64), ("single", 1000),
@@ -534,6 +565,7 @@ def test_floor_rejects_a_bad_command_line(floor_binary: str) -> None:
     for argv in (["spsc", "4", "100", "10", "1", "-1", "-1"],
                  ["spsc", "64", "100", "100", "1", "-1", "-1"],
                  ["mpsc", "4", "100", "10", "-1", "-1"], ["mpsc", "64", "100", "100", "-1", "-1"],
-                 ["pingpong", "0", "0", "-1", "-1"], ["nonsense"]):  # fmt: skip
+                 ["pingpong", "0", "0", "-1", "-1"], ["framed", "0", "0", "-1", "-1"],
+                 ["nonsense"]):  # fmt: skip
         proc = subprocess.run([floor_binary, *argv], capture_output=True, timeout=30)
         assert proc.returncode == 64, argv

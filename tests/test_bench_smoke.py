@@ -136,6 +136,7 @@ def test_every_row_has_a_ratio_to_the_floor_of_the_same_run(smoke: dict) -> None
               and r["status"] == "ok"}  # fmt: skip
     assert floors == {
         ("floor: cache-line ping-pong", "single", 64),
+        ("floor: framed ping-pong", "single", 64),
         *(("floor: SPSC ring", mode, size) for mode in ("single", "batch") for size in (64, 65536)),
         *(("floor: MPSC ring", "single", size) for size in (64, 65536)),
     }
@@ -150,6 +151,7 @@ def test_every_row_has_a_ratio_to_the_floor_of_the_same_run(smoke: dict) -> None
     floor = smoke["result"]["floor"]
     assert floor["pingpong_p50_ns"] > 0 and set(floor["spsc_msgs_per_s"]) == {"64", "65536"}
     assert set(floor["mpsc_msgs_per_s"]) == {"64", "65536"}
+    assert set(floor["framed_p50_ns"]) == {"64"}
     md = (smoke["out"] / "results.md").read_text()
     assert "## Against the physical floor" in md and "x floor" in md
 

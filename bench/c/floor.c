@@ -14,6 +14,16 @@
  *       "P50 P99 P999 MIN MEAN" (ns, nearest rank) and, with OUT, stores the
  *       last N round-trip times in OUT (int64 ns, native order).
  *
+ *   floor framed N WARM CORE_PING CORE_PONG [OUT]
+ *       The same round trips with a 64-byte payload carried the way a ring
+ *       frame carries it: a 16-byte header (an 8-byte stamp, stored last
+ *       with release, and the length) in front of the payload, 80 bytes at
+ *       a position that advances by 80 per message in a ring per direction,
+ *       so every message spans two cache lines, as a 64 B mycelium frame
+ *       does.  Nothing else: no claim, no head or tail, no ownership.  It is
+ *       the least any format with a header in front of a 64 B payload moves
+ *       per trip.  Prints like pingpong.
+ *
  *   floor spsc SIZE N WARM BATCH CORE_PRODUCER CORE_CONSUMER
  *       A minimal single-producer single-consumer ring of fixed SIZE-byte
  *       messages (slots of SIZE rounded up to 64 bytes, 1 MiB of slots as
@@ -72,6 +82,13 @@
 #define OFF_PING 512    /* ping's line: u8 payload[56], u64 seq at +56 */
 #define OFF_PONG 768    /* pong's line */
 #define SEQ_OFF 56u
+/* framed: 16-byte header + 64-byte payload, 819 of them per direction (a
+ * whole number of frames, about 64 KiB), in rings after the control block. */
+#define FRAME_HEADER 16u
+#define FRAME_PAYLOAD 64u
+#define FRAME_BYTES (FRAME_HEADER + FRAME_PAYLOAD)
+#define FRAMES_PER_RING 819u
+#define FRAME_RING_BYTES (FRAMES_PER_RING * FRAME_BYTES)
 
 #define AT(base, off, type) ((type *)((uint8_t *)(base) + (off)))
 
@@ -172,32 +189,75 @@ static int64_t rank(const int64_t *sorted, long n, double q) {
 /* Cache-line ping-pong                                                      */
 /* ------------------------------------------------------------------------ */
 
-static int pingpong(int argc, char **argv) {
+/* Where the messages of one direction travel: one fixed line (pingpong),
+ * or a ring of 80-byte frames, message `seq` in the next one (framed). */
+typedef struct lane {
+    uint8_t *at; /* the line, or the ring of frames */
+    int framed;
+} lane;
+
+/* Message `seq`'s payload; its stamp in *stamp. */
+static uint8_t *lane_msg(lane l, uint64_t seq, uint8_t **stamp) {
+    if (!l.framed) {
+        *stamp = l.at + SEQ_OFF;
+        return l.at;
+    }
+    uint8_t *frame = l.at + ((seq - 1) % FRAMES_PER_RING) * FRAME_BYTES;
+    *stamp = frame;
+    return frame + FRAME_HEADER;
+}
+
+static uint32_t lane_payload(lane l) { return l.framed ? FRAME_PAYLOAD : SEQ_OFF; }
+
+static void lane_send(lane l, uint64_t seq, const uint8_t *payload) {
+    uint8_t *stamp, *dst = lane_msg(l, seq, &stamp);
+    if (l.framed) { /* the length, published by the stamp like the payload */
+        uint32_t frame_len = FRAME_BYTES;
+        memcpy(stamp + sizeof seq, &frame_len, sizeof frame_len);
+    }
+    memcpy(dst, payload, lane_payload(l));
+    /* release: the payload (and length) are visible before the stamp. */
+    __atomic_store_n(AT(stamp, 0, uint64_t), seq, __ATOMIC_RELEASE);
+}
+
+static void lane_receive(lane l, uint64_t seq, uint8_t *out, uint8_t *base) {
+    uint8_t *stamp, *src = lane_msg(l, seq, &stamp);
+    /* acquire: pairs with the sender's release store of the stamp, so the
+     * payload written before it is visible. */
+    while (__atomic_load_n(AT(stamp, 0, uint64_t), __ATOMIC_ACQUIRE) != seq) cpu_relax();
+    if (l.framed) {
+        uint32_t frame_len;
+        memcpy(&frame_len, stamp + sizeof seq, sizeof frame_len);
+        if (frame_len != FRAME_BYTES) give_up(base, 3, "framed: a frame has the wrong length");
+    }
+    memcpy(out, src, lane_payload(l));
+}
+
+static int pingpong(int argc, char **argv, int framed) {
     if (argc != 6 && argc != 7) return -1;
     long n = strtol(argv[2], NULL, 10), warm = strtol(argv[3], NULL, 10);
     long core_ping = strtol(argv[4], NULL, 10), core_pong = strtol(argv[5], NULL, 10);
     const char *out_path = argc == 7 ? argv[6] : NULL;
     if (n < 1 || warm < 0) return -1;
-    uint8_t *base = map_shared(CTL_BYTES);
-    uint8_t *ping_line = base + OFF_PING, *pong_line = base + OFF_PONG;
+    uint8_t *base = map_shared(CTL_BYTES + (framed ? 2 * FRAME_RING_BYTES : 0));
+    lane to_pong = {base + OFF_PING, 0}, to_ping = {base + OFF_PONG, 0};
+    if (framed) {
+        to_pong = (lane){base + CTL_BYTES, 1};
+        to_ping = (lane){base + CTL_BYTES + FRAME_RING_BYTES, 1};
+    }
+    uint32_t payload_len = lane_payload(to_pong);
     uint64_t total = (uint64_t)(n + warm);
 
     pid_t parent = getpid(), child = fork();
     if (child < 0) die("fork");
-    if (child == 0) { /* pong: echo every line back */
+    if (child == 0) { /* pong: echo every message back */
         follow_parent(parent);
         pin(core_pong);
-        uint8_t payload[SEQ_OFF];
+        uint8_t payload[FRAME_PAYLOAD];
         barrier(base);
         for (uint64_t seq = 1; seq <= total; seq++) {
-            /* acquire: pairs with ping's release store of its seq, so the
-             * payload written before it is visible. */
-            while (__atomic_load_n(AT(ping_line, SEQ_OFF, uint64_t), __ATOMIC_ACQUIRE) != seq)
-                cpu_relax();
-            memcpy(payload, ping_line, SEQ_OFF);
-            memcpy(pong_line, payload, SEQ_OFF);
-            /* release: publishes the payload above to ping's acquire load. */
-            __atomic_store_n(AT(pong_line, SEQ_OFF, uint64_t), seq, __ATOMIC_RELEASE);
+            lane_receive(to_pong, seq, payload, base);
+            lane_send(to_ping, seq, payload);
         }
         _exit(0);
     }
@@ -206,22 +266,17 @@ static int pingpong(int argc, char **argv) {
     int64_t *lat = malloc(sizeof(int64_t) * (size_t)n);
     if (lat == NULL) die("malloc");
     memset(lat, 0, sizeof(int64_t) * (size_t)n); /* no page faults while timing */
-    uint8_t payload[SEQ_OFF], echo[SEQ_OFF];
-    for (unsigned i = 0; i < SEQ_OFF; i++) payload[i] = (uint8_t)i;
+    uint8_t payload[FRAME_PAYLOAD], echo[FRAME_PAYLOAD];
+    for (unsigned i = 0; i < FRAME_PAYLOAD; i++) payload[i] = (uint8_t)i;
     barrier(base);
     for (uint64_t seq = 1; seq <= total; seq++) {
         int64_t t0 = now_ns();
         payload[0] = (uint8_t)seq;
-        memcpy(ping_line, payload, SEQ_OFF);
-        /* release: the payload is visible before the seq (pong acquires it). */
-        __atomic_store_n(AT(ping_line, SEQ_OFF, uint64_t), seq, __ATOMIC_RELEASE);
-        /* acquire: pairs with pong's release store of the echo's seq. */
-        while (__atomic_load_n(AT(pong_line, SEQ_OFF, uint64_t), __ATOMIC_ACQUIRE) != seq)
-            cpu_relax();
-        memcpy(echo, pong_line, SEQ_OFF);
+        lane_send(to_pong, seq, payload);
+        lane_receive(to_ping, seq, echo, base);
         int64_t t1 = now_ns();
-        if (echo[0] != (uint8_t)seq || echo[SEQ_OFF - 1] != payload[SEQ_OFF - 1])
-            give_up(base, 3, "pingpong: the echo is not the line sent");
+        if (echo[0] != (uint8_t)seq || echo[payload_len - 1] != payload[payload_len - 1])
+            give_up(base, 3, "pingpong: the echo is not the message sent");
         if (seq > (uint64_t)warm) lat[seq - (uint64_t)warm - 1] = t1 - t0;
     }
     if (reap(child)) return 2;
@@ -440,12 +495,14 @@ static int mpsc(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     int rc = -1;
-    if (argc >= 2 && strcmp(argv[1], "pingpong") == 0) rc = pingpong(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "pingpong") == 0) rc = pingpong(argc, argv, 0);
+    else if (argc >= 2 && strcmp(argv[1], "framed") == 0) rc = pingpong(argc, argv, 1);
     else if (argc >= 2 && strcmp(argv[1], "spsc") == 0) rc = spsc(argc, argv);
     else if (argc >= 2 && strcmp(argv[1], "mpsc") == 0) rc = mpsc(argc, argv);
     if (rc == -1) {
         fprintf(stderr,
                 "usage: floor pingpong N WARM CORE_PING CORE_PONG [OUT]\n"
+                "       floor framed N WARM CORE_PING CORE_PONG [OUT]\n"
                 "       floor spsc SIZE N WARM BATCH CORE_PRODUCER CORE_CONSUMER\n"
                 "       floor mpsc SIZE N WARM CORE_PRODUCER CORE_CONSUMER\n");
         return 64;
