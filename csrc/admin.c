@@ -37,14 +37,23 @@ static void read_stats(const myc_map *m, myc_stats *s) {
     s->takeovers = myc_load_relaxed_u64(b, MYC_OFF_TAKEOVERS);
 }
 
+/* The file may have shrunk under the handle's mapping since its last call:
+ * one fstat (statistics are no hot path).  The handle is const to callers;
+ * only its handle-local truncated flag may be set. */
+static int stats_map_ok(const myc_map *map) { return myc_map_check_size((myc_map *)map); }
+
 int myc_writer_stats(const myc_writer *w, myc_stats *out) {
     if (w == NULL) return myc_fail(MYC_ERR_CLOSED, "the writer is closed");
+    int rc = stats_map_ok(&w->map);
+    if (rc != MYC_OK) return rc;
     read_stats(&w->map, out);
     return MYC_OK;
 }
 
 int myc_reader_stats(const myc_reader *r, myc_stats *out) {
     if (r == NULL) return myc_fail(MYC_ERR_CLOSED, "the reader is closed");
+    int rc = stats_map_ok(&r->map);
+    if (rc != MYC_OK) return rc;
     read_stats(&r->map, out);
     if (r->cursor_slot >= 0) { /* broadcast: this reader's own numbers */
         out->head = r->head;
@@ -56,18 +65,17 @@ int myc_reader_stats(const myc_reader *r, myc_stats *out) {
     return MYC_OK;
 }
 
-int myc_inspect(const char *name, myc_info *out) {
-    myc_map map;
-    int rc = myc_open_map_readonly(name, &map);
-    if (rc != MYC_OK) return rc;
+/* myc_info from a validated mapping (the copies in `map` of the immutable
+ * fields; the rest read for display only). */
+static void fill_info(const myc_map *map, myc_info *out) {
     memset(out, 0, sizeof *out);
-    read_stats(&map, &out->stats);
-    const uint8_t *b = map.base;
+    read_stats(map, &out->stats);
+    const uint8_t *b = map->base;
     memcpy(out->schema_digest, b + MYC_OFF_SCHEMA_DIGEST, MYC_DIGEST_SIZE);
     memcpy(&out->created_ns, b + MYC_OFF_CREATED_NS, 8);
     memcpy(&out->format_version, b + MYC_OFF_VERSION, 4);
-    out->reader_slots = map.readers;
-    out->file_size = map.map_size;
+    out->reader_slots = map->readers;
+    out->file_size = map->map_size;
     uint64_t start;
     memcpy(&out->creator_pid, b + MYC_OFF_CREATOR_PID, 4);
     memcpy(&start, b + MYC_OFF_CREATOR_START, 8);
@@ -90,7 +98,22 @@ int myc_inspect(const char *name, myc_info *out) {
     out->stalled_pid = myc_load_relaxed_i32(b, MYC_OFF_STALL_PID);
     out->stalled_since_ns = myc_load_relaxed_u64(b, MYC_OFF_STALL_SINCE);
     out->hold_position = myc_load_relaxed_u64(b, MYC_OFF_HOLD);
+}
+
+int myc_inspect(const char *name, myc_info *out) {
+    myc_map map;
+    int rc = myc_open_map_readonly(name, &map);
+    if (rc != MYC_OK) return rc;
+    fill_info(&map, out);
     munmap(map.base, map.map_size);
+    return MYC_OK;
+}
+
+int myc_writer_inspect(const myc_writer *w, myc_info *out) {
+    if (w == NULL) return myc_fail(MYC_ERR_CLOSED, "the writer is closed");
+    int rc = stats_map_ok(&w->map);
+    if (rc != MYC_OK) return rc;
+    fill_info(&w->map, out);
     return MYC_OK;
 }
 
@@ -143,6 +166,20 @@ int myc_force_unblock(const char *name, int32_t *pid_out, uint64_t *position_out
     if (pos == tail || myc_stamp_final(stamp, pos) || slot < 0) {
         rc = myc_fail(MYC_ERR_EMPTY, "the reader of channel '%s' is not held by a live writer's claim",
                       name);
+        goto out;
+    }
+    /* acquire: pairs with the release CAS that set the hold (for the
+     * message only: a batch whose first frame was revoked already). */
+    uint64_t hold = myc_load_acquire_u64(m->base, MYC_OFF_HOLD);
+    uint64_t holder_start = myc_load_acquire_u64(m->base, myc_slot_off((uint32_t)(slot < 0 ? 0 : slot)) +
+                                                              MYC_SLOT_OFF_CLAIM_START);
+    if (!claimed && slot >= 0 && hold != MYC_NO_HOLD && holder_start <= hold && hold < pos) {
+        rc = myc_fail(MYC_ERR_READER_BUSY,
+                      "the claim at position %llu of channel '%s' is the rest of a batch whose "
+                      "first frame (position %llu) was force-unblocked already: its writer turns "
+                      "it into padding when it runs again, and the reader skips it if that writer "
+                      "dies; until then the reader waits",
+                      (unsigned long long)pos, name, (unsigned long long)hold);
         goto out;
     }
     if (!claimed) {

@@ -277,10 +277,11 @@ static int validate_header(const uint8_t *base, uint64_t file_size, const char *
     memcpy(&readers, base + MYC_OFF_READER_SLOTS, 4);
     memcpy(&untether_ms, base + MYC_OFF_UNTETHER_MS, 4);
     if ((features & MYC_FEATURE_BROADCAST) ? readers == 0 || readers > MYC_READER_SLOTS || untether_ms == 0
-                                           : readers != 0)
+                                           : readers != 0 || untether_ms != 0)
         return myc_fail(MYC_ERR_FORMAT,
                         "channel '%s' has features 0x%x with %u reader slots (untether %u ms): a "
-                        "broadcast channel has 1 to %u slots, any other none",
+                        "broadcast channel has 1 to %u slots and a non-zero untether time, any "
+                        "other neither",
                         name, features, readers, untether_ms, MYC_READER_SLOTS);
     if (!is_pow2(capacity) || capacity < MYC_MIN_CAPACITY || capacity > MYC_MAX_CAPACITY)
         return myc_fail(MYC_ERR_FORMAT, "channel '%s' capacity %llu is not a power of two in [%llu, %llu]",

@@ -241,6 +241,13 @@ enum { STUCK_WAIT = 0, STUCK_SKIPPED = 1, STUCK_RECHECK = 2 };
 static int resolve_stuck(myc_reader *r, const uint8_t *hdr) {
     myc_map *m = &r->map;
     uint64_t pos = r->head, confirmed_end = UINT64_MAX, intended_end = UINT64_MAX;
+    /* Judge the claim against TAIL as it is now, not as cached: a cached
+     * value may be one since corrected (a glitched or hostile store that
+     * passed the position checks), and a position at TAIL is no claim. */
+    int rc = refresh_tail(r);
+    if (rc == TAIL_LAPPED) return STUCK_RECHECK; /* the walk resynchronises */
+    if (rc != MYC_OK) return rc;
+    if (pos == r->tail_cache) return STUCK_RECHECK; /* the walk finds nothing */
     int covered = 0;
     int32_t live_confirmed = 0, live_intended = 0;
     for (uint32_t i = 0; i < MYC_WRITER_SLOTS && live_confirmed == 0; i++) {
@@ -295,7 +302,7 @@ static int resolve_stuck(myc_reader *r, const uint8_t *hdr) {
                         "covers it",
                         m->name, (unsigned long long)pos, (unsigned long long)r->tail_cache);
     }
-    int rc = refresh_tail(r);
+    rc = refresh_tail(r); /* again: TAIL covers every claim confirmed by now */
     if (rc == TAIL_LAPPED) return STUCK_RECHECK; /* the walk resynchronises */
     if (rc != MYC_OK) return rc;
     if (min_end > r->tail_cache || (min_end % MYC_FRAME_ALIGNMENT) != 0)
@@ -535,7 +542,7 @@ static int reader_enter(myc_reader *r) {
                         r->map.name);
     if (!myc_flag_try_take(&r->busy))
         return myc_fail(MYC_ERR_HANDLE_BUSY, "the reader is in use by another thread");
-    if (__atomic_load_n(&r->map.truncated, __ATOMIC_RELAXED)) { /* relaxed: see map.c */
+    if (myc_map_is_truncated(&r->map)) {
         myc_flag_release(&r->busy);
         return myc_map_check_size(&r->map);
     }
@@ -647,7 +654,7 @@ void myc_reader_close(myc_reader *r) {
     if (r == NULL) return;
     myc_map *m = &r->map;
     if (__atomic_load_n(r->fork_counter, __ATOMIC_RELAXED) != r->fork_generation ||
-        __atomic_load_n(&m->truncated, __ATOMIC_RELAXED)) { /* relaxed: see map.c */
+        myc_map_is_truncated(m)) {
         /* A forked child's copy: the channel is the parent's to give back.
          * A truncated channel: its header may be gone too (SIGBUS). */
         myc_close_map(m);

@@ -550,6 +550,12 @@ typedef struct myc_info {
  * observer: maps read-only and applies no ownership rule. */
 int myc_inspect(const char *name, myc_info *out);
 
+/* The same snapshot through a writer's own mapping: no lookup by name (the
+ * name may now be another object, or a header never initialised, which
+ * myc_inspect waits 2 s for), no wait.  For messages about this channel,
+ * such as a Full error's "is its reader alive". */
+int myc_writer_inspect(const myc_writer *writer, myc_info *out);
+
 /*
  * Operator's escape hatch (it attaches as if with MYC_TRUST_FOREIGN: the
  * operator names the channel on purpose): revoke the claim that holds the reader of

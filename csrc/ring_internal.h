@@ -121,6 +121,14 @@ void myc_close_map(myc_map *map);
  * sleep, before the ring is touched again). */
 int myc_map_check_size(myc_map *map);
 
+/* A call found the file truncated: the handle stays refused (every entry
+ * point returns myc_map_check_size's error) and never touches the mapping
+ * again, whose pages past the file's end would raise SIGBUS.  relaxed: a
+ * handle-local flag that orders nothing (see myc_map_check_size). */
+static inline int myc_map_is_truncated(const myc_map *map) {
+    return __atomic_load_n(&map->truncated, __ATOMIC_RELAXED);
+}
+
 /* Positions loaded from shared memory: aligned, ordered, within a lap. */
 static inline int myc_positions_ok(const myc_map *m, uint64_t head, uint64_t tail) {
     return tail >= head && tail - head <= m->capacity &&

@@ -108,8 +108,7 @@ void myc_writer_close(myc_writer *w) {
     if (w == NULL) return;
     /* A forked child's copy of the handle owns none of the parent's slots. */
     if (__atomic_load_n(w->fork_counter, __ATOMIC_RELAXED) == w->fork_generation &&
-        /* relaxed (see map.c): a truncated header may be gone (SIGBUS) */
-        !__atomic_load_n(&w->map.truncated, __ATOMIC_RELAXED))
+        !myc_map_is_truncated(&w->map)) /* a truncated header may be gone (SIGBUS) */
         for (uint32_t i = 0; i < w->thread_count; i++) myc_registry_release(&w->map, w->threads[i].slot);
     if (tl_last.writer == w) tl_last.writer = NULL;
     myc_close_map(&w->map);
@@ -548,6 +547,7 @@ int myc_write_claimed(myc_writer *w, myc_thread_slot *ts, const claim_plan *p, u
 static int claim_one(myc_writer *w, uint32_t type_id, uint32_t payload_len, int64_t timeout_ns,
                      myc_thread_slot **ts, claim_plan *p) {
     if (w == NULL) return myc_fail(MYC_ERR_CLOSED, "the writer is closed");
+    if (myc_map_is_truncated(&w->map)) return myc_map_check_size(&w->map);
     int rc = myc_check_frame_args(&w->map, type_id, payload_len);
     if (rc != MYC_OK) return rc;
     *ts = myc_writer_thread_slot(w);
@@ -570,6 +570,7 @@ int64_t myc_write_batch(myc_writer *w, uint32_t count, const uint16_t *type_ids,
     myc_set_batch_written(0);
     if (w == NULL) return myc_fail(MYC_ERR_CLOSED, "the writer is closed");
     myc_map *m = &w->map;
+    if (myc_map_is_truncated(m)) return myc_map_check_size(m);
     if (count == 0) return 0;
     for (uint32_t i = 0; i < count; i++) {
         int rc = myc_check_frame_args(m, type_ids[i], lens[i]);
@@ -644,6 +645,7 @@ static int finish_reservation(myc_writer *w, myc_reservation *res, int commit) {
     if (w == NULL) return myc_fail(MYC_ERR_CLOSED, "the writer is closed");
     myc_map *m = &w->map;
     if (res->payload == NULL) return myc_fail(MYC_ERR_ARG, "reservation already committed or aborted");
+    if (myc_map_is_truncated(m)) return myc_map_check_size(m);
     /* A forked child's copy of the parent's claim: finishing it would
      * commit (or pad) a frame the parent is still filling. */
     if (__atomic_load_n(w->fork_counter, __ATOMIC_RELAXED) != w->fork_generation)

@@ -308,6 +308,7 @@ static int fast_write(myc_writer *w, PyObject *type_obj, PyObject *payload) {
         PyErr_Clear(); /* an overflowing int: the slow path says so */
         return FAST_NO;
     }
+    if (myc_map_is_truncated(m)) return FAST_NO; /* refused: the slow path says why */
     myc_thread_slot *ts = myc_writer_thread_slot(w);
     if (ts == NULL || ts->reserved_open) return FAST_NO;
     claim_plan p = {.count = 1, .len0 = (uint32_t)len};
@@ -384,7 +385,7 @@ static Py_ssize_t fast_write_many(myc_writer *w, PyObject *items) {
     myc_thread_slot *ts = myc_writer_thread_slot(w);
     if (ts == NULL || ts->reserved_open) return 0;
     claim_plan p = {.count = (uint32_t)n, .lens = lens};
-    if (myc_try_claim(w, ts, &p, 0) != MYC_OK) return 0;
+    if (myc_map_is_truncated(m) || myc_try_claim(w, ts, &p, 0) != MYC_OK) return 0;
     uint64_t pos = p.tail, payload_bytes = 0;
     uint32_t done = 0;
     int rc = MYC_OK;
@@ -585,7 +586,7 @@ static PyObject *fw_reserve(FastWriter *self, PyObject *const *args, Py_ssize_t 
     myc_thread_slot *ts = myc_writer_thread_slot(w);
     if (ts == NULL || ts->reserved_open) Py_RETURN_NONE;
     claim_plan p = {.count = 1, .len0 = (uint32_t)size};
-    if (myc_try_claim(w, ts, &p, 0) != MYC_OK) Py_RETURN_NONE;
+    if (myc_map_is_truncated(&w->map) || myc_try_claim(w, ts, &p, 0) != MYC_OK) Py_RETURN_NONE;
     uint64_t pos = myc_place_padding(&w->map, p.tail, myc_plan_frame_bytes(&p, 0));
     uint8_t *hdr = myc_begin_frame(&w->map, pos, (uint32_t)type_id, (uint32_t)size);
     ts->reserved_open = 1;
@@ -835,7 +836,7 @@ static int fast_enter(myc_reader *r) {
     /* A forked child's copy: the slow path says why it cannot be used. */
     if (__atomic_load_n(r->fork_counter, __ATOMIC_RELAXED) != r->fork_generation) return 0;
     /* Found truncated (the ring may be gone): the slow path says so. */
-    if (__atomic_load_n(&r->map.truncated, __ATOMIC_RELAXED)) return 0; /* relaxed: map.c */
+    if (myc_map_is_truncated(&r->map)) return 0;
     if (!myc_flag_try_take(&r->busy)) return 0;
     if (r->held_bytes != 0) {
         reader_leave(r);

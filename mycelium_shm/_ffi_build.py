@@ -127,6 +127,7 @@ int64_t myc_read_batch(myc_reader *reader, uint32_t max_frames,
 int myc_reader_stats(const myc_reader *reader, myc_stats *out);
 
 int myc_inspect(const char *name, myc_info *out);
+int myc_writer_inspect(const myc_writer *writer, myc_info *out);
 int myc_pid_alive(int32_t pid, uint64_t start_ticks);
 int myc_force_unblock(const char *name, int32_t *pid_out, uint64_t *position_out);
 uint32_t myc_last_batch_written(void);

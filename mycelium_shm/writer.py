@@ -17,11 +17,12 @@ from ._native import (
     check_timeout,
     check_type_id,
     ffi,
+    last_error,
     lib,
     raise_for,
     wait_call,
 )
-from .channel import frame_bytes, inspect
+from .channel import frame_bytes
 from .errors import ChannelClosed, FrameAbandoned, Full, MyceliumError, batch_failed
 
 __all__ = ["Reservation", "ShmWriter"]
@@ -172,8 +173,9 @@ class ShmWriter(ChannelHandle, FastWriter):
 
     def _full(self, payload_len: int, timeout: Optional[float]) -> Full:
         """The Full error for a frame of ``payload_len`` bytes that found no
-        room within ``timeout``.  Built only when raising: it looks the
-        channel up (inspect) to say whether a live reader is attached."""
+        room within ``timeout``.  Built only when raising: it looks at the
+        channel through this writer's mapping to say whether a live reader
+        is attached."""
         frame = frame_bytes(payload_len)
         if timeout is None:
             waited = "while waiting"
@@ -191,12 +193,14 @@ class ShmWriter(ChannelHandle, FastWriter):
             pass
         reader_pid: Optional[int] = None
         reader_alive: Optional[bool] = None
-        try:
-            info = inspect(self.name)
-        except (MyceliumError, OSError) as exc:
-            facts.append(f"whether a live reader is attached is unknown ({exc})")
+        # Through this writer's own mapping, not by name: the name may now be
+        # another object (or a header never initialised, waited for 2 s).
+        info = ffi.new("myc_info *")
+        rc = lib.myc_writer_inspect(self._h, info)
+        if rc != lib.MYC_OK:
+            facts.append(f"whether a live reader is attached is unknown ({last_error()})")
         else:
-            reader_pid, reader_alive = info.reader_pid, info.reader_alive
+            reader_pid, reader_alive = int(info.reader_pid), bool(info.reader_alive)
             if reader_alive:
                 facts.append(f"its live reader (pid {reader_pid}) is not keeping up")
             elif reader_pid:

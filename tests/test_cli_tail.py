@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import subprocess
@@ -323,6 +324,19 @@ def test_tail_stops_when_the_channel_is_removed(channel_name: str, procs: Proces
     lines = err.finish()
     assert f"tail: channel {channel_name!r} was removed\n" in lines
     assert lines[-1].startswith("tail: 0 frames shown, 0 missed")
+
+
+def test_tail_stops_with_an_error_when_the_file_is_shrunk_under_it(
+    channel_name: str, procs: Processes
+) -> None:
+    """A file shrunk while tail idles is one error line and exit status 1, not SIGBUS."""
+    ShmWriter(channel_name, create=True, capacity=4096).close()
+    tail, err = _start_tail(procs, channel_name)
+    os.truncate(f"/dev/shm/mycelium.{channel_name}", 4096)
+    assert tail.wait(timeout=30) == 1
+    errors = "".join(err.finish())
+    assert f"channel {channel_name!r} was truncated under this observer's 8192-byte mapping" in errors
+    assert "Traceback" not in errors
 
 
 def test_tail_beside_a_fast_reader_shows_only_intact_frames(channel_name: str) -> None:

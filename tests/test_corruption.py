@@ -30,6 +30,8 @@ FRAME_OFF_LEN = 8  # docs/FORMAT.md: frame header = u64 stamp, u32 frame_len, u1
         (0x10, "<Q", 1 << 20, "file is"),
         (0x18, "<I", 0, "max payload"),
         (0x1C, "<I", 4, "unknown features"),
+        (0x58, "<I", 3, "with 3 reader slots"),
+        (0x5C, "<I", 5, r"untether 5 ms\): a broadcast channel has 1 to 10 slots and a non-zero"),
     ],
 )
 def test_corrupt_or_foreign_header(
@@ -61,6 +63,25 @@ def test_truncated_object(channel_name: str) -> None:
     os.truncate(f"/dev/shm/mycelium.{channel_name}", HEADER + 100)
     with pytest.raises(FormatError, match="file is"):
         ShmReader(channel_name)
+
+
+def test_a_tail_glitch_once_corrected_leaves_the_reader_working(channel_name: str) -> None:
+    """TAIL set a lap ahead for one call (a hostile store that passes the position
+    checks), then restored: the reader does not keep the glitched value as a claim
+    "no writer slot covers" (CorruptChannel forever); it waits, and delivers new frames."""
+    with ShmWriter(channel_name, create=True, capacity=4096) as w, ShmReader(channel_name) as r:
+        for i in range(3):
+            w.write(1, b"%d" % i)
+        tail = r.stats()["tail"]
+        poke(channel_name, 0x80, "<Q", tail + 4096)
+        assert [bytes(f.payload) for f in r.read_many(10, timeout=0.05)] == [b"0", b"1", b"2"]
+        poke(channel_name, 0x80, "<Q", tail)
+        assert r.read_many(10, timeout=0.2) == []
+        assert r.read(timeout=0.2) is None and r.try_read() is None
+        w.write(1, b"later")
+        assert tuple(r.read(timeout=1)) == (1, b"later")
+        assert r.read(timeout=0.2) is None
+        assert r.stats()["unblocks"] == 0
 
 
 @pytest.mark.parametrize(

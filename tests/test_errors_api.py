@@ -178,6 +178,24 @@ def test_full_without_waiting_and_without_a_reader(channel_name: str) -> None:
     assert (raised.value.reader_pid, raised.value.reader_alive) == (0, False)
 
 
+def test_full_looks_through_the_writers_own_mapping_not_the_name(channel_name: str) -> None:
+    """Full's reader facts come from this writer's mapping: with the name now another
+    object (a file whose header was never initialised, which a lookup by name waits
+    2 s for), timeout=0 still raises at once and still names the live reader."""
+    with ShmWriter(channel_name, create=True, capacity=CAPACITY) as w, ShmReader(channel_name):
+        fill(w)
+        path = f"/dev/shm/mycelium.{channel_name}"
+        os.unlink(path)
+        with open(path, "wb") as f:
+            f.write(bytes(8192))
+        started = time.monotonic()
+        with pytest.raises(Full, match=r"without waiting \(timeout=0\)") as raised:
+            w.write(1, b"y", timeout=0)
+        assert time.monotonic() - started < 1.0
+    assert f"its live reader (pid {os.getpid()}) is not keeping up" in str(raised.value)
+    assert (raised.value.reader_pid, raised.value.reader_alive) == (os.getpid(), True)
+
+
 def test_full_names_a_dead_reader(channel_name: str) -> None:
     """A reader whose process died is named as such."""
     with ShmWriter(channel_name, create=True, capacity=CAPACITY) as w:

@@ -454,3 +454,50 @@ def test_truncation_while_a_reader_waits_is_corrupt_channel(channel_name: str) -
         assert line.startswith("CorruptChannel channel "), line
         assert "was truncated under this handle's 8192-byte mapping" in line
     assert CorruptChannel.__mro__[1] is MyceliumError
+
+
+TRUNCATE_UNDER_A_WRITER = (
+    "import os, sys, threading\n"
+    "from mycelium_shm import ShmReader, ShmWriter, CorruptChannel\n"
+    "name, size = sys.argv[1], int(sys.argv[2])\n"
+    "w = ShmWriter(name, create=True, capacity=4096, max_payload=1000)\n"
+    "while w.try_write(1, b'x' * 200):\n"
+    "    pass\n"
+    "r = ShmReader(name)\n"
+    "path = '/dev/shm/mycelium.' + name\n"
+    "threading.Timer(0.2, lambda: os.truncate(path, size)).start()\n"
+    "def reserve():\n"
+    "    with w.reserve(1, 8, timeout=0) as block:\n"
+    "        block[:] = b'12345678'\n"
+    "calls = [('write', lambda: w.write(1, b'y' * 200, timeout=5)),\n"
+    "         ('try_write', lambda: w.try_write(1, b'q')),\n"
+    "         ('write0', lambda: w.write(1, b'q', timeout=0)),\n"
+    "         ('write_many', lambda: w.write_many([(1, b'q')], timeout=0)),\n"
+    "         ('reserve', reserve), ('writer_stats', w.stats), ('reader_stats', r.stats),\n"
+    "         ('try_read', r.try_read)]\n"
+    "for what, call in calls:\n"
+    "    try:\n"
+    "        call()\n"
+    "        print(what, 'no error')\n"
+    "    except CorruptChannel as exc:\n"
+    "        print(what, 'CorruptChannel', exc)\n"
+    "w.close()\n"
+    "r.close()\n"
+)
+
+
+@pytest.mark.parametrize("size", [4096, 0])
+def test_a_writer_found_truncated_stays_refused(channel_name: str, size: int) -> None:
+    """Once a blocking write has found the file truncated (to the header, or to
+    nothing), every later call on that writer, and stats on any handle, raise
+    CorruptChannel instead of touching the vanished pages (SIGBUS); close works."""
+    done = run_python(TRUNCATE_UNDER_A_WRITER, channel_name, str(size))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == [
+        "write", "try_write", "write0", "write_many", "reserve", "writer_stats",
+        "reader_stats", "try_read",
+    ]  # fmt: skip
+    for line in lines:
+        assert line.split()[1] == "CorruptChannel", line
+        assert "was truncated under this handle's 8192-byte mapping" in line

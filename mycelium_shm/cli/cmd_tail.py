@@ -281,6 +281,7 @@ def _tail_observer(channel: RawChannel, schema: Optional[Schema], args: argparse
                         break
                     next_check = time.monotonic() + _LINK_CHECK_S
                 time.sleep(idle)
+                channel.check_size()  # shrunk while we slept: an error, not SIGBUS
                 idle = min(idle * 2, _IDLE_MAX_S)
                 continue
             idle = _IDLE_MIN_S

@@ -147,8 +147,11 @@ class RawChannel:
             self._mem = self._map(fd, attach_wait)
             st = os.fstat(fd)
             self._identity = (st.st_dev, st.st_ino)
-        finally:
+        except BaseException:
             os.close(fd)
+            raise
+        # Kept open to notice a truncation (check_size), as the core's handles do.
+        self._fd = fd
         self._bytes = memoryview(self._mem)
         self._u64 = self._bytes.cast("Q")
         self._u32 = self._bytes.cast("I")
@@ -326,10 +329,23 @@ class RawChannel:
             return False
         return (st.st_dev, st.st_ino) == self._identity
 
+    def check_size(self) -> None:
+        """CorruptChannel if another process shrank the file under our mapping:
+        touching the missing pages would raise SIGBUS.  One fstat; called after
+        each idle sleep, before the ring is looked at again (as the core's
+        handles check after they sleep)."""
+        size = os.fstat(self._fd).st_size
+        if size < len(self._mem):
+            raise CorruptChannel(
+                f"channel {self.name!r} was truncated under this observer's {len(self._mem)}-byte "
+                f"mapping (another process shrank its file to {size} bytes)"
+            )
+
     def close(self) -> None:
         """Unmap (idempotent)."""
         if self._mem.closed:
             return
+        os.close(self._fd)
         for view in (self._u64, self._u32, self._u16, self._bytes):
             view.release()
         self._mem.close()

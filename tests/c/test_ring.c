@@ -913,6 +913,8 @@ static void test_corrupt_headers(void) {
         {"max payload 0", MYC_OFF_MAX_PAYLOAD, 0, 4, "max payload"},
         {"max payload over capacity/2 - 16", MYC_OFF_MAX_PAYLOAD, 4096 / 2 - 15, 4, "max payload"},
         {"unknown features", MYC_OFF_FEATURES, 1, 4, "features"},
+        {"reader slots without the broadcast bit", MYC_OFF_READER_SLOTS, 3, 4, "3 reader slots"},
+        {"untether time without the broadcast bit", MYC_OFF_UNTETHER_MS, 5, 4, "untether 5 ms"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int before = g_failed_checks;

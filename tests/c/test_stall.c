@@ -415,6 +415,63 @@ static void batch_stopped_after_first_frame(int then_kill) {
     myc_unlink(name);
 }
 
+/* A batch of three A frames whose writer stops before committing the first
+ * (FORMAT.md 8.3, "A batch"): force-unblock revokes the first frame; the
+ * reader skips it and waits at the second, which the stopped writer never
+ * wrote; a second unblock there says why it cannot help; SIGCONT: the commit
+ * fails, the rest becomes padding, nothing of A is delivered, B goes on. */
+static void test_batch_revoked_first_frame_holds_the_reader_until_it_runs(void) {
+    const char *name = fresh_name("batch-revoke");
+    myc_reader *r = NULL;
+    CHECK_EQ(myc_reader_open(name, MYC_CREATE, CAPACITY, 0, 0, NULL, &r), MYC_OK);
+    if (r == NULL) return;
+    memset(&g_plan, 0, sizeof g_plan);
+    g_plan.channel = name;
+    g_plan.type = A_TYPE;
+    g_plan.len = A_LEN;
+    g_plan.fill = 'A';
+    g_plan.stop_step = MYC_STEP_FILLED;
+    g_plan.stop_nth = 0;
+    g_plan.batch = 3;
+    pid_t a = spawn(child_writer, NULL);
+    if (wait_stopped(a, 5000)) {
+        CHECK_EQ(next_frame(r, STUCK_WAIT_NS), 'E'); /* held by the live writer */
+        int32_t pid = -1;
+        uint64_t position = 1;
+        CHECK_EQ(myc_force_unblock(name, &pid, &position), MYC_OK);
+        CHECK_EQ(pid, a);
+        CHECK_EQ(position, 0);
+        CHECK_EQ(next_frame(r, STUCK_WAIT_NS), 'E'); /* skipped frame 0, held at frame 1 */
+        myc_stats st = stats_of(r);
+        CHECK(st.head > 0 && st.head < st.tail);
+        CHECK_EQ(st.padding_frames, 1);
+        CHECK_EQ(myc_force_unblock(name, &pid, &position), MYC_ERR_READER_BUSY);
+        CHECK(strstr(myc_last_error(), "rest of a batch whose first frame (position 0) was "
+                                       "force-unblocked already") != NULL);
+        CHECK_EQ(info_of(name).hold_position, 0);
+        CHECK_EQ(kill(a, SIGCONT), 0);
+        CHECK_EQ(reap(a, 5000), -MYC_ERR_ABANDONED);
+        CHECK_EQ(info_of(name).hold_position, MYC_NO_HOLD);
+        pid_t b = spawn_writer(name, B_TYPE, B_LEN, 'B', 0);
+        CHECK_EQ(reap(b, 5000), 0);
+        char frames[16];
+        drain(r, 2000 * MS, frames, sizeof frames);
+        CHECK_STR(frames, "B"); /* no A, ever */
+        st = stats_of(r);
+        CHECK_EQ(st.frames_read, 1);
+        CHECK_EQ(st.padding_frames, 3); /* the revoked frame and the two padded */
+        CHECK_EQ(st.unblocks, 0);
+        CHECK_EQ(st.head, st.tail);
+    } else {
+        fprintf(stderr, "  the batch writer did not stop\n");
+        g_failed_checks++;
+        kill(a, SIGKILL);
+        reap(a, 5000);
+    }
+    myc_reader_close(r);
+    myc_unlink(name);
+}
+
 static void test_batch_stopped_after_first_frame_continues(void) { batch_stopped_after_first_frame(0); }
 static void test_batch_stopped_after_first_frame_killed(void) { batch_stopped_after_first_frame(1); }
 
@@ -653,6 +710,8 @@ int main(int argc, char **argv) {
         {"batch_stopped_after_first_frame_continues", test_batch_stopped_after_first_frame_continues,
          NULL},
         {"batch_stopped_after_first_frame_killed", test_batch_stopped_after_first_frame_killed, NULL},
+        {"batch_revoked_first_frame_holds_the_reader_until_it_runs",
+         test_batch_revoked_first_frame_holds_the_reader_until_it_runs, NULL},
         {"dead_sleeping_writer_costs_no_wakes", test_dead_sleeping_writer_costs_no_wakes, NULL},
         {"second_revoke_keeps_first_hold", test_second_revoke_keeps_first_hold, NULL},
         {"phantom_range_does_not_split_a_dead_claim", test_phantom_range_does_not_split_a_dead_claim,
