@@ -102,10 +102,10 @@ static void fill_info(const myc_map *map, myc_info *out) {
 
 int myc_inspect(const char *name, myc_info *out) {
     myc_map map;
-    int rc = myc_open_map_readonly(name, &map);
+    int rc = myc_open_header_snapshot(name, &map);
     if (rc != MYC_OK) return rc;
     fill_info(&map, out);
-    munmap(map.base, map.map_size);
+    myc_close_header_snapshot(&map);
     return MYC_OK;
 }
 

@@ -792,7 +792,7 @@ int myc_reader_cursor(const myc_reader *r, myc_cursor_info *out) {
 int myc_inspect_cursors(const char *name, myc_cursor_info *out, uint32_t max, uint32_t *count) {
     if (count == NULL || (out == NULL && max != 0)) return myc_fail(MYC_ERR_ARG, "out/count must not be NULL");
     myc_map m;
-    int rc = myc_open_map_readonly(name, &m);
+    int rc = myc_open_header_snapshot(name, &m);
     if (rc != MYC_OK) return rc;
     uint32_t n = 0;
     for (uint32_t i = 0; i < m.readers; i++) {
@@ -802,6 +802,6 @@ int myc_inspect_cursors(const char *name, myc_cursor_info *out, uint32_t max, ui
         n++;
     }
     *count = n;
-    munmap(m.base, m.map_size);
+    myc_close_header_snapshot(&m);
     return MYC_OK;
 }

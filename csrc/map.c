@@ -411,10 +411,21 @@ static int check_owner(const char *name, const struct stat *st, uint32_t mode) {
     return MYC_OK;
 }
 
+/* A copy of the header, read with pread rather than through a mapping: a
+ * file shrunk meanwhile (by a hostile peer, say) gives a short read, never
+ * SIGBUS.  1 if all of it came. */
+static int read_header(int fd, uint8_t *copy) {
+    return pread(fd, copy, MYC_HEADER_SIZE, 0) == (ssize_t)MYC_HEADER_SIZE;
+}
+
 /* `mode` and `trust`: the ownership rule, for writable attaches only (an
- * observer writes nothing). */
+ * observer writes nothing).  `snapshot` (observers: 4096 bytes): no
+ * mapping at all; map->base is then the validated copy of the header. */
 static int attach_object(const char *name, const char *obj, int writable, uint32_t mode,
-                         int trust, myc_map *map, int *fd_out) {
+                         int trust, myc_map *map, int *fd_out, uint8_t *snapshot) {
+    /* The header as read by the last look (8-aligned for the field loads). */
+    uint64_t header_words[MYC_HEADER_SIZE / sizeof(uint64_t)];
+    uint8_t *copy = (uint8_t *)header_words;
     /* O_NONBLOCK: a FIFO planted at the path must not block the open. */
     int fd = shm_open(obj, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK, 0);
     if (fd < 0) return open_failure(name, obj, errno);
@@ -439,22 +450,26 @@ static int attach_object(const char *name, const char *obj, int writable, uint32
             close(fd);
             return myc_fail_sys(err, "cannot stat channel '%s'", name);
         }
-        if ((uint64_t)st.st_size >= MYC_HEADER_SIZE) {
-            void *hdr = mmap(NULL, MYC_HEADER_SIZE, PROT_READ, MAP_SHARED, fd, 0);
-            if (hdr == MAP_FAILED) {
-                int err = errno;
-                close(fd);
-                return myc_fail_sys(err, "cannot map channel '%s'", name);
-            }
-            /* acquire: pairs with the creator's release store of READY. */
-            uint32_t init = myc_load_acquire_u32(hdr, MYC_OFF_INIT);
+        if ((uint64_t)st.st_size >= MYC_HEADER_SIZE && read_header(fd, copy)) {
+            uint32_t init;
             uint64_t magic;
-            memcpy(&magic, (uint8_t *)hdr + MYC_OFF_MAGIC, 8);
+            memcpy(&init, copy + MYC_OFF_INIT, 4);
+            memcpy(&magic, copy + MYC_OFF_MAGIC, 8);
+            if (init == MYC_INIT_READY) {
+                /* The copy may hold fields read before READY was: read it
+                 * again.  acquire fence: pairs with the creator's release
+                 * store of READY, so what it stored before is visible to
+                 * the reads that follow (a system call's copy). */
+#ifndef __SANITIZE_THREAD__ /* ThreadSanitizer does not model fences (and rejects them) */
+                __atomic_thread_fence(__ATOMIC_ACQUIRE);
+#endif
+                if (!read_header(fd, copy)) init = 0, magic = 0; /* shrunk meanwhile: look again */
+                else memcpy(&magic, copy + MYC_OFF_MAGIC, 8);
+            }
             /* A foreign object fails at once; only a zero magic may be a
              * header still being written. */
             int decided = init == MYC_INIT_READY || (magic != 0 && magic != MYC_MAGIC);
-            int rc = decided ? validate_header(hdr, (uint64_t)st.st_size, name, map) : MYC_OK;
-            munmap(hdr, MYC_HEADER_SIZE);
+            int rc = decided ? validate_header(copy, (uint64_t)st.st_size, name, map) : MYC_OK;
             if (decided) {
                 if (rc != MYC_OK) {
                     close(fd);
@@ -477,6 +492,13 @@ static int attach_object(const char *name, const char *obj, int writable, uint32
             close(fd);
             return rc;
         }
+    }
+    if (snapshot != NULL) {
+        memcpy(snapshot, copy, MYC_HEADER_SIZE);
+        map->base = snapshot;
+        map->map_size = (size_t)st.st_size;
+        *fd_out = fd;
+        return MYC_OK;
     }
     void *base = writable ? map_shared(fd, (size_t)st.st_size)
                           : mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
@@ -545,9 +567,9 @@ int myc_open_map(const char *name, int flags, uint64_t capacity, uint32_t max_pa
         rc = create_object(name, obj, capacity, max_payload, mode, digest, readers, untether_ms, map,
                            &fd);
         if (rc == MYC_ERR_EXISTS && flags == MYC_CREATE_OR_ATTACH)
-            rc = attach_object(name, obj, 1, mode, trust, map, &fd);
+            rc = attach_object(name, obj, 1, mode, trust, map, &fd, NULL);
     } else {
-        rc = attach_object(name, obj, 1, mode, trust, map, &fd);
+        rc = attach_object(name, obj, 1, mode, trust, map, &fd, NULL);
     }
     if (rc != MYC_OK) return rc;
     /* The mapping keeps the object alive; the descriptor is kept so that
@@ -565,18 +587,29 @@ int myc_open_map(const char *name, int flags, uint64_t capacity, uint32_t max_pa
     return rc;
 }
 
-int myc_open_map_readonly(const char *name, myc_map *map) {
+int myc_open_header_snapshot(const char *name, myc_map *map) {
     char obj[NAME_MAX + 2];
     int rc = object_name(name, obj);
     if (rc != MYC_OK) return rc;
-    int fd;
     memset(map, 0, sizeof *map);
-    rc = attach_object(name, obj, 0, 0, 1, map, &fd);
-    if (rc != MYC_OK) return rc;
+    uint8_t *snapshot = malloc(MYC_HEADER_SIZE);
+    if (snapshot == NULL) return myc_fail_sys(ENOMEM, "cannot allocate a header snapshot");
+    int fd;
+    rc = attach_object(name, obj, 0, 0, 1, map, &fd, snapshot);
+    if (rc != MYC_OK) {
+        free(snapshot);
+        return rc;
+    }
     close(fd);
     map->fd = -1;
     fill_map(map, name);
+    map->ring = NULL; /* the header only */
     return MYC_OK;
+}
+
+void myc_close_header_snapshot(myc_map *map) {
+    free(map->base);
+    map->base = NULL;
 }
 
 void myc_close_map(myc_map *map) {

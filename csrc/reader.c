@@ -379,6 +379,9 @@ int myc_next_frame(myc_reader *r, int64_t now, myc_found *f) {
                     if (state != MYC_STAMP_PADDING) r->index++;
                 }
                 r->head += bytes;
+                /* Past the position it waited at: that stall is over (a
+                 * revoked claim, skipped, may be all that held it). */
+                if (r->stuck_since != 0) clear_stall(r);
                 r->padding_frames++;
                 /* relaxed: statistics, written only by this reader. */
                 myc_store_relaxed_u64(m->base, MYC_OFF_PADDING_FRAMES, r->padding_frames);

@@ -112,8 +112,12 @@ typedef struct myc_map {
 int myc_open_map(const char *name, int flags, uint64_t capacity, uint32_t max_payload,
                  uint32_t mode, const uint8_t *digest, uint32_t readers, uint32_t untether_ms,
                  myc_map *map);
-/* Read-only snapshot mapping for inspection (unmap with munmap). */
-int myc_open_map_readonly(const char *name, myc_map *map);
+/* For observers (inspection): the validated header copied once, with
+ * pread, into map->base (no mapping: a file shrunk by another process can
+ * never raise SIGBUS in a tool); map->ring is NULL.  Free it with
+ * myc_close_header_snapshot. */
+int myc_open_header_snapshot(const char *name, myc_map *map);
+void myc_close_header_snapshot(myc_map *map);
 void myc_close_map(myc_map *map);
 /* MYC_ERR_CORRUPT (and map->truncated set) if the object's file is now
  * smaller than the mapping: a peer truncated it, and touching the missing

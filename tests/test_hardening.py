@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any, Callable
@@ -484,6 +485,49 @@ TRUNCATE_UNDER_A_WRITER = (
     "w.close()\n"
     "r.close()\n"
 )
+
+
+OBSERVE_WHILE_FLIPPED = (
+    "import collections, sys\n"
+    "import mycelium_shm as m\n"
+    "seen = collections.Counter()\n"
+    "for _ in range(3):\n"
+    "    for look in (m.inspect, m.cursors):\n"
+    "        try:\n"
+    "            look(sys.argv[1])\n"
+    "            seen['ok'] += 1\n"
+    "        except m.MyceliumError as exc:\n"
+    "            seen[type(exc).__name__] += 1\n"
+    "print(sum(seen.values()))\n"
+)
+
+
+def test_observers_survive_a_file_whose_size_flips(channel_name: str) -> None:
+    """inspect() and cursors() copy the header with pread, never through a mapping: a
+    peer flipping the file between 0 bytes and its full size (every look may land
+    on a missing page) gives typed errors or answers, never SIGBUS."""
+    ShmWriter(channel_name, create=True, capacity=4096, readers=2).close()
+    path = f"/dev/shm/mycelium.{channel_name}"
+    stop = threading.Event()
+
+    def flip() -> None:
+        fd = os.open(path, os.O_RDWR)
+        try:
+            while not stop.is_set():
+                os.ftruncate(fd, 0)
+                os.ftruncate(fd, 4096 + 4096)
+        finally:
+            os.close(fd)
+
+    flipper = threading.Thread(target=flip)
+    flipper.start()
+    try:
+        done = run_python(OBSERVE_WHILE_FLIPPED, channel_name)
+    finally:
+        stop.set()
+        flipper.join()
+    assert done.returncode == 0, (done.returncode, done.stderr[-500:])
+    assert done.stdout.split() == ["6"]
 
 
 @pytest.mark.parametrize("size", [4096, 0])

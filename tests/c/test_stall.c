@@ -472,6 +472,35 @@ static void test_batch_revoked_first_frame_holds_the_reader_until_it_runs(void) 
     myc_unlink(name);
 }
 
+/* A lone writer stopped before its commit, revoked: once the reader has
+ * skipped the revoked frame, no stall is shown (nothing holds it any more),
+ * though no data frame followed. */
+static void test_revoked_lone_claim_clears_the_stall(void) {
+    const char *name = fresh_name("revoke-lone");
+    myc_reader *r = NULL;
+    CHECK_EQ(myc_reader_open(name, MYC_CREATE, CAPACITY, 0, 0, NULL, &r), MYC_OK);
+    if (r == NULL) return;
+    pid_t a = spawn_writer(name, A_TYPE, A_LEN, 'A', MYC_STEP_FILLED);
+    if (wait_stopped(a, 5000)) {
+        CHECK_EQ(next_frame(r, STUCK_WAIT_NS), 'E');
+        CHECK_EQ(info_of(name).stalled_pid, a);
+        CHECK_EQ(myc_force_unblock(name, NULL, NULL), MYC_OK);
+        CHECK_EQ(next_frame(r, 100 * MS), 'E'); /* the revoked frame, skipped */
+        CHECK_EQ(stats_of(r).padding_frames, 1);
+        CHECK_EQ(info_of(name).stalled_pid, 0);
+        CHECK_EQ(info_of(name).stalled_since_ns, 0);
+        CHECK_EQ(kill(a, SIGCONT), 0);
+        CHECK_EQ(reap(a, 5000), -MYC_ERR_ABANDONED);
+    } else {
+        fprintf(stderr, "  the writer did not stop\n");
+        g_failed_checks++;
+        kill(a, SIGKILL);
+        reap(a, 5000);
+    }
+    myc_reader_close(r);
+    myc_unlink(name);
+}
+
 static void test_batch_stopped_after_first_frame_continues(void) { batch_stopped_after_first_frame(0); }
 static void test_batch_stopped_after_first_frame_killed(void) { batch_stopped_after_first_frame(1); }
 
@@ -710,6 +739,7 @@ int main(int argc, char **argv) {
         {"batch_stopped_after_first_frame_continues", test_batch_stopped_after_first_frame_continues,
          NULL},
         {"batch_stopped_after_first_frame_killed", test_batch_stopped_after_first_frame_killed, NULL},
+        {"revoked_lone_claim_clears_the_stall", test_revoked_lone_claim_clears_the_stall, NULL},
         {"batch_revoked_first_frame_holds_the_reader_until_it_runs",
          test_batch_revoked_first_frame_holds_the_reader_until_it_runs, NULL},
         {"dead_sleeping_writer_costs_no_wakes", test_dead_sleeping_writer_costs_no_wakes, NULL},
