@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -203,3 +204,94 @@ def test_concurrent_senders_keep_their_own_order(schema, address, closing):
     for worker in range(4):
         seqs = [int.from_bytes(p[1:], "little") for p in received if p[0] == worker]
         assert seqs == list(range(3000))
+
+
+class _SilentPeer:
+    """A listener that completes the handshake, then reads nothing until told to."""
+
+    def __init__(self, address: Any) -> None:
+        family = socket.AF_INET if isinstance(address, tuple) else socket.AF_UNIX
+        self.listener = socket.socket(family, socket.SOCK_STREAM)
+        if family == socket.AF_INET:
+            self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(address)
+        self.listener.listen(1)
+        self.address = self.listener.getsockname()
+        self.conn: socket.socket | None = None
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        conn, _ = self.listener.accept()
+        handshake(conn, None, timeout=5)
+        self.conn = conn
+
+    def read_frames(self, count: int, timeout: float = 10.0) -> list[tuple[int, bytes]]:
+        self._thread.join(5)
+        assert self.conn is not None
+        self.conn.settimeout(timeout)
+        frames = []
+        for _ in range(count):
+            header = _read_exactly(self.conn, FRAME_HEADER.size)
+            length, type_id, _flags = FRAME_HEADER.unpack(header)
+            frames.append((type_id, _read_exactly(self.conn, length - FRAME_HEADER.size)))
+        return frames
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        self.listener.close()
+        self._thread.join(5)
+
+
+def _read_exactly(sock: socket.socket, n: int) -> bytes:
+    data = bytearray()
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        assert chunk, "peer closed early"
+        data += chunk
+    return bytes(data)
+
+
+def test_send_never_blocks_on_a_peer_that_stops_reading(address, closing):
+    """A connected peer that reads nothing: send() returns at once while the
+    queue has room, raises Full after send_timeout once it is full, and never
+    waits on the network; once the peer reads again every accepted frame
+    arrives whole and in order (including one send() wrote only in part)."""
+    peer = _SilentPeer(address)
+    try:
+        link = closing(SocketLink(peer.address, max_pending=8, send_timeout=0.3))
+        assert link.wait_connected(5)
+        durations: list[float] = []
+        outcome: list[BaseException] = []
+
+        def sender() -> None:
+            try:
+                for i in range(2000):  # 2000 x 64 KiB: far beyond any socket buffer
+                    start = time.monotonic()
+                    try:
+                        link.send(1, i.to_bytes(4, "little") + bytes(65532))
+                    finally:
+                        durations.append(time.monotonic() - start)
+            except BaseException as exc:
+                outcome.append(exc)
+
+        thread = threading.Thread(target=sender, daemon=True)
+        thread.start()
+        thread.join(10)
+        stuck = thread.is_alive()
+        if stuck:  # the old behaviour: blocked in the network; free it to fail cleanly
+            assert peer.conn is not None
+            peer.conn.shutdown(socket.SHUT_RDWR)
+            thread.join(5)
+        assert not stuck, f"send() blocked on the network ({len(durations)} sends so far)"
+        assert outcome and isinstance(outcome[0], Full)
+        assert max(durations) < 0.3 + 0.5, max(durations)
+        accepted = len(durations) - 1
+        frames = peer.read_frames(accepted)
+        assert [int.from_bytes(p[:4], "little") for _, p in frames] == list(range(accepted))
+        assert all(t == 1 and len(p) == 65536 for t, p in frames)
+        assert link.flush(5)
+        assert link.stats["sent"] == accepted and link.stats["lost"] == 0
+    finally:
+        peer.close()

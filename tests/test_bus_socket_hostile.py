@@ -9,6 +9,7 @@ measured with psutil, and every process and socket is reaped at teardown.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import resource
 import socket
@@ -23,7 +24,7 @@ from typing import Any
 import pytest
 from bus_support import wait_for
 
-from mycelium_shm.bus import SocketInbound, SocketLink
+from mycelium_shm.bus import MessageBus, SocketInbound, SocketLink
 from mycelium_shm.bus.transports.socket import FRAME_HEADER, HELLO, handshake
 
 psutil = pytest.importorskip("psutil")
@@ -393,3 +394,130 @@ def test_link_works_among_2000_open_descriptors(closing, nofile, tmp_path):
     finally:
         for fd in fillers:
             os.close(fd)
+
+
+# -- buffer budget ---------------------------------------------------------------
+
+
+def test_squatted_budget_does_not_stall_an_honest_stream(closing, sockets, tmp_path):
+    """Connections parking partial frames over the per-connection reserve spend
+    the shared budget: an honest link's big frames still go through at once, and
+    when the squatters close, their descriptors and budget come back at once
+    (not at their frame deadline)."""
+    path = str(tmp_path / "squat.sock")
+    inbound = closing(
+        SocketInbound(path, max_buffered=1 * MIB, frame_timeout=20, on_error=lambda e: None)
+    )
+    received: list[bytes] = []
+    inbound.start(lambda t, p: received.append(p))
+    announce = FRAME_HEADER.pack(FRAME_HEADER.size + 256 * 1024, 1, 0)
+    squatters = []
+    for _ in range(30):  # 30 x 136 KiB beyond the reserve: four times the budget
+        sock = socket.socket(socket.AF_UNIX)
+        sockets.append(sock)
+        sock.connect(path)
+        handshake(sock, None, timeout=5)
+        sock.sendall(announce + bytes(200 * 1024))
+        squatters.append(sock)
+    assert wait_for(lambda: inbound.stats["open"] == 30)
+    time.sleep(0.3)  # let the squatters spend the budget
+    link = closing(SocketLink(path))
+    payloads = [bytes([i]) * 200_000 for i in range(10)]
+    start = time.monotonic()
+    for payload in payloads:
+        link.send(2, payload)
+    assert wait_for(lambda: len(received) == len(payloads), timeout=5), (
+        f"{len(received)} of {len(payloads)} honest frames after 5 s"
+    )
+    assert received == payloads
+    print(f"\nhonest 10 x 200 KB through a squatted budget in {time.monotonic() - start:.2f} s")
+    for sock in squatters:
+        sock.close()
+    sockets.clear()
+    start = time.monotonic()
+    assert wait_for(lambda: inbound.stats["open"] == 1, timeout=2), inbound.stats
+    assert inbound.stats["timed_out"] == 0
+    assert time.monotonic() - start < 1.0
+    link.send(2, b"after")
+    assert wait_for(lambda: received[-1:] == [b"after"])
+
+
+# -- logging under floods ----------------------------------------------------------
+
+
+def _bad_hellos(path: str, count: int) -> None:
+    for _ in range(count):
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(path)
+            sock.sendall(b"NOTABUS!" + bytes(HELLO.size - 8))
+            _closed_by_peer(sock, 2.0)
+
+
+def test_connection_error_summary_is_flushed_by_a_timer_and_on_close(closing, tmp_path, caplog):
+    """Over 10 connection errors a second, the rest are summarised even if no
+    further error comes: a second later, or when the endpoint closes."""
+    caplog.set_level(logging.WARNING, logger="mycelium_shm.bus.socket")
+    path = str(tmp_path / "bad.sock")
+    inbound = closing(SocketInbound(path))
+    inbound.start(lambda t, p: None)
+    _bad_hellos(path, 25)
+    assert wait_for(lambda: len(inbound.errors) == 25)
+    ended = [r for r in caplog.records if "connection ended" in r.getMessage()]
+    assert 10 <= len(ended) < 25
+    assert wait_for(lambda: "not logged" in caplog.text, timeout=2.5)
+    summaries = [r.getMessage() for r in caplog.records if "not logged" in r.getMessage()]
+    assert sum(int(m.split(": ")[-1].split()[0]) for m in summaries) == 25 - len(ended)
+    caplog.clear()
+    path2 = str(tmp_path / "bad2.sock")
+    other = SocketInbound(path2)
+    other.start(lambda t, p: None)
+    _bad_hellos(path2, 25)
+    assert wait_for(lambda: len(other.errors) == 25)
+    other.close()
+    ended = [r for r in caplog.records if "connection ended" in r.getMessage()]
+    summaries = [r.getMessage() for r in caplog.records if "not logged" in r.getMessage()]
+    assert len(ended) < 25 and summaries
+    assert sum(int(m.split(": ")[-1].split()[0]) for m in summaries) == 25 - len(ended)
+
+
+def test_undecodable_frames_are_logged_at_a_bounded_rate(schema, closing, tmp_path, caplog):
+    """5,000 frames that do not decode: the first is logged with its traceback,
+    then a few lines a second, and the rest as "N more undecodable frames not
+    logged" summaries (also on close); every one is counted."""
+    caplog.set_level(logging.WARNING, logger="mycelium_shm.bus")
+    path = str(tmp_path / "undecodable.sock")
+    bus = closing(MessageBus(schema, name="victim"))
+    bus.add_inbound(SocketInbound(path, schema=schema))
+    bus.subscribe("MarketTick", lambda msg: None)
+    n = 5000
+    start = time.monotonic()
+    with socket.socket(socket.AF_UNIX) as raw:
+        raw.connect(path)
+        handshake(raw, schema, timeout=5)
+        frame = FRAME_HEADER.pack(FRAME_HEADER.size + 5, 1, 0) + b"\xff" * 5
+        raw.sendall(frame * n)
+        assert wait_for(lambda: bus.stats["decode_errors"] == n, timeout=10)
+    elapsed = time.monotonic() - start
+
+    def lines() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if "did not decode" in r.getMessage()]
+
+    logged = lines()
+    assert logged[0].exc_info is not None
+    assert all(r.exc_info is None for r in logged[1:])
+    assert len(logged) <= 10 * (elapsed + 2), (len(logged), elapsed)
+    time.sleep(1.2)  # no more bad frames: the pending summary comes by itself
+    with socket.socket(socket.AF_UNIX) as raw:  # then a short burst, and close
+        raw.connect(path)
+        handshake(raw, schema, timeout=5)
+        raw.sendall(frame * 100)
+        assert wait_for(lambda: bus.stats["decode_errors"] == n + 100, timeout=10)
+    bus.close()
+    summaries = [
+        r.getMessage() for r in caplog.records if "undecodable frames not" in r.getMessage()
+    ]
+    assert summaries
+    assert all(str(path) in m for m in summaries)  # per endpoint
+    suppressed = sum(int(m.split(": ")[-1].split()[0]) for m in summaries)
+    assert len(lines()) + suppressed == n + 100
+    assert len(caplog.records) < 200

@@ -22,6 +22,7 @@ takes no lock.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -30,6 +31,7 @@ from typing import Any, Protocol, TypeVar
 
 from mycelium_shm.errors import DecodeError
 
+from ._ratelimit import LogLimiter
 from .errors import BusClosed
 from .subscriber import Overflow, Subscriber
 from .transports.base import Inbound, Link
@@ -143,7 +145,11 @@ class MessageBus:
     without one, with any Python classes as message types.  ``on_error`` is
     called with ``(exception, context)`` for failures nobody else can see (a
     handler that raised, a frame that did not decode); by default they are
-    logged on the ``mycelium_shm.bus`` logger.  With ``autostart=False``,
+    logged on the ``mycelium_shm.bus`` logger.  Frames that do not decode are
+    logged per inbound endpoint at a bounded rate (a peer controls how many
+    it sends): the first with its traceback, then at most 10 lines a second,
+    and the rest as one ``"N more undecodable frames not logged"`` line a
+    second later, or when the bus closes.  With ``autostart=False``,
     inbound reader threads wait for :meth:`start`, so subscriptions can be
     made before the first frame arrives.
     """
@@ -164,7 +170,11 @@ class MessageBus:
         self._by_id: dict[int, _Route] = {}
         self._publishers: dict[type, Publisher] = {}
         self._links: list[Link] = []
-        self._inbound: list[tuple[Inbound, bool]] = []
+        # Each endpoint, whether it runs its own thread, and the deliver
+        # function it is given (with that endpoint's decode-error limiter).
+        self._inbound: list[tuple[Inbound, bool, Callable[[int, bytes], None]]] = []
+        self._decode_logs: list[LogLimiter] = []
+        self._decode_log = self._decode_limiter(f"bus {name!r}")
         self._closed = False
         self._started = autostart
         self._poll_lock = threading.Lock()
@@ -313,11 +323,18 @@ class MessageBus:
         if self.schema is None:
             raise TypeError("receiving from other processes needs a schema")
         with self._lock:
-            self._inbound.append((inbound, thread))
+            limiter = self._decode_limiter(f"bus {self.name!r} inbound {inbound.name}")
+            deliver = functools.partial(self._deliver_frame, limiter)
+            self._inbound.append((inbound, thread, deliver))
             start_now = thread and self._started
         if start_now:
-            inbound.start(self.deliver_frame)
+            inbound.start(deliver)
         return inbound
+
+    def _decode_limiter(self, name: str) -> LogLimiter:
+        limiter = LogLimiter(log, name, "undecodable frames", level=logging.ERROR)
+        self._decode_logs.append(limiter)
+        return limiter
 
     def start(self) -> None:
         """Start the reader threads of inbound endpoints (``autostart=False`` buses)."""
@@ -326,9 +343,9 @@ class MessageBus:
             if self._started:
                 return
             self._started = True
-            threaded = [i for i, t in self._inbound if t]
-        for inbound in threaded:
-            inbound.start(self.deliver_frame)
+            threaded = [(i, d) for i, t, d in self._inbound if t]
+        for inbound, deliver in threaded:
+            inbound.start(deliver)
 
     def poll(self, max_frames: int = 1024) -> int:
         """Deliver frames waiting on the polled (``thread=False``) endpoints.
@@ -338,13 +355,16 @@ class MessageBus:
         """
         total = 0
         with self._poll_lock:
-            for inbound, threaded in list(self._inbound):
+            for inbound, threaded, deliver in list(self._inbound):
                 if not threaded:
-                    total += inbound.poll(self.deliver_frame, max_frames)
+                    total += inbound.poll(deliver, max_frames)
         return total
 
     def deliver_frame(self, type_id: int, payload: bytes) -> None:
         """Decode one frame from a transport and hand it to local subscribers only."""
+        self._deliver_frame(self._decode_log, type_id, payload)
+
+    def _deliver_frame(self, decode_log: LogLimiter, type_id: int, payload: bytes) -> None:
         self.stats["received"] += 1
         route = self._by_id.get(type_id)
         if route is None or not (route.handlers or route.queues):
@@ -354,7 +374,11 @@ class MessageBus:
             msg = self.schema.decode(type_id, payload)  # type: ignore[union-attr]
         except DecodeError as exc:
             self.stats["decode_errors"] += 1
-            self._report(exc, f"frame of type {type_id} ({len(payload)} bytes) did not decode")
+            self._report(
+                exc,
+                f"frame of type {type_id} ({len(payload)} bytes) did not decode",
+                decode_log,
+            )
             return
         for handler in route.handlers:
             try:
@@ -376,7 +400,7 @@ class MessageBus:
 
     # -- errors and lifetime ------------------------------------------------
 
-    def _report(self, exc: BaseException, context: str) -> None:
+    def _report(self, exc: BaseException, context: str, limiter: LogLimiter | None = None) -> None:
         if not isinstance(exc, DecodeError):
             self.stats["handler_errors"] += 1
         if self.on_error is not None:
@@ -385,6 +409,10 @@ class MessageBus:
                 return
             except Exception:
                 log.exception("on_error hook of bus %r failed", self.name)
+        if limiter is not None:
+            # A peer decides how many of these arrive: bounded, summarised.
+            limiter.log("%s: %s: %s", limiter.name, context, exc, exc_info=exc)
+            return
         log.error("bus %r: %s", self.name, context, exc_info=exc)
 
     def _check_open(self) -> None:
@@ -399,13 +427,21 @@ class MessageBus:
     def close_inbound(self) -> None:
         """Stop receiving from other processes; publishing and links keep working."""
         with self._lock:
-            inbound = [i for i, _ in self._inbound]
+            inbound = [i for i, _, _ in self._inbound]
             self._inbound = []
         for endpoint in inbound:
             try:
                 endpoint.close()
             except Exception as exc:
                 log.warning("bus %r: closing %s failed: %s", self.name, endpoint.name, exc)
+        self._flush_decode_logs()
+
+    def _flush_decode_logs(self) -> None:
+        """Log the pending "N more undecodable frames" summaries now."""
+        with self._lock:
+            limiters = list(self._decode_logs)
+        for limiter in limiters:
+            limiter.flush()
 
     def close(self, timeout: float | None = 5.0) -> None:
         """Stop receiving, flush and close every link, close every subscriber.
@@ -426,6 +462,7 @@ class MessageBus:
                 log.warning("bus %r: closing %s failed: %s", self.name, link.name, exc)
         for queue in queues:
             queue.close()
+        self._flush_decode_logs()
 
     def __enter__(self) -> MessageBus:
         return self

@@ -29,7 +29,9 @@ Only the connecting side sends frames: a :class:`SocketLink` connects to a
 Delivery
 --------
 :class:`SocketLink` queues frames (bounded, ``max_pending``) and a sender
-thread writes them.  It connects lazily, reconnects after a failure with
+thread writes them; ``send`` never waits on the network (only for queue room,
+up to ``send_timeout``, then :class:`Full`), so a peer that stops reading
+stalls the sender thread, not the publisher.  It connects lazily, reconnects after a failure with
 exponential backoff, and keeps queued frames across reconnections.  Frames
 written into a connection that then breaks may be lost; they are counted in
 ``stats["lost"]`` and logged, never dropped silently.  :meth:`SocketLink.close`
@@ -40,13 +42,17 @@ waits for the peer to read to the end and close, so nothing is lost.
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import math
 import os
+import select
 import selectors
 import socket
 import stat
 import struct
+import sys
+import termios
 import threading
 import time
 from collections import deque
@@ -56,6 +62,7 @@ from typing import Any, Union
 
 from mycelium_shm.errors import Full, MyceliumError, SchemaMismatch
 
+from .._ratelimit import LogLimiter
 from ..errors import BusClosed, TransportError
 from .base import Deliver
 
@@ -86,6 +93,8 @@ TYPE_ID_MAX = 0xFFFF
 NO_DIGEST = bytes(32)
 
 ErrorHook = Callable[[BaseException], object]
+#: send() flag for one write that never waits (0 where the platform lacks it).
+_MSG_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 
 
 def parse_tcp_address(text: str) -> tuple[str, int]:
@@ -192,7 +201,11 @@ class SocketLink:
 
     ``send`` never blocks on the network: it queues the frame (waiting up to
     ``send_timeout`` seconds for room when ``max_pending`` frames are queued,
-    then raising :class:`Full`).  A schema mismatch is permanent: the link
+    then raising :class:`Full`).  When the link is idle it writes the frame
+    itself, but only what the kernel takes at once (a non-blocking write);
+    the sender thread writes the rest, so a peer that stops reading (stopped,
+    hung, slow) holds up the sender thread and fills the queue, never the
+    caller for longer than ``send_timeout``.  A schema mismatch is permanent: the link
     stops, and ``send``/``flush``/:meth:`wait_connected` raise it.
     """
 
@@ -222,6 +235,9 @@ class SocketLink:
         self._backoff_max = backoff_max
         self._pending: deque[tuple[int, bytes]] = deque()
         self._in_flight = 0
+        # The rest of a frame send() wrote only in part: (type id, payload,
+        # the bytes not yet written).  The sender thread writes it first.
+        self._head: tuple[int, bytes, memoryview] | None = None
         self._cond = threading.Condition()
         self._sock: socket.socket | None = None
         self._fatal: MyceliumError | None = None
@@ -275,24 +291,35 @@ class SocketLink:
             # spare the hand-off to the sender thread.  _in_flight keeps the
             # sender thread (and other direct writers) off the socket meanwhile.
             self._in_flight = 1
-        sent = False
+        frame = FRAME_HEADER.pack(FRAME_HEADER.size + len(payload), type_id, 0) + payload
+        written = -1
         try:
             if not self._peer_gone(sock):
-                sock.sendall(
-                    FRAME_HEADER.pack(FRAME_HEADER.size + len(payload), type_id, 0) + payload
-                )
-                sent = True
+                # Never block here: a peer that stops reading must not stall
+                # the publisher.  What the kernel does not take now, the
+                # sender thread writes (and may wait for); send() only ever
+                # waits for queue room, up to send_timeout.
+                written = sock.send(frame, _MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            written = 0
         except OSError as exc:
             log.info("link %s: connection broke (%s); reconnecting", self.name, exc)
         with self._cond:
-            self._in_flight = 0
-            if sent:
+            if written == len(frame):
+                self._in_flight = 0
                 self.stats["sent"] += 1
+            elif written > 0:
+                # Partly written: the sender thread writes the rest before
+                # anything else (the frame stays in flight until then).
+                self._head = (type_id, payload, memoryview(frame)[written:])
             else:
-                # Not (completely) written: the peer never delivers a partial
-                # frame, so sending it again after reconnecting loses nothing.
+                self._in_flight = 0
+                # Not written at all (or the connection broke): queue it
+                # first; the peer never delivers a partial frame, so sending
+                # it again after reconnecting loses nothing.
                 self._pending.appendleft((type_id, payload))
-                self._broken = True
+                if written < 0:
+                    self._broken = True
             self._cond.notify_all()
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -428,6 +455,8 @@ class SocketLink:
                 while True:
                     if self._broken:
                         return False
+                    if self._head is not None:
+                        break
                     if self._in_flight:  # a direct write from send() is running
                         self._cond.wait(0.05)
                         continue
@@ -443,20 +472,31 @@ class SocketLink:
                     # connection and the frames would vanish; reconnect instead.
                     self._broken = True
                     return False
+                head, self._head = self._head, None
                 batch: list[tuple[int, bytes]] = []
-                size = 0
-                while self._pending and size < 1 << 18:
-                    frame = self._pending.popleft()
-                    batch.append(frame)
-                    size += len(frame[1]) + FRAME_HEADER.size
-                self._in_flight = len(batch)
+                if head is None:
+                    size = 0
+                    while self._pending and size < 1 << 18:
+                        frame = self._pending.popleft()
+                        batch.append(frame)
+                        size += len(frame[1]) + FRAME_HEADER.size
+                    self._in_flight = len(batch)
+                else:
+                    # send() wrote the start of this frame; finish it first.
+                    batch.append(head[:2])
+                    self._in_flight = 1
                 self._cond.notify_all()
-            parts: list[bytes] = []
-            for type_id, payload in batch:
-                parts.append(FRAME_HEADER.pack(FRAME_HEADER.size + len(payload), type_id, 0))
-                parts.append(payload)
+            data: bytes | memoryview
+            if head is not None:
+                data = head[2]
+            else:
+                parts: list[bytes] = []
+                for type_id, payload in batch:
+                    parts.append(FRAME_HEADER.pack(FRAME_HEADER.size + len(payload), type_id, 0))
+                    parts.append(payload)
+                data = b"".join(parts)
             try:
-                sock.sendall(b"".join(parts))
+                sock.sendall(data)
             except OSError as exc:
                 log.warning(
                     "link %s: connection broke (%s); %d frames lost", self.name, exc, len(batch)
@@ -490,6 +530,14 @@ class SocketLink:
             sock, self._sock = self._sock, None
             self._connected.clear()
             self._broken = False
+            head, self._head = self._head, None
+            if head is not None:
+                # Its start went out, its end never did: the peer delivered
+                # nothing of it, so it goes out again first on the next
+                # connection.
+                self._pending.appendleft(head[:2])
+                self._in_flight = 0
+                self._cond.notify_all()
         if sock is not None:
             sock.close()
 
@@ -515,6 +563,8 @@ class SocketLink:
 _RESERVE = 64 << 10
 #: The most one recv() reads.
 _CHUNK = 256 << 10
+#: Frames parsed are handed to the queue once this many payload bytes gathered.
+_BATCH_BYTES = 1 << 20
 #: accept() errors that mean "no descriptor for the new connection".
 _FD_EXHAUSTED = frozenset(
     e for e in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM) if e is not None
@@ -523,12 +573,30 @@ _FD_EXHAUSTED = frozenset(
 _ACCEPT_TRANSIENT = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR})
 _HELLO_STATE = 0
 _FRAMES_STATE = 1
+#: Buffered bytes (partial frames, queue) above which, once they are gone,
+#: freed memory is handed back to the system (see _trim_memory).
+_TRIM_ABOVE = 16 << 20
+#: How often connections waiting for budget are checked for a peer's close.
+_HUP_CHECK = 0.2
+_POLLRDHUP = getattr(select, "POLLRDHUP", 0)
+_POLL_GONE = select.POLLHUP | select.POLLERR | _POLLRDHUP
 
 
 class _Conn:
     """One accepted connection as the event loop sees it."""
 
-    __slots__ = ("buf", "deadline", "events", "fd", "limit", "out", "sock", "starved", "state")
+    __slots__ = (
+        "buf",
+        "deadline",
+        "events",
+        "fd",
+        "hup_checked",
+        "limit",
+        "out",
+        "sock",
+        "starved",
+        "state",
+    )
 
     def __init__(self, sock: socket.socket, hello: bytes, deadline: float) -> None:
         self.sock = sock
@@ -545,11 +613,54 @@ class _Conn:
         self.limit = 0
         #: Not reading because the shared buffer budget is spent.
         self.starved = False
+        #: The peer closed while this waited, and what it sent completes the frame.
+        self.hup_checked = False
+
+    def buf_capacity_high(self) -> bool:
+        """Whether ``buf`` keeps much more memory allocated than it holds."""
+        return self.buf.__alloc__() > 2 * _RESERVE
 
     @property
     def extra(self) -> int:
         """Buffered bytes beyond the per-connection reserve (charged to the budget)."""
         return max(0, len(self.buf) - _RESERVE)
+
+
+def _load_malloc_trim() -> Callable[[], object]:
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return lambda: None
+    trim.argtypes = [ctypes.c_size_t]
+    return lambda: trim(0)
+
+
+#: glibc's malloc_trim(0) (a no-op elsewhere): return free heap memory to the system.
+_malloc_trim = _load_malloc_trim()
+
+
+def _inq(conn: _Conn) -> int:
+    """Bytes waiting in the kernel's receive buffer of ``conn``."""
+    try:
+        return int.from_bytes(fcntl.ioctl(conn.fd, termios.FIONREAD, bytes(4)), sys.byteorder)
+    except OSError:
+        return 0
+
+
+def _lane_ready(conn: _Conn) -> bool:
+    """Whether ``conn`` can finish its frame at once: the rest is in the kernel already."""
+    left = _frame_left(conn)
+    return left > 0 and _inq(conn) >= left
+
+
+def _frame_left(conn: _Conn) -> int:
+    """Bytes still missing from the partial frame in ``conn.buf`` (0 if unknown)."""
+    if conn.state != _FRAMES_STATE or len(conn.buf) < FRAME_HEADER.size:
+        return 0
+    return max(0, int(FRAME_HEADER.unpack_from(conn.buf)[0]) - len(conn.buf))
 
 
 class SocketInbound:
@@ -580,12 +691,23 @@ class SocketInbound:
       longer than the agreed maximum ends the connection before its payload
       is read (``stats["oversized"]``).  Each connection may buffer 64 KiB of
       a partial frame; beyond that partial frames share ``max_buffered``
-      bytes, and a connection that would exceed it is not read until others
-      free room (its frame deadline keeps running).
+      bytes, and a connection that would exceed it waits, unread, until
+      others free room (its frame deadline keeps running); waiters resume
+      oldest first.  So that partial frames parked by peers that stopped
+      sending can never stall everyone, a waiter whose kernel buffer already
+      holds the rest of its frame may finish it beyond the budget, one at a
+      time (at most one frame over ``max_buffered``).  A waiter is checked
+      five times a second for its peer's close: if what the peer sent cannot
+      complete the frame, the connection is dropped at once, freeing its
+      descriptor and budget.  Once a burst of buffering is over, freed memory
+      is handed back to the system (glibc ``malloc_trim``).
     * Frames are handed to a queue (at most ``max_queued`` frames and
       ``max_queued_bytes`` bytes); :meth:`start`'s delivery thread or
       :meth:`poll` drains it.  While it is full no connection is read (and no
       frame deadline runs): back-pressure reaches the senders through TCP.
+    * Connection errors are logged at most 10 a second; the rest are counted
+      in one ``"N more connection errors not logged"`` line a second later,
+      or on :meth:`close`.
     * When accept() fails for want of descriptors (EMFILE, ENFILE), the
       listener closes a spare descriptor, accepts and closes what waits in
       the backlog (refused), and otherwise backs off up to 1 s; it logs once
@@ -668,7 +790,15 @@ class SocketInbound:
         self._wake_w: socket.socket | None = None
         self._scratch = bytearray(_CHUNK)
         self._extra_total = 0
-        self._starved: set[_Conn] = set()
+        # Connections waiting for budget, oldest first (a dict keeps order).
+        self._starved: dict[_Conn, None] = {}
+        # The one waiting connection allowed past the budget to finish its
+        # frame, so that some partial frame always completes (see _on_readable).
+        self._lane: _Conn | None = None
+        self._hup_check = math.inf
+        # The most bytes buffered since memory was last handed back.
+        self._trim_peak = 0
+        self._trim_check = math.inf
         self._paused_since: float | None = None
         self._next_check = math.inf
         self._batch: list[tuple[int, bytes]] = []
@@ -679,10 +809,7 @@ class SocketInbound:
         self._accept_delay = 0.0
         self._accept_burst = 0
         self._refusing = 0
-        self._log_lock = threading.Lock()
-        self._log_window = 0.0
-        self._log_count = 0
-        self._log_suppressed = 0
+        self._error_log = LogLimiter(log, self.name, "connection errors")
         #: ``connections`` accepted and handshaken, ``frames`` received,
         #: ``open`` connections now; peers ``refused`` (over
         #: ``max_connections``, or while descriptors ran out), ``timed_out``
@@ -746,6 +873,7 @@ class SocketInbound:
                 os.unlink(self._unix_path)
             except FileNotFoundError:
                 pass
+        self._error_log.flush()
 
     def __enter__(self) -> SocketInbound:
         return self
@@ -827,6 +955,9 @@ class SocketInbound:
                     timeout = min(timeout, self._listen_resume - now)
                 if self._paused_since is not None:
                     timeout = min(timeout, 0.05)
+                if self._starved:
+                    timeout = min(timeout, self._hup_check - now)
+                timeout = min(timeout, self._trim_check - now)
                 events = selector.select(None if timeout == math.inf else max(0.0, timeout))
                 now = time.monotonic()
                 for key, mask in events:
@@ -839,14 +970,22 @@ class SocketInbound:
                             pass
                     elif data == "listen":
                         self._accept_ready(now)
-                    elif self._conns.get(data.fd) is data:
+                    elif isinstance(data, _Conn) and self._conns.get(data.fd) is data:
                         if mask & selectors.EVENT_WRITE:
                             self._on_writable(data)
                         if mask & selectors.EVENT_READ and self._conns.get(data.fd) is data:
                             self._on_readable(data, now)
+                            if self._paused_since is None and self._queue_full():
+                                # Full now: the other connections of this
+                                # round wait too (no overshoot of the queue).
+                                self._flush_batch()
+                                self._update_pause(now)
                 self._flush_batch()
                 self._update_pause(now)
                 self._timers(now)
+                if self._starved:
+                    self._check_waiting_peers(now)
+                self._trim_memory(now)
         except Exception:  # pragma: no cover - a bug; keep it visible
             log.exception("%s: event loop failed", self.name)
         finally:
@@ -1001,11 +1140,24 @@ class SocketInbound:
         self._set_interest(conn)
 
     def _on_readable(self, conn: _Conn, now: float) -> None:
+        if self._paused_since is not None and conn.state == _FRAMES_STATE:
+            return  # the queue is full (events of this round came before)
         room = max(0, _RESERVE - len(conn.buf)) + max(0, self._max_buffered - self._extra_total)
+        if conn is self._lane:
+            room = max(room, _frame_left(conn))
+        if room <= 0 and self._lane is None and _lane_ready(conn):
+            self._lane = conn
+            room = _frame_left(conn)
         if room <= 0:
+            # Wait for budget.  Were every holder of budget waiting, no frame
+            # would ever complete (each needs more than is left): the lane
+            # lets one waiter at a time finish its frame regardless.
             conn.starved = True
-            self._starved.add(conn)
+            conn.hup_checked = False
+            self._starved[conn] = None
             self._set_interest(conn)
+            if self._hup_check == math.inf:
+                self._hup_check = now + _HUP_CHECK
             return
         scratch = self._scratch
         try:
@@ -1039,6 +1191,8 @@ class SocketInbound:
         if buffered:
             del conn.buf[:used]
         self._extra_total += conn.extra - old_extra
+        if len(conn.buf) <= _RESERVE and conn.buf_capacity_high():
+            conn.buf = bytearray(conn.buf)  # give back what a big frame left allocated
         if conn.state == _FRAMES_STATE:
             if conn.buf:
                 if not had_partial or self.stats["frames"] != frames_before:
@@ -1049,6 +1203,10 @@ class SocketInbound:
                 conn.deadline = None
         if self._starved and self._extra_total < self._max_buffered:
             self._resume_starved()
+        if conn is self._lane and len(conn.buf) <= _RESERVE:
+            self._lane = None  # its frame is done: the next waiter's turn
+            if self._starved:
+                self._open_lane()
 
     def _parse(self, conn: _Conn, view: memoryview) -> int:
         """Take the hello and every complete frame out of ``view``; bytes used."""
@@ -1082,7 +1240,7 @@ class SocketInbound:
                 self.stats["frames"] += 1
                 off += length
         finally:
-            if len(batch) >= 1024:
+            if len(batch) >= 1024 or self._batch_bytes >= _BATCH_BYTES:
                 self._flush_batch()
         return off
 
@@ -1124,20 +1282,109 @@ class SocketInbound:
             conn.events = 0
         self._extra_total -= conn.extra
         conn.buf = bytearray()
-        self._starved.discard(conn)
+        self._starved.pop(conn, None)
+        if self._lane is conn:
+            self._lane = None
         conn.sock.close()
         self.stats["open"] = len(self._conns)
         if error is not None and not self._stop.is_set():
             self._report(error)
+        if self._stop.is_set():
+            return
         if self._starved and self._extra_total < self._max_buffered:
             self._resume_starved()
+        if self._starved and self._lane is None:
+            self._open_lane()
 
     def _resume_starved(self) -> None:
-        starved, self._starved = self._starved, set()
-        for conn in starved:
+        """Let the oldest waiters read again, as many as the free budget may serve."""
+        free = self._max_buffered - self._extra_total
+        while self._starved and free > 0:
+            conn = next(iter(self._starved))
+            del self._starved[conn]
             conn.starved = False
             if conn.fd in self._conns:
                 self._set_interest(conn)
+                free -= max(1, min(_CHUNK, _frame_left(conn)))
+        if not self._starved:
+            self._hup_check = math.inf
+
+    def _open_lane(self) -> None:
+        """Let the oldest waiter whose peer is sending finish its frame beyond the budget.
+
+        Only a waiter whose kernel buffer already holds the rest of its frame
+        gets the lane, so a peer that stopped sending cannot hold it; the lane
+        costs at most one frame beyond the budget, for one read.
+        """
+        for conn in self._starved:
+            if _lane_ready(conn):
+                del self._starved[conn]
+                conn.starved = False
+                self._lane = conn
+                self._set_interest(conn)
+                break
+        if not self._starved:
+            self._hup_check = math.inf
+
+    def _trim_memory(self, now: float) -> None:
+        """Once a burst of buffering is over, give the freed memory back.
+
+        The allocator keeps freed buffers for reuse, so a flood of big frames
+        would leave the process at its peak size for good; once what is
+        buffered fell below a quarter of the peak, ask it to return them.
+        """
+        buffered = self._extra_total + self._queued_bytes + _RESERVE * len(self._conns)
+        if buffered > self._trim_peak:
+            self._trim_peak = buffered
+            if buffered >= _TRIM_ABOVE and self._trim_check == math.inf:
+                self._trim_check = now + 1.0
+        if now < self._trim_check:
+            return
+        if buffered * 4 > self._trim_peak:
+            self._trim_check = now + 1.0
+            return
+        self._trim_peak = buffered
+        self._trim_check = math.inf
+        _malloc_trim()
+
+    def _check_waiting_peers(self, now: float) -> None:
+        """Drop waiting connections whose peer closed and whose frame cannot complete.
+
+        A connection waiting for budget is not read, so its EOF or reset
+        would otherwise go unseen until its frame deadline, holding its
+        descriptor and its share of the budget all that time.
+        """
+        if now < self._hup_check:
+            return
+        self._hup_check = now + _HUP_CHECK if self._starved else math.inf
+        if self._lane is None:
+            self._open_lane()
+        poller = select.poll()
+        for waiting in self._starved:
+            if not waiting.hup_checked:
+                poller.register(waiting.fd, _POLL_GONE)
+        for fd, revents in poller.poll(0):
+            found = self._conns.get(fd)
+            if found is None or found not in self._starved:
+                continue
+            conn = found
+            if revents & select.POLLERR:
+                self._drop(conn, TransportError("connection reset while waiting for buffer room"))
+                continue
+            inq = _inq(conn)
+            left = _frame_left(conn)
+            if inq < left:
+                length = FRAME_HEADER.unpack_from(conn.buf)[0]
+                got = len(conn.buf) + inq - FRAME_HEADER.size
+                self._drop(
+                    conn,
+                    TransportError(
+                        f"connection closed inside a record ({got} of "
+                        f"{length - FRAME_HEADER.size} bytes)"
+                    ),
+                )
+            else:
+                conn.hup_checked = True  # what it sent completes the frame: keep it
 
     # -- hand-over, back-pressure, deadlines ---------------------------------------
 
@@ -1211,24 +1458,9 @@ class SocketInbound:
         if self.on_error is not None:
             self.on_error(exc)
             return
-        # A flood of bad peers must not flood the log: 10 warnings a second.
-        with self._log_lock:
-            now = time.monotonic()
-            if now - self._log_window >= 1.0:
-                if self._log_suppressed:
-                    log.warning(
-                        "%s: %d more connection errors not logged",
-                        self.name,
-                        self._log_suppressed,
-                    )
-                self._log_window = now
-                self._log_count = 0
-                self._log_suppressed = 0
-            self._log_count += 1
-            if self._log_count > 10:
-                self._log_suppressed += 1
-                return
-        log.warning("%s: connection ended: %s", self.name, exc)
+        # A flood of bad peers must not flood the log: 10 warnings a second,
+        # the rest summarised a second later (or on close).
+        self._error_log.log("%s: connection ended: %s", self.name, exc)
 
 
 def _has_data(sock: socket.socket) -> bool:
