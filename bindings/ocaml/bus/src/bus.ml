@@ -11,7 +11,8 @@ type t = {
   lock : Mutex.t;
   mutable routes : route IntMap.t;
   mutable all_links : Link.t list;
-  mutable inbound : Inbound.t list;
+  mutable inbound : (Inbound.t * Throttle.t) list;  (** with its decode-error log *)
+  decode_log : Throttle.t;  (** of {!deliver_frame} called directly *)
   mutable started : bool;
   mutable closed : bool;
   mutable next_id : int;
@@ -43,6 +44,7 @@ let create ?(name = "bus") ?on_error ~digest () =
     routes = IntMap.empty;
     all_links = [];
     inbound = [];
+    decode_log = Throttle.create ~level:Log.Error ~name:("bus " ^ name) "undecodable frames";
     started = false;
     closed = false;
     next_id = 0;
@@ -167,8 +169,11 @@ let add_link t link type_ids =
 
 let links_of t type_id = match IntMap.find_opt type_id t.routes with Some r -> r.links | None -> []
 
-let deliver_frame t type_id payload =
+(* [log]: the endpoint's limiter, so a peer sending garbage costs a few
+   lines a second, not one per frame. *)
+let deliver_via t log type_id payload =
   incr t.received;
+  Throttle.tick log;
   match IntMap.find_opt type_id t.routes with
   | None | Some { sinks = []; _ } -> incr t.unrouted
   | Some { sinks; _ } ->
@@ -195,21 +200,28 @@ let deliver_frame t type_id payload =
                   | Error e ->
                       failed := true;
                       incr t.decode_errors;
-                      Log.err "bus %s: frame of type %d (%d bytes) did not decode: %s" t.name
+                      Throttle.msg log "bus %s: frame of type %d (%d bytes) did not decode: %s" t.name
                         type_id (String.length payload) (Bus_error.to_string e);
                       None)
             in
             match value with Some v -> ignore (f v true) | None -> ())
         sinks
 
+let deliver_frame t type_id payload = deliver_via t t.decode_log type_id payload
+
 let add_inbound t ep =
+  let log =
+    Throttle.create ~level:Log.Error
+      ~name:(Printf.sprintf "bus %s: %s" t.name (Inbound.name ep))
+      "undecodable frames"
+  in
   let start_now =
     with_lock t.lock (fun () ->
         if t.closed then invalid_arg "Bus.add_inbound: the bus is closed";
-        t.inbound <- t.inbound @ [ ep ];
+        t.inbound <- t.inbound @ [ (ep, log) ];
         t.started)
   in
-  if start_now then Inbound.start ep (deliver_frame t)
+  if start_now then Inbound.start ep (deliver_via t log)
 
 let start t =
   let eps =
@@ -219,7 +231,7 @@ let start t =
           t.started <- true;
           t.inbound))
   in
-  List.iter (fun ep -> Inbound.start ep (deliver_frame t)) eps
+  List.iter (fun (ep, log) -> Inbound.start ep (deliver_via t log)) eps
 
 let stats t =
   [
@@ -244,10 +256,12 @@ let close_inbound t =
         e)
   in
   List.iter
-    (fun ep ->
-      try Inbound.close ep
-      with e -> Log.warn "bus %s: closing %s failed: %s" t.name (Inbound.name ep) (Printexc.to_string e))
-    eps
+    (fun (ep, log) ->
+      (try Inbound.close ep
+       with e -> Log.warn "bus %s: closing %s failed: %s" t.name (Inbound.name ep) (Printexc.to_string e));
+      Throttle.flush log)
+    eps;
+  Throttle.flush t.decode_log
 
 let close ?(timeout = 5.0) t =
   let first =

@@ -111,7 +111,11 @@ val start : t -> unit
 
 val deliver_frame : t -> int -> string -> unit
 (** [deliver_frame bus type_id payload] decodes a frame from a transport
-    and hands it to local subscribers only (the endpoints call this). *)
+    and hands it to local subscribers only (the endpoints call this).  A
+    frame that does not decode is counted ([decode_errors]) and logged,
+    rate-limited per endpoint (a few lines a second, then one summary line
+    ["... N more undecodable frames not logged"], at the latest when the
+    endpoint closes; see {!Throttle}). *)
 
 val stats : t -> (string * int) list
 (** [stats bus]: [received] frames, [unrouted] (nobody subscribes),

@@ -189,6 +189,13 @@ let shm_subscription ?(policy = Cursor.Tethered) ?(backoff_initial = 0.005) ?(ba
 
 (* -- sockets ------------------------------------------------------------------ *)
 
+(* Connections are served by a pool of worker threads: a worker that
+   finishes a connection waits for the next one instead of ending, and a
+   new worker starts only when no idle one is left (so at most
+   [max_connections] workers, parked in [Condition.wait] until {!close}).
+   Not a thread per connection: OCaml 4.13 never frees the alternate signal
+   stack of an ended thread (about 4 KiB of C heap), so a peer churning
+   connections made memory grow without bound. *)
 type sock = {
   sname : string;
   digest : string;
@@ -196,14 +203,19 @@ type sock = {
   max_connections : int;
   handshake_timeout : float;
   frame_timeout : float;
+  idle_timeout : float option;
   listener : Unix.file_descr;
   bound : Sock.address;
   m : Mutex.t;
-  c : Condition.t;
+  c : Condition.t;  (** [threads] changed *)
+  work : Condition.t;  (** [pending] got a connection, or [stop] *)
   deliver_lock : Mutex.t;
   mutable deliver : int -> string -> unit;
-  conns : (Unix.file_descr, unit) Hashtbl.t;
-  mutable threads : int;  (** accept thread + connection threads running *)
+  conns : (Unix.file_descr, unit) Hashtbl.t;  (** admitted, not yet closed *)
+  pending : Unix.file_descr Queue.t;  (** admitted, no worker yet *)
+  mutable threads : int;  (** accept thread + workers running *)
+  mutable workers : int;
+  mutable idle : int;  (** workers waiting for a connection *)
   mutable stop : bool;
   mutable errs : Bus_error.t list;
   mutable connections : int;
@@ -211,12 +223,37 @@ type sock = {
   mutable refused : int;
   mutable timed_out : int;
   mutable oversized : int;
+  mutable refused_unlogged : int;  (** refused since the last line about it *)
+  mutable refused_logged_at : float;
+  errlog : Throttle.t;  (** connection errors *)
 }
 
 let report s e =
-  with_lock s.m (fun () ->
-      s.errs <- e :: List.filteri (fun i _ -> i < 31) s.errs;
-      if not s.stop then Log.warn "%s: connection ended: %s" s.sname (Bus_error.to_string e))
+  let log =
+    with_lock s.m (fun () ->
+        s.errs <- e :: List.filteri (fun i _ -> i < 31) s.errs;
+        not s.stop)
+  in
+  if log then Throttle.msg s.errlog "%s: connection ended: %s" s.sname (Bus_error.to_string e)
+
+(* Refused connections: at most one line a second, with the count since the
+   previous line; [force] (close) writes what is left. *)
+let log_refused ?(force = false) s =
+  let line =
+    with_lock s.m (fun () ->
+        let now = Sync.now () in
+        if s.refused_unlogged > 0 && (force || now -. s.refused_logged_at >= 1.0) then (
+          let n = s.refused_unlogged in
+          s.refused_unlogged <- 0;
+          s.refused_logged_at <- now;
+          Some n)
+        else None)
+  in
+  Option.iter
+    (fun n ->
+      Log.warn "%s: %d connection%s refused (max_connections %d open) since the last such line"
+        s.sname n (if n = 1 then "" else "s") s.max_connections)
+    line
 
 exception Drop of Bus_error.t
 
@@ -256,21 +293,29 @@ let serve s fd =
         | Error e -> raise (Drop e))
   in
   with_lock s.m (fun () -> s.connections <- s.connections + 1);
-  Sock.set_timeouts fd s.frame_timeout;
+  (* Reads wake at least every frame_timeout (and idle_timeout) to check
+     the deadlines. *)
+  Sock.set_timeouts fd
+    (match s.idle_timeout with Some i -> Float.min i s.frame_timeout | None -> s.frame_timeout);
   let buf = Bytes.create chunk in
   let pos = ref 0 and len = ref 0 in
   let started = ref None in
-  (* Read more bytes after [len]; false on a clean EOF. *)
+  let last_read = ref (Sync.now ()) in
   let check_deadline () =
-    match !started with
-    | Some t0 when Sync.now () -. t0 > s.frame_timeout ->
+    match (!started, s.idle_timeout) with
+    | Some t0, _ when Sync.now () -. t0 > s.frame_timeout ->
         with_lock s.m (fun () -> s.timed_out <- s.timed_out + 1);
         transport "frame not completed within %g s; connection dropped" s.frame_timeout
+    | None, Some idle when Sync.now () -. !last_read > idle ->
+        with_lock s.m (fun () -> s.timed_out <- s.timed_out + 1);
+        transport "idle for %g s; connection dropped" idle
     | _ -> ()
   in
   let rec read_into b off n =
     match Unix.read fd b off n with
-    | k -> k
+    | k ->
+        if k > 0 && s.idle_timeout <> None then last_read := Sync.now ();
+        k
     | exception Unix.Unix_error (Unix.EINTR, _, _) -> read_into b off n
     | exception Unix.Unix_error ((Unix.EAGAIN | Unix.EWOULDBLOCK), _, _) ->
         check_deadline ();
@@ -342,40 +387,88 @@ let serve s fd =
   in
   loop ()
 
-let conn_thread s fd =
-  (try serve s fd with
+
+(* The next connection for a worker ([s.m] held): [None] once stopping. *)
+let rec next_conn s =
+  if s.stop then None
+  else
+    match Queue.take_opt s.pending with
+    | Some fd -> Some fd
+    | None ->
+        s.idle <- s.idle + 1;
+        Condition.wait s.work s.m;
+        s.idle <- s.idle - 1;
+        next_conn s
+
+let serve_one s fd =
+  try serve s fd with
   | Drop e -> report s e
   | Unix.Unix_error (e, fn, _) ->
       if not s.stop then report s (Bus_error.Transport (fn ^ ": " ^ Unix.error_message e))
-  | e -> report s (Bus_error.Transport ("connection handler failed: " ^ Printexc.to_string e)));
+  | e -> report s (Bus_error.Transport ("connection handler failed: " ^ Printexc.to_string e))
+
+let worker s =
+  let rec go = function
+    | None -> ()
+    | Some fd ->
+        serve_one s fd;
+        (* Forgotten and closed under the lock: [close] shuts down what
+           [conns] holds, never a number reused meanwhile. *)
+        go
+          (with_lock s.m (fun () ->
+               Hashtbl.remove s.conns fd;
+               Sock.close_quietly fd;
+               next_conn s))
+  in
+  (try go (with_lock s.m (fun () -> next_conn s))
+   with e -> Log.err "%s: connection worker failed: %s" s.sname (Printexc.to_string e));
   with_lock s.m (fun () ->
-      Hashtbl.remove s.conns fd;
+      s.workers <- s.workers - 1;
       s.threads <- s.threads - 1;
-      Condition.broadcast s.c);
-  Sock.close_quietly fd
+      Condition.broadcast s.c)
 
 let accept_loop s =
   let rec loop delay =
     if not s.stop then
       match Unix.accept ~cloexec:true s.listener with
       | fd, _ ->
-          let admitted =
+          (match s.bound with
+          | Sock.Tcp _ -> ( try Unix.setsockopt fd Unix.TCP_NODELAY true with Unix.Unix_error _ -> ())
+          | Sock.Unix_socket _ -> ());
+          let admitted, spawn =
             with_lock s.m (fun () ->
                 if s.stop || Hashtbl.length s.conns >= s.max_connections then (
                   s.refused <- s.refused + 1;
-                  false)
+                  s.refused_unlogged <- s.refused_unlogged + 1;
+                  Sock.close_quietly fd;
+                  (false, false))
                 else (
                   Hashtbl.replace s.conns fd ();
-                  s.threads <- s.threads + 1;
-                  true))
+                  Queue.push fd s.pending;
+                  (* Every idle worker takes one; beyond them, a new one
+                     (never more than max_connections: a worker is idle,
+                     serving a connection in [conns], or about to take one). *)
+                  if Queue.length s.pending > s.idle && s.workers < s.max_connections then (
+                    s.workers <- s.workers + 1;
+                    s.threads <- s.threads + 1;
+                    (true, true))
+                  else (
+                    Condition.signal s.work;
+                    (true, false))))
           in
+          if spawn then (
+            match Thread.create worker s with
+            | _ -> ()
+            | exception e ->
+                with_lock s.m (fun () ->
+                    s.workers <- s.workers - 1;
+                    s.threads <- s.threads - 1);
+                Log.err "%s: cannot start a connection worker: %s" s.sname (Printexc.to_string e));
+          log_refused s;
           if admitted then (
-            (match s.bound with
-            | Sock.Tcp _ -> ( try Unix.setsockopt fd Unix.TCP_NODELAY true with Unix.Unix_error _ -> ())
-            | Sock.Unix_socket _ -> ());
-            ignore (Thread.create (conn_thread s) fd))
-          else Sock.close_quietly fd;
-          loop 0.
+            Throttle.tick s.errlog;
+            loop 0.)
+          else loop 0.
       | exception Unix.Unix_error ((Unix.EINTR | Unix.ECONNABORTED | Unix.EPERM), _, _) ->
           loop delay
       | exception Unix.Unix_error (e, _, _) ->
@@ -391,27 +484,37 @@ let accept_loop s =
       Condition.broadcast s.c)
 
 let socket ?(max_payload = Wire.default_max_payload) ?(max_connections = 64)
-    ?(handshake_timeout = 5.0) ?(frame_timeout = 30.0) ~digest address =
+    ?(handshake_timeout = 5.0) ?(frame_timeout = 30.0) ?idle_timeout ~digest address =
   Sock.ignore_sigpipe ();
+  (match idle_timeout with
+  | Some t when not (t > 0.) -> invalid_arg (Printf.sprintf "Inbound.socket: idle_timeout %g" t)
+  | _ -> ());
+  if max_connections < 1 then invalid_arg "Inbound.socket: max_connections below 1";
   match Sock.listen address with
   | Error _ as e -> e
   | Ok (listener, bound) ->
+      let sname = Sock.describe bound in
       let s =
         {
-          sname = Sock.describe bound;
+          sname;
           digest;
           max_payload;
           max_connections;
           handshake_timeout;
           frame_timeout;
+          idle_timeout;
           listener;
           bound;
           m = Mutex.create ();
           c = Condition.create ();
+          work = Condition.create ();
           deliver_lock = Mutex.create ();
           deliver = (fun _ _ -> ());
           conns = Hashtbl.create 16;
+          pending = Queue.create ();
           threads = 0;
+          workers = 0;
+          idle = 0;
           stop = false;
           errs = [];
           connections = 0;
@@ -419,6 +522,9 @@ let socket ?(max_payload = Wire.default_max_payload) ?(max_connections = 64)
           refused = 0;
           timed_out = 0;
           oversized = 0;
+          refused_unlogged = 0;
+          refused_logged_at = neg_infinity;
+          errlog = Throttle.create ~name:sname "connection errors";
         }
       in
       let started = ref false and closed = ref false in
@@ -432,21 +538,33 @@ let socket ?(max_payload = Wire.default_max_payload) ?(max_connections = 64)
       let close () =
         if not !closed then (
           closed := true;
-          let conns =
-            with_lock s.m (fun () ->
-                s.stop <- true;
-                Hashtbl.fold (fun fd () acc -> fd :: acc) s.conns [])
-          in
           (* Wake the accept thread (shutdown of a listening socket ends a
-             blocked accept on Linux) and every connection's read. *)
+             blocked accept on Linux), every connection's read and every
+             idle worker.  Under the lock: a descriptor in [conns] is still
+             open. *)
+          with_lock s.m (fun () ->
+              s.stop <- true;
+              Hashtbl.iter
+                (fun fd () -> try Unix.shutdown fd Unix.SHUTDOWN_ALL with Unix.Unix_error _ -> ())
+                s.conns;
+              Condition.broadcast s.work);
           (try Unix.shutdown s.listener Unix.SHUTDOWN_ALL with Unix.Unix_error _ -> ());
-          List.iter (fun fd -> try Unix.shutdown fd Unix.SHUTDOWN_ALL with Unix.Unix_error _ -> ()) conns;
           let ended =
             with_lock s.m (fun () ->
                 Sync.wait_until s.m s.c (Sync.deadline (Some 2.0)) (fun () -> s.threads = 0))
           in
+          (* Admitted connections no worker took. *)
+          with_lock s.m (fun () ->
+              Queue.iter
+                (fun fd ->
+                  Hashtbl.remove s.conns fd;
+                  Sock.close_quietly fd)
+                s.pending;
+              Queue.clear s.pending);
           if not ended then Log.warn "%s: %d threads still busy at close" s.sname s.threads;
           Sock.close_quietly s.listener;
+          log_refused ~force:true s;
+          Throttle.flush s.errlog;
           match s.bound with
           | Sock.Unix_socket p -> ( try Unix.unlink p with Unix.Unix_error _ -> ())
           | Sock.Tcp _ -> ())
@@ -460,6 +578,8 @@ let socket ?(max_payload = Wire.default_max_payload) ?(max_connections = 64)
               ("refused", s.refused);
               ("timed_out", s.timed_out);
               ("oversized", s.oversized);
+              ("workers", s.workers);
+              ("idle_workers", s.idle);
             ])
       in
       Ok

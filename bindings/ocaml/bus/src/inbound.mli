@@ -7,14 +7,24 @@
     the [deliver] function given to {!start}.  A shared-memory endpoint has
     one reader thread, blocked in the channel's read with the OCaml runtime
     lock released (50 ms slices, so {!close} is prompt).  A socket endpoint
-    has one thread blocked in [accept] and one thread per connection
-    blocked in [read], both releasing the runtime lock; the connections'
-    [deliver] calls are serialized by a lock of the endpoint, so handlers
-    see one frame at a time and each sender's frames in order.  Threads
-    rather than one [select] loop: the channel reads already release the
-    runtime lock, a blocked reader costs no CPU, and [select] would fail on
-    descriptors above 1024.  The price of a thread per connection is
-    bounded by [max_connections]. *)
+    has one thread blocked in [accept] and one worker thread per open
+    connection blocked in [read], both releasing the runtime lock; the
+    connections' [deliver] calls are serialized by a lock of the endpoint,
+    so handlers see one frame at a time and each sender's frames in order.
+    Threads rather than one [select] loop: the channel reads already
+    release the runtime lock, a blocked reader costs no CPU, and [select]
+    would fail on descriptors above 1024.  The price of a thread per
+    connection is bounded by [max_connections]: workers are pooled (a
+    worker whose connection ended waits, without CPU, for the next one
+    until {!close}), so connection churn starts no threads once the pool
+    is as large as the most connections open at once (OCaml 4.13 leaks
+    about 4 KiB of C heap per ended thread: a thread per connection made
+    memory grow without bound under churn).
+
+    Logging: connection errors and refused connections are rate-limited
+    per endpoint (see {!Throttle}; refusals at most one line a second,
+    with the count since the previous line); what was left out is
+    summarized, at the latest by {!close}. *)
 
 type t
 (** An endpoint. *)
@@ -60,6 +70,7 @@ val socket :
   ?max_connections:int ->
   ?handshake_timeout:float ->
   ?frame_timeout:float ->
+  ?idle_timeout:float ->
   digest:string ->
   Sock.address ->
   (t, Bus_error.t) result
@@ -70,8 +81,12 @@ val socket :
     A frame longer than the agreed maximum ([max_payload], 1 MiB, or the
     peer's smaller one) or of type 0 ends the connection before its payload
     is read; a frame begun must be complete within [frame_timeout] (30 s).
-    Beyond [max_connections] (64) connections, peers are accepted and
-    closed at once ([refused]). *)
+    [idle_timeout] (default none, off; positive) closes a connection that
+    sends nothing for this long between frames ([timed_out]; an idle
+    {!Link} reconnects by itself), so idle peers cannot hold every slot.
+    Beyond [max_connections] (64, at least 1) connections, peers are
+    accepted and closed at once ([refused], logged at most once a
+    second with the count since the last line). *)
 
 val name : t -> string
 (** [name t] is ["shm:CHANNEL"], ["shm-sub:CHANNEL[CURSOR]"], ["unix:PATH"]
@@ -87,7 +102,9 @@ val start : t -> (int -> string -> unit) -> unit
 val stats : t -> (string * int) list
 (** [stats t]: [frames] received; subscriptions also [lost] and
     [attached] (0 or 1); sockets also [connections] (handshaken), [open],
-    [refused], [timed_out], [oversized]. *)
+    [refused], [timed_out], [oversized], and their connection threads:
+    [workers] (running or parked, at most [max_connections]) and
+    [idle_workers] (parked). *)
 
 val errors : t -> Bus_error.t list
 (** [errors t] is the most recent connection errors (at most 32), newest

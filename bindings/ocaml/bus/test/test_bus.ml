@@ -320,6 +320,222 @@ let test_hostile_frames () =
   Bus.close rx;
   Alcotest.(check bool) "socket file removed" false (Sys.file_exists path)
 
+(* -- hostile peers at scale: memory, log volume, slot squatting ---------------- *)
+
+(* [capture_stderr f] runs [f] with file descriptor 2 (where Log writes)
+   sent to a file: [(f (), lines written)]. *)
+let capture_stderr f =
+  let file = Filename.concat (Lazy.force tmpdir) (fresh "stderr" ^ ".log") in
+  flush stderr;
+  let saved = Unix.dup ~cloexec:true Unix.stderr in
+  let fd = Unix.openfile file [ Unix.O_WRONLY; Unix.O_CREAT; Unix.O_TRUNC; Unix.O_CLOEXEC ] 0o600 in
+  Unix.dup2 fd Unix.stderr;
+  Unix.close fd;
+  let r =
+    Fun.protect
+      ~finally:(fun () ->
+        flush stderr;
+        Unix.dup2 saved Unix.stderr;
+        Unix.close saved)
+      f
+  in
+  let ic = open_in file in
+  let rec lines acc = match input_line ic with l -> lines (l :: acc) | exception End_of_file -> List.rev acc in
+  let l = lines [] in
+  close_in ic;
+  Sys.remove file;
+  (r, l)
+
+let contains s sub =
+  let n = String.length s and k = String.length sub in
+  let rec go i = i + k <= n && (String.sub s i k = sub || go (i + 1)) in
+  go 0
+
+(* The N of the lines "...: N more WHAT not logged", summed. *)
+let summarized what lines =
+  List.fold_left
+    (fun acc l ->
+      let marker = " more " ^ what ^ " not logged" in
+      if contains l marker then
+        match String.rindex_from_opt l (String.length l - String.length marker - 1) ' ' with
+        | Some i ->
+            let j = ref (i + 1) in
+            while !j < String.length l && l.[!j] >= '0' && l.[!j] <= '9' do incr j done;
+            acc + int_of_string (String.sub l (i + 1) (!j - i - 1))
+        | None -> acc
+      else acc)
+    0 lines
+
+let count_lines sub lines = List.length (List.filter (fun l -> contains l sub) lines)
+
+(* A raw peer: connected, and through the handshake when [hello]. *)
+let raw_peer ?(hello = true) path =
+  let fd = ok (Sock.connect ~timeout:5. (Sock.Unix_socket path)) in
+  if hello then (
+    Sock.write_all fd (Wire.hello ~max_payload:(1 lsl 20) ~digest);
+    let b = Bytes.create 48 in
+    if Sock.read_exact fd b 0 48 <> `Ok then Alcotest.fail "no hello from the endpoint");
+  fd
+
+let rss_kib () =
+  let ic = open_in "/proc/self/status" in
+  let rec go () =
+    match input_line ic with
+    | l when String.length l > 6 && String.sub l 0 6 = "VmRSS:" ->
+        Scanf.sscanf (String.sub l 6 (String.length l - 6)) " %d" Fun.id
+    | _ -> go ()
+    | exception End_of_file -> 0
+  in
+  Fun.protect ~finally:(fun () -> close_in ic) go
+
+(* Log's lines (Alcotest writes its ASSERT lines to stderr too). *)
+let log_lines =
+  List.filter (fun l ->
+      List.exists
+        (fun p -> String.length l >= String.length p && String.sub l 0 (String.length p) = p)
+        [ "debug: "; "info: "; "warning: "; "error: " ])
+
+(* Connect/close churn: the endpoint's bookkeeping returns to nothing open,
+   its connection threads stay within max_connections, and memory does
+   not grow with the number of connections (a thread per connection leaked
+   about 4 KiB each in OCaml 4.13). *)
+let test_churn_memory () =
+  let path = sock_path () in
+  let ep = ok (Inbound.socket ~max_connections:8 ~digest (Sock.Unix_socket path)) in
+  Fun.protect ~finally:(fun () -> Inbound.close ep) @@ fun () ->
+  Inbound.start ep (fun _ _ -> ());
+  let stat k = List.assoc k (Inbound.stats ep) in
+  let churn n =
+    let clients =
+      List.init 4 (fun _ ->
+          Thread.create
+            (fun () ->
+              for _ = 1 to n / 4 do
+                match Sock.connect ~timeout:5. (Sock.Unix_socket path) with
+                | Ok fd ->
+                    (* The endpoint's hello or EOF (refused): it accepted. *)
+                    let b = Bytes.create 48 in
+                    ignore (try Sock.read_exact fd b 0 48 with Unix.Unix_error _ -> `Eof 0);
+                    Unix.close fd
+                | Error e -> Alcotest.failf "connect: %s" (Bus_error.to_string e)
+              done)
+            ())
+    in
+    List.iter Thread.join clients;
+    eventually "every connection closed" (fun () -> stat "open" = 0)
+  in
+  let grown, _ =
+    capture_stderr (fun () ->
+        churn 400;
+        Gc.compact ();
+        let before = rss_kib () in
+        churn 4000;
+        Gc.compact ();
+        rss_kib () - before)
+  in
+  Alcotest.(check bool) (Printf.sprintf "RSS grew %d KiB over 4000 connections" grown) true (grown < 4000);
+  Alcotest.(check bool) (Printf.sprintf "workers %d <= 8" (stat "workers")) true (stat "workers" <= 8);
+  Alcotest.(check int) "no connection open" 0 (stat "open");
+  Inbound.close ep;
+  Alcotest.(check int) "workers end at close" 0 (stat "workers")
+
+(* A peer sending many frames that do not decode, and many peers that fail
+   their handshake, cost a few log lines a second; every one is accounted
+   for in a summary, the last at close. *)
+let test_bad_frames_log_bounded () =
+  let path = sock_path () in
+  let n = 3000 and failed = 300 in
+  let rx = Bus.create ~name:"rx" ~digest () in
+  let (), lines =
+    capture_stderr (fun () ->
+        let ep = ok (Inbound.socket ~digest (Sock.Unix_socket path)) in
+        Bus.add_inbound rx ep;
+        let q = Bus.subscriber rx tick in
+        Bus.start rx;
+        let fd = raw_peer path in
+        let bad = Bytes.create 13 in
+        Bytes.set_int32_le bad 0 13l;
+        Bytes.set_uint16_le bad 4 Trading.MarketTick.type_id;
+        Bytes.set_uint16_le bad 6 0;
+        Bytes.fill bad 8 5 '\xff';
+        let b = Buffer.create (13 * n) in
+        for _ = 1 to n do
+          Buffer.add_bytes b bad
+        done;
+        Sock.write_all fd (Buffer.contents b);
+        Unix.close fd;
+        (* Each waits for the endpoint's hello (so none is refused), then
+           leaves without its own. *)
+        for _ = 1 to failed do
+          let fd = raw_peer ~hello:false path in
+          let b = Bytes.create 48 in
+          if Sock.read_exact fd b 0 48 <> `Ok then Alcotest.fail "no hello from the endpoint";
+          Unix.close fd
+        done;
+        eventually "every bad frame seen" (fun () -> List.assoc "decode_errors" (Bus.stats rx) = n);
+        (* A connection's error is reported before it leaves [open]. *)
+        eventually "every failed handshake seen" (fun () -> List.assoc "open" (Inbound.stats ep) = 0);
+        Alcotest.(check int) "none refused" 0 (List.assoc "refused" (Inbound.stats ep));
+        Alcotest.(check int) "nothing delivered" 0 (Subscriber.length q);
+        Bus.close rx)
+  in
+  let lines = log_lines lines in
+  let logged = count_lines "did not decode" lines in
+  Alcotest.(check bool) (Printf.sprintf "%d log lines" (List.length lines)) true (List.length lines <= 40);
+  Alcotest.(check bool) "the first in full" true (logged >= 1);
+  Alcotest.(check int) "every bad frame logged or summarized" n
+    (logged + summarized "undecodable frames" lines);
+  Alcotest.(check int) "every failed handshake logged or summarized" failed
+    (count_lines "connection ended" lines + summarized "connection errors" lines)
+
+(* Peers beyond max_connections are refused, and that is logged (one line
+   a second at most, with the count); an idle_timeout frees the slots idle
+   peers hold, so an honest link gets through. *)
+let test_squatters () =
+  let path = sock_path () in
+  let rx = Bus.create ~name:"rx" ~digest () in
+  let (), lines =
+    capture_stderr (fun () ->
+        let ep =
+          ok (Inbound.socket ~max_connections:2 ~idle_timeout:0.5 ~digest (Sock.Unix_socket path))
+        in
+        Bus.add_inbound rx ep;
+        let q = Bus.subscriber rx tick in
+        Bus.start rx;
+        let squatters = [ raw_peer path; raw_peer path ] in
+        eventually "both handshaken" (fun () -> List.assoc "connections" (Inbound.stats ep) = 2);
+        for _ = 1 to 20 do
+          let fd = raw_peer ~hello:false path in
+          let b = Bytes.create 1 in
+          if (try Unix.read fd b 0 1 with Unix.Unix_error _ -> 0) <> 0 then Alcotest.fail "not refused";
+          Unix.close fd
+        done;
+        Alcotest.(check int) "refused" 20 (List.assoc "refused" (Inbound.stats ep));
+        (* The idle squatters are dropped; a link then gets in. *)
+        let tx = Bus.create ~name:"tx" ~digest () in
+        Fun.protect ~finally:(fun () -> Bus.close ~timeout:1. tx; List.iter Unix.close squatters)
+        @@ fun () ->
+        eventually "squatters dropped" (fun () -> List.assoc "open" (Inbound.stats ep) = 0);
+        Alcotest.(check int) "timed out" 2 (List.assoc "timed_out" (Inbound.stats ep));
+        let l = Link.socket ~backoff_max:0.05 ~digest (Sock.Unix_socket path) in
+        Bus.add_link tx l [ Trading.MarketTick.type_id ];
+        ok (Bus.publish (Bus.publisher tx tick) (mk 7));
+        Alcotest.(check ints) "the honest frame arrived" [ 7 ] (seqs (take_n q 1));
+        Bus.close rx)
+  in
+  let lines = log_lines lines in
+  let refusal_lines = List.filter (fun l -> contains l "refused (max_connections 2 open)") lines in
+  Alcotest.(check bool) (Printf.sprintf "%d refusal lines" (List.length refusal_lines)) true
+    (List.length refusal_lines >= 1 && List.length refusal_lines <= 3);
+  (* "warning: unix:PATH: N connections refused ..." *)
+  let count l =
+    let i = String.rindex_from l (String.index l '(') ':' in
+    Scanf.sscanf (String.sub l (i + 1) (String.length l - i - 1)) " %d" Fun.id
+  in
+  Alcotest.(check int) "every refusal counted in the log" 20
+    (List.fold_left (fun acc l -> acc + count l) 0 refusal_lines);
+  Alcotest.(check int) "idle drops logged" 2 (count_lines "idle for 0.5 s" lines)
+
 (* -- services ----------------------------------------------------------------------- *)
 
 let test_restart () =
@@ -718,7 +934,12 @@ let () =
         per_transport "ocaml to ocaml" test_transport
         @ per_transport "link before peer" test_link_before_peer
         @ per_transport "schema mismatch" test_schema_mismatch
-        @ [ Alcotest.test_case "hostile frames" `Quick test_hostile_frames ] );
+        @ [
+            Alcotest.test_case "hostile frames" `Quick test_hostile_frames;
+            Alcotest.test_case "churn: memory and threads bounded" `Quick test_churn_memory;
+            Alcotest.test_case "bad frames: log bounded" `Quick test_bad_frames_log_bounded;
+            Alcotest.test_case "squatters: refusals logged, idle dropped" `Quick test_squatters;
+          ] );
       ( "services",
         [
           Alcotest.test_case "restart" `Quick test_restart;
