@@ -32,9 +32,11 @@ Delivery
 thread writes them; ``send`` never waits on the network (only for queue room,
 up to ``send_timeout``, then :class:`Full`), so a peer that stops reading
 stalls the sender thread, not the publisher.  It connects lazily, reconnects after a failure with
-exponential backoff, and keeps queued frames across reconnections.  Frames
-written into a connection that then breaks may be lost; they are counted in
-``stats["lost"]`` and logged, never dropped silently.  :meth:`SocketLink.close`
+exponential backoff, and keeps queued frames across reconnections.  The
+frames of a write that finds the connection broken are counted in
+``stats["lost"]`` and logged.  There are no acknowledgements: frames an
+earlier write handed to the kernel, which a receiving process killed before
+it handled them never saw, are lost uncounted (see the README).  :meth:`SocketLink.close`
 is the clean shutdown: it sends everything queued, half-closes the socket and
 waits for the peer to read to the end and close, so nothing is lost.
 """
