@@ -70,8 +70,8 @@ pub use node::{
 pub use service::{BoxError, Context, Runtime, RuntimeOptions, Service};
 pub use shm::{PublicationOptions, ShmInbound, ShmLink, ShmPublication, ShmSubscription, SubscriptionStats};
 pub use socket::{
-    handshake, InboundMonitor, SocketAddress, SocketInbound, SocketLink, DEFAULT_MAX_PAYLOAD,
-    FRAME_HEADER_SIZE, HELLO_SIZE, MAGIC, PROTOCOL_VERSION,
+    handshake, InboundMonitor, SocketAddress, SocketInbound, SocketLink, CLOSE_ABORT_GRACE, CLOSE_GRACE,
+    DEFAULT_MAX_BUFFERED, DEFAULT_MAX_PAYLOAD, FRAME_HEADER_SIZE, HELLO_SIZE, MAGIC, PROTOCOL_VERSION,
 };
 pub use subscriber::{Iter as SubscriberIter, Overflow, Subscriber};
 

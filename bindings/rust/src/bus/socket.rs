@@ -48,6 +48,16 @@ pub const HELLO_SIZE: usize = 48;
 pub const FRAME_HEADER_SIZE: usize = 8;
 /// The largest payload a side accepts unless told otherwise (1 MiB).
 pub const DEFAULT_MAX_PAYLOAD: u32 = 1 << 20;
+/// Bytes of partial frames the connections of one [`SocketInbound`] share
+/// beyond their reserves unless told otherwise (64 MiB).
+pub const DEFAULT_MAX_BUFFERED: usize = 64 << 20;
+/// Bytes of a partial frame every connection may buffer outside the shared
+/// budget.
+const RESERVE: usize = 64 << 10;
+/// The least budget a connection asks for at a time.
+const CHUNK: usize = 256 << 10;
+/// How often a connection thread wakes to check `close` and its deadline.
+const TICK: Duration = Duration::from_millis(100);
 
 /// Where a [`SocketInbound`] listens and a [`SocketLink`] connects.
 ///
@@ -130,6 +140,14 @@ impl Stream {
         match self {
             Stream::Unix(s) => s.shutdown(Shutdown::Write),
             Stream::Tcp(s) => s.shutdown(Shutdown::Write),
+        }
+    }
+
+    /// Shut both directions: a write or read blocked on the socket returns.
+    fn shutdown_both(&self) -> io::Result<()> {
+        match self {
+            Stream::Unix(s) => s.shutdown(Shutdown::Both),
+            Stream::Tcp(s) => s.shutdown(Shutdown::Both),
         }
     }
 
@@ -274,6 +292,38 @@ pub fn handshake<S: Read + Write>(stream: &mut S, digest: &[u8; 32], max_payload
 
 // -- outbound -------------------------------------------------------------------
 
+/// Write as much of `data` as the socket takes without waiting; the bytes
+/// written, or `Err` if the connection failed (the peer drops a frame cut
+/// short, so it is sent whole again after reconnecting).
+fn send_now(stream: &Stream, data: &[u8]) -> std::result::Result<usize, ()> {
+    let mut off = 0;
+    while off < data.len() {
+        let rest = &data[off..];
+        // SAFETY: fd is an open socket owned by `stream`; the pointer and
+        // length describe `rest`, readable for the call; MSG_DONTWAIT never
+        // blocks and MSG_NOSIGNAL turns SIGPIPE into EPIPE.
+        let r = unsafe {
+            libc::send(stream.fd(), rest.as_ptr().cast(), rest.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+        };
+        if r >= 0 {
+            off += r as usize;
+            continue;
+        }
+        match io::Error::last_os_error().kind() {
+            ErrorKind::Interrupted => continue,
+            ErrorKind::WouldBlock => break,
+            _ => return Err(()),
+        }
+    }
+    Ok(off)
+}
+
+/// How long [`Link::close`] lets a [`SocketLink`]'s sender thread finish by
+/// itself (the half-close and the peer's end) before shutting the socket.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// The same when `close` gave up frames still queued (the flush timed out).
+pub const CLOSE_ABORT_GRACE: Duration = Duration::from_millis(200);
+
 struct LinkState {
     pending: VecDeque<(u16, Vec<u8>)>,
     /// Frames being written outside the lock (by the sender thread, or 1
@@ -287,6 +337,28 @@ struct LinkState {
     /// A write or a liveness check found the connection dead; the sender
     /// thread reconnects.
     broken: bool,
+    /// The connection the sender thread (or a direct write) may be blocked
+    /// on, until it is dropped: `close` shuts it down to unblock them.
+    active: Option<Arc<Stream>>,
+    /// The sender thread ended.
+    done: bool,
+    /// `close` gave up the frames still queued: the sender thread ends
+    /// without sending (or reconnecting for) anything more.
+    abort: bool,
+    /// A frame a direct write from `send` began but the socket buffer could
+    /// not take whole: (the encoded frame, bytes written).  The sender
+    /// thread writes the rest before anything else.
+    partial: Option<PartialFrame>,
+}
+
+/// An encoded frame and how many of its bytes were written.
+type PartialFrame = (Vec<u8>, usize);
+
+impl LinkState {
+    /// Frames queued or being written.
+    fn queued(&self) -> usize {
+        self.pending.len() + self.in_flight + usize::from(self.partial.is_some())
+    }
 }
 
 struct SocketLinkInner {
@@ -317,8 +389,10 @@ struct SocketLinkInner {
 /// reconnections.  Frames written into a connection that then broke are
 /// counted in [`SocketLink::lost`] and logged.  A schema mismatch is
 /// permanent: `send`, `flush` and [`SocketLink::wait_connected`] return it.
-/// [`Link::close`] sends everything queued, half-closes and waits for the
-/// peer to read to the end.
+/// [`Link::close`] sends everything queued (up to its timeout), half-closes
+/// and waits for the peer to read to the end, at most [`CLOSE_GRACE`]
+/// longer: then it shuts the socket down, so a peer that stopped reading
+/// cannot hold it.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -371,6 +445,10 @@ impl SocketLink {
                 closing: false,
                 stream: None,
                 broken: false,
+                active: None,
+                done: false,
+                abort: false,
+                partial: None,
             }),
             cond: Condvar::new(),
             sent: AtomicU64::new(0),
@@ -381,7 +459,9 @@ impl SocketLink {
         let handle =
             std::thread::Builder::new().name(format!("link {}", inner.name)).spawn(move || worker.run()).ok();
         if handle.is_none() {
-            inner.lock().fatal = Some(Error::System(io::Error::other("cannot start the link thread")));
+            let mut st = inner.lock();
+            st.fatal = Some(Error::System(io::Error::other("cannot start the link thread")));
+            st.done = true;
         }
         SocketLink { inner, thread: Mutex::new(handle) }
     }
@@ -411,8 +491,7 @@ impl SocketLink {
 
     /// Frames queued and not yet written.
     pub fn pending(&self) -> usize {
-        let st = self.inner.lock();
-        st.pending.len() + st.in_flight
+        self.inner.lock().queued()
     }
 
     /// Frames written to the socket.
@@ -434,6 +513,19 @@ impl SocketLink {
 impl SocketLinkInner {
     fn lock(&self) -> MutexGuard<'_, LinkState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wait up to `timeout` for the sender thread to end; whether it did.
+    fn wait_done(&self, timeout: Duration) -> bool {
+        let deadline = Some(Instant::now() + timeout);
+        let mut st = self.lock();
+        while !st.done {
+            st = match self.wait(st, deadline) {
+                Some(st) => st,
+                None => return false,
+            };
+        }
+        true
     }
 
     /// Wait on the condition until notified or `deadline`; None once past it.
@@ -466,13 +558,25 @@ impl SocketLinkInner {
     }
 
     fn run(&self) {
+        /// Marks the sender thread done however it ends.
+        struct Done<'a>(&'a SocketLinkInner);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                let mut st = self.0.lock();
+                st.done = true;
+                st.active = None;
+                drop(st);
+                self.0.cond.notify_all();
+            }
+        }
+        let _done = Done(self);
         let mut delay = self.backoff_initial;
         let mut failures = 0u32;
         let mut stream: Option<Arc<Stream>> = None;
         loop {
             {
                 let st = self.lock();
-                if st.closing && st.pending.is_empty() && st.in_flight == 0 {
+                if st.closing && (st.abort || st.queued() == 0) {
                     break;
                 }
             }
@@ -485,6 +589,7 @@ impl SocketLinkInner {
                         stream = Some(s.clone());
                         self.connects.fetch_add(1, Ordering::Relaxed);
                         let mut st = self.lock();
+                        st.active = Some(s.clone());
                         st.stream = Some(s);
                         st.broken = false;
                         drop(st);
@@ -522,7 +627,13 @@ impl SocketLinkInner {
                     st = self.cond.wait(st).unwrap_or_else(|e| e.into_inner());
                 }
                 st.stream = None;
+                st.active = None;
                 st.broken = false;
+                if st.partial.take().is_some() {
+                    // Begun on the dead connection: the peer drops it.
+                    self.lost.fetch_add(1, Ordering::Relaxed);
+                    log_line(&format!("link {}: connection broke inside a frame; 1 frame lost", self.name));
+                }
                 drop(st);
                 self.cond.notify_all();
             }
@@ -535,9 +646,12 @@ impl SocketLinkInner {
         let mut out = Vec::new();
         let tick = Duration::from_millis(50);
         loop {
-            let batch: Vec<(u16, Vec<u8>)> = {
+            let (partial, batch): (Option<PartialFrame>, Vec<(u16, Vec<u8>)>) = {
                 let mut st = self.lock();
                 loop {
+                    if st.abort {
+                        return true;
+                    }
                     if st.broken {
                         return false;
                     }
@@ -546,14 +660,14 @@ impl SocketLinkInner {
                         st = self.cond.wait_timeout(st, tick).unwrap_or_else(|e| e.into_inner()).0;
                         continue;
                     }
-                    if !st.pending.is_empty() {
+                    if !st.pending.is_empty() || st.partial.is_some() {
                         break;
                     }
                     if st.closing {
                         return true;
                     }
                     st = self.cond.wait_timeout(st, tick).unwrap_or_else(|e| e.into_inner()).0;
-                    if st.pending.is_empty() && st.in_flight == 0 && stream.peer_gone() {
+                    if st.queued() == 0 && stream.peer_gone() {
                         st.broken = true;
                         return false;
                     }
@@ -563,6 +677,7 @@ impl SocketLinkInner {
                     // connection and vanish; reconnect instead.
                     return false;
                 }
+                let partial = st.partial.take();
                 let mut size = 0;
                 let mut batch = Vec::new();
                 while size < (1 << 18) {
@@ -570,10 +685,13 @@ impl SocketLinkInner {
                     size += frame.1.len() + FRAME_HEADER_SIZE;
                     batch.push(frame);
                 }
-                st.in_flight = batch.len();
-                batch
+                st.in_flight = batch.len() + usize::from(partial.is_some());
+                (partial, batch)
             };
             out.clear();
+            if let Some((frame, written)) = &partial {
+                out.extend_from_slice(&frame[*written..]);
+            }
             for (type_id, payload) in &batch {
                 // send() checked the length against the agreed maximum.
                 let len = (payload.len() + FRAME_HEADER_SIZE) as u32;
@@ -583,7 +701,7 @@ impl SocketLinkInner {
                 out.extend_from_slice(payload);
             }
             let result = (&*stream).write_all(&out);
-            let n = batch.len() as u64;
+            let n = (batch.len() + usize::from(partial.is_some())) as u64;
             let mut st = self.lock();
             st.in_flight = 0;
             match result {
@@ -661,7 +779,7 @@ impl Link for SocketLink {
             };
         }
         let direct = match &st.stream {
-            Some(s) if st.pending.is_empty() && st.in_flight == 0 && !st.broken => Some(s.clone()),
+            Some(s) if st.queued() == 0 && !st.broken => Some(s.clone()),
             _ => None,
         };
         let Some(stream) = direct else {
@@ -682,14 +800,21 @@ impl Link for SocketLink {
         // Writing into a dead connection would succeed into the kernel buffer
         // and vanish: check first.  A frame not (completely) written is sent
         // again after reconnecting: the peer never delivers a partial frame.
-        let sent = !stream.peer_gone() && (&*stream).write_all(&frame).is_ok();
+        // The write never waits: what the socket buffer cannot take now
+        // goes to the sender thread.
+        let written = if stream.peer_gone() { Err(()) } else { send_now(&stream, &frame) };
         let mut st = inner.lock();
         st.in_flight = 0;
-        if sent {
-            inner.sent.fetch_add(1, Ordering::Relaxed);
-        } else {
-            st.pending.push_front((type_id, payload.to_vec()));
-            st.broken = true;
+        match written {
+            Ok(n) if n == frame.len() => {
+                inner.sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(0) => st.pending.push_front((type_id, payload.to_vec())),
+            Ok(n) => st.partial = Some((frame, n)),
+            Err(()) => {
+                st.pending.push_front((type_id, payload.to_vec()));
+                st.broken = true;
+            }
         }
         drop(st);
         inner.cond.notify_all();
@@ -699,7 +824,7 @@ impl Link for SocketLink {
     fn flush(&self, timeout: Option<Duration>) -> Result<bool> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut st = self.inner.lock();
-        while !st.pending.is_empty() || st.in_flight > 0 {
+        while st.queued() > 0 {
             if let Some(e) = &st.fatal {
                 return Err(copy_error(e));
             }
@@ -711,23 +836,54 @@ impl Link for SocketLink {
         Ok(true)
     }
 
+    /// Flush up to `timeout`, then end the sender thread within a bounded
+    /// time whatever the peer does: after [`CLOSE_GRACE`] (at once, or
+    /// [`CLOSE_ABORT_GRACE`] if frames were left unsent) the connection is
+    /// shut down in both directions, so a write blocked on a peer that does
+    /// not read returns; a thread still running [`CLOSE_GRACE`] later is
+    /// left to end by itself.
     fn close(&self, timeout: Option<Duration>) {
         let flushed = self.flush(timeout).unwrap_or(false);
         let left = {
             let mut st = self.inner.lock();
             st.closing = true;
-            st.pending.len() + st.in_flight
+            st.queued()
         };
         self.inner.cond.notify_all();
         if !flushed && left > 0 {
             log_line(&format!("link {} closed with {left} frames undelivered", self.inner.name));
             // Nothing will send them: let the sender thread end now.
-            self.inner.lock().pending.clear();
+            let mut st = self.inner.lock();
+            st.pending.clear();
+            st.partial = None;
+            st.abort = true;
+            drop(st);
             self.inner.cond.notify_all();
         }
-        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = t.join();
+        let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() else { return };
+        let grace = if flushed || left == 0 { CLOSE_GRACE } else { CLOSE_ABORT_GRACE };
+        if !self.inner.wait_done(grace) {
+            // Blocked on a peer that does not read (or does not close):
+            // shut the socket so the blocked call returns.
+            let active = {
+                let mut st = self.inner.lock();
+                st.abort = true;
+                st.active.clone()
+            };
+            if let Some(s) = active {
+                let _ = s.shutdown_both();
+            }
+            self.inner.cond.notify_all();
+            if !self.inner.wait_done(CLOSE_GRACE) {
+                log_line(&format!(
+                    "link {}: the sender thread did not end within {:?}; leaving it",
+                    self.inner.name,
+                    grace + CLOSE_GRACE
+                ));
+                return; // dropping the handle detaches the thread
+            }
         }
+        let _ = t.join();
     }
 }
 
@@ -779,6 +935,9 @@ pub struct InboundMonitor {
     refused: AtomicU64,
     timed_out: AtomicU64,
     oversized: AtomicU64,
+    threads: AtomicU64,
+    buffered: AtomicU64,
+    peak_buffered: AtomicU64,
     errors: Mutex<VecDeque<String>>,
 }
 
@@ -807,6 +966,21 @@ impl InboundMonitor {
     pub fn oversized(&self) -> u64 {
         self.oversized.load(Ordering::Relaxed)
     }
+    /// Connection threads the accept thread holds: running, or ended and
+    /// not yet reaped (reaped at every accept and every 100 ms; never more
+    /// than `max_connections`).
+    pub fn threads(&self) -> u64 {
+        self.threads.load(Ordering::Relaxed)
+    }
+    /// Bytes of partial frames held now beyond each connection's 64 KiB
+    /// reserve (charged to the shared `max_buffered` budget).
+    pub fn buffered(&self) -> u64 {
+        self.buffered.load(Ordering::Relaxed)
+    }
+    /// The most [`InboundMonitor::buffered`] ever was.
+    pub fn peak_buffered(&self) -> u64 {
+        self.peak_buffered.load(Ordering::Relaxed)
+    }
     /// The most recent connection errors (at most 32), as
     /// `"<KindName>: <detail>"` (e.g. `"SchemaMismatch: ..."`).
     pub fn errors(&self) -> Vec<String> {
@@ -832,6 +1006,7 @@ struct InboundConfig {
     handshake_timeout: Duration,
     frame_timeout: Duration,
     max_connections: u64,
+    max_buffered: usize,
 }
 
 /// Listens on a Unix path or a TCP address and receives frames from
@@ -841,11 +1016,17 @@ struct InboundConfig {
 /// nobody listens on is replaced; another process's live one is an error);
 /// connections are accepted once the bus starts.  One thread accepts (it
 /// polls the listener with a 100 ms timeout to notice `close`) and one
-/// thread serves each connection (at most 1024; more are accepted and
-/// closed at once).  A peer must complete its hello within 5 s, and a frame
-/// whose first byte arrived within 30 s; buffers grow as bytes arrive,
-/// never from an announced length.  Errors of one connection end that
-/// connection only and are logged and kept in the [`InboundMonitor`].
+/// thread serves each connection (at most `max_connections`, 1024: the
+/// threads still alive are counted, and ended ones reaped, at every accept;
+/// more peers are accepted and closed at once, as are peers for which no
+/// thread can be started).  A peer must complete its hello within 5 s, and
+/// a frame within 30 s of its first byte (checked after every read).
+/// Buffers grow as bytes arrive, never from an announced length: each
+/// connection may buffer 64 KiB of a partial frame, and beyond that partial
+/// frames share `max_buffered` bytes (64 MiB); a connection that would
+/// exceed it is not read until others free room (its frame deadline keeps
+/// running).  Errors of one connection end that connection only and are
+/// logged and kept in the [`InboundMonitor`].
 pub struct SocketInbound {
     config: InboundConfig,
     address: SocketAddress,
@@ -907,6 +1088,7 @@ impl SocketInbound {
                 handshake_timeout: Duration::from_secs(5),
                 frame_timeout: Duration::from_secs(30),
                 max_connections: 1024,
+                max_buffered: DEFAULT_MAX_BUFFERED,
             },
             address: bound,
             listener: Some(listener),
@@ -939,6 +1121,156 @@ impl SocketInbound {
         self.config.frame_timeout = frame;
         self
     }
+
+    /// Set how many connections may be open at once (default 1024, at
+    /// least 1); more are accepted and closed at once.
+    pub fn max_connections(mut self, max_connections: u64) -> SocketInbound {
+        self.config.max_connections = max_connections.max(1);
+        self
+    }
+
+    /// Set the bytes of partial frames all connections together may buffer
+    /// beyond their 64 KiB reserves (default 64 MiB).
+    pub fn max_buffered(mut self, max_buffered: usize) -> SocketInbound {
+        self.config.max_buffered = max_buffered;
+        self
+    }
+}
+
+/// The bytes of partial frames the connections of one endpoint may hold
+/// beyond their reserves, shared by the connection threads.
+struct Budget {
+    max: usize,
+    used: Mutex<usize>,
+    cond: Condvar,
+    monitor: Arc<InboundMonitor>,
+}
+
+impl Budget {
+    fn new(max: usize, monitor: Arc<InboundMonitor>) -> Budget {
+        Budget { max, used: Mutex::new(0), cond: Condvar::new(), monitor }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, usize> {
+        self.used.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn publish(&self, used: usize) {
+        self.monitor.buffered.store(used as u64, Ordering::Relaxed);
+        self.monitor.peak_buffered.fetch_max(used as u64, Ordering::Relaxed);
+    }
+
+    /// Take `want` bytes (at most the whole budget) all at once, waiting
+    /// until `until` for that much room; the bytes granted (0 if the room
+    /// did not come free in time).
+    fn take(&self, want: usize, until: Instant) -> usize {
+        let want = want.min(self.max);
+        let mut used = self.lock();
+        loop {
+            if want > 0 && self.max.saturating_sub(*used) >= want {
+                *used += want;
+                self.publish(*used);
+                return want;
+            }
+            let now = Instant::now();
+            if now >= until {
+                return 0;
+            }
+            used = self.cond.wait_timeout(used, until - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+
+    /// Charge `n` bytes the allocator handed out beyond what was granted.
+    fn force(&self, n: usize) {
+        let mut used = self.lock();
+        *used += n;
+        self.publish(*used);
+    }
+
+    /// Return `n` bytes.
+    fn give(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let mut used = self.lock();
+        *used = used.saturating_sub(n);
+        self.publish(*used);
+        drop(used);
+        self.cond.notify_all();
+    }
+}
+
+/// A connection's receive buffer.  Its capacity beyond [`RESERVE`] is
+/// always covered by `charged`, bytes taken from the shared [`Budget`]: a
+/// frame that outgrows the reserve takes the rest of its length at once (so
+/// a frame that got budget can always complete), while the capacity still
+/// grows only as bytes arrive.  The charge is returned when the frame is
+/// complete (or the connection ends).
+struct RecvBuf<'a> {
+    buf: Vec<u8>,
+    charged: usize,
+    budget: &'a Budget,
+}
+
+impl RecvBuf<'_> {
+    /// Charge what the allocator handed out beyond the charge, if anything.
+    fn cover(&mut self) {
+        let extra = self.buf.capacity().saturating_sub(RESERVE);
+        if extra > self.charged {
+            self.budget.force(extra - self.charged);
+            self.charged = extra;
+        }
+    }
+
+    /// A frame completed: free the capacity the remaining bytes do not need
+    /// and return the charge beyond that capacity.
+    fn trim(&mut self) {
+        let keep = self.buf.len().max(RESERVE);
+        if self.buf.capacity() > keep {
+            self.buf.shrink_to(keep);
+        }
+        let extra = self.buf.capacity().saturating_sub(RESERVE);
+        if extra < self.charged {
+            self.budget.give(self.charged - extra);
+            self.charged = extra;
+        }
+        self.cover();
+    }
+
+    /// Receive into the spare capacity (at most what is there).
+    fn recv(&mut self, stream: &Stream) -> io::Result<usize> {
+        let spare = self.buf.spare_capacity_mut();
+        // SAFETY: fd is an open socket owned by `stream`; the pointer and
+        // length describe the vector's spare capacity, writable memory that
+        // stays allocated (and unaliased: `self` is borrowed mutably) for the
+        // duration of the call; recv writes at most that many bytes.
+        let r = unsafe { libc::recv(stream.fd(), spare.as_mut_ptr().cast(), spare.len(), 0) };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let k = r as usize;
+        // SAFETY: recv initialised the first k (<= spare length) bytes past
+        // the current length, so the first len + k elements are initialised.
+        unsafe { self.buf.set_len(self.buf.len() + k) };
+        Ok(k)
+    }
+}
+
+impl Drop for RecvBuf<'_> {
+    fn drop(&mut self) {
+        self.budget.give(self.charged);
+    }
+}
+
+/// Counts a connection as open from before its thread is started until the
+/// thread ends (or the thread could not be started and the closure holding
+/// this was dropped).
+struct OpenGuard(Arc<InboundMonitor>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 fn accept_loop(
@@ -946,18 +1278,27 @@ fn accept_loop(
     config: InboundConfig,
     stop: Arc<AtomicBool>,
     monitor: Arc<InboundMonitor>,
+    budget: Arc<Budget>,
     deliver: Deliver,
 ) {
     let mut conns: Vec<JoinHandle<()>> = Vec::new();
+    // Refused in the current burst (0: not refusing), for one log line per burst.
+    let mut refusing = 0u64;
+    let reap = |conns: &mut Vec<JoinHandle<()>>| {
+        // A finished thread's handle is dropped, which detaches it: its
+        // resources go now (a thread kept unjoined keeps its stack mapped).
+        conns.retain(|h| !h.is_finished());
+        monitor.threads.store(conns.len() as u64, Ordering::Relaxed);
+    };
     while !stop.load(Ordering::Acquire) {
         let mut pfd = libc::pollfd { fd: listener.fd(), events: libc::POLLIN, revents: 0 };
         // SAFETY: pfd is one valid pollfd for the duration of the call.
         let r = unsafe { libc::poll(&mut pfd, 1, 100) };
+        reap(&mut conns);
         if r <= 0 {
             continue;
         }
-        conns.retain(|h| !h.is_finished());
-        loop {
+        for _ in 0..256 {
             let stream = match listener.accept() {
                 Ok(s) => s,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
@@ -970,57 +1311,125 @@ fn accept_loop(
                     break;
                 }
             };
-            if monitor.open.load(Ordering::Relaxed) >= config.max_connections {
+            reap(&mut conns);
+            if conns.len() as u64 >= config.max_connections {
                 monitor.refused.fetch_add(1, Ordering::Relaxed);
-                continue;
+                if refusing == 0 {
+                    log_line(&format!(
+                        "{}: {} connections open; refusing new ones",
+                        config.name,
+                        conns.len()
+                    ));
+                }
+                refusing += 1;
+                continue; // dropping the stream closes it
             }
             monitor.open.fetch_add(1, Ordering::Relaxed);
-            let (config, stop, monitor, deliver) =
-                (config.clone(), stop.clone(), monitor.clone(), deliver.clone());
-            let spawned =
-                std::thread::Builder::new().name(format!("conn {}", config.name)).spawn(move || {
-                    IN_CONNECTION.with(|c| c.set(true));
-                    if let Err(e) = serve(stream, &config, &stop, &monitor, &deliver) {
-                        if !stop.load(Ordering::Acquire) {
-                            monitor.report(&config.name, &e);
-                        }
+            let guard = OpenGuard(monitor.clone());
+            let (cfg, stp, mon, bud, dlv) =
+                (config.clone(), stop.clone(), monitor.clone(), budget.clone(), deliver.clone());
+            let name = &config.name;
+            let spawned = std::thread::Builder::new().name(format!("conn {name}")).spawn(move || {
+                let _guard = guard;
+                IN_CONNECTION.with(|c| c.set(true));
+                if let Err(e) = serve(stream, &cfg, &stp, &mon, &bud, &dlv) {
+                    if !stp.load(Ordering::Acquire) {
+                        mon.report(&cfg.name, &e);
                     }
-                    monitor.open.fetch_sub(1, Ordering::Relaxed);
-                });
+                }
+            });
             match spawned {
-                Ok(h) => conns.push(h),
-                Err(e) => log_line(&format!("cannot start a connection thread: {e}")),
+                Ok(h) => {
+                    conns.push(h);
+                    monitor.threads.store(conns.len() as u64, Ordering::Relaxed);
+                    if refusing > 0 {
+                        log_line(&format!("{name}: accepting again ({refusing} refused)"));
+                        refusing = 0;
+                    }
+                }
+                Err(e) => {
+                    // The closure (with the stream and the open count) was
+                    // dropped: that peer is refused, the endpoint goes on.
+                    monitor.refused.fetch_add(1, Ordering::Relaxed);
+                    if refusing == 0 {
+                        log_line(&format!(
+                            "{name}: cannot start a connection thread ({e}); refusing new connections"
+                        ));
+                    }
+                    refusing += 1;
+                }
             }
         }
     }
     for h in conns {
         let _ = h.join();
     }
+    monitor.threads.store(0, Ordering::Relaxed);
 }
 
 /// Serve one connection: hello, then frames until EOF, an error or stop.
 fn serve(
-    mut stream: Stream,
+    stream: Stream,
     c: &InboundConfig,
     stop: &AtomicBool,
     m: &InboundMonitor,
+    budget: &Budget,
     deliver: &Deliver,
 ) -> Result<()> {
     if let Stream::Tcp(s) = &stream {
         let _ = s.set_nodelay(true);
     }
     stream.set_write_timeout(Some(c.handshake_timeout))?;
-    stream.write_all(&hello_bytes(&c.digest, c.max_payload))?;
-    stream.set_read_timeout(Some(Duration::from_millis(100)))?;
-    let mut buf: Vec<u8> = Vec::new();
-    let mut scratch = vec![0u8; 64 << 10];
+    (&stream).write_all(&hello_bytes(&c.digest, c.max_payload))?;
+    stream.set_read_timeout(Some(TICK))?;
+    let mut rx = RecvBuf { buf: Vec::new(), charged: 0, budget };
     let mut limit: Option<usize> = None; // Some(max payload) once the hello is in
+                                         // When the connection is dropped unless the hello (or the frame begun)
+                                         // is complete; None between frames.
     let mut deadline = Some(Instant::now() + c.handshake_timeout);
     loop {
         if stop.load(Ordering::Acquire) {
             return Ok(());
         }
-        let k = match stream.read(&mut scratch) {
+        let now = Instant::now();
+        if let Some(d) = deadline {
+            if now >= d {
+                m.timed_out.fetch_add(1, Ordering::Relaxed);
+                return Err(Error::Transport(match limit {
+                    None => format!("no handshake within {:?}; connection dropped", c.handshake_timeout),
+                    Some(_) => {
+                        format!("frame not completed within {:?}; connection dropped", c.frame_timeout)
+                    }
+                }));
+            }
+        }
+        let len = rx.buf.len();
+        if rx.buf.capacity() < RESERVE {
+            rx.buf.reserve_exact(RESERVE - len);
+        } else if rx.buf.capacity() == len {
+            // The buffer is full of one partial frame (its header checked)
+            // beyond the reserve: more room for it costs budget.
+            let frame_len = u32::from_le_bytes([rx.buf[0], rx.buf[1], rx.buf[2], rx.buf[3]]) as usize;
+            let needed = frame_len.saturating_sub(RESERVE);
+            if rx.charged < needed {
+                let until = deadline.map_or(now + TICK, |d| d.min(now + TICK));
+                let granted = budget.take(needed - rx.charged, until);
+                if granted == 0 {
+                    continue; // not read until others free room
+                }
+                rx.charged += granted;
+            }
+            let allowed = (RESERVE + rx.charged).saturating_sub(len);
+            if allowed == 0 {
+                // The frame is larger than the whole budget can cover.
+                let until = deadline.map_or(now + TICK, |d| d.min(now + TICK));
+                std::thread::sleep(until.saturating_duration_since(now));
+                continue;
+            }
+            rx.buf.reserve_exact(allowed.min(CHUNK.max(len / 2)));
+            rx.cover();
+        }
+        let k = match rx.recv(&stream) {
             Ok(k) => k,
             Err(e)
                 if matches!(
@@ -1028,26 +1437,11 @@ fn serve(
                     ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
                 ) =>
             {
-                if let Some(d) = deadline {
-                    if Instant::now() >= d {
-                        m.timed_out.fetch_add(1, Ordering::Relaxed);
-                        return Err(Error::Transport(match limit {
-                            None => {
-                                format!("no handshake within {:?}; connection dropped", c.handshake_timeout)
-                            }
-                            Some(_) => {
-                                format!(
-                                    "frame not completed within {:?}; connection dropped",
-                                    c.frame_timeout
-                                )
-                            }
-                        }));
-                    }
-                }
-                continue;
+                continue
             }
             Err(e) => return Err(e.into()),
         };
+        let buf = &rx.buf;
         if k == 0 {
             return match (limit, buf.len()) {
                 (None, 0) => Err(Error::Transport("peer closed the connection during the handshake".into())),
@@ -1071,7 +1465,8 @@ fn serve(
                 }
             };
         }
-        buf.extend_from_slice(&scratch[..k]);
+        // A frame was under way before this read (so its deadline runs on).
+        let had_partial = limit.is_some() && len > 0;
         let mut off = 0;
         if limit.is_none() {
             if buf.len() < HELLO_SIZE {
@@ -1079,10 +1474,11 @@ fn serve(
             }
             limit = Some(check_hello(&buf[..HELLO_SIZE], &c.digest, c.max_payload)? as usize);
             m.connections.fetch_add(1, Ordering::Relaxed);
+            deadline = None;
             off = HELLO_SIZE;
         }
         let limit_bytes = limit.unwrap_or(0);
-        let frames_before = m.frames.load(Ordering::Relaxed);
+        let mut delivered = 0u64;
         while buf.len() - off >= FRAME_HEADER_SIZE {
             let h = &buf[off..off + FRAME_HEADER_SIZE];
             let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
@@ -1104,13 +1500,17 @@ fn serve(
             }
             deliver(type_id, &buf[off + FRAME_HEADER_SIZE..off + len]);
             m.frames.fetch_add(1, Ordering::Relaxed);
+            delivered += 1;
             off += len;
         }
-        buf.drain(..off);
-        if buf.is_empty() {
+        if off > 0 {
+            rx.buf.drain(..off);
+            rx.trim();
+        }
+        if rx.buf.is_empty() {
             deadline = None;
-        } else if deadline.is_none() || m.frames.load(Ordering::Relaxed) != frames_before {
-            // A frame started (or a new one did): its whole must come in time.
+        } else if limit.is_some() && (!had_partial || delivered > 0) {
+            // A frame began with this read: its whole must come in time.
             deadline = Some(Instant::now() + c.frame_timeout);
         }
     }
@@ -1126,9 +1526,10 @@ impl Inbound for SocketInbound {
             return Err(Error::InvalidArgument(format!("{}: already started or closed", self.config.name)));
         };
         let (config, stop, monitor) = (self.config.clone(), self.stop.clone(), self.monitor.clone());
+        let budget = Arc::new(Budget::new(self.config.max_buffered, monitor.clone()));
         let handle = std::thread::Builder::new()
             .name(format!("accept {}", self.config.name))
-            .spawn(move || accept_loop(listener, config, stop, monitor, deliver))?;
+            .spawn(move || accept_loop(listener, config, stop, monitor, budget, deliver))?;
         self.accept_thread = Some(handle);
         Ok(())
     }
