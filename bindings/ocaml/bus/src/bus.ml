@@ -23,15 +23,7 @@ type t = {
   handler_errors : int ref;
 }
 
-let with_lock m f =
-  Mutex.lock m;
-  match f () with
-  | v ->
-      Mutex.unlock m;
-      v
-  | exception e ->
-      Mutex.unlock m;
-      raise e
+let with_lock = Sync.with_lock
 
 let create ?(name = "bus") ?on_error ~digest () =
   if String.length digest <> Wire.digest_size then

@@ -16,15 +16,7 @@ let stats t = t.stats ()
 let errors t = t.errors ()
 let close t = t.close ()
 
-let with_lock m f =
-  Mutex.lock m;
-  match f () with
-  | v ->
-      Mutex.unlock m;
-      v
-  | exception e ->
-      Mutex.unlock m;
-      raise e
+let with_lock = Sync.with_lock
 
 (* -- shared memory ---------------------------------------------------------- *)
 

@@ -20,15 +20,7 @@ let pending l = l.pending ()
 let stats l = l.stats ()
 let close ?(timeout = 5.0) l = l.close timeout
 
-let with_lock m f =
-  Mutex.lock m;
-  match f () with
-  | v ->
-      Mutex.unlock m;
-      v
-  | exception e ->
-      Mutex.unlock m;
-      raise e
+let with_lock = Sync.with_lock
 
 let check_type_id type_id =
   if type_id < 1 || type_id > 0xFFFF then

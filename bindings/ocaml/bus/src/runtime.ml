@@ -1,12 +1,4 @@
-let with_lock m f =
-  Mutex.lock m;
-  match f () with
-  | v ->
-      Mutex.unlock m;
-      v
-  | exception e ->
-      Mutex.unlock m;
-      raise e
+let with_lock = Sync.with_lock
 
 (* -- signals: record, and wake every waiting runtime through its pipe -- *)
 

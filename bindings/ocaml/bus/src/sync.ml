@@ -1,4 +1,14 @@
 let now = Unix.gettimeofday
+
+let with_lock m f =
+  Mutex.lock m;
+  match f () with
+  | v ->
+      Mutex.unlock m;
+      v
+  | exception e ->
+      Mutex.unlock m;
+      raise e
 let deadline = Option.map (fun t -> now () +. t)
 
 let wait_until m c deadline ready =

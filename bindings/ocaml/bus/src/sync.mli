@@ -3,6 +3,10 @@
     slices (1 ms growing to 10 ms), releasing the runtime lock, and re-check
     their predicate: never a busy loop. *)
 
+val with_lock : Mutex.t -> (unit -> 'a) -> 'a
+(** [with_lock m f] runs [f ()] with [m] held, releasing it however [f]
+    returns or raises. *)
+
 val now : unit -> float
 (** [now ()] is [Unix.gettimeofday ()]. *)
 

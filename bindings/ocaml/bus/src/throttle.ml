@@ -25,15 +25,7 @@ let create ?(burst = 5) ?(interval = 1.0) ?(level = Log.Warning) ~name what =
     total = 0;
   }
 
-let with_lock m f =
-  Mutex.lock m;
-  match f () with
-  | v ->
-      Mutex.unlock m;
-      v
-  | exception e ->
-      Mutex.unlock m;
-      raise e
+let with_lock = Sync.with_lock
 
 (* The pending summary, taken (under the lock). *)
 let take_summary t =
