@@ -361,6 +361,27 @@ STEP_TESTS(stop_then_revoke)
 /* A batch stopped after its first frame                                     */
 /* ------------------------------------------------------------------------ */
 
+/* A child writing a batch of `batch` A frames (1: one write) into `name`,
+ * stopped at its `nth` (0-based) `step`: its pid once it has stopped, or -1
+ * (a failed check; the child is killed and reaped). */
+static pid_t stopped_a_writer(const char *name, int step, int nth, uint32_t batch) {
+    memset(&g_plan, 0, sizeof g_plan);
+    g_plan.channel = name;
+    g_plan.type = A_TYPE;
+    g_plan.len = A_LEN;
+    g_plan.fill = 'A';
+    g_plan.stop_step = step;
+    g_plan.stop_nth = nth;
+    g_plan.batch = batch > 1 ? batch : 0;
+    pid_t a = spawn(child_writer, NULL);
+    if (wait_stopped(a, 5000)) return a;
+    fprintf(stderr, "  the writer did not stop\n");
+    g_failed_checks++;
+    kill(a, SIGKILL);
+    reap(a, 5000);
+    return -1;
+}
+
 /* A batch of three A frames whose writer stops after copying the second
  * (FORMAT.md 4.2): the first is delivered; the reader then waits for the
  * live writer; force-unblock refuses (only a claim's first frame is
@@ -370,16 +391,8 @@ static void batch_stopped_after_first_frame(int then_kill) {
     myc_reader *r = NULL;
     CHECK_EQ(myc_reader_open(name, MYC_CREATE, CAPACITY, 0, 0, NULL, &r), MYC_OK);
     if (r == NULL) return;
-    memset(&g_plan, 0, sizeof g_plan);
-    g_plan.channel = name;
-    g_plan.type = A_TYPE;
-    g_plan.len = A_LEN;
-    g_plan.fill = 'A';
-    g_plan.stop_step = MYC_STEP_FILLED;
-    g_plan.stop_nth = 1;
-    g_plan.batch = 3;
-    pid_t a = spawn(child_writer, NULL);
-    if (wait_stopped(a, 5000)) {
+    pid_t a = stopped_a_writer(name, MYC_STEP_FILLED, 1, 3);
+    if (a > 0) {
         CHECK_EQ(next_frame(r, 100 * MS), 'A');
         CHECK_EQ(next_frame(r, STUCK_WAIT_NS), 'E'); /* held by the live writer */
         CHECK_EQ(info_of(name).stalled_pid, a);
@@ -405,11 +418,6 @@ static void batch_stopped_after_first_frame(int then_kill) {
         }
         myc_stats st = stats_of(r);
         CHECK_EQ(st.head, st.tail);
-    } else {
-        fprintf(stderr, "  the batch writer did not stop\n");
-        g_failed_checks++;
-        kill(a, SIGKILL);
-        reap(a, 5000);
     }
     myc_reader_close(r);
     myc_unlink(name);
@@ -425,16 +433,8 @@ static void test_batch_revoked_first_frame_holds_the_reader_until_it_runs(void) 
     myc_reader *r = NULL;
     CHECK_EQ(myc_reader_open(name, MYC_CREATE, CAPACITY, 0, 0, NULL, &r), MYC_OK);
     if (r == NULL) return;
-    memset(&g_plan, 0, sizeof g_plan);
-    g_plan.channel = name;
-    g_plan.type = A_TYPE;
-    g_plan.len = A_LEN;
-    g_plan.fill = 'A';
-    g_plan.stop_step = MYC_STEP_FILLED;
-    g_plan.stop_nth = 0;
-    g_plan.batch = 3;
-    pid_t a = spawn(child_writer, NULL);
-    if (wait_stopped(a, 5000)) {
+    pid_t a = stopped_a_writer(name, MYC_STEP_FILLED, 0, 3);
+    if (a > 0) {
         CHECK_EQ(next_frame(r, STUCK_WAIT_NS), 'E'); /* held by the live writer */
         int32_t pid = -1;
         uint64_t position = 1;
@@ -462,11 +462,6 @@ static void test_batch_revoked_first_frame_holds_the_reader_until_it_runs(void) 
         CHECK_EQ(st.padding_frames, 3); /* the revoked frame and the two padded */
         CHECK_EQ(st.unblocks, 0);
         CHECK_EQ(st.head, st.tail);
-    } else {
-        fprintf(stderr, "  the batch writer did not stop\n");
-        g_failed_checks++;
-        kill(a, SIGKILL);
-        reap(a, 5000);
     }
     myc_reader_close(r);
     myc_unlink(name);
@@ -480,8 +475,8 @@ static void test_revoked_lone_claim_clears_the_stall(void) {
     myc_reader *r = NULL;
     CHECK_EQ(myc_reader_open(name, MYC_CREATE, CAPACITY, 0, 0, NULL, &r), MYC_OK);
     if (r == NULL) return;
-    pid_t a = spawn_writer(name, A_TYPE, A_LEN, 'A', MYC_STEP_FILLED);
-    if (wait_stopped(a, 5000)) {
+    pid_t a = stopped_a_writer(name, MYC_STEP_FILLED, 0, 1);
+    if (a > 0) {
         CHECK_EQ(next_frame(r, STUCK_WAIT_NS), 'E');
         CHECK_EQ(info_of(name).stalled_pid, a);
         CHECK_EQ(myc_force_unblock(name, NULL, NULL), MYC_OK);
@@ -491,11 +486,6 @@ static void test_revoked_lone_claim_clears_the_stall(void) {
         CHECK_EQ(info_of(name).stalled_since_ns, 0);
         CHECK_EQ(kill(a, SIGCONT), 0);
         CHECK_EQ(reap(a, 5000), -MYC_ERR_ABANDONED);
-    } else {
-        fprintf(stderr, "  the writer did not stop\n");
-        g_failed_checks++;
-        kill(a, SIGKILL);
-        reap(a, 5000);
     }
     myc_reader_close(r);
     myc_unlink(name);
