@@ -35,6 +35,29 @@ static int check_frame(const uint8_t *buf, uint32_t len, uint32_t *writer, uint6
     return 1;
 }
 
+/* Read every frame ready now (timeout 0), each checked intact; returns the
+ * seq after the last one read.  With `gaps` NULL each must be exactly the
+ * next (nothing lost); else seqs only grow and what was skipped is added to
+ * *gaps. */
+static uint64_t drain_ready(myc_reader *r, uint64_t next, uint64_t *gaps) {
+    uint8_t out[4096];
+    int64_t got;
+    while ((got = myc_read(r, 0, out, sizeof out)) >= 0) {
+        uint32_t wr = 0;
+        uint64_t s = 0;
+        CHECK(check_frame(out, (uint32_t)READ_LEN(got), &wr, &s));
+        if (gaps == NULL) {
+            CHECK_EQ(s, next);
+        } else {
+            CHECK(s >= next);
+            *gaps += s - next;
+        }
+        next = s + 1;
+    }
+    CHECK_EQ(got, MYC_ERR_EMPTY);
+    return next;
+}
+
 static uint32_t rand_len(uint64_t *state) {
     *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
     uint32_t r = (uint32_t)(*state >> 33);
@@ -297,7 +320,7 @@ static void test_untether_window(void) {
     myc_writer *w = bc_writer(name, 2, 150);
     myc_reader *slow = bc_reader(name, "slow", MYC_POLICY_TETHERED);
     myc_reader *fast = bc_reader(name, "fast", MYC_POLICY_TETHERED);
-    uint8_t buf[2048], out[4096];
+    uint8_t buf[2048];
     uint64_t seq = 0, fast_next = 0;
     int64_t t0 = mono_ns(), blocked_at = 0;
     while (mono_ns() - t0 < 3000 * MS && seq < 3000) {
@@ -305,14 +328,7 @@ static void test_untether_window(void) {
         int rc = myc_write(w, 1, buf, len, 0);
         if (rc == MYC_OK) seq++;
         else if (blocked_at == 0) blocked_at = mono_ns();
-        int64_t got;
-        while ((got = myc_read(fast, 0, out, sizeof out)) >= 0) {
-            uint32_t wr = 0;
-            uint64_t s = 0;
-            CHECK(check_frame(out, (uint32_t)READ_LEN(got), &wr, &s));
-            CHECK_EQ(s, fast_next);
-            fast_next = s + 1;
-        }
+        fast_next = drain_ready(fast, fast_next, NULL);
     }
     CHECK_EQ(seq, 3000);        /* writers went on */
     CHECK_EQ(fast_next, 3000);  /* the other reader lost nothing */
@@ -321,18 +337,8 @@ static void test_untether_window(void) {
     CHECK_EQ(myc_reader_cursor(slow, &ci), MYC_OK);
     CHECK_EQ(ci.untethers, 1);
     CHECK_EQ(ci.tethered, 0);
-    uint64_t expect = 0, gaps = 0, received = 0;
-    int64_t got;
-    while ((got = myc_read(slow, 0, out, sizeof out)) >= 0) {
-        uint32_t wr = 0;
-        uint64_t s = 0;
-        CHECK(check_frame(out, (uint32_t)READ_LEN(got), &wr, &s));
-        CHECK(s >= expect);
-        gaps += s - expect;
-        expect = s + 1;
-        received++;
-    }
-    CHECK_EQ(expect, 3000);
+    uint64_t gaps = 0;
+    CHECK_EQ(drain_ready(slow, 0, &gaps), 3000);
     CHECK_EQ(myc_reader_cursor(slow, &ci), MYC_OK);
     CHECK_EQ(ci.lost, gaps);
     CHECK(ci.lost > 0);
@@ -368,17 +374,8 @@ static void test_dead_reader_untethered_at_once(void) {
     CHECK_EQ(ci[0].untethers, 1);
     /* Its name resumes: the loss is counted, the rest is delivered. */
     myc_reader *r = bc_reader(name, "doomed", 0);
-    uint8_t out[4096];
-    uint64_t expect = 0, gaps = 0;
-    int64_t got;
-    while ((got = myc_read(r, 0, out, sizeof out)) >= 0) {
-        uint32_t wr = 0;
-        uint64_t s = 0;
-        CHECK(check_frame(out, (uint32_t)READ_LEN(got), &wr, &s));
-        gaps += s - expect;
-        expect = s + 1;
-    }
-    CHECK_EQ(expect, 500);
+    uint64_t gaps = 0;
+    CHECK_EQ(drain_ready(r, 0, &gaps), 500);
     myc_cursor_info mine;
     CHECK_EQ(myc_reader_cursor(r, &mine), MYC_OK);
     CHECK_EQ(mine.lost, gaps);
@@ -408,15 +405,7 @@ static void test_durable_resume(void) {
         for (int i = 0; i < 10; i++, seq++) CHECK_EQ(myc_write(w, 1, buf, fill_frame(buf, 0, seq, 100), 0), MYC_OK);
         r = bc_reader(name, "keep", 0);
     }
-    int64_t got;
-    while ((got = myc_read(r, 0, out, sizeof out)) >= 0) {
-        uint32_t wr = 0;
-        uint64_t s = 0;
-        CHECK(check_frame(out, (uint32_t)READ_LEN(got), &wr, &s));
-        CHECK_EQ(s, next);
-        next = s + 1;
-    }
-    CHECK_EQ(next, seq);
+    CHECK_EQ(drain_ready(r, next, NULL), seq);
     myc_cursor_info ci;
     CHECK_EQ(myc_reader_cursor(r, &ci), MYC_OK);
     CHECK_EQ(ci.lost, 0);
@@ -431,7 +420,7 @@ static void test_durable_resume(void) {
 static void test_register(void) {
     const char *name = fresh_name("register");
     myc_writer *w = bc_writer(name, 3, 0);
-    uint8_t buf[256], out[4096];
+    uint8_t buf[256];
     uint64_t seq = 0;
     for (; seq < 5; seq++) CHECK_EQ(myc_write(w, 1, buf, fill_frame(buf, 0, seq, 100), 0), MYC_OK);
     CHECK_EQ(myc_cursor_register(name, "keep"), MYC_OK);
@@ -457,16 +446,7 @@ static void test_register(void) {
     CHECK_EQ(myc_cursor_register(name, "fourth"), MYC_ERR_TOO_MANY_READERS);
     CHECK(strstr(myc_last_error(), "all are taken") != NULL);
     myc_reader *r = bc_reader(name, "keep", 0);
-    uint64_t next = 5;
-    int64_t got;
-    while ((got = myc_read(r, 0, out, sizeof out)) >= 0) {
-        uint32_t wr = 0;
-        uint64_t s = 0;
-        CHECK(check_frame(out, (uint32_t)READ_LEN(got), &wr, &s));
-        CHECK_EQ(s, next);
-        next = s + 1;
-    }
-    CHECK_EQ(next, 15); /* the 10 frames written after it, none before */
+    CHECK_EQ(drain_ready(r, 5, NULL), 15); /* the 10 frames written after it, none before */
     myc_reader_close(r);
     myc_reader_close(held);
     myc_writer_close(w);
